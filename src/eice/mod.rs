@@ -1,0 +1,76 @@
+//! The EICE client: everything between "open a tunnel to this IP and port
+//! through this endpoint" and a WebSocket carrying the bytes.
+//!
+//! - [`sign`] presigns the `openTunnel` URL (SigV4 in the query string);
+//! - [`transport`] makes the TCP and TLS connection the WebSocket runs on;
+//! - [`tunnel`] performs the upgrade and turns refusals and close frames into
+//!   [`TunnelError`]s that say what to fix;
+//! - [`handshake`] is the HTTP/1.1 upgrade, read by hand to keep error bodies;
+//! - [`stream`] offers an open tunnel as `AsyncRead + AsyncWrite`.
+
+mod error;
+mod handshake;
+pub mod sign;
+pub mod stream;
+pub mod transport;
+pub mod tunnel;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+pub use stream::TunnelStream;
+pub use tunnel::{Connector, ServiceError, Tunnel, TunnelError};
+
+/// The remote ports EICE accepts (enforced by the service since 2023-06-28).
+pub const SERVICE_PORTS: [u16; 2] = [22, 3389];
+
+/// An EC2 Instance Connect Endpoint, as much of it as a tunnel needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// `eice-…`, sent as `instanceConnectEndpointId`.
+    pub id: String,
+    /// The region the endpoint lives in, which is also the signing region.
+    pub region: String,
+    /// Where the WebSocket goes: `eice-….ec2-instance-connect-endpoint.<region>.amazonaws.com`.
+    pub dns_name: String,
+    /// The FIPS variant of `dns_name`, absent in regions without one.
+    pub fips_dns_name: Option<String>,
+}
+
+/// One tunnel to open: through which endpoint, to which address and port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TunnelRequest {
+    /// The endpoint in the target's VPC.
+    pub endpoint: Arc<Endpoint>,
+    /// The instance's private address (IPv6 only through a dualstack or ipv6 endpoint).
+    pub private_ip: IpAddr,
+    /// The remote port; the service accepts [`SERVICE_PORTS`].
+    pub port: u16,
+    /// Seconds before the service closes the tunnel (1–3600). `None` leaves the
+    /// service default (3600), which an IAM policy capping the duration refuses.
+    pub max_tunnel_duration: Option<u32>,
+}
+
+/// Reads the region out of an endpoint DNS name
+/// (`eice-….ec2-instance-connect-endpoint.<region>.amazonaws.com`, with an
+/// optional `fips.` label before the service label), so a user who gives the
+/// DNS name need not give the region too.
+pub fn region_from_dns_name(dns_name: &str) -> Option<&str> {
+    let mut labels = dns_name.split('.');
+    labels.find(|label| *label == "ec2-instance-connect-endpoint")?;
+    labels.next().filter(|region| !region.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn region_is_read_from_plain_and_fips_dns_names() {
+        let plain = "eice-0123456789abcdef0.ec2-instance-connect-endpoint.us-east-1.amazonaws.com";
+        let fips = "eice-0123.fips.ec2-instance-connect-endpoint.us-gov-west-1.amazonaws.com";
+        assert_eq!(region_from_dns_name(plain), Some("us-east-1"));
+        assert_eq!(region_from_dns_name(fips), Some("us-gov-west-1"));
+        assert_eq!(region_from_dns_name("127.0.0.1"), None);
+    }
+}

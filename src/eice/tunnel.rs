@@ -1,0 +1,237 @@
+//! Opening a tunnel: credentials → presigned URL → TCP/TLS → WebSocket upgrade.
+//!
+//! A [`Connector`] is built once per process (TLS roots, settings, the
+//! credential cache) and opens any number of tunnels concurrently. Each
+//! [`Tunnel`] is a WebSocket that carries one TCP stream to one instance port;
+//! hand it to [`crate::splice`] to join it to a socket, or wrap it in a
+//! [`super::TunnelStream`] to read and write it like one.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{self, Message};
+
+use super::TunnelRequest;
+pub use super::error::{CLOSE_NORMAL, ServiceError, TunnelError};
+use super::handshake::{self, Upgrade};
+use super::sign::{self, OPEN_TUNNEL_PATH};
+use super::transport::{self, EiceIo, TlsSetupError, Transport, WsTarget};
+use crate::aws::CredentialCache;
+use crate::config::TunnelSettings;
+
+/// The largest frame or message accepted from the service. Far above what it
+/// sends; a bound so a broken peer cannot make us buffer without limit.
+const MAX_INCOMING_FRAME: usize = 16 * 1024 * 1024;
+
+/// The most payload one outgoing frame carries. The AWS CLI sends frames of
+/// at most 65,000 bytes; we use the same size, which the service is known to
+/// accept, rather than guess at a limit it does not document. Throughput comes
+/// from pipelining frames (no wait for each send), not from larger ones.
+pub const MAX_FRAME_PAYLOAD: usize = 65_000;
+
+/// Outgoing frames are gathered up to this size before a write to the socket,
+/// so a burst of small frames costs one syscall and one TLS record.
+const WRITE_BUFFER: usize = 128 * 1024;
+
+/// Opens tunnels.
+pub struct Connector {
+    /// TCP and TLS to the endpoint.
+    transport: Transport,
+    /// Where to connect and how long to wait.
+    settings: TunnelSettings,
+    /// Signing credentials, refreshed before they expire.
+    credentials: Arc<CredentialCache>,
+    /// Limits for every tunnel's WebSocket.
+    ws_config: WebSocketConfig,
+}
+
+impl Connector {
+    /// A connector with TLS roots from the system, webpki and `settings.ca_bundle`.
+    pub fn new(
+        settings: TunnelSettings,
+        credentials: Arc<CredentialCache>,
+    ) -> Result<Connector, TlsSetupError> {
+        let tls = transport::client_config(settings.ca_bundle.as_deref())?;
+        let ws_config = WebSocketConfig::default()
+            .max_frame_size(Some(MAX_INCOMING_FRAME))
+            .max_message_size(Some(MAX_INCOMING_FRAME))
+            .write_buffer_size(WRITE_BUFFER);
+        Ok(Connector {
+            transport: Transport::new(tls),
+            settings,
+            credentials,
+            ws_config,
+        })
+    }
+
+    /// The settings this connector was built with.
+    pub fn settings(&self) -> &TunnelSettings {
+        &self.settings
+    }
+
+    /// Opens one tunnel, signing a fresh URL for it.
+    pub async fn open(&self, request: &TunnelRequest) -> Result<Tunnel, TunnelError> {
+        let target = WsTarget::for_endpoint(&request.endpoint, &self.settings)
+            .map_err(TunnelError::Endpoint)?;
+        let credentials = self.credentials.get().await?;
+        let url = sign::presign(request, &target, &credentials, SystemTime::now())?;
+        let after = self.settings.open_timeout;
+        let opened = tokio::time::timeout(after, self.connect(request, &target, url.expose()))
+            .await
+            .map_err(|_| TunnelError::Timeout {
+                step: "opening the tunnel",
+                after,
+            })?;
+        if let Err(TunnelError::Refused(e)) = &opened
+            && e.status == 403
+        {
+            // The service may have rejected credentials that changed under us
+            // (rotated keys, a new SSO session): ask the chain again next time.
+            self.credentials.invalidate();
+        }
+        opened
+    }
+
+    async fn connect(
+        &self,
+        request: &TunnelRequest,
+        target: &WsTarget,
+        url: &str,
+    ) -> Result<Tunnel, TunnelError> {
+        let mut io = self.transport.connect(target).await?;
+        let path_and_query = &url[url
+            .find(OPEN_TUNNEL_PATH)
+            .expect("a presigned URL has the path")..];
+        match handshake::upgrade(&mut io, &target.authority(), path_and_query)
+            .await
+            .map_err(TunnelError::Handshake)?
+        {
+            Upgrade::Switched { request_id, tail } => {
+                let ws = WebSocketStream::from_partially_read(
+                    io,
+                    tail,
+                    Role::Client,
+                    Some(self.ws_config),
+                )
+                .await;
+                Ok(Tunnel { ws, request_id })
+            }
+            Upgrade::Refused {
+                status,
+                request_id,
+                body,
+            } => Err(TunnelError::Refused(ServiceError::from_response(
+                status,
+                request_id,
+                &body,
+                &request.endpoint.id,
+            ))),
+        }
+    }
+}
+
+/// An open tunnel: a WebSocket whose binary frames carry one TCP stream.
+#[derive(Debug)]
+pub struct Tunnel {
+    /// The WebSocket, after a successful upgrade.
+    pub ws: WebSocketStream<EiceIo>,
+    /// `x-amzn-RequestId` of the upgrade, for logs and support cases.
+    pub request_id: Option<String>,
+}
+
+/// What one message from the service means for the byte stream.
+#[derive(Debug)]
+pub(crate) enum Incoming {
+    /// Bytes from the instance (possibly none: zero-length frames are legal).
+    Data(Bytes),
+    /// A ping or pong: nothing for the stream (the library answers pings).
+    Control,
+    /// The service closed the tunnel normally.
+    End,
+}
+
+/// Classifies what the WebSocket yielded. The one place that decides which
+/// close codes are errors, for both the splice and the stream view.
+pub(crate) fn classify(
+    item: Option<Result<Message, tungstenite::Error>>,
+) -> Result<Incoming, TunnelError> {
+    match item {
+        Some(Ok(Message::Binary(data))) => Ok(Incoming::Data(data)),
+        Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => Ok(Incoming::Control),
+        Some(Ok(Message::Text(_))) => Err(TunnelError::TextFrame),
+        // No status code (1005) is how the AWS CLI's own close arrives: a normal end.
+        Some(Ok(Message::Close(None))) => Ok(Incoming::End),
+        Some(Ok(Message::Close(Some(frame)))) => {
+            let code = u16::from(frame.code);
+            if code == CLOSE_NORMAL {
+                Ok(Incoming::End)
+            } else {
+                Err(TunnelError::Closed {
+                    code,
+                    reason: frame.reason.to_string(),
+                })
+            }
+        }
+        Some(Err(tungstenite::Error::Protocol(
+            tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
+        )))
+        | None => Err(TunnelError::Dropped),
+        Some(Err(e)) => Err(TunnelError::WebSocket(e)),
+    }
+}
+
+/// The close frame that ends our side of a tunnel normally.
+pub(crate) fn normal_close() -> Message {
+    Message::Close(Some(tungstenite::protocol::CloseFrame {
+        code: CLOSE_NORMAL.into(),
+        reason: "".into(),
+    }))
+}
+
+/// How long the closing handshake may take once both sides are done.
+pub(crate) const CLOSE_GRACE: Duration = Duration::from_secs(5);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+
+    fn close(code: u16, reason: &str) -> Option<Result<Message, tungstenite::Error>> {
+        Some(Ok(Message::Close(Some(CloseFrame {
+            code: code.into(),
+            reason: reason.into(),
+        }))))
+    }
+
+    #[test]
+    fn only_a_normal_close_ends_cleanly() {
+        assert!(matches!(classify(close(1000, "")), Ok(Incoming::End)));
+        assert!(matches!(
+            classify(Some(Ok(Message::Close(None)))),
+            Ok(Incoming::End)
+        ));
+        match classify(close(1008, "maximum tunnel duration")) {
+            Err(TunnelError::Closed { code, reason }) => {
+                assert_eq!(code, 1008);
+                assert_eq!(reason, "maximum tunnel duration");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn text_frames_and_silent_ends_are_errors() {
+        assert!(matches!(
+            classify(Some(Ok(Message::Text("hi".into())))),
+            Err(TunnelError::TextFrame)
+        ));
+        assert!(matches!(classify(None), Err(TunnelError::Dropped)));
+        assert!(matches!(
+            classify(Some(Ok(Message::Ping(Bytes::new())))),
+            Ok(Incoming::Control)
+        ));
+    }
+}

@@ -1,0 +1,37 @@
+//! eice-proxy: reach EC2 instances in private subnets through EC2 Instance
+//! Connect Endpoint (EICE) tunnels, with no bastion, no public IP and no agent.
+//!
+//! # The life of a connection
+//!
+//! A client asks for a target (`10.0.1.25:22` today; instance ids and names
+//! arrive with the resolver). The target becomes a [`eice::TunnelRequest`]:
+//! which endpoint, which private IP, which port. [`eice::sign`] presigns a fresh
+//! SigV4 `openTunnel` URL for it with the caller's AWS credentials
+//! ([`aws::CredentialCache`]), [`eice::Connector`] opens that URL as a
+//! WebSocket over TLS ([`eice::transport`]) and turns any refusal into a
+//! [`eice::TunnelError`] that says what to fix, and [`splice`] then copies the
+//! client's byte stream onto binary WebSocket frames both ways until either side
+//! closes. An open tunnel can also be used as a plain byte stream
+//! ([`eice::TunnelStream`]) by code that wants `AsyncRead + AsyncWrite`.
+//!
+//! # Module map
+//!
+//! | module | job |
+//! | --- | --- |
+//! | [`cli`] | clap definitions of every subcommand |
+//! | [`commands`] | one small `run` per subcommand (`connect`, `presign`) |
+//! | [`config`] | settings and their environment overrides (`EICE_PROXY_ENDPOINT_URL`, `AWS_CA_BUNDLE`) |
+//! | [`aws`] | the AWS credential chain, cached for signing |
+//! | [`eice`] | the EICE client: presign, transport, tunnel open, stream view |
+//! | [`splice`] | byte stream ⇄ WebSocket copy with back-pressure and half-close |
+//! | [`error`] | what each failure tells a SOCKS or HTTP client |
+//! | [`sim`] | the simulated AWS used by tests, benches and the demo (never by the product path) |
+
+pub mod aws;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod eice;
+pub mod error;
+pub mod sim;
+pub mod splice;

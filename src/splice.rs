@@ -1,0 +1,325 @@
+//! Joining a byte stream to a tunnel: client reads become binary frames,
+//! binary frames become client writes, until both directions are done.
+//!
+//! Both directions are driven from one task by a small state machine, not two
+//! tasks sharing the WebSocket behind a lock: no lock or wake-up per frame, and
+//! the order of events is easy to reason about. Back-pressure is natural: the
+//! next client read waits until the last frame was accepted by the socket
+//! buffer, and the next frame is not read until the client took the last one.
+//!
+//! Ends, as RFC 6455 §5.5.1 allows them:
+//! - the client's EOF sends Close 1000 after every queued frame, and data the
+//!   instance still sends keeps flowing to the client until the service's Close;
+//! - the service's Close ends the whole tunnel: what arrived before it is
+//!   written, then the client's write side is shut down. A close code other than
+//!   1000 is returned as an error carrying the service's reason.
+
+use std::future::poll_fn;
+use std::io;
+use std::mem;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use futures_util::{Sink, Stream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::Sleep;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_util::io::poll_read_buf;
+
+use crate::eice::TunnelError;
+use crate::eice::tunnel::{CLOSE_GRACE, Incoming, MAX_FRAME_PAYLOAD, classify, normal_close};
+
+/// Bytes carried each way.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Totals {
+    /// Client → instance.
+    pub up: u64,
+    /// Instance → client.
+    pub down: u64,
+}
+
+/// Why a splice ended badly.
+#[derive(Debug, thiserror::Error)]
+pub enum SpliceError {
+    #[error("reading from the client failed: {0}")]
+    ClientRead(io::Error),
+    #[error("writing to the client failed: {0}")]
+    ClientWrite(io::Error),
+    #[error(transparent)]
+    Tunnel(#[from] TunnelError),
+}
+
+/// How a splice ended: the bytes moved and the first error, if any.
+#[derive(Debug)]
+pub struct Finished {
+    pub totals: Totals,
+    pub result: Result<(), SpliceError>,
+}
+
+/// Copies `client_rd` → `ws` and `ws` → `client_wr` until both directions end.
+pub async fn splice<R, W, S>(client_rd: R, client_wr: W, ws: S) -> Finished
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+    S: Sink<Message, Error = tungstenite::Error>
+        + Stream<Item = Result<Message, tungstenite::Error>>
+        + Unpin,
+{
+    let mut state = Splice {
+        client_rd,
+        client_wr,
+        ws,
+        buf: BytesMut::new(),
+        up: Up::Reading,
+        down: Down::Receiving,
+        ws_unflushed: false,
+        client_unflushed: false,
+        totals: Totals::default(),
+        failure: None,
+        grace: None,
+    };
+    poll_fn(|cx| state.poll(cx)).await;
+    Finished {
+        totals: state.totals,
+        result: state.failure.map_or(Ok(()), Err),
+    }
+}
+
+/// Client → tunnel.
+enum Up {
+    /// Waiting for client bytes.
+    Reading,
+    /// A frame's payload waiting for room in the WebSocket.
+    Sending(Bytes),
+    /// Client EOF: the Close frame is next.
+    Closing,
+    /// Close frame (ours, or the reply to the service's) queued: flushing it.
+    Flushing,
+    Done,
+}
+
+/// Tunnel → client.
+enum Down {
+    /// Waiting for a frame.
+    Receiving,
+    /// A frame's payload partly written to the client.
+    Writing(Bytes),
+    /// The service closed: shutting down the client's write side.
+    ShuttingDown,
+    Done,
+}
+
+struct Splice<R, W, S> {
+    client_rd: R,
+    client_wr: W,
+    ws: S,
+    /// Read buffer; frames are split off it as `Bytes` without a copy.
+    buf: BytesMut,
+    up: Up,
+    down: Down,
+    /// Frames handed to the WebSocket that may still sit in its write buffer.
+    ws_unflushed: bool,
+    /// Bytes written to the client that may sit in its buffer (stdout).
+    client_unflushed: bool,
+    totals: Totals,
+    /// The first error; later ones are consequences of it.
+    failure: Option<SpliceError>,
+    /// Bounds the closing handshake once the service has closed.
+    grace: Option<Pin<Box<Sleep>>>,
+}
+
+impl<R, W, S> Splice<R, W, S>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+    S: Sink<Message, Error = tungstenite::Error>
+        + Stream<Item = Result<Message, tungstenite::Error>>
+        + Unpin,
+{
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            let moved_up = self.poll_up(cx);
+            let moved_down = self.poll_down(cx);
+            if matches!((&self.up, &self.down), (Up::Done, Down::Done)) {
+                return Poll::Ready(());
+            }
+            if matches!(self.down, Down::Done) {
+                let grace = self
+                    .grace
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(CLOSE_GRACE)));
+                if grace.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(());
+                }
+            }
+            if !moved_up && !moved_down {
+                return Poll::Pending;
+            }
+        }
+    }
+
+    fn fail(&mut self, error: SpliceError) {
+        self.failure.get_or_insert(error);
+    }
+
+    /// Advances the client → tunnel direction; `true` if anything happened.
+    fn poll_up(&mut self, cx: &mut Context<'_>) -> bool {
+        match &self.up {
+            Up::Reading => {
+                self.buf.reserve(MAX_FRAME_PAYLOAD);
+                let mut limited = (&mut self.buf).limit(MAX_FRAME_PAYLOAD);
+                match poll_read_buf(Pin::new(&mut self.client_rd), cx, &mut limited) {
+                    Poll::Ready(Ok(0)) => self.up = Up::Closing,
+                    Poll::Ready(Ok(n)) => {
+                        self.totals.up += n as u64;
+                        self.up = Up::Sending(self.buf.split().freeze());
+                    }
+                    Poll::Ready(Err(e)) => {
+                        self.fail(SpliceError::ClientRead(e));
+                        self.up = Up::Closing;
+                    }
+                    Poll::Pending => {
+                        // Nothing more to read now: push out what is queued.
+                        self.flush_ws(cx);
+                        return false;
+                    }
+                }
+                true
+            }
+            Up::Sending(_) | Up::Closing => {
+                match Pin::new(&mut self.ws).poll_ready(cx) {
+                    Poll::Pending => return false,
+                    Poll::Ready(Err(e)) => self.ws_failed(e),
+                    Poll::Ready(Ok(())) => {
+                        let (message, next) = match mem::replace(&mut self.up, Up::Done) {
+                            Up::Sending(data) => (Message::Binary(data), Up::Reading),
+                            _ => (normal_close(), Up::Flushing),
+                        };
+                        match Pin::new(&mut self.ws).start_send(message) {
+                            Ok(()) => {
+                                self.ws_unflushed = true;
+                                self.up = next;
+                            }
+                            Err(e) => self.ws_failed(e),
+                        }
+                    }
+                }
+                true
+            }
+            Up::Flushing => match Pin::new(&mut self.ws).poll_flush(cx) {
+                Poll::Pending => false,
+                Poll::Ready(result) => {
+                    if let Err(e) = result {
+                        self.ws_failed(e);
+                    }
+                    self.up = Up::Done;
+                    true
+                }
+            },
+            Up::Done => false,
+        }
+    }
+
+    fn flush_ws(&mut self, cx: &mut Context<'_>) {
+        if self.ws_unflushed
+            && let Poll::Ready(result) = Pin::new(&mut self.ws).poll_flush(cx)
+        {
+            self.ws_unflushed = false;
+            if let Err(e) = result {
+                self.ws_failed(e);
+                self.up = Up::Done;
+            }
+        }
+    }
+
+    /// A send or flush failed: the WebSocket is unusable for writing.
+    fn ws_failed(&mut self, error: tungstenite::Error) {
+        if self.failure.is_none() && !matches!(error, tungstenite::Error::ConnectionClosed) {
+            self.fail(SpliceError::Tunnel(TunnelError::WebSocket(error)));
+        }
+        self.up = Up::Done;
+    }
+
+    /// Advances the tunnel → client direction; `true` if anything happened.
+    fn poll_down(&mut self, cx: &mut Context<'_>) -> bool {
+        match &mut self.down {
+            Down::Receiving => {
+                let item = match Pin::new(&mut self.ws).poll_next(cx) {
+                    Poll::Ready(item) => item,
+                    Poll::Pending => {
+                        self.flush_client(cx);
+                        return false;
+                    }
+                };
+                match classify(item) {
+                    Ok(Incoming::Data(data)) if data.is_empty() => {}
+                    Ok(Incoming::Data(data)) => self.down = Down::Writing(data),
+                    Ok(Incoming::Control) => {}
+                    Ok(Incoming::End) => self.service_closed(),
+                    Err(e) => {
+                        self.fail(SpliceError::Tunnel(e));
+                        self.service_closed();
+                    }
+                }
+                true
+            }
+            Down::Writing(data) => match Pin::new(&mut self.client_wr).poll_write(cx, data) {
+                Poll::Pending => false,
+                Poll::Ready(Ok(n)) => {
+                    data.advance(n);
+                    self.totals.down += n as u64;
+                    self.client_unflushed = true;
+                    if data.is_empty() {
+                        self.down = Down::Receiving;
+                    }
+                    true
+                }
+                Poll::Ready(Err(e)) => {
+                    // The client is gone: stop delivering, and tell the service
+                    // we are done unless we already did.
+                    self.fail(SpliceError::ClientWrite(e));
+                    self.down = Down::Done;
+                    if matches!(self.up, Up::Reading | Up::Sending(_)) {
+                        self.up = Up::Closing;
+                    }
+                    true
+                }
+            },
+            Down::ShuttingDown => match Pin::new(&mut self.client_wr).poll_shutdown(cx) {
+                Poll::Pending => false,
+                Poll::Ready(_) => {
+                    // A client that already closed its socket cannot be shut
+                    // down; that is not worth reporting.
+                    self.down = Down::Done;
+                    true
+                }
+            },
+            Down::Done => false,
+        }
+    }
+
+    fn flush_client(&mut self, cx: &mut Context<'_>) {
+        if self.client_unflushed
+            && let Poll::Ready(result) = Pin::new(&mut self.client_wr).poll_flush(cx)
+        {
+            self.client_unflushed = false;
+            if let Err(e) = result {
+                self.fail(SpliceError::ClientWrite(e));
+                self.down = Down::Done;
+            }
+        }
+    }
+
+    /// The service closed (or the connection ended): finish the client side,
+    /// and send the close reply the library queued, dropping unsent client data
+    /// that the service no longer accepts.
+    fn service_closed(&mut self) {
+        self.down = Down::ShuttingDown;
+        if !matches!(self.up, Up::Done) {
+            self.up = Up::Flushing;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,187 @@
+//! The splice against an in-memory WebSocket peer playing the service.
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream, duplex};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
+
+use super::*;
+
+type Ws = WebSocketStream<DuplexStream>;
+
+/// Our side (client role) and the service's side (server role) of one WebSocket.
+async fn ws_pair() -> (Ws, Ws) {
+    let (a, b) = duplex(256 * 1024);
+    let ours = WebSocketStream::from_raw_socket(a, Role::Client, None).await;
+    let service = WebSocketStream::from_raw_socket(b, Role::Server, None).await;
+    (ours, service)
+}
+
+/// A deterministic pseudo-random payload.
+fn payload(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn bytes_cross_both_ways_and_client_eof_closes_normally() {
+    let (ours, mut service) = ws_pair().await;
+    let (client, proxy_side) = duplex(64 * 1024);
+    let (proxy_rd, proxy_wr) = tokio::io::split(proxy_side);
+    let splice = tokio::spawn(splice(proxy_rd, proxy_wr, ours));
+
+    let up = payload(300_000, 1);
+    let (mut client_rd, mut client_wr) = tokio::io::split(client);
+    let up_copy = up.clone();
+    let writer = tokio::spawn(async move {
+        client_wr.write_all(&up_copy).await.unwrap();
+        client_wr.shutdown().await.unwrap();
+    });
+
+    // The service echoes nothing until the client is done, then answers.
+    let mut received = Vec::new();
+    let close = loop {
+        match service.next().await.unwrap().unwrap() {
+            Message::Binary(data) => {
+                assert!(data.len() <= MAX_FRAME_PAYLOAD);
+                received.extend_from_slice(&data);
+            }
+            Message::Close(frame) => break frame,
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!(received, up, "every client byte arrives before the close");
+    assert_eq!(close.map(|f| u16::from(f.code)), Some(1000));
+    writer.await.unwrap();
+
+    // The service's close reply ends the splice and the client sees EOF.
+    service.flush().await.unwrap();
+    let finished = splice.await.unwrap();
+    assert!(finished.result.is_ok(), "{:?}", finished.result);
+    assert_eq!(finished.totals.up, up.len() as u64);
+    let mut rest = Vec::new();
+    client_rd.read_to_end(&mut rest).await.unwrap();
+    assert!(rest.is_empty());
+}
+
+#[tokio::test]
+async fn service_data_sent_after_our_close_is_still_delivered() {
+    let (ours, mut service) = ws_pair().await;
+    let (client, proxy_side) = duplex(64 * 1024);
+    let (proxy_rd, proxy_wr) = tokio::io::split(proxy_side);
+    let splice = tokio::spawn(splice(proxy_rd, proxy_wr, ours));
+    let (mut client_rd, mut client_wr) = tokio::io::split(client);
+    client_wr.write_all(b"request").await.unwrap();
+    client_wr.shutdown().await.unwrap();
+
+    // Read the request frame but not yet the close that follows it, send the
+    // answer, and only then read the close (which the library answers).
+    let first = service.next().await.unwrap().unwrap();
+    assert_eq!(first, Message::Binary(Bytes::from_static(b"request")));
+    let answer = payload(500_000, 3);
+    let service_task = tokio::spawn({
+        let answer = answer.clone();
+        async move {
+            for chunk in answer.chunks(40_000) {
+                service
+                    .send(Message::Binary(Bytes::copy_from_slice(chunk)))
+                    .await
+                    .unwrap();
+            }
+            match service.next().await.unwrap().unwrap() {
+                Message::Close(Some(frame)) => assert_eq!(u16::from(frame.code), 1000),
+                other => panic!("unexpected {other:?}"),
+            }
+            service.flush().await.unwrap();
+        }
+    });
+    let mut got = Vec::new();
+    client_rd.read_to_end(&mut got).await.unwrap();
+    assert_eq!(got, answer);
+    service_task.await.unwrap();
+    let finished = splice.await.unwrap();
+    assert!(finished.result.is_ok(), "{:?}", finished.result);
+    assert_eq!(
+        finished.totals,
+        Totals {
+            up: 7,
+            down: answer.len() as u64
+        }
+    );
+}
+
+#[tokio::test]
+async fn an_error_close_delivers_earlier_data_then_reports_the_reason() {
+    let (ours, mut service) = ws_pair().await;
+    let (client, proxy_side) = duplex(64 * 1024);
+    let (proxy_rd, proxy_wr) = tokio::io::split(proxy_side);
+    let splice = tokio::spawn(splice(proxy_rd, proxy_wr, ours));
+
+    service
+        .send(Message::Binary(Bytes::from_static(b"last words")))
+        .await
+        .unwrap();
+    service
+        .send(Message::Close(Some(CloseFrame {
+            code: 1008.into(),
+            reason: "maximum tunnel duration reached".into(),
+        })))
+        .await
+        .unwrap();
+    let (mut client_rd, _client_wr) = tokio::io::split(client);
+    let mut got = Vec::new();
+    client_rd.read_to_end(&mut got).await.unwrap();
+    assert_eq!(got, b"last words", "data before the close, then EOF");
+    let finished = splice.await.unwrap();
+    match finished.result {
+        Err(SpliceError::Tunnel(TunnelError::Closed { code, reason })) => {
+            assert_eq!(code, 1008);
+            assert_eq!(reason, "maximum tunnel duration reached");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_text_frame_is_a_protocol_error() {
+    let (ours, mut service) = ws_pair().await;
+    let (_client, proxy_side) = duplex(1024);
+    let (proxy_rd, proxy_wr) = tokio::io::split(proxy_side);
+    let splice = tokio::spawn(splice(proxy_rd, proxy_wr, ours));
+    service.send(Message::Text("hello".into())).await.unwrap();
+    let finished = splice.await.unwrap();
+    assert!(
+        matches!(
+            finished.result,
+            Err(SpliceError::Tunnel(TunnelError::TextFrame))
+        ),
+        "{:?}",
+        finished.result
+    );
+}
+
+#[tokio::test]
+async fn zero_length_frames_are_tolerated() {
+    let (ours, mut service) = ws_pair().await;
+    let (client, proxy_side) = duplex(1024);
+    let (proxy_rd, proxy_wr) = tokio::io::split(proxy_side);
+    let splice = tokio::spawn(splice(proxy_rd, proxy_wr, ours));
+    service.send(Message::Binary(Bytes::new())).await.unwrap();
+    service
+        .send(Message::Binary(Bytes::from_static(b"x")))
+        .await
+        .unwrap();
+    service.close(None).await.unwrap();
+    let (mut client_rd, _w) = tokio::io::split(client);
+    let mut got = Vec::new();
+    client_rd.read_to_end(&mut got).await.unwrap();
+    assert_eq!(got, b"x");
+    assert!(splice.await.unwrap().result.is_ok());
+}
