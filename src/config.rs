@@ -1,4 +1,8 @@
-//! Settings for reaching EICE, and the environment knobs that override them.
+//! Settings: the config file of `serve`, and the environment knobs that
+//! point the tunnel client elsewhere.
+//!
+//! The file is plain serde structs validated once at load, so a typo is an
+//! error that names the key and line before the proxy accepts anything.
 //!
 //! Two variables matter for offline use and tests. `EICE_PROXY_ENDPOINT_URL`
 //! replaces `wss://<endpoint DnsName>` for every endpoint (the simulated
@@ -6,9 +10,15 @@
 //! roots, as every AWS SDK and the AWS CLI do. Both are read once, at start-up,
 //! and validated then, so a typo is reported before the first connection.
 
-use std::net::IpAddr;
-use std::path::PathBuf;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use ipnet::IpNet;
+use serde::Deserialize;
+
+use crate::eice::SERVICE_PORTS;
 
 /// The variable that points every endpoint at another WebSocket URL.
 pub const ENDPOINT_URL_ENV: &str = "EICE_PROXY_ENDPOINT_URL";
@@ -24,6 +34,13 @@ pub const USE_FIPS_ENV: &str = "AWS_USE_FIPS_ENDPOINT";
 pub enum ConfigError {
     #[error("{ENDPOINT_URL_ENV}={url:?} is not usable: {why}")]
     EndpointUrl { url: String, why: String },
+    #[error("cannot read the config file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: String, message: String },
     #[error("{name} must be {expected}, got {value:?}")]
     Value {
         name: &'static str,
@@ -146,6 +163,162 @@ fn parse_bool(name: &'static str, value: &str) -> Result<bool, ConfigError> {
     }
 }
 
+/// The proxy's own settings, from `--config FILE` (every key optional).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where `serve` listens; loopback unless authentication is configured.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Sent as `maxTunnelDuration` (1–3600 s). An IAM policy with the
+    /// `ec2-instance-connect:maxTunnelDuration` condition refuses requests
+    /// without it or above its cap, so it is configurable; unset sends nothing.
+    pub max_tunnel_duration: Option<u32>,
+    /// Ports the proxy asks EICE for; others are refused before any AWS call.
+    #[serde(default = "default_ports")]
+    pub allowed_ports: Vec<u16>,
+    /// Username and password SOCKS5 and HTTP clients must present.
+    pub auth: Option<ProxyAuth>,
+    /// How long answers from the EC2 API are reused.
+    #[serde(default)]
+    pub cache: CacheConfig,
+    /// CIDRs pinned to a VPC or an endpoint, for overlapping VPC ranges.
+    #[serde(default, rename = "route")]
+    pub routes: Vec<RouteRule>,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 1080))
+}
+
+fn default_ports() -> Vec<u16> {
+    SERVICE_PORTS.to_vec()
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: default_listen(),
+            max_tunnel_duration: None,
+            allowed_ports: default_ports(),
+            auth: None,
+            cache: CacheConfig::default(),
+            routes: Vec::new(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads and validates `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Config::parse(&text).map_err(|message| ConfigError::Parse {
+            path: path.display().to_string(),
+            message,
+        })
+    }
+
+    /// Parses and validates TOML text; the error names the key and line.
+    pub fn parse(text: &str) -> Result<Config, String> {
+        let config: Config =
+            toml::from_str(text).map_err(|e| e.to_string().trim().replace('\n', " "))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if let Some(seconds) = self.max_tunnel_duration
+            && !(1..=3600).contains(&seconds)
+        {
+            return Err(format!(
+                "max_tunnel_duration must be 1 to 3600 seconds, got {seconds}"
+            ));
+        }
+        if self.allowed_ports.contains(&0) {
+            return Err("allowed_ports cannot contain 0".into());
+        }
+        for route in &self.routes {
+            if route.vpc.is_none() && route.endpoint.is_none() {
+                return Err(format!(
+                    "[[route]] for {} needs vpc = \"vpc-…\" or endpoint = \"eice-…\"",
+                    route.cidr
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Cache lifetimes in seconds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    /// Instance id or Name tag → address, VPC, subnet.
+    pub instance_ttl: u64,
+    /// The table of VPC CIDR blocks used to place a bare IP.
+    pub vpc_ttl: u64,
+    /// A VPC's usable endpoints.
+    pub endpoint_ttl: u64,
+    /// "Not found" answers, kept short so a new instance is seen soon.
+    pub negative_ttl: u64,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            instance_ttl: 300,
+            vpc_ttl: 900,
+            endpoint_ttl: 300,
+            negative_ttl: 20,
+        }
+    }
+}
+
+/// `[[route]]`: addresses in `cidr` go through this VPC's endpoint, or this endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteRule {
+    pub cidr: IpNet,
+    pub vpc: Option<String>,
+    pub endpoint: Option<String>,
+}
+
+/// Proxy credentials. `Debug` never shows the password.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyAuth {
+    pub username: String,
+    pub password: String,
+}
+
+impl ProxyAuth {
+    /// Compares both fields in time independent of where they differ.
+    pub fn check(&self, username: &str, password: &str) -> bool {
+        constant_time_eq(self.username.as_bytes(), username.as_bytes())
+            & constant_time_eq(self.password.as_bytes(), password.as_bytes())
+    }
+}
+
+impl fmt::Debug for ProxyAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProxyAuth")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = a.len() ^ b.len();
+    for (i, x) in a.iter().enumerate() {
+        diff |= usize::from(x ^ b.get(i).copied().unwrap_or(0));
+    }
+    diff == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,6 +350,40 @@ mod tests {
     fn other_schemes_and_paths_are_refused() {
         assert!(EndpointOverride::parse("https://127.0.0.1").is_err());
         assert!(EndpointOverride::parse("ws://127.0.0.1/openTunnel").is_err());
+    }
+
+    #[test]
+    fn an_empty_file_gives_the_defaults() {
+        let c = Config::parse("").unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:1080");
+        assert_eq!(c.allowed_ports, vec![22, 3389]);
+    }
+
+    #[test]
+    fn routes_and_auth_are_read() {
+        let c = Config::parse(
+            "max_tunnel_duration = 600\n[auth]\nusername = \"u\"\npassword = \"p\"\n\
+             [[route]]\ncidr = \"10.0.0.0/16\"\nvpc = \"vpc-1\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.max_tunnel_duration, Some(600));
+        assert_eq!(c.routes[0].vpc.as_deref(), Some("vpc-1"));
+        let auth = c.auth.unwrap();
+        assert!(auth.check("u", "p") && !auth.check("u", "q") && !auth.check("u", "pp"));
+        assert!(!format!("{auth:?}").contains("\"p\""));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_the_key_and_line() {
+        let err = Config::parse("listen = \"127.0.0.1:1080\"\nlisen_typo = 1\n").unwrap_err();
+        assert!(
+            err.contains("lisen_typo") && err.contains("line 2"),
+            "{err}"
+        );
+        let err = Config::parse("max_tunnel_duration = 7200\n").unwrap_err();
+        assert!(err.contains("max_tunnel_duration"), "{err}");
+        let err = Config::parse("[[route]]\ncidr = \"10.0.0.0/16\"\n").unwrap_err();
+        assert!(err.contains("needs vpc"), "{err}");
     }
 
     #[test]

@@ -4,8 +4,60 @@
 //! [`Reply`]: the SOCKS5 reply code (RFC 1928 §6) and the HTTP status
 //! (RFC 9110) that a proxy client receives. Keeping the table in one place
 //! means SOCKS and HTTP CONNECT can never disagree about the same failure.
+//!
+//! | failure | SOCKS5 | HTTP |
+//! | --- | --- | --- |
+//! | port not allowed, IAM denial, bad signature | 0x02 | 403 |
+//! | no usable endpoint in the VPC | 0x03 | 502 |
+//! | instance, name or IP not found; instance not running | 0x04 | 404 |
+//! | the endpoint cannot reach the instance's port | 0x05 | 502 |
+//! | a timeout | 0x06 | 504 |
+//! | IPv6 target behind an ipv4-only endpoint | 0x08 | 502 |
+//! | anything else | 0x01 | 502 |
 
 use http::StatusCode;
+
+use crate::eice::TunnelError;
+use crate::resolve::ResolveError;
+
+/// Why a target could not be connected.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "port {port} is not allowed: EICE accepts only ports {} (allowed_ports in the config file widens this)",
+        list(allowed)
+    )]
+    PortNotAllowed { port: u16, allowed: Vec<u16> },
+    #[error(transparent)]
+    Resolve(#[from] ResolveError),
+    #[error(transparent)]
+    Tunnel(#[from] TunnelError),
+}
+
+fn list(ports: &[u16]) -> String {
+    let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
+    ports.join(" and ")
+}
+
+impl Error {
+    /// What a proxy client is told.
+    pub fn reply(&self) -> Reply {
+        match self {
+            Error::PortNotAllowed { .. } => Reply::NotAllowed,
+            Error::Resolve(e) => e.reply(),
+            Error::Tunnel(e) => e.reply(),
+        }
+    }
+
+    /// The AWS request id behind the failure, when there is one.
+    pub fn request_id(&self) -> Option<&str> {
+        match self {
+            Error::Resolve(ResolveError::Aws(e)) => e.request_id.as_deref(),
+            Error::Tunnel(e) => e.request_id(),
+            _ => None,
+        }
+    }
+}
 
 /// The outcome a proxy client is told about, independent of its protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +128,19 @@ mod tests {
         ];
         let codes: Vec<u8> = all.iter().map(|r| r.socks_code()).collect();
         assert_eq!(codes, (1..=8).collect::<Vec<u8>>());
+    }
+
+    #[test]
+    fn a_refused_port_names_the_allowed_ones() {
+        let e = Error::PortNotAllowed {
+            port: 8080,
+            allowed: vec![22, 3389],
+        };
+        assert!(
+            e.to_string()
+                .starts_with("port 8080 is not allowed: EICE accepts only ports 22 and 3389")
+        );
+        assert_eq!(e.reply().socks_code(), 0x02);
     }
 
     #[test]

@@ -57,18 +57,20 @@ pub struct Finished {
     pub result: Result<(), SpliceError>,
 }
 
-/// Copies `client_rd` → `ws` and `ws` → `client_wr` until both directions end.
-pub async fn splice<R, W, S>(client_rd: R, client_wr: W, ws: S) -> Finished
+/// Copies `client` → `ws` and `ws` → `client` until both directions end.
+///
+/// The client is one duplex stream rather than two halves so that a socket
+/// needs no split (and no lock between its halves); stdio is joined with
+/// [`tokio::io::join`].
+pub async fn splice<C, S>(client: C, ws: S) -> Finished
 where
-    R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
+    C: AsyncRead + AsyncWrite + Unpin,
     S: Sink<Message, Error = tungstenite::Error>
         + Stream<Item = Result<Message, tungstenite::Error>>
         + Unpin,
 {
     let mut state = Splice {
-        client_rd,
-        client_wr,
+        client,
         ws,
         buf: BytesMut::new(),
         up: Up::Reading,
@@ -106,13 +108,14 @@ enum Down {
     /// A frame's payload partly written to the client.
     Writing(Bytes),
     /// The service closed: shutting down the client's write side.
-    ShuttingDown,
+    Finishing,
     Done,
 }
 
-struct Splice<R, W, S> {
-    client_rd: R,
-    client_wr: W,
+struct Splice<C, S> {
+    /// The client's byte stream: a socket, an upgraded HTTP connection, stdio.
+    client: C,
+    /// The tunnel.
     ws: S,
     /// Read buffer; frames are split off it as `Bytes` without a copy.
     buf: BytesMut,
@@ -129,10 +132,9 @@ struct Splice<R, W, S> {
     grace: Option<Pin<Box<Sleep>>>,
 }
 
-impl<R, W, S> Splice<R, W, S>
+impl<C, S> Splice<C, S>
 where
-    R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
+    C: AsyncRead + AsyncWrite + Unpin,
     S: Sink<Message, Error = tungstenite::Error>
         + Stream<Item = Result<Message, tungstenite::Error>>
         + Unpin,
@@ -168,7 +170,7 @@ where
             Up::Reading => {
                 self.buf.reserve(MAX_FRAME_PAYLOAD);
                 let mut limited = (&mut self.buf).limit(MAX_FRAME_PAYLOAD);
-                match poll_read_buf(Pin::new(&mut self.client_rd), cx, &mut limited) {
+                match poll_read_buf(Pin::new(&mut self.client), cx, &mut limited) {
                     Poll::Ready(Ok(0)) => self.up = Up::Closing,
                     Poll::Ready(Ok(n)) => {
                         self.totals.up += n as u64;
@@ -263,7 +265,7 @@ where
                 }
                 true
             }
-            Down::Writing(data) => match Pin::new(&mut self.client_wr).poll_write(cx, data) {
+            Down::Writing(data) => match Pin::new(&mut self.client).poll_write(cx, data) {
                 Poll::Pending => false,
                 Poll::Ready(Ok(n)) => {
                     data.advance(n);
@@ -285,22 +287,29 @@ where
                     true
                 }
             },
-            Down::ShuttingDown => match Pin::new(&mut self.client_wr).poll_shutdown(cx) {
-                Poll::Pending => false,
-                Poll::Ready(_) => {
-                    // A client that already closed its socket cannot be shut
-                    // down; that is not worth reporting.
-                    self.down = Down::Done;
-                    true
+            Down::Finishing => {
+                // Flush first: some writers (tokio's stdout) do not flush on shutdown.
+                let flushed = Pin::new(&mut self.client).poll_flush(cx);
+                if flushed.is_pending() {
+                    return false;
                 }
-            },
+                match Pin::new(&mut self.client).poll_shutdown(cx) {
+                    Poll::Pending => false,
+                    Poll::Ready(_) => {
+                        // A client that already closed its socket cannot be shut
+                        // down; that is not worth reporting.
+                        self.down = Down::Done;
+                        true
+                    }
+                }
+            }
             Down::Done => false,
         }
     }
 
     fn flush_client(&mut self, cx: &mut Context<'_>) {
         if self.client_unflushed
-            && let Poll::Ready(result) = Pin::new(&mut self.client_wr).poll_flush(cx)
+            && let Poll::Ready(result) = Pin::new(&mut self.client).poll_flush(cx)
         {
             self.client_unflushed = false;
             if let Err(e) = result {
@@ -314,7 +323,7 @@ where
     /// and send the close reply the library queued, dropping unsent client data
     /// that the service no longer accepts.
     fn service_closed(&mut self) {
-        self.down = Down::ShuttingDown;
+        self.down = Down::Finishing;
         if !matches!(self.up, Up::Done) {
             self.up = Up::Flushing;
         }

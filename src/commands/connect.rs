@@ -31,7 +31,11 @@ pub(super) async fn run(aws_args: &AwsArgs, args: ConnectArgs) -> anyhow::Result
             )
         })?;
         debug!(request_id = ?tunnel.request_id, "tunnel open");
-        let finished = splice(tokio::io::stdin(), tokio::io::stdout(), tunnel.ws).await;
+        let finished = splice(
+            tokio::io::join(tokio::io::stdin(), tokio::io::stdout()),
+            tunnel.ws,
+        )
+        .await;
         debug!(
             up = finished.totals.up,
             down = finished.totals.down,

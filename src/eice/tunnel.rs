@@ -15,7 +15,7 @@ use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self, Message};
 
 use super::TunnelRequest;
-pub use super::error::{CLOSE_NORMAL, ServiceError, TunnelError};
+pub use super::error::{CLOSE_INTERNAL_ERROR, CLOSE_NORMAL, ServiceError, TunnelError};
 use super::handshake::{self, Upgrade};
 use super::sign::{self, OPEN_TUNNEL_PATH};
 use super::transport::{self, EiceIo, TlsSetupError, Transport, WsTarget};

@@ -1,1 +1,13 @@
-//! The simulated AWS (being written).
+//! The simulated AWS: the project's stand-in for AWS in tests, benches and the demo.
+//!
+//! Nothing here talks to AWS and nothing in the product path imports this module; it
+//! exists so the proxy can be exercised end to end on 127.0.0.1 with realistic
+//! behaviour. [`eice`] serves EICE `openTunnel` WebSockets in front of local TCP
+//! listeners that stand for instances; [`sigv4`] is an independent SigV4 verifier that
+//! checks the product's signer; [`tls`] makes a throwaway CA so the simulated
+//! endpoint can speak `wss://`.
+
+pub mod eice;
+pub mod sigv4;
+pub mod tls;
+mod ws;

@@ -34,8 +34,7 @@ fn payload(len: usize, seed: u64) -> Vec<u8> {
 async fn bytes_cross_both_ways_and_client_eof_closes_normally() {
     let (ours, mut service) = ws_pair().await;
     let (client, proxy_side) = duplex(64 * 1024);
-    let (proxy_rd, proxy_wr) = tokio::io::split(proxy_side);
-    let splice = tokio::spawn(splice(proxy_rd, proxy_wr, ours));
+    let splice = tokio::spawn(splice(proxy_side, ours));
 
     let up = payload(300_000, 1);
     let (mut client_rd, mut client_wr) = tokio::io::split(client);
@@ -75,8 +74,7 @@ async fn bytes_cross_both_ways_and_client_eof_closes_normally() {
 async fn service_data_sent_after_our_close_is_still_delivered() {
     let (ours, mut service) = ws_pair().await;
     let (client, proxy_side) = duplex(64 * 1024);
-    let (proxy_rd, proxy_wr) = tokio::io::split(proxy_side);
-    let splice = tokio::spawn(splice(proxy_rd, proxy_wr, ours));
+    let splice = tokio::spawn(splice(proxy_side, ours));
     let (mut client_rd, mut client_wr) = tokio::io::split(client);
     client_wr.write_all(b"request").await.unwrap();
     client_wr.shutdown().await.unwrap();
@@ -121,8 +119,7 @@ async fn service_data_sent_after_our_close_is_still_delivered() {
 async fn an_error_close_delivers_earlier_data_then_reports_the_reason() {
     let (ours, mut service) = ws_pair().await;
     let (client, proxy_side) = duplex(64 * 1024);
-    let (proxy_rd, proxy_wr) = tokio::io::split(proxy_side);
-    let splice = tokio::spawn(splice(proxy_rd, proxy_wr, ours));
+    let splice = tokio::spawn(splice(proxy_side, ours));
 
     service
         .send(Message::Binary(Bytes::from_static(b"last words")))
@@ -153,8 +150,7 @@ async fn an_error_close_delivers_earlier_data_then_reports_the_reason() {
 async fn a_text_frame_is_a_protocol_error() {
     let (ours, mut service) = ws_pair().await;
     let (_client, proxy_side) = duplex(1024);
-    let (proxy_rd, proxy_wr) = tokio::io::split(proxy_side);
-    let splice = tokio::spawn(splice(proxy_rd, proxy_wr, ours));
+    let splice = tokio::spawn(splice(proxy_side, ours));
     service.send(Message::Text("hello".into())).await.unwrap();
     let finished = splice.await.unwrap();
     assert!(
@@ -171,8 +167,7 @@ async fn a_text_frame_is_a_protocol_error() {
 async fn zero_length_frames_are_tolerated() {
     let (ours, mut service) = ws_pair().await;
     let (client, proxy_side) = duplex(1024);
-    let (proxy_rd, proxy_wr) = tokio::io::split(proxy_side);
-    let splice = tokio::spawn(splice(proxy_rd, proxy_wr, ours));
+    let splice = tokio::spawn(splice(proxy_side, ours));
     service.send(Message::Binary(Bytes::new())).await.unwrap();
     service
         .send(Message::Binary(Bytes::from_static(b"x")))

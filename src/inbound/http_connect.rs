@@ -1,0 +1,236 @@
+//! HTTP CONNECT (RFC 9110 §9.3.6) on hyper's HTTP/1.1 server.
+//!
+//! `CONNECT host:port` (or `[v6]:port`) opens a tunnel; the response status is
+//! the outcome (200, or the [`Reply`]'s status with a one-line explanation in
+//! the body, which curl shows). Other methods get 405: this is a tunnelling
+//! proxy, not a forwarding one. With authentication configured, a request
+//! without valid `Proxy-Authorization: Basic` gets 407.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use http::header::{ALLOW, CONTENT_TYPE, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tracing::{debug, info};
+
+use crate::config::ProxyAuth;
+use crate::error::Reply;
+use crate::target::{Host, Target};
+
+/// The client's stream after a successful CONNECT.
+pub type Upgraded = TokioIo<hyper::upgrade::Upgraded>;
+
+/// Why a target was not connected, as the client will be told.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    pub reply: Reply,
+    pub message: String,
+}
+
+/// Serves HTTP/1.1 on `io` until the client leaves or a CONNECT succeeds.
+///
+/// `open` resolves a target and opens its tunnel (its error is the refusal);
+/// `join` receives the upgraded client stream with what `open` returned.
+pub async fn serve<T, O, OFut, V, J, JFut>(
+    io: T,
+    auth: Option<Arc<ProxyAuth>>,
+    header_timeout: Duration,
+    open: O,
+    join: J,
+) -> Result<(), hyper::Error>
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    O: Fn(Target) -> OFut + Clone + Send + Sync + 'static,
+    OFut: Future<Output = Result<V, Refusal>> + Send,
+    V: Send + 'static,
+    J: Fn(Upgraded, V) -> JFut + Clone + Send + Sync + 'static,
+    JFut: Future<Output = ()> + Send + 'static,
+{
+    let service = service_fn(move |req| {
+        let (auth, open, join) = (auth.clone(), open.clone(), join.clone());
+        async move { Ok::<_, Infallible>(handle(req, auth.as_deref(), open, join).await) }
+    });
+    http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades()
+        .await
+}
+
+async fn handle<O, OFut, V, J, JFut>(
+    mut req: Request<Incoming>,
+    auth: Option<&ProxyAuth>,
+    open: O,
+    join: J,
+) -> Response<Full<Bytes>>
+where
+    O: Fn(Target) -> OFut,
+    OFut: Future<Output = Result<V, Refusal>>,
+    V: Send + 'static,
+    J: Fn(Upgraded, V) -> JFut + Send + 'static,
+    JFut: Future<Output = ()> + Send + 'static,
+{
+    if req.method() != Method::CONNECT {
+        info!(method = %req.method(), uri = %req.uri(), "refused a non-CONNECT HTTP request");
+        let mut response = text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "eice-proxy is a tunnelling proxy: send CONNECT host:port (curl --proxytunnel, nc -X connect)",
+        );
+        response
+            .headers_mut()
+            .insert(ALLOW, "CONNECT".parse().expect("static header"));
+        return response;
+    }
+    if let Some(auth) = auth
+        && !authorized(&req, auth)
+    {
+        info!("refused an HTTP CONNECT without valid Proxy-Authorization");
+        let mut response = text(
+            StatusCode::PROXY_AUTHENTICATION_REQUIRED,
+            "proxy authentication required",
+        );
+        response.headers_mut().insert(
+            PROXY_AUTHENTICATE,
+            "Basic realm=\"eice-proxy\"".parse().expect("static header"),
+        );
+        return response;
+    }
+    let target = match connect_target(&req) {
+        Ok(target) => target,
+        Err((status, message)) => {
+            info!(uri = %req.uri(), reason = %message, "refused a malformed CONNECT");
+            return text(status, &message);
+        }
+    };
+    let opened = match open(target).await {
+        Ok(opened) => opened,
+        Err(refusal) => return text(refusal.reply.http_status(), &refusal.message),
+    };
+    let upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        match upgrade.await {
+            Ok(upgraded) => join(TokioIo::new(upgraded), opened).await,
+            Err(e) => debug!(error = %e, "the client left before the CONNECT upgrade"),
+        }
+    });
+    Response::new(Full::new(Bytes::new()))
+}
+
+/// The authority of a CONNECT request as a target; the port is mandatory.
+/// A malformed request is 400; a host that cannot exist is 404.
+fn connect_target<B>(req: &Request<B>) -> Result<Target, (StatusCode, String)> {
+    let bad = |message: String| (StatusCode::BAD_REQUEST, message);
+    let authority = req
+        .uri()
+        .authority()
+        .ok_or_else(|| bad("CONNECT needs host:port as its target".into()))?;
+    let port = authority
+        .port_u16()
+        .ok_or_else(|| bad(format!("CONNECT {authority}: a port is required")))?;
+    let host = Host::parse(authority.host())
+        .map_err(|e| (Reply::HostUnreachable.http_status(), e.to_string()))?;
+    Ok(Target { host, port })
+}
+
+fn authorized<B>(req: &Request<B>, auth: &ProxyAuth) -> bool {
+    let Some(value) = req
+        .headers()
+        .get(PROXY_AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let Some(encoded) = value
+        .strip_prefix("Basic ")
+        .or_else(|| value.strip_prefix("basic "))
+    else {
+        return false;
+    };
+    let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else {
+        return false;
+    };
+    let Ok(decoded) = String::from_utf8(decoded) else {
+        return false;
+    };
+    decoded
+        .split_once(':')
+        .is_some_and(|(user, pass)| auth.check(user, pass))
+}
+
+fn text(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(format!("{message}\n"))));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        "text/plain; charset=utf-8".parse().expect("static header"),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connect(uri: &str) -> Request<()> {
+        Request::builder()
+            .method(Method::CONNECT)
+            .uri(uri)
+            .body(())
+            .unwrap()
+    }
+
+    #[test]
+    fn targets_come_from_the_authority() {
+        assert_eq!(
+            connect_target(&connect("10.0.1.25:22"))
+                .unwrap()
+                .to_string(),
+            "10.0.1.25:22"
+        );
+        assert_eq!(
+            connect_target(&connect("[fd00::1]:3389"))
+                .unwrap()
+                .to_string(),
+            "[fd00::1]:3389"
+        );
+        assert_eq!(
+            connect_target(&connect("i-0123456789abcdef0:22"))
+                .unwrap()
+                .port,
+            22
+        );
+    }
+
+    #[test]
+    fn basic_credentials_are_checked() {
+        let auth = ProxyAuth {
+            username: "alice".into(),
+            password: "s3cret".into(),
+        };
+        let with = |value: &str| {
+            Request::builder()
+                .method(Method::CONNECT)
+                .uri("h:22")
+                .header(PROXY_AUTHORIZATION, value)
+                .body(())
+                .unwrap()
+        };
+        let good = base64::engine::general_purpose::STANDARD.encode("alice:s3cret");
+        let bad = base64::engine::general_purpose::STANDARD.encode("alice:wrong");
+        assert!(authorized(&with(&format!("Basic {good}")), &auth));
+        assert!(!authorized(&with(&format!("Basic {bad}")), &auth));
+        assert!(!authorized(&with("Bearer x"), &auth));
+        assert!(!authorized(&connect("h:22"), &auth));
+    }
+}

@@ -1,0 +1,72 @@
+//! Client-facing protocols on the one listening port.
+//!
+//! The first byte tells them apart without consuming it: `0x05` opens a SOCKS5
+//! greeting (RFC 1928), an ASCII letter an HTTP request line (`CONNECT …`).
+//! Anything else is closed with a log line that names what arrived, since a
+//! SOCKS4 client or a TLS client pointed at the wrong port is a common mistake.
+//!
+//! Nothing here knows about EICE: each protocol yields a [`crate::target::Target`]
+//! and gets back a [`crate::error::Reply`] or a byte stream to hand over.
+
+pub mod http_connect;
+pub mod socks5;
+
+use std::io;
+
+use tokio::net::TcpStream;
+
+/// The protocol a client speaks, from its first byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Socks5,
+    Http,
+}
+
+/// Why the first byte was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum SniffError {
+    #[error("the client closed the connection before sending anything")]
+    Closed,
+    #[error("a SOCKS4 client: only SOCKS5 is supported (use socks5h:// or nc -X 5)")]
+    Socks4,
+    #[error("a TLS client: this port speaks SOCKS5 and HTTP CONNECT, not TLS")]
+    Tls,
+    #[error("an unknown protocol (first byte 0x{0:02x}): this port speaks SOCKS5 and HTTP CONNECT")]
+    Unknown(u8),
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+/// Classifies the first byte a client sent.
+pub fn classify(first: u8) -> Result<Protocol, SniffError> {
+    match first {
+        0x05 => Ok(Protocol::Socks5),
+        0x04 => Err(SniffError::Socks4),
+        0x16 => Err(SniffError::Tls),
+        b'A'..=b'Z' | b'a'..=b'z' => Ok(Protocol::Http),
+        other => Err(SniffError::Unknown(other)),
+    }
+}
+
+/// Waits for the client's first byte and classifies it, leaving it unread.
+pub async fn sniff(socket: &TcpStream) -> Result<Protocol, SniffError> {
+    let mut first = [0u8; 1];
+    if socket.peek(&mut first).await? == 0 {
+        return Err(SniffError::Closed);
+    }
+    classify(first[0])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_bytes_pick_the_protocol() {
+        assert_eq!(classify(0x05).unwrap(), Protocol::Socks5);
+        assert_eq!(classify(b'C').unwrap(), Protocol::Http);
+        assert!(matches!(classify(0x04), Err(SniffError::Socks4)));
+        assert!(matches!(classify(0x16), Err(SniffError::Tls)));
+        assert!(matches!(classify(0x00), Err(SniffError::Unknown(0))));
+    }
+}

@@ -1,0 +1,274 @@
+//! The simulated EC2 Instance Connect Endpoint: `GET /openTunnel` WebSockets on
+//! 127.0.0.1 in front of local TCP listeners that stand for instances.
+//!
+//! It behaves like the real service where the proxy can tell the difference: SigV4
+//! presigned URLs are verified (by [`super::sigv4`], independently of the product's
+//! signer), refused requests get AWS-shaped JSON errors with `x-amzn-RequestId`,
+//! an unreachable instance is a Close 1011 *after* the upgrade, `maxTunnelDuration`
+//! ends a tunnel with Close 1008, the service pings, and either side may half-close.
+//!
+//! Life of a connection: [`EiceSim`]'s accept loop spawns one task per connection
+//! (TLS first when configured), hyper parses the request and `handshake` decides
+//! between an error response and the 101; after the upgrade `tunnel` connects to the
+//! target and copies frames both ways until both sides are done.
+
+mod handshake;
+mod stats;
+#[cfg(test)]
+mod tests;
+mod tunnel;
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, SystemTime};
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use rustls::crypto::SecureRandom;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+use tracing::{debug, warn};
+
+pub use super::sigv4::SimCredential;
+use super::tls::TestCa;
+pub use stats::EiceStats;
+use stats::StatsCell;
+
+/// The signing name the simulated service verifies against.
+pub const SERVICE: &str = "ec2-instance-connect";
+
+/// The access key id of AWS's documentation examples, accepted by default so a demo
+/// works without configuration. It is public and grants nothing anywhere.
+pub const EXAMPLE_ACCESS_KEY_ID: &str = "AKIDEXAMPLE";
+
+/// The secret that goes with [`EXAMPLE_ACCESS_KEY_ID`] in AWS's documentation.
+pub const EXAMPLE_SECRET_ACCESS_KEY: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+
+/// How long a client may take to send its request headers (and, with TLS, to finish
+/// the handshake) before the connection is dropped.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How the simulated service behaves; [`Default`] gives a plain-`ws` service in
+/// `us-east-1` that knows the AWS documentation example key and no instances.
+#[derive(Debug, Clone)]
+pub struct EiceSimConfig {
+    /// The region the service runs in; signatures must be scoped to it.
+    pub region: String,
+    /// Access key id → credential; keys not listed are "invalid security tokens".
+    pub credentials: HashMap<String, SimCredential>,
+    /// The `instanceConnectEndpointId`s that exist; empty accepts any id.
+    pub endpoint_ids: Vec<String>,
+    /// `privateIpAddress:remotePort` → the local listener standing for that instance.
+    /// Only loopback listeners are ever connected to.
+    pub targets: HashMap<SocketAddr, SocketAddr>,
+    /// The `remotePort`s the service accepts (the real one: 22 and 3389).
+    pub allowed_ports: Vec<u16>,
+    /// Serve `wss://` with a freshly generated [`TestCa`] instead of plain `ws://`.
+    pub tls: bool,
+    /// The service's clock is real time plus this many seconds, so tests can make a
+    /// fresh URL look expired (+600) or from the future (-600).
+    pub clock_skew_secs: i64,
+    /// Ping every tunnel this often, as the real service does; `None` never pings.
+    pub ping_interval: Option<Duration>,
+    /// Where to listen; port 0 picks a free port ([`EiceSim::addr`] tells which).
+    pub bind: SocketAddr,
+}
+
+impl Default for EiceSimConfig {
+    fn default() -> Self {
+        EiceSimConfig {
+            region: "us-east-1".to_owned(),
+            credentials: HashMap::from([(
+                EXAMPLE_ACCESS_KEY_ID.to_owned(),
+                SimCredential::new(EXAMPLE_SECRET_ACCESS_KEY),
+            )]),
+            endpoint_ids: Vec::new(),
+            targets: HashMap::new(),
+            allowed_ports: vec![22, 3389],
+            tls: false,
+            clock_skew_secs: 0,
+            ping_interval: None,
+            bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        }
+    }
+}
+
+/// What every connection task needs: the configuration as served, the mutable
+/// target table and the counters.
+struct Shared {
+    region: String,
+    credentials: HashMap<String, SimCredential>,
+    endpoint_ids: Vec<String>,
+    targets: RwLock<HashMap<SocketAddr, SocketAddr>>,
+    allowed_ports: Vec<u16>,
+    clock_skew_secs: i64,
+    ping_interval: Option<Duration>,
+    stats: StatsCell,
+    /// aws-lc-rs randomness for request ids (no extra RNG crate needed).
+    random: &'static dyn SecureRandom,
+}
+
+impl Shared {
+    /// The service's "now": real time shifted by the configured skew.
+    fn now(&self) -> SystemTime {
+        let skew = Duration::from_secs(self.clock_skew_secs.unsigned_abs());
+        let real = SystemTime::now();
+        if self.clock_skew_secs >= 0 {
+            real + skew
+        } else {
+            real - skew
+        }
+    }
+
+    fn target(&self, private: SocketAddr) -> Option<SocketAddr> {
+        let targets = self.targets.read().unwrap_or_else(PoisonError::into_inner);
+        targets.get(&private).copied()
+    }
+}
+
+/// A running simulated EICE service. Dropping it stops accepting connections;
+/// tunnels already open run to their natural end.
+pub struct EiceSim {
+    addr: SocketAddr,
+    ca: Option<TestCa>,
+    shared: Arc<Shared>,
+    accept_task: JoinHandle<()>,
+}
+
+impl EiceSim {
+    /// Binds `config.bind` and starts serving in the background.
+    pub async fn start(config: EiceSimConfig) -> std::io::Result<EiceSim> {
+        let listener = TcpListener::bind(config.bind).await?;
+        let addr = listener.local_addr()?;
+        let ca = config
+            .tls
+            .then(TestCa::generate)
+            .transpose()
+            .map_err(std::io::Error::other)?;
+        let acceptor = ca.as_ref().map(|ca| TlsAcceptor::from(ca.server_config()));
+        let shared = Arc::new(Shared {
+            region: config.region,
+            credentials: config.credentials,
+            endpoint_ids: config.endpoint_ids,
+            targets: RwLock::new(config.targets),
+            allowed_ports: config.allowed_ports,
+            clock_skew_secs: config.clock_skew_secs,
+            ping_interval: config.ping_interval,
+            stats: StatsCell::new(),
+            random: rustls::crypto::aws_lc_rs::default_provider().secure_random,
+        });
+        let accept_task = tokio::spawn(accept_loop(listener, acceptor, Arc::clone(&shared)));
+        debug!(%addr, tls = ca.is_some(), "simulated EICE listening");
+        Ok(EiceSim {
+            addr,
+            ca,
+            shared,
+            accept_task,
+        })
+    }
+
+    /// The address the service listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `ws://127.0.0.1:PORT` or `wss://127.0.0.1:PORT`: what `EICE_PROXY_ENDPOINT_URL`
+    /// should be set to so the product talks to this service.
+    pub fn url(&self) -> String {
+        let scheme = if self.ca.is_some() { "wss" } else { "ws" };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// The PEM of the CA clients must trust, when serving TLS.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca.as_ref().map(TestCa::ca_pem)
+    }
+
+    /// The test CA itself (to write it for `AWS_CA_BUNDLE`, or build a client
+    /// config), when serving TLS.
+    pub fn test_ca(&self) -> Option<&TestCa> {
+        self.ca.as_ref()
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> EiceStats {
+        self.shared.stats.snapshot()
+    }
+
+    /// Waits until the counters satisfy `done` and returns that snapshot, e.g.
+    /// `sim.wait_for(|s| s.tunnels_active == 0)`. Wrap it in a timeout in tests.
+    pub async fn wait_for(&self, done: impl Fn(&EiceStats) -> bool) -> EiceStats {
+        self.shared.stats.wait_for(done).await
+    }
+
+    /// Makes `private` (an instance's `privateIpAddress:remotePort`) reachable at
+    /// the local listener `local`, for tests that start instances after the service.
+    pub fn add_target(&self, private: SocketAddr, local: SocketAddr) {
+        let mut targets = self
+            .shared
+            .targets
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        targets.insert(private, local);
+    }
+}
+
+impl Drop for EiceSim {
+    fn drop(&mut self) {
+        self.accept_task.abort();
+    }
+}
+
+async fn accept_loop(listener: TcpListener, acceptor: Option<TlsAcceptor>, shared: Arc<Shared>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                tokio::spawn(serve(stream, peer, acceptor.clone(), Arc::clone(&shared)));
+            }
+            Err(error) => {
+                // Out of file descriptors or similar: back off instead of spinning.
+                warn!(%error, "simulated EICE accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// One client connection: TLS when configured, then HTTP/1.1 with upgrades.
+async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    acceptor: Option<TlsAcceptor>,
+    shared: Arc<Shared>,
+) {
+    let _ = stream.set_nodelay(true);
+    let Some(acceptor) = acceptor else {
+        return serve_http(stream, peer, shared).await;
+    };
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => serve_http(tls, peer, shared).await,
+        Ok(Err(error)) => debug!(%peer, %error, "simulated EICE TLS handshake failed"),
+        Err(_) => debug!(%peer, "simulated EICE TLS handshake timed out"),
+    }
+}
+
+async fn serve_http<IO>(io: IO, peer: SocketAddr, shared: Arc<Shared>)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |request| handshake::handle(request, Arc::clone(&shared)));
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HANDSHAKE_TIMEOUT);
+    let connection = builder
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades();
+    if let Err(error) = connection.await {
+        debug!(%peer, %error, "simulated EICE connection ended with an error");
+    }
+}

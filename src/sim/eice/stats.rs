@@ -1,0 +1,73 @@
+//! What the simulated service has seen, for tests to assert on and to wait for.
+//!
+//! Counters live behind one mutex (the simulator is not a hot path) next to a watch
+//! channel that ticks on every change, so a test can wait for "the tunnel ended"
+//! instead of sleeping and hoping.
+
+use std::sync::{Mutex, PoisonError};
+
+use tokio::sync::watch;
+
+/// A snapshot of the simulated service's counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EiceStats {
+    /// Upgrades completed (HTTP 101 sent and the connection handed to a tunnel).
+    pub tunnels_opened: u64,
+    /// Tunnels whose WebSocket is still being served.
+    pub tunnels_active: u64,
+    /// The `ErrorCode` of every refused request, in the order refused.
+    pub rejected: Vec<String>,
+    /// Payload bytes received from clients in binary and continuation frames.
+    pub bytes_from_client: u64,
+    /// Payload bytes sent to clients in binary frames.
+    pub bytes_to_client: u64,
+    /// Pong frames received (answers to the service's pings).
+    pub pongs_received: u64,
+    /// The code of every Close frame the service sent, in order.
+    pub close_codes_sent: Vec<u16>,
+}
+
+/// The live counters plus the change signal.
+pub(super) struct StatsCell {
+    stats: Mutex<EiceStats>,
+    version: watch::Sender<u64>,
+}
+
+impl StatsCell {
+    pub(super) fn new() -> Self {
+        StatsCell {
+            stats: Mutex::new(EiceStats::default()),
+            version: watch::Sender::new(0),
+        }
+    }
+
+    /// Applies a change and wakes everyone waiting in [`StatsCell::wait_for`].
+    pub(super) fn update(&self, change: impl FnOnce(&mut EiceStats)) {
+        change(&mut self.stats.lock().unwrap_or_else(PoisonError::into_inner));
+        self.version
+            .send_modify(|version| *version = version.wrapping_add(1));
+    }
+
+    pub(super) fn snapshot(&self) -> EiceStats {
+        self.stats
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Resolves with the first snapshot that satisfies `done`. Subscribing before
+    /// the first check means no change can slip between check and wait.
+    pub(super) async fn wait_for(&self, done: impl Fn(&EiceStats) -> bool) -> EiceStats {
+        let mut changes = self.version.subscribe();
+        loop {
+            let snapshot = self.snapshot();
+            if done(&snapshot) {
+                return snapshot;
+            }
+            // The sender lives as long as `self`, so this only fails if it was dropped.
+            if changes.changed().await.is_err() {
+                return snapshot;
+            }
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! Shared pieces of the integration tests: the simulated service, stand-in
+//! instances on 127.0.0.1, and the `eice-proxy` binary run with the
+//! environment a user would give it.
+
+#![allow(dead_code)] // each test file uses a different part of this module
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use eice_proxy::sim::eice::{EiceSim, EiceSimConfig};
+use eice_proxy::sim::sigv4::SimCredential;
+use sha2::{Digest, Sha256};
+use tempfile::TempDir;
+use tokio::net::TcpListener;
+use tokio::process::Command;
+
+/// The access key the simulated service knows.
+pub const ACCESS_KEY: &str = "AKIDSIMULATED0001";
+/// Its secret.
+pub const SECRET_KEY: &str = "simulated/secret/key/0000000000000000000";
+/// The endpoint every test tunnels through.
+pub const ENDPOINT_ID: &str = "eice-0123456789abcdef0";
+/// Its DNS name (never resolved: `EICE_PROXY_ENDPOINT_URL` points at the sim).
+pub const ENDPOINT_DNS: &str =
+    "eice-0123456789abcdef0.ec2-instance-connect-endpoint.us-east-1.amazonaws.com";
+
+/// A guard against a hung test: every wait is bounded by this.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// A running simulated service and the files the binary needs to trust it.
+pub struct Sim {
+    pub eice: EiceSim,
+    dir: TempDir,
+    ca_file: Option<PathBuf>,
+}
+
+impl Sim {
+    /// Starts the simulated EICE service; `tls` selects wss with a test CA.
+    pub async fn start(tls: bool) -> Sim {
+        Sim::start_with(EiceSimConfig {
+            tls,
+            ..EiceSimConfig::default()
+        })
+        .await
+    }
+
+    /// Starts the service with `config`, adding the test credentials.
+    pub async fn start_with(mut config: EiceSimConfig) -> Sim {
+        config
+            .credentials
+            .insert(ACCESS_KEY.into(), SimCredential::new(SECRET_KEY));
+        config.endpoint_ids = vec![ENDPOINT_ID.into()];
+        let eice = EiceSim::start(config)
+            .await
+            .expect("start the simulated EICE");
+        let dir = tempfile::tempdir().unwrap();
+        let ca_file = eice.ca_pem().map(|pem| {
+            let path = dir.path().join("ca.pem");
+            std::fs::write(&path, pem).unwrap();
+            path
+        });
+        Sim { eice, dir, ca_file }
+    }
+
+    /// Makes `private` (an instance's address and port) lead to `local`.
+    pub fn route(&self, private: &str, local: SocketAddr) {
+        self.eice.add_target(private.parse().unwrap(), local);
+    }
+
+    /// The environment of a user whose AWS and endpoint settings point at the sim.
+    pub fn env(&self) -> HashMap<String, String> {
+        let mut env = HashMap::new();
+        // Empty AWS config files: nothing from the developer's ~/.aws leaks in.
+        let none = self.dir.path().join("empty-aws-config");
+        std::fs::write(&none, "").unwrap();
+        for (k, v) in [
+            ("AWS_ACCESS_KEY_ID", ACCESS_KEY.to_string()),
+            ("AWS_SECRET_ACCESS_KEY", SECRET_KEY.to_string()),
+            ("AWS_REGION", "us-east-1".to_string()),
+            ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
+            ("AWS_CONFIG_FILE", none.display().to_string()),
+            ("AWS_SHARED_CREDENTIALS_FILE", none.display().to_string()),
+            ("EICE_PROXY_ENDPOINT_URL", self.eice.url()),
+        ] {
+            env.insert(k.to_string(), v);
+        }
+        if let Some(ca) = &self.ca_file {
+            env.insert("AWS_CA_BUNDLE".into(), ca.display().to_string());
+        }
+        env
+    }
+
+    /// `eice-proxy ARGS…` with this sim's environment and piped stdio.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_eice-proxy"));
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(self.env())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        cmd
+    }
+
+    /// `eice-proxy connect` to `ip port` through the test endpoint.
+    pub fn connect(&self, ip: &str, port: u16, extra: &[&str]) -> Command {
+        let port = port.to_string();
+        let mut args = vec![
+            "connect",
+            "--endpoint-id",
+            ENDPOINT_ID,
+            "--dns-name",
+            ENDPOINT_DNS,
+        ];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&[ip, &port]);
+        self.command(&args)
+    }
+}
+
+/// A listener on 127.0.0.1 standing for an instance's port.
+pub async fn instance_listener() -> (TcpListener, SocketAddr) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    (listener, addr)
+}
+
+/// Deterministic pseudo-random bytes, cheap even in a debug build.
+pub fn payload(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// Hex SHA-256.
+pub fn sha256(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
