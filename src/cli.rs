@@ -1,6 +1,7 @@
 //! The command line: every subcommand and flag, in one place.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -8,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "eice-proxy", version, about, propagate_version = true)]
 pub struct Cli {
+    /// AWS region and profile.
     #[command(flatten)]
     pub aws: AwsArgs,
     #[command(subcommand)]
@@ -28,16 +30,47 @@ pub struct AwsArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the local SOCKS5 and HTTP CONNECT proxy.
+    ///
+    /// Example: ssh -o ProxyCommand='nc -X 5 -x localhost:1080 %h %p' ec2-user@i-0123456789abcdef0
+    Serve(ServeArgs),
     /// Open one tunnel and join it to stdin/stdout (for ssh's ProxyCommand).
     ///
-    /// Example: ssh -o ProxyCommand='eice-proxy connect --endpoint-id eice-0abc
-    /// --dns-name eice-0abc.ec2-instance-connect-endpoint.us-east-1.amazonaws.com %h %p' ec2-user@10.0.1.25
+    /// Example: ssh -o ProxyCommand='eice-proxy connect %h %p' ec2-user@i-0123456789abcdef0
     Connect(ConnectArgs),
+    /// Print the route a target would take (instance, IP, VPC, subnet, endpoint).
+    Resolve(ResolveArgs),
     /// Print a presigned openTunnel URL (a debugging aid; the URL grants a tunnel for 60 s).
     Presign(PresignArgs),
 }
 
-/// The endpoint a tunnel goes through.
+/// The config file.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ConfigArgs {
+    /// A TOML config file (see config/eice-proxy.example.toml).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Where to listen (default 127.0.0.1:1080, or `listen` in the config file).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Args)]
+pub struct ResolveArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Targets: an instance id, private IP, private DNS name or Name tag, with an optional :PORT.
+    #[arg(required = true, value_name = "TARGET")]
+    pub targets: Vec<String>,
+}
+
+/// An endpoint named on the command line instead of looked up.
 #[derive(Debug, Clone, Args)]
 pub struct EndpointArgs {
     /// The EC2 Instance Connect Endpoint id (eice-…).
@@ -57,9 +90,21 @@ pub struct EndpointArgs {
 #[derive(Debug, Args)]
 pub struct ConnectArgs {
     #[command(flatten)]
-    pub endpoint: EndpointArgs,
-    /// The instance's private IP address.
-    pub host: IpAddr,
+    pub config: ConfigArgs,
+    /// Skip the lookup: tunnel through this endpoint (HOST must then be an IP).
+    #[arg(long, value_name = "ID", requires = "dns_name")]
+    pub endpoint_id: Option<String>,
+    /// The DnsName of --endpoint-id.
+    #[arg(long, value_name = "HOST", requires = "endpoint_id")]
+    pub dns_name: Option<String>,
+    /// The FipsDnsName of --endpoint-id, used when AWS_USE_FIPS_ENDPOINT=true.
+    #[arg(long, value_name = "HOST", requires = "endpoint_id")]
+    pub fips_dns_name: Option<String>,
+    /// Seconds after which the service closes the tunnel (1-3600; overrides the config file).
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u32).range(1..=3600))]
+    pub max_tunnel_duration: Option<u32>,
+    /// An instance id, private IP, private DNS name or Name tag (ssh's %h).
+    pub host: String,
     /// The remote port (EICE accepts 22 and 3389).
     #[arg(value_parser = clap::value_parser!(u16).range(1..))]
     pub port: u16,

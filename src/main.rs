@@ -4,13 +4,19 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use eice_proxy::cli::Cli;
+use eice_proxy::cli::{Cli, Command};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // Quiet by default: `connect` shares the terminal with ssh.
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    // `serve` logs each connection; the others stay quiet, since `connect`
+    // shares the terminal with ssh.
+    let default = if matches!(cli.command, Command::Serve(_)) {
+        "info"
+    } else {
+        "warn"
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -69,12 +69,7 @@ impl Proxy {
 
     /// Checks the port, resolves the target and opens its tunnel.
     pub async fn open(&self, target: &Target) -> Result<Opened, Error> {
-        if !self.allowed_ports.contains(&target.port) {
-            return Err(Error::PortNotAllowed {
-                port: target.port,
-                allowed: self.allowed_ports.clone(),
-            });
-        }
+        check_port(&self.allowed_ports, target.port)?;
         let resolution = self.resolver.resolve(target).await?;
         match self.connector.open(resolution.tunnel()).await {
             Ok(tunnel) => Ok(Opened { tunnel, resolution }),
@@ -83,6 +78,18 @@ impl Proxy {
                 Err(e.into())
             }
         }
+    }
+}
+
+/// Refuses a port outside `allowed` before any AWS call is made.
+pub fn check_port(allowed: &[u16], port: u16) -> Result<(), Error> {
+    if allowed.contains(&port) {
+        Ok(())
+    } else {
+        Err(Error::PortNotAllowed {
+            port,
+            allowed: allowed.to_vec(),
+        })
     }
 }
 

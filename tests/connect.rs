@@ -209,14 +209,33 @@ async fn an_expired_url_is_reported_with_the_clock_hint() {
 }
 
 #[tokio::test]
-async fn a_port_other_than_22_or_3389_gets_the_service_words() {
+async fn a_port_other_than_22_or_3389_is_refused_before_any_aws_call() {
     let sim = Sim::start(false).await;
     let stderr = failing_connect(&sim, "10.0.1.25", 8080, &[]).await;
+    assert!(
+        stderr.contains("port 8080 is not allowed: EICE accepts only ports 22 and 3389"),
+        "{stderr}"
+    );
+    let stats = sim.eice.stats();
+    assert_eq!(
+        (stats.tunnels_opened, stats.rejected.len()),
+        (0, 0),
+        "the service was not asked"
+    );
+}
+
+#[tokio::test]
+async fn a_port_the_service_refuses_gets_the_service_words() {
+    let sim = Sim::start(false).await;
+    // Widen the local policy so the request reaches the service, which refuses it.
+    let config = sim.config_file("allowed_ports = [22, 3389, 8080]\n");
+    let stderr = failing_connect(&sim, "10.0.1.25", 8080, &["--config", &config]).await;
     assert!(stderr.contains("HTTP 400 InvalidParameter"), "{stderr}");
     assert!(
         stderr.contains("Specify either 22 or 3389 as the RemotePort"),
         "{stderr}"
     );
+    assert_eq!(sim.eice.stats().rejected, ["InvalidParameter"]);
 }
 
 #[tokio::test]

@@ -1,35 +1,59 @@
 //! `eice-proxy connect HOST PORT`: one tunnel joined to stdin and stdout, the
-//! shape ssh's `ProxyCommand` expects.
+//! shape ssh's `ProxyCommand` expects. HOST takes every form the proxy
+//! accepts; with `--endpoint-id` the lookup is skipped and HOST must be an IP.
 
 use std::sync::Arc;
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
 use tracing::{Instrument, debug, info_span};
 
-use crate::aws::CredentialCache;
 use crate::cli::{AwsArgs, ConnectArgs};
-use crate::eice::{Connector, TunnelRequest};
+use crate::eice::{Endpoint, Tunnel, TunnelRequest, region_from_dns_name};
+use crate::server::check_port;
 use crate::splice::splice;
+use crate::target::{Host, Target};
 
 pub(super) async fn run(aws_args: &AwsArgs, args: ConnectArgs) -> anyhow::Result<()> {
-    let (sdk, endpoint) = super::endpoint_from_args(aws_args, &args.endpoint).await?;
-    let credentials = Arc::new(CredentialCache::from_sdk_config(&sdk));
-    let connector = Connector::new(super::tunnel_settings()?, credentials)?;
-    let request = TunnelRequest {
-        endpoint,
-        private_ip: args.host,
+    let mut config = super::load_config(&args.config)?;
+    if args.max_tunnel_duration.is_some() {
+        config.max_tunnel_duration = args.max_tunnel_duration;
+    }
+    let target = Target {
+        host: Host::parse(&args.host)?,
         port: args.port,
-        max_tunnel_duration: args.endpoint.max_tunnel_duration,
     };
-    let target = format!("{}:{}", request.private_ip, request.port);
-    let span = info_span!("connect", %target, endpoint = %request.endpoint.id);
+    check_port(&config.allowed_ports, target.port)?;
+    let span = info_span!("connect", %target);
     async move {
-        let tunnel = connector.open(&request).await.with_context(|| {
-            format!(
-                "cannot open a tunnel to {target} through {}",
-                request.endpoint.id
-            )
-        })?;
+        let tunnel = match (&args.endpoint_id, &args.dns_name) {
+            (Some(id), Some(dns_name)) => {
+                let Host::Ip(private_ip) = target.host else {
+                    bail!(
+                        "with --endpoint-id, HOST must be an IP address (got {})",
+                        target.host
+                    );
+                };
+                let (sdk, region) =
+                    super::sdk_config(aws_args, region_from_dns_name(dns_name).map(str::to_owned))
+                        .await?;
+                let request = TunnelRequest {
+                    endpoint: Arc::new(Endpoint {
+                        id: id.clone(),
+                        region,
+                        dns_name: dns_name.clone(),
+                        fips_dns_name: args.fips_dns_name.clone(),
+                    }),
+                    private_ip,
+                    port: target.port,
+                    max_tunnel_duration: config.max_tunnel_duration,
+                };
+                super::connector(&sdk)?
+                    .open(&request)
+                    .await
+                    .with_context(|| format!("cannot open a tunnel to {target} through {id}"))?
+            }
+            _ => open_resolved(aws_args, &config, &target).await?,
+        };
         debug!(request_id = ?tunnel.request_id, "tunnel open");
         let finished = splice(
             tokio::io::join(tokio::io::stdin(), tokio::io::stdout()),
@@ -47,4 +71,17 @@ pub(super) async fn run(aws_args: &AwsArgs, args: ConnectArgs) -> anyhow::Result
     }
     .instrument(span)
     .await
+}
+
+async fn open_resolved(
+    aws_args: &AwsArgs,
+    config: &crate::config::Config,
+    target: &Target,
+) -> anyhow::Result<Tunnel> {
+    let proxy = super::build_proxy(aws_args, config).await?;
+    let opened = proxy
+        .open(target)
+        .await
+        .with_context(|| format!("cannot open a tunnel to {target}"))?;
+    Ok(opened.tunnel)
 }

@@ -3,47 +3,64 @@
 
 mod connect;
 mod presign;
+mod resolve;
+mod serve;
 
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 
-use crate::aws;
-use crate::cli::{AwsArgs, Cli, Command, EndpointArgs};
-use crate::eice::{self, Endpoint};
+use crate::aws::{self, CredentialCache};
+use crate::cli::{AwsArgs, Cli, Command, ConfigArgs};
+use crate::config::{Config, TunnelSettings};
+use crate::eice::Connector;
+use crate::resolve::{Ec2, Resolver};
+use crate::server::Proxy;
 
 /// Runs the command the user asked for.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Serve(args) => serve::run(&cli.aws, args).await,
         Command::Connect(args) => connect::run(&cli.aws, args).await,
+        Command::Resolve(args) => resolve::run(&cli.aws, args).await,
         Command::Presign(args) => presign::run(&cli.aws, args).await,
     }
 }
 
-/// The AWS configuration and the endpoint named on the command line, with its
-/// region taken from `--region`, else the endpoint's DNS name, else the AWS config.
-async fn endpoint_from_args(
+/// The config file named by `--config`, or the defaults.
+fn load_config(args: &ConfigArgs) -> anyhow::Result<Config> {
+    match &args.config {
+        Some(path) => Ok(Config::load(path)?),
+        None => Ok(Config::default()),
+    }
+}
+
+/// The shared AWS configuration, insisting on a region (`--region` wins over
+/// `region`, which wins over the environment and profile).
+async fn sdk_config(
     aws_args: &AwsArgs,
-    args: &EndpointArgs,
-) -> anyhow::Result<(aws_config::SdkConfig, Arc<Endpoint>)> {
-    let region = aws_args
-        .region
-        .clone()
-        .or_else(|| eice::region_from_dns_name(&args.dns_name).map(str::to_owned));
-    let sdk = aws::load_sdk_config(region, aws_args.profile.clone()).await;
+    region: Option<String>,
+) -> anyhow::Result<(aws_config::SdkConfig, String)> {
+    let sdk =
+        aws::load_sdk_config(aws_args.region.clone().or(region), aws_args.profile.clone()).await;
     let Some(region) = sdk.region().map(|r| r.to_string()) else {
         bail!("no AWS region: pass --region, or set AWS_REGION or a region in the AWS profile");
     };
-    let endpoint = Endpoint {
-        id: args.endpoint_id.clone(),
-        region,
-        dns_name: args.dns_name.clone(),
-        fips_dns_name: args.fips_dns_name.clone(),
-    };
-    Ok((sdk, Arc::new(endpoint)))
+    Ok((sdk, region))
 }
 
-/// The settings from the environment, with the variable named on failure.
-fn tunnel_settings() -> anyhow::Result<crate::config::TunnelSettings> {
-    crate::config::TunnelSettings::from_env().context("bad environment")
+/// The tunnel opener, with settings from the environment.
+fn connector(sdk: &aws_config::SdkConfig) -> anyhow::Result<Connector> {
+    let settings = TunnelSettings::from_env().context("bad environment")?;
+    Ok(Connector::new(
+        settings,
+        Arc::new(CredentialCache::from_sdk_config(sdk)),
+    )?)
+}
+
+/// Everything `serve`, `connect` and `resolve` need: resolver, connector, policy.
+async fn build_proxy(aws_args: &AwsArgs, config: &Config) -> anyhow::Result<Proxy> {
+    let (sdk, region) = sdk_config(aws_args, None).await?;
+    let resolver = Resolver::new(Ec2::new(aws_sdk_ec2::Client::new(&sdk)), region, config);
+    Ok(Proxy::new(resolver, connector(&sdk)?, config))
 }

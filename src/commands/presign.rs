@@ -1,23 +1,36 @@
 //! `eice-proxy presign`: print the URL a tunnel would be opened with.
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::aws::CredentialCache;
 use crate::cli::{AwsArgs, PresignArgs};
-use crate::eice::TunnelRequest;
+use crate::config::TunnelSettings;
 use crate::eice::sign::presign;
 use crate::eice::transport::WsTarget;
+use crate::eice::{Endpoint, TunnelRequest, region_from_dns_name};
 
 pub(super) async fn run(aws_args: &AwsArgs, args: PresignArgs) -> anyhow::Result<()> {
-    let (sdk, endpoint) = super::endpoint_from_args(aws_args, &args.endpoint).await?;
-    let settings = super::tunnel_settings()?;
-    let target = WsTarget::for_endpoint(&endpoint, &settings).map_err(anyhow::Error::msg)?;
+    let e = &args.endpoint;
+    let (sdk, region) = super::sdk_config(
+        aws_args,
+        region_from_dns_name(&e.dns_name).map(str::to_owned),
+    )
+    .await?;
+    let endpoint = Endpoint {
+        id: e.endpoint_id.clone(),
+        region,
+        dns_name: e.dns_name.clone(),
+        fips_dns_name: e.fips_dns_name.clone(),
+    };
+    let target = WsTarget::for_endpoint(&endpoint, &TunnelSettings::from_env()?)
+        .map_err(anyhow::Error::msg)?;
     let credentials = CredentialCache::from_sdk_config(&sdk).get().await?;
     let request = TunnelRequest {
-        endpoint,
+        endpoint: Arc::new(endpoint),
         private_ip: args.private_ip,
         port: args.port,
-        max_tunnel_duration: args.endpoint.max_tunnel_duration,
+        max_tunnel_duration: e.max_tunnel_duration,
     };
     let url = presign(&request, &target, &credentials, SystemTime::now())?;
     println!("{}", url.expose());

@@ -65,6 +65,16 @@ impl Sim {
         Sim { eice, dir, ca_file }
     }
 
+    /// Writes a config file for the binary and returns its path.
+    pub fn config_file(&self, toml: &str) -> String {
+        let path = self
+            .dir
+            .path()
+            .join(format!("config-{}.toml", sha256(toml.as_bytes())));
+        std::fs::write(&path, toml).unwrap();
+        path.display().to_string()
+    }
+
     /// Makes `private` (an instance's address and port) lead to `local`.
     pub fn route(&self, private: &str, local: SocketAddr) {
         self.eice.add_target(private.parse().unwrap(), local);

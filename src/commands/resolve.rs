@@ -1,0 +1,100 @@
+//! `eice-proxy resolve TARGET…`: how each target would be reached, and who
+//! answered each lookup (the EC2 API, the cache, or the config file). Later
+//! targets in one call show the cache at work.
+
+use anyhow::Context as _;
+
+use crate::cli::{AwsArgs, ResolveArgs};
+use crate::resolve::{Resolution, Source};
+use crate::target::{Host, Target};
+
+pub(super) async fn run(aws_args: &AwsArgs, args: ResolveArgs) -> anyhow::Result<()> {
+    let config = super::load_config(&args.config)?;
+    let proxy = super::build_proxy(aws_args, &config).await?;
+    for (i, text) in args.targets.iter().enumerate() {
+        let target = parse_target(text)?;
+        let resolution = proxy
+            .resolver()
+            .resolve(&target)
+            .await
+            .with_context(|| format!("cannot resolve {target}"))?;
+        if i > 0 {
+            println!();
+        }
+        print!("{}", report(&target, &resolution));
+    }
+    Ok(())
+}
+
+/// `HOST` or `HOST:PORT` (`[v6]:PORT` for IPv6); the port defaults to 22.
+fn parse_target(text: &str) -> anyhow::Result<Target> {
+    let (host, port) = match text.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && (!host.contains(':') || host.ends_with(']')) => (
+            host,
+            port.parse()
+                .with_context(|| format!("bad port in {text:?}"))?,
+        ),
+        _ => (text, 22),
+    };
+    Ok(Target {
+        host: Host::parse(host)?,
+        port,
+    })
+}
+
+fn report(target: &Target, r: &Resolution) -> String {
+    let request = r.tunnel();
+    let mut out = format!("target      {target}\n");
+    if let Some(i) = &r.instance {
+        let name = i
+            .name
+            .as_deref()
+            .map(|n| format!("{n}, "))
+            .unwrap_or_default();
+        out += &format!("instance    {} ({name}{})\n", i.id, i.state);
+    }
+    out += &format!("private ip  {}\n", request.private_ip);
+    out += &format!("vpc         {}\n", r.vpc_id);
+    if let Some(subnet) = r.instance.as_ref().and_then(|i| i.subnet_id.as_deref()) {
+        out += &format!("subnet      {subnet}\n");
+    }
+    let e = &r.endpoint;
+    out += &format!(
+        "endpoint    {} ({}, {}, {})\n",
+        e.id,
+        e.subnet_id.as_deref().unwrap_or("?"),
+        e.availability_zone.as_deref().unwrap_or("?"),
+        e.family
+    );
+    out += &format!("dns name    {}\n", e.dns_name);
+    let lookups: Vec<String> = r
+        .lookups
+        .iter()
+        .map(|(what, source)| {
+            let source = match source {
+                Source::Api => "EC2 API",
+                Source::Cache => "cache",
+                Source::Config => "config",
+            };
+            format!("{what}: {source}")
+        })
+        .collect();
+    out += &format!("answered by {}\n", lookups.join(", "));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_take_an_optional_port() {
+        assert_eq!(parse_target("i-0123456789abcdef0").unwrap().port, 22);
+        assert_eq!(parse_target("web-1:3389").unwrap().port, 3389);
+        assert_eq!(
+            parse_target("[fd00::1]:3389").unwrap().to_string(),
+            "[fd00::1]:3389"
+        );
+        assert_eq!(parse_target("fd00::1").unwrap().port, 22);
+    }
+}

@@ -1,0 +1,38 @@
+//! `eice-proxy serve`: the long-running local proxy.
+
+use std::sync::Arc;
+
+use tracing::info;
+
+use crate::cli::{AwsArgs, ServeArgs};
+use crate::server;
+
+pub(super) async fn run(aws_args: &AwsArgs, args: ServeArgs) -> anyhow::Result<()> {
+    let config = super::load_config(&args.config)?;
+    let listen = args.listen.unwrap_or(config.listen);
+    let proxy = Arc::new(super::build_proxy(aws_args, &config).await?);
+    let listener = server::bind(listen, config.auth.is_some()).await?;
+    info!(
+        listen = %listener.local_addr()?,
+        region = proxy.resolver().region(),
+        "eice-proxy is serving SOCKS5 and HTTP CONNECT"
+    );
+    server::run(listener, proxy, shutdown_signal()).await;
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing a SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
