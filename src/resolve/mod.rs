@@ -246,17 +246,10 @@ impl Resolver {
                     .vpc_id
                     .clone()
                     .ok_or_else(|| ResolveError::NoAddress { id: i.id.clone() })?;
-                self.endpoint_in(&vpc, Some(i), &mut lookups).await?
+                self.endpoint_in(&vpc, ip, Some(i), &mut lookups).await?
             }
             None => self.endpoint_for_ip(ip, &mut lookups).await?,
         };
-        if !endpoint.family.reaches(ip) {
-            return Err(ResolveError::WrongFamily {
-                ip,
-                endpoint: endpoint.id.clone(),
-                family: endpoint.family,
-            });
-        }
         let request = TunnelRequest {
             endpoint: Arc::new(Endpoint {
                 id: endpoint.id.clone(),
@@ -363,16 +356,16 @@ impl Resolver {
                 let found = self
                     .endpoints_of(EndpointKey::Id(id.clone()), lookups)
                     .await?;
-                return found
-                    .first()
-                    .cloned()
-                    .ok_or_else(|| ResolveError::PinnedEndpointMissing { id: id.clone() });
+                if found.is_empty() {
+                    return Err(ResolveError::PinnedEndpointMissing { id: id.clone() });
+                }
+                return choose(&found, ip, None);
             }
             let vpc = rule
                 .vpc
                 .clone()
                 .expect("validated: a route names a vpc or an endpoint");
-            return self.endpoint_in(&vpc, None, lookups).await;
+            return self.endpoint_in(&vpc, ip, None, lookups).await;
         }
         let entry = self
             .vpcs
@@ -387,7 +380,7 @@ impl Resolver {
                 ip,
                 region: self.region.clone(),
             }),
-            [vpc] => self.endpoint_in(vpc, None, lookups).await,
+            [vpc] => self.endpoint_in(vpc, ip, None, lookups).await,
             _ => Err(ResolveError::SeveralVpcs { ip, vpcs }),
         }
     }
@@ -395,15 +388,19 @@ impl Resolver {
     async fn endpoint_in(
         &self,
         vpc: &str,
+        ip: IpAddr,
         instance: Option<&InstanceInfo>,
         lookups: &mut Vec<(&'static str, Source)>,
     ) -> Result<Arc<EndpointInfo>, ResolveError> {
         let endpoints = self
             .endpoints_of(EndpointKey::Vpc(vpc.to_owned()), lookups)
             .await?;
-        choose(&endpoints, instance).ok_or_else(|| ResolveError::NoEndpoint {
-            vpc: vpc.to_owned(),
-        })
+        if endpoints.is_empty() {
+            return Err(ResolveError::NoEndpoint {
+                vpc: vpc.to_owned(),
+            });
+        }
+        choose(&endpoints, ip, instance)
     }
 
     async fn endpoints_of(
@@ -447,15 +444,19 @@ fn running_address(instance: &InstanceInfo) -> Result<IpAddr, ResolveError> {
     })
 }
 
-/// The endpoint in the instance's subnet, else in its AZ, else the first.
+/// Among the endpoints that reach `ip`'s address family: the one in the
+/// instance's subnet, else in its AZ, else the first. `endpoints` is not empty.
 fn choose(
     endpoints: &[Arc<EndpointInfo>],
+    ip: IpAddr,
     instance: Option<&InstanceInfo>,
-) -> Option<Arc<EndpointInfo>> {
+) -> Result<Arc<EndpointInfo>, ResolveError> {
+    let usable: Vec<&Arc<EndpointInfo>> =
+        endpoints.iter().filter(|e| e.family.reaches(ip)).collect();
     let same = |pick: fn(&EndpointInfo) -> Option<&String>, want: Option<&String>| {
-        want.and_then(|w| endpoints.iter().find(|e| pick(e) == Some(w)))
+        want.and_then(|w| usable.iter().find(|e| pick(e) == Some(w)))
     };
-    instance
+    let chosen = instance
         .and_then(|i| {
             same(|e| e.subnet_id.as_ref(), i.subnet_id.as_ref()).or_else(|| {
                 same(
@@ -464,8 +465,15 @@ fn choose(
                 )
             })
         })
-        .or_else(|| endpoints.first())
-        .cloned()
+        .or_else(|| usable.first());
+    match chosen {
+        Some(endpoint) => Ok(Arc::clone(endpoint)),
+        None => Err(ResolveError::WrongFamily {
+            ip,
+            endpoint: endpoints[0].id.clone(),
+            family: endpoints[0].family,
+        }),
+    }
 }
 
 #[cfg(test)]
@@ -504,11 +512,38 @@ mod tests {
             endpoint("b", "s2", "z2"),
             endpoint("c", "s3", "z2"),
         ];
-        assert_eq!(choose(&all, Some(&instance("s3", "z2"))).unwrap().id, "c");
-        assert_eq!(choose(&all, Some(&instance("s9", "z2"))).unwrap().id, "b");
-        assert_eq!(choose(&all, Some(&instance("s9", "z9"))).unwrap().id, "a");
-        assert_eq!(choose(&all, None).unwrap().id, "a");
-        assert!(choose(&[], None).is_none());
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        assert_eq!(
+            choose(&all, ip, Some(&instance("s3", "z2"))).unwrap().id,
+            "c"
+        );
+        assert_eq!(
+            choose(&all, ip, Some(&instance("s9", "z2"))).unwrap().id,
+            "b"
+        );
+        assert_eq!(
+            choose(&all, ip, Some(&instance("s9", "z9"))).unwrap().id,
+            "a"
+        );
+        assert_eq!(choose(&all, ip, None).unwrap().id, "a");
+    }
+
+    #[test]
+    fn ipv6_takes_a_dualstack_endpoint_or_says_why_not() {
+        let v4 = endpoint("v4", "s1", "z1");
+        let mut dual = (*endpoint("dual", "s2", "z2")).clone();
+        dual.family = Family::Dualstack;
+        let ip: IpAddr = "fd00::1".parse().unwrap();
+        assert_eq!(
+            choose(&[v4.clone(), Arc::new(dual)], ip, None).unwrap().id,
+            "dual"
+        );
+        let err = choose(&[v4], ip, None).unwrap_err();
+        assert_eq!(err.reply(), Reply::AddressTypeNotSupported);
+        assert!(
+            err.to_string().contains("its IpAddressType is ipv4"),
+            "{err}"
+        );
     }
 
     #[test]

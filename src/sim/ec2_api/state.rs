@@ -1,0 +1,150 @@
+//! The simulator's shared state and the answer to one verified call.
+//!
+//! The world sits behind a lock as an `Arc` snapshot: each call takes the snapshot
+//! once and answers from it, so a run-time change ([`Shared::set_instance_state`])
+//! is seen whole by the next call and never half-way through a document.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::SystemTime;
+
+use http::request::Parts;
+
+use super::error::ApiError;
+use super::faults::FaultTable;
+use super::params::Params;
+use super::{Action, Ec2SimConfig, derived, endpoints, instances, network};
+use crate::sim::sigv4::{Expected, HeaderSignedRequest, SimCredential, verify_header_auth};
+use crate::sim::world::{InstanceState, World, WorldError};
+
+/// The signing name of the EC2 API.
+const SIGNING_NAME: &str = "ec2";
+
+/// Everything the connection handlers share.
+#[derive(Debug)]
+pub(super) struct Shared {
+    world: RwLock<Arc<World>>,
+    credentials: HashMap<String, SimCredential>,
+    page_size: usize,
+    /// Calls per `Action` parameter (unknown actions included), after auth.
+    calls: Mutex<HashMap<String, usize>>,
+    total: AtomicUsize,
+    faults: Mutex<FaultTable>,
+    /// Distinguishes this simulator's request ids from another's in one test.
+    instance_seed: u64,
+    request_seq: AtomicU64,
+}
+
+/// A successful call's action and response body (without the document wrapper).
+pub(super) struct Answer {
+    pub(super) action: Action,
+    pub(super) body: String,
+}
+
+impl Shared {
+    pub(super) fn new(world: Arc<World>, config: Ec2SimConfig, instance_seed: u64) -> Shared {
+        Shared {
+            world: RwLock::new(world),
+            credentials: config.credentials,
+            page_size: config.page_size,
+            calls: Mutex::default(),
+            total: AtomicUsize::new(0),
+            faults: Mutex::default(),
+            instance_seed,
+            request_seq: AtomicU64::new(0),
+        }
+    }
+
+    /// The world as it is now.
+    pub(super) fn world(&self) -> Arc<World> {
+        self.world
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Changes an instance's state for every later call.
+    pub(super) fn set_instance_state(
+        &self,
+        id: &str,
+        state: InstanceState,
+    ) -> Result<(), WorldError> {
+        let mut world = self.world.write().unwrap_or_else(PoisonError::into_inner);
+        Arc::make_mut(&mut world).set_instance_state(id, state)
+    }
+
+    pub(super) fn calls(&self, action: &str) -> usize {
+        let calls = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
+        calls.get(action).copied().unwrap_or(0)
+    }
+
+    pub(super) fn calls_total(&self) -> usize {
+        self.total.load(Ordering::SeqCst)
+    }
+
+    pub(super) fn faults(&self) -> std::sync::MutexGuard<'_, FaultTable> {
+        self.faults.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A fresh request id for the next response.
+    pub(super) fn next_request_id(&self) -> String {
+        let call = self.request_seq.fetch_add(1, Ordering::Relaxed);
+        derived::request_id(self.instance_seed, call)
+    }
+
+    /// Verifies, counts and answers one call: signature, then the count, then any
+    /// injected fault, then the action itself.
+    pub(super) fn answer(&self, parts: &Parts, body: &[u8]) -> Result<Answer, ApiError> {
+        let world = self.world();
+        let verified = verify_header_auth(
+            &HeaderSignedRequest {
+                method: parts.method.as_str(),
+                path: parts.uri.path(),
+                query: parts.uri.query().unwrap_or_default(),
+                headers: &parts.headers,
+                body,
+            },
+            &self.credentials,
+            &Expected {
+                service: SIGNING_NAME,
+                region: &world.region,
+                now: SystemTime::now(),
+            },
+        )
+        .map_err(ApiError::Auth)?;
+        let params = Params::new(verified.params, body)?;
+        let name = params.get("Action").unwrap_or_default().to_owned();
+        self.count(&name);
+        if name.is_empty() {
+            return Err(ApiError::MissingAction);
+        }
+        let action = Action::from_name(&name).ok_or(ApiError::InvalidAction(name))?;
+        if let Some(fault) = self.faults().take(action) {
+            let message = fault.message(action.as_str(), &world.account_id);
+            return Err(ApiError::Fault { fault, message });
+        }
+        let body = dispatch(action, &world, &params, self.page_size)?;
+        Ok(Answer { action, body })
+    }
+
+    fn count(&self, action: &str) {
+        self.total.fetch_add(1, Ordering::SeqCst);
+        let mut calls = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
+        *calls.entry(action.to_owned()).or_default() += 1;
+    }
+}
+
+fn dispatch(
+    action: Action,
+    world: &World,
+    params: &Params,
+    page_size: usize,
+) -> Result<String, ApiError> {
+    match action {
+        Action::DescribeInstances => instances::describe(world, params, page_size),
+        Action::DescribeVpcs => network::describe_vpcs(world, params, page_size),
+        Action::DescribeSubnets => network::describe_subnets(world, params, page_size),
+        Action::DescribeInstanceConnectEndpoints => endpoints::describe(world, params, page_size),
+    }
+}
