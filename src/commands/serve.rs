@@ -13,9 +13,9 @@ pub(super) async fn run(aws_args: &AwsArgs, args: ServeArgs) -> anyhow::Result<(
     let proxy = Arc::new(super::build_proxy(aws_args, &config).await?);
     let listener = server::bind(listen, config.auth.is_some()).await?;
     info!(
-        listen = %listener.local_addr()?,
-        region = proxy.resolver().region(),
-        "eice-proxy is serving SOCKS5 and HTTP CONNECT"
+        "listening on {} for SOCKS5 and HTTP CONNECT (region {})",
+        listener.local_addr()?,
+        proxy.resolver().region()
     );
     server::run(listener, proxy, shutdown_signal()).await;
     Ok(())

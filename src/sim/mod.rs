@@ -9,6 +9,7 @@
 //! checks the product's signer; [`tls`] makes a throwaway CA so the simulated
 //! endpoint can speak `wss://`.
 
+pub mod aws;
 pub mod ec2_api;
 pub mod eice;
 pub mod sigv4;

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)] // each test file uses a different part of this module
 
+pub mod clients;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -157,4 +159,98 @@ pub fn payload(len: usize, seed: u64) -> Vec<u8> {
 /// Hex SHA-256.
 pub fn sha256(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
+}
+
+/// `eice-proxy serve` running against a whole simulated account.
+pub struct Proxy {
+    pub aws: eice_proxy::sim::aws::SimAws,
+    pub addr: SocketAddr,
+    child: tokio::process::Child,
+    /// Everything the proxy logged so far.
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// Woken at each new log line.
+    logged: std::sync::Arc<tokio::sync::Notify>,
+    _dir: TempDir,
+}
+
+impl Proxy {
+    /// Starts the simulated account for `world` and the proxy with `config`.
+    pub async fn start(world: eice_proxy::sim::world::World, config: &str) -> Proxy {
+        let aws = eice_proxy::sim::aws::SimAws::start(world, false).await.expect("simulated AWS");
+        Proxy::start_with(aws, config, &[]).await
+    }
+
+    /// Starts the proxy against `aws` with `config` and extra environment.
+    pub async fn start_with(aws: eice_proxy::sim::aws::SimAws, config: &str, extra_env: &[(&str, &str)]) -> Proxy {
+        use tokio::io::AsyncBufReadExt;
+        let dir = tempfile::tempdir().unwrap();
+        let config_path = dir.path().join("config.toml");
+        std::fs::write(&config_path, config).unwrap();
+        let empty = dir.path().join("empty-aws-config");
+        std::fs::write(&empty, "").unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_eice-proxy"));
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&config_path)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AWS_CONFIG_FILE", &empty)
+            .env("AWS_SHARED_CREDENTIALS_FILE", &empty)
+            .env("RUST_LOG", "info")
+            .envs(aws.env())
+            .envs(extra_env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().expect("spawn eice-proxy serve");
+        let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let addr = tokio::time::timeout(PATIENCE, async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                log.lock().unwrap().push(line.clone());
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    return rest.split_whitespace().next().unwrap().parse::<SocketAddr>().unwrap();
+                }
+            }
+            panic!("the proxy exited before listening: {:?}", log.lock().unwrap());
+        })
+        .await
+        .expect("the proxy starts listening");
+        let (sink, logged) = (log.clone(), std::sync::Arc::new(tokio::sync::Notify::new()));
+        let wake = logged.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                sink.lock().unwrap().push(line);
+                wake.notify_waiters();
+            }
+        });
+        Proxy {
+            aws,
+            addr,
+            child,
+            log,
+            logged,
+            _dir: dir,
+        }
+    }
+
+    /// Waits until a log line contains `needle` and returns it.
+    pub async fn log_line(&self, needle: &str) -> String {
+        tokio::time::timeout(PATIENCE, async {
+            loop {
+                let next = self.logged.notified();
+                if let Some(line) = self.log.lock().unwrap().iter().find(|l| l.contains(needle)) {
+                    return line.clone();
+                }
+                next.await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("no log line contains {needle:?}: {:?}", self.log.lock().unwrap()))
+    }
+
+    /// Whether the proxy process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
 }

@@ -1,0 +1,143 @@
+//! A whole simulated account in one value: the EC2 Query API and the EICE
+//! service over one [`World`], and a stand-in server on 127.0.0.1 for every
+//! running instance's ports 22 and 3389.
+//!
+//! The demo, the integration tests and the benches all start this, then point
+//! the proxy at it through the standard knobs returned by [`SimAws::env`].
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+use super::ec2_api::{Ec2Sim, Ec2SimConfig};
+use super::eice::{EXAMPLE_ACCESS_KEY_ID, EXAMPLE_SECRET_ACCESS_KEY, EiceSim, EiceSimConfig};
+use super::sigv4::SimCredential;
+use super::world::{InstanceState, World};
+
+/// The ports every simulated instance listens on.
+pub const INSTANCE_PORTS: [u16; 2] = [22, 3389];
+
+/// The simulated services and instance stand-ins; dropping it stops them all.
+pub struct SimAws {
+    /// The account as loaded (instance states may change later in `ec2`).
+    pub world: Arc<World>,
+    /// The EC2 Query API (`AWS_ENDPOINT_URL_EC2`).
+    pub ec2: Ec2Sim,
+    /// The EICE service (`EICE_PROXY_ENDPOINT_URL`).
+    pub eice: EiceSim,
+    /// One task per instance port, each answering as that instance.
+    instances: Vec<JoinHandle<()>>,
+}
+
+impl Drop for SimAws {
+    fn drop(&mut self) {
+        for task in &self.instances {
+            task.abort();
+        }
+    }
+}
+
+impl SimAws {
+    /// Starts everything for `world`; `tls` serves EICE over `wss://` with a
+    /// generated CA. The AWS documentation's example key pair is accepted.
+    pub async fn start(world: World, tls: bool) -> std::io::Result<SimAws> {
+        let credentials = HashMap::from([(
+            EXAMPLE_ACCESS_KEY_ID.to_owned(),
+            SimCredential::new(EXAMPLE_SECRET_ACCESS_KEY),
+        )]);
+        let world = Arc::new(world);
+        let ec2 = Ec2Sim::start(
+            world.clone(),
+            Ec2SimConfig {
+                credentials: credentials.clone(),
+                ..Ec2SimConfig::default()
+            },
+        )?;
+        let eice = EiceSim::start(EiceSimConfig {
+            region: world.region.clone(),
+            credentials,
+            endpoint_ids: world.endpoints.iter().map(|e| e.id.clone()).collect(),
+            tls,
+            ..EiceSimConfig::default()
+        })
+        .await?;
+        let mut instances = Vec::new();
+        for instance in world.instances.iter().filter(|i| i.state == InstanceState::Running) {
+            let label = match &instance.name {
+                Some(name) => format!("{} {name}", instance.id),
+                None => instance.id.clone(),
+            };
+            let mut addresses = vec![IpAddr::V4(instance.private_ip)];
+            addresses.extend(instance.ipv6.map(IpAddr::V6));
+            for port in INSTANCE_PORTS {
+                let (local, task) = spawn_instance(format!("{label} port {port}")).await?;
+                instances.push(task);
+                for ip in &addresses {
+                    eice.add_target(SocketAddr::new(*ip, port), local);
+                }
+            }
+        }
+        Ok(SimAws {
+            world,
+            ec2,
+            eice,
+            instances,
+        })
+    }
+
+    /// The environment that points the AWS SDK and eice-proxy at this account.
+    /// With TLS, `AWS_CA_BUNDLE` must also name a file holding [`EiceSim::ca_pem`].
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ACCESS_KEY_ID", EXAMPLE_ACCESS_KEY_ID.to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", EXAMPLE_SECRET_ACCESS_KEY.to_owned()),
+            ("AWS_REGION", self.world.region.clone()),
+            ("AWS_ENDPOINT_URL_EC2", self.ec2.url()),
+            ("EICE_PROXY_ENDPOINT_URL", self.eice.url()),
+            ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+        ]
+    }
+}
+
+/// The first line every simulated instance sends, SSH-style, so that a client
+/// (and a test) can tell which instance and port it reached.
+pub fn banner(label: &str) -> String {
+    format!("SSH-2.0-eice-proxy-simulated {label}\r\n")
+}
+
+/// A stand-in for one instance port: it greets with [`banner`], then echoes
+/// every byte back until the client's EOF, then closes.
+pub async fn spawn_instance(label: String) -> std::io::Result<(SocketAddr, JoinHandle<()>)> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let local = listener.local_addr()?;
+    let greeting = banner(&label);
+    let task = tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            tokio::spawn(greet_and_echo(socket, greeting.clone()));
+        }
+    });
+    Ok((local, task))
+}
+
+async fn greet_and_echo(mut socket: TcpStream, greeting: String) {
+    let _ = socket.set_nodelay(true);
+    if socket.write_all(greeting.as_bytes()).await.is_err() {
+        return;
+    }
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match socket.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                if socket.write_all(&buf[..n]).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+    let _ = socket.shutdown().await;
+}
