@@ -24,7 +24,7 @@ use crate::error::{Error, Reply};
 use crate::inbound::http_connect::{self, Refusal};
 use crate::inbound::{self, Protocol, socks5};
 use crate::resolve::{Resolution, Resolver};
-use crate::splice::splice;
+use crate::splice::splice_tunnel;
 use crate::target::Target;
 
 /// Connections served at once; more wait in the kernel's accept queue.
@@ -32,6 +32,14 @@ pub const MAX_CONNECTIONS: usize = 1024;
 
 /// How long a client may take to say where it wants to go.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Ports whose servers speak first (SSH's banner): before answering the
+/// client, the proxy waits this long for the instance's first bytes, so that an
+/// instance EICE cannot reach is reported as a refusal ([`Tunnel::await_first_data`]).
+pub const SERVER_SPEAKS_FIRST: [u16; 1] = [22];
+
+/// The longest wait for a server-first instance's first bytes.
+pub const FIRST_DATA_WAIT: Duration = Duration::from_secs(15);
 
 /// Everything a connection needs, shared by all of them.
 pub struct Proxy {
@@ -71,11 +79,18 @@ impl Proxy {
     pub async fn open(&self, target: &Target) -> Result<Opened, Error> {
         check_port(&self.allowed_ports, target.port)?;
         let resolution = self.resolver.resolve(target).await?;
-        match self.connector.open(resolution.tunnel()).await {
+        let opened = async {
+            let mut tunnel = self.connector.open(resolution.tunnel()).await?;
+            if SERVER_SPEAKS_FIRST.contains(&target.port) {
+                tunnel.await_first_data(FIRST_DATA_WAIT).await?;
+            }
+            Ok(tunnel)
+        };
+        match opened.await {
             Ok(tunnel) => Ok(Opened { tunnel, resolution }),
             Err(e) => {
                 self.resolver.forget(&resolution, &e).await;
-                Err(e.into())
+                Err(Error::Tunnel(e))
             }
         }
     }
@@ -257,7 +272,7 @@ async fn join<C: AsyncRead + AsyncWrite + Unpin>(client: C, opened: Opened, targ
         "tunnel open"
     );
     let started = Instant::now();
-    let finished = splice(client, opened.tunnel.ws).await;
+    let finished = splice_tunnel(client, opened.tunnel).await;
     let secs = started.elapsed().as_secs_f64();
     let (up, down) = (finished.totals.up, finished.totals.down);
     match finished.result {

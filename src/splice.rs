@@ -27,8 +27,8 @@ use tokio::time::Sleep;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_util::io::poll_read_buf;
 
-use crate::eice::TunnelError;
 use crate::eice::tunnel::{CLOSE_GRACE, Incoming, MAX_FRAME_PAYLOAD, classify, normal_close};
+use crate::eice::{Tunnel, TunnelError};
 
 /// Bytes carried each way.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -69,12 +69,36 @@ where
         + Stream<Item = Result<Message, tungstenite::Error>>
         + Unpin,
 {
+    splice_after(client, ws, Bytes::new()).await
+}
+
+/// Splices an open [`Tunnel`], starting with the data the service sent
+/// while the tunnel was being checked ([`Tunnel::early`]).
+pub async fn splice_tunnel<C>(client: C, tunnel: Tunnel) -> Finished
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+{
+    splice_after(client, tunnel.ws, tunnel.early).await
+}
+
+/// [`splice`], with `first` delivered to the client before any frame.
+async fn splice_after<C, S>(client: C, ws: S, first: Bytes) -> Finished
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+    S: Sink<Message, Error = tungstenite::Error>
+        + Stream<Item = Result<Message, tungstenite::Error>>
+        + Unpin,
+{
     let mut state = Splice {
         client,
         ws,
         buf: BytesMut::new(),
         up: Up::Reading,
-        down: Down::Receiving,
+        down: if first.is_empty() {
+            Down::Receiving
+        } else {
+            Down::Writing(first)
+        },
         ws_unflushed: false,
         client_unflushed: false,
         totals: Totals::default(),

@@ -33,7 +33,10 @@ async fn reaches(proxy: &Proxy, dest: Dest<'_>, port: u16, instance: &str) {
         .unwrap()
         .expect("SOCKS5 success");
     let line = banner(&mut s).await;
-    assert!(line.contains(instance) && line.contains(&format!("port {port}")), "{line}");
+    assert!(
+        line.contains(instance) && line.contains(&format!("port {port}")),
+        "{line}"
+    );
     // And the stream is live both ways: the instance echoes.
     s.write_all(b"ping").await.unwrap();
     let mut echo = [0u8; 4];
@@ -42,7 +45,10 @@ async fn reaches(proxy: &Proxy, dest: Dest<'_>, port: u16, instance: &str) {
 }
 
 async fn socks_reply(proxy: &Proxy, dest: Dest<'_>, port: u16) -> SocksFailure {
-    match timeout(PATIENCE, socks5(proxy.addr, dest, port, None, CONNECT)).await.unwrap() {
+    match timeout(PATIENCE, socks5(proxy.addr, dest, port, None, CONNECT))
+        .await
+        .unwrap()
+    {
         Ok(_) => panic!("expected a refusal"),
         Err(failure) => failure,
     }
@@ -58,7 +64,13 @@ async fn every_target_form_reaches_the_right_instance_over_socks5() {
     reaches(&proxy, Dest::Ip(ip("10.0.2.20")), 22, DB_1).await;
     reaches(&proxy, Dest::Domain("10.0.1.10"), 3389, WEB_1).await;
     reaches(&proxy, Dest::Domain("ip-10-0-1-10.ec2.internal"), 22, WEB_1).await;
-    reaches(&proxy, Dest::Domain("ip-10-0-2-20.us-east-1.compute.internal"), 22, DB_1).await;
+    reaches(
+        &proxy,
+        Dest::Domain("ip-10-0-2-20.us-east-1.compute.internal"),
+        22,
+        DB_1,
+    )
+    .await;
     // IPv6 goes through the VPC's dual-stack endpoint.
     reaches(&proxy, Dest::Ip(ip("fd00:10::20")), 22, DB_1).await;
 }
@@ -66,7 +78,12 @@ async fn every_target_form_reaches_the_right_instance_over_socks5() {
 #[tokio::test]
 async fn http_connect_reaches_instances_and_refuses_other_methods() {
     let proxy = Proxy::start(World::demo(), PIN_FIRST_VPC).await;
-    for authority in [format!("{WEB_1}:22"), "web-1:3389".into(), "10.0.1.10:22".into(), "[fd00:10::20]:22".into()] {
+    for authority in [
+        format!("{WEB_1}:22"),
+        "web-1:3389".into(),
+        "10.0.1.10:22".into(),
+        "[fd00:10::20]:22".into(),
+    ] {
         let answer = http_connect(proxy.addr, &authority, None).await;
         assert_eq!(answer.status, 200, "{authority}: {}", answer.head);
         let mut stream = answer.stream.unwrap();
@@ -74,10 +91,16 @@ async fn http_connect_reaches_instances_and_refuses_other_methods() {
         assert!(line.contains("SSH-2.0-eice-proxy-simulated"), "{line}");
     }
     let mut s = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
-    s.write_all(b"GET http://web-1/ HTTP/1.1\r\nHost: web-1\r\n\r\n").await.unwrap();
+    s.write_all(b"GET http://web-1/ HTTP/1.1\r\nHost: web-1\r\n\r\n")
+        .await
+        .unwrap();
     let answer = common::clients::read_http_answer(tokio::io::BufReader::new(s)).await;
     assert_eq!(answer.status, 405);
-    assert!(answer.head.to_ascii_lowercase().contains("allow: connect"), "{}", answer.head);
+    assert!(
+        answer.head.to_ascii_lowercase().contains("allow: connect"),
+        "{}",
+        answer.head
+    );
     assert!(answer.body.contains("tunnelling proxy"), "{}", answer.body);
 }
 
@@ -85,11 +108,24 @@ async fn http_connect_reaches_instances_and_refuses_other_methods() {
 async fn authentication_is_required_when_configured() {
     let proxy = Proxy::start(World::demo(), AUTH).await;
     // SOCKS5: right and wrong passwords, and no credentials at all.
-    let mut s = socks5(proxy.addr, Dest::Domain(WEB_1), 22, Some(("alice", "wonderland")), CONNECT)
-        .await
-        .expect("authenticated");
+    let mut s = socks5(
+        proxy.addr,
+        Dest::Domain(WEB_1),
+        22,
+        Some(("alice", "wonderland")),
+        CONNECT,
+    )
+    .await
+    .expect("authenticated");
     assert!(banner(&mut s).await.contains(WEB_1));
-    let wrong = socks5(proxy.addr, Dest::Domain(WEB_1), 22, Some(("alice", "rabbit")), CONNECT).await;
+    let wrong = socks5(
+        proxy.addr,
+        Dest::Domain(WEB_1),
+        22,
+        Some(("alice", "rabbit")),
+        CONNECT,
+    )
+    .await;
     assert_eq!(wrong.err(), Some(SocksFailure::Auth));
     let none = socks5(proxy.addr, Dest::Domain(WEB_1), 22, None, CONNECT).await;
     assert_eq!(none.err(), Some(SocksFailure::Auth));
@@ -98,22 +134,46 @@ async fn authentication_is_required_when_configured() {
     // HTTP CONNECT: 407 with a challenge, then 200 with credentials.
     let answer = http_connect(proxy.addr, &format!("{WEB_1}:22"), None).await;
     assert_eq!(answer.status, 407);
-    assert!(answer.head.contains("Basic realm=\"eice-proxy\""), "{}", answer.head);
-    let answer = http_connect(proxy.addr, &format!("{WEB_1}:22"), Some(("alice", "rabbit"))).await;
+    assert!(
+        answer.head.contains("Basic realm=\"eice-proxy\""),
+        "{}",
+        answer.head
+    );
+    let answer = http_connect(
+        proxy.addr,
+        &format!("{WEB_1}:22"),
+        Some(("alice", "rabbit")),
+    )
+    .await;
     assert_eq!(answer.status, 407);
-    let answer = http_connect(proxy.addr, &format!("{WEB_1}:22"), Some(("alice", "wonderland"))).await;
+    let answer = http_connect(
+        proxy.addr,
+        &format!("{WEB_1}:22"),
+        Some(("alice", "wonderland")),
+    )
+    .await;
     assert_eq!(answer.status, 200, "{}", answer.head);
 }
 
 #[tokio::test]
 async fn an_address_in_overlapping_vpcs_is_refused_until_a_route_pins_it() {
     let proxy = Proxy::start(World::demo(), "").await;
-    assert_eq!(socks_reply(&proxy, Dest::Ip(ip("10.0.1.10")), 22).await, SocksFailure::Reply(0x04));
+    assert_eq!(
+        socks_reply(&proxy, Dest::Ip(ip("10.0.1.10")), 22).await,
+        SocksFailure::Reply(0x04)
+    );
     let line = proxy.log_line("several VPCs").await;
-    assert!(line.contains("vpc-0a1b2c3d4e5f60001") && line.contains("vpc-0a1b2c3d4e5f60002"), "{line}");
+    assert!(
+        line.contains("vpc-0a1b2c3d4e5f60001") && line.contains("vpc-0a1b2c3d4e5f60002"),
+        "{line}"
+    );
     let answer = http_connect(proxy.addr, "10.0.1.10:22", None).await;
     assert_eq!(answer.status, 404);
-    assert!(answer.body.contains("[[route]] cidr = \"10.0.1.10/32\""), "{}", answer.body);
+    assert!(
+        answer.body.contains("[[route]] cidr = \"10.0.1.10/32\""),
+        "{}",
+        answer.body
+    );
     // Instance ids stay unambiguous.
     reaches(&proxy, Dest::Domain("other-vpc"), 22, "i-0a1b2c3d4e5f60006").await;
 
@@ -125,17 +185,35 @@ async fn an_address_in_overlapping_vpcs_is_refused_until_a_route_pins_it() {
 async fn each_refusal_gets_its_reply_code_and_a_log_line() {
     let proxy = Proxy::start(World::demo(), PIN_FIRST_VPC).await;
     // A stopped instance names its state.
-    assert_eq!(socks_reply(&proxy, Dest::Domain(OLD_1), 22).await, SocksFailure::Reply(0x04));
+    assert_eq!(
+        socks_reply(&proxy, Dest::Domain(OLD_1), 22).await,
+        SocksFailure::Reply(0x04)
+    );
     proxy.log_line("is stopped, not running").await;
     let answer = http_connect(proxy.addr, &format!("{OLD_1}:22"), None).await;
-    assert_eq!((answer.status, answer.body.trim()), (404, "instance i-0a1b2c3d4e5f60003 is stopped, not running: start it first"));
+    assert_eq!(
+        (answer.status, answer.body.trim()),
+        (
+            404,
+            "instance i-0a1b2c3d4e5f60003 is stopped, not running: start it first"
+        )
+    );
     // An unknown instance.
-    assert_eq!(socks_reply(&proxy, Dest::Domain("i-0123456789abcdef9"), 22).await, SocksFailure::Reply(0x04));
-    proxy.log_line("instance i-0123456789abcdef9 was not found in us-east-1").await;
+    assert_eq!(
+        socks_reply(&proxy, Dest::Domain("i-0123456789abcdef9"), 22).await,
+        SocksFailure::Reply(0x04)
+    );
+    proxy
+        .log_line("instance i-0123456789abcdef9 was not found in us-east-1")
+        .await;
     // A name two instances share lists both.
     let answer = http_connect(proxy.addr, "web-dup:22", None).await;
     assert_eq!(answer.status, 404);
-    assert!(answer.body.contains("i-0a1b2c3d4e5f60004") && answer.body.contains("i-0a1b2c3d4e5f60005"), "{}", answer.body);
+    assert!(
+        answer.body.contains("i-0a1b2c3d4e5f60004") && answer.body.contains("i-0a1b2c3d4e5f60005"),
+        "{}",
+        answer.body
+    );
     // BIND is not supported.
     let bind = socks5(proxy.addr, Dest::Domain(WEB_1), 22, None, 0x02).await;
     assert_eq!(bind.err(), Some(SocksFailure::Reply(0x07)));
@@ -145,11 +223,22 @@ async fn each_refusal_gets_its_reply_code_and_a_log_line() {
 #[tokio::test]
 async fn a_wrong_port_is_refused_before_any_aws_call() {
     let proxy = Proxy::start(World::demo(), PIN_FIRST_VPC).await;
-    assert_eq!(socks_reply(&proxy, Dest::Domain(WEB_1), 8080).await, SocksFailure::Reply(0x02));
+    assert_eq!(
+        socks_reply(&proxy, Dest::Domain(WEB_1), 8080).await,
+        SocksFailure::Reply(0x02)
+    );
     let answer = http_connect(proxy.addr, &format!("{WEB_1}:5432"), None).await;
     assert_eq!(answer.status, 403);
-    assert!(answer.body.contains("port 5432 is not allowed"), "{}", answer.body);
-    assert_eq!(proxy.aws.ec2.calls_total(), 0, "no EC2 call for a refused port");
+    assert!(
+        answer.body.contains("port 5432 is not allowed"),
+        "{}",
+        answer.body
+    );
+    assert_eq!(
+        proxy.aws.ec2.calls_total(),
+        0,
+        "no EC2 call for a refused port"
+    );
     assert_eq!(proxy.aws.eice.stats().tunnels_opened, 0);
 }
 
@@ -160,10 +249,17 @@ async fn ipv6_behind_an_ipv4_only_endpoint_is_address_type_not_supported() {
         endpoint.ip_address_type = IpAddressType::Ipv4;
     }
     let proxy = Proxy::start(world, "").await;
-    assert_eq!(socks_reply(&proxy, Dest::Ip(ip("fd00:10::20")), 22).await, SocksFailure::Reply(0x08));
+    assert_eq!(
+        socks_reply(&proxy, Dest::Ip(ip("fd00:10::20")), 22).await,
+        SocksFailure::Reply(0x08)
+    );
     let answer = http_connect(proxy.addr, "[fd00:10::20]:22", None).await;
     assert_eq!(answer.status, 502);
-    assert!(answer.body.contains("IpAddressType is ipv4"), "{}", answer.body);
+    assert!(
+        answer.body.contains("IpAddressType is ipv4"),
+        "{}",
+        answer.body
+    );
 }
 
 #[tokio::test]
@@ -177,8 +273,16 @@ async fn a_warm_target_costs_no_ec2_call() {
     reaches(&proxy, Dest::Domain(WEB_1), 22, WEB_1).await;
     reaches(&proxy, Dest::Domain("DB-1"), 3389, DB_1).await;
     reaches(&proxy, Dest::Ip(ip("10.0.1.10")), 3389, WEB_1).await;
-    assert_eq!(proxy.aws.ec2.calls_total(), cold, "warm connections made EC2 calls");
-    assert_eq!(proxy.aws.eice.stats().tunnels_opened, 6, "but each opened its own tunnel");
+    assert_eq!(
+        proxy.aws.ec2.calls_total(),
+        cold,
+        "warm connections made EC2 calls"
+    );
+    assert_eq!(
+        proxy.aws.eice.stats().tunnels_opened,
+        6,
+        "but each opened its own tunnel"
+    );
 }
 
 #[tokio::test]
@@ -188,15 +292,29 @@ async fn fifty_simultaneous_first_connections_make_one_describe_instances_call()
     for _ in 0..50 {
         let addr = proxy.addr;
         tasks.push(tokio::spawn(async move {
-            let mut s = socks5(addr, Dest::Domain(DB_1), 22, None, CONNECT).await.expect("connected");
+            let mut s = socks5(addr, Dest::Domain(DB_1), 22, None, CONNECT)
+                .await
+                .expect("connected");
             banner(&mut s).await
         }));
     }
     for task in tasks {
-        assert!(timeout(PATIENCE, task).await.unwrap().unwrap().contains(DB_1));
+        assert!(
+            timeout(PATIENCE, task)
+                .await
+                .unwrap()
+                .unwrap()
+                .contains(DB_1)
+        );
     }
     assert_eq!(proxy.aws.ec2.calls(Action::DescribeInstances), 1);
-    assert_eq!(proxy.aws.ec2.calls(Action::DescribeInstanceConnectEndpoints), 1);
+    assert_eq!(
+        proxy
+            .aws
+            .ec2
+            .calls(Action::DescribeInstanceConnectEndpoints),
+        1
+    );
 }
 
 #[tokio::test]
@@ -213,4 +331,43 @@ async fn a_first_byte_that_is_no_known_protocol_is_closed_with_a_log_line() {
     assert!(rest.is_empty(), "no answer: {rest:?}");
     proxy.log_line("a SOCKS4 client").await;
     assert!(proxy.is_running());
+}
+
+#[tokio::test]
+async fn an_unreachable_instance_is_refused_and_its_stale_cache_entry_dropped() {
+    let proxy = Proxy::start(World::demo(), "").await;
+    reaches(&proxy, Dest::Domain(WEB_1), 22, WEB_1).await;
+    assert_eq!(proxy.aws.ec2.calls(Action::DescribeInstances), 1);
+
+    // The instance stops behind the proxy's back: EC2 knows, the cache does not.
+    use eice_proxy::sim::world::InstanceState;
+    proxy
+        .aws
+        .ec2
+        .set_instance_state(WEB_1, InstanceState::Stopped)
+        .unwrap();
+    proxy
+        .aws
+        .eice
+        .remove_target("10.0.1.10:22".parse().unwrap());
+
+    // The cached route fails at the service (close 1011): connection refused.
+    assert_eq!(
+        socks_reply(&proxy, Dest::Domain(WEB_1), 22).await,
+        SocksFailure::Reply(0x05)
+    );
+    proxy.log_line("code 1011").await;
+    assert_eq!(
+        proxy.aws.ec2.calls(Action::DescribeInstances),
+        1,
+        "that answer came from the cache"
+    );
+
+    // The failure dropped the entry: the next attempt asks EC2 and learns why.
+    assert_eq!(
+        socks_reply(&proxy, Dest::Domain(WEB_1), 22).await,
+        SocksFailure::Reply(0x04)
+    );
+    proxy.log_line("is stopped, not running").await;
+    assert_eq!(proxy.aws.ec2.calls(Action::DescribeInstances), 2);
 }

@@ -10,7 +10,7 @@ use tracing::{Instrument, debug, info_span};
 use crate::cli::{AwsArgs, ConnectArgs};
 use crate::eice::{Endpoint, Tunnel, TunnelRequest, region_from_dns_name};
 use crate::server::check_port;
-use crate::splice::splice;
+use crate::splice::splice_tunnel;
 use crate::target::{Host, Target};
 
 pub(super) async fn run(aws_args: &AwsArgs, args: ConnectArgs) -> anyhow::Result<()> {
@@ -55,11 +55,8 @@ pub(super) async fn run(aws_args: &AwsArgs, args: ConnectArgs) -> anyhow::Result
             _ => open_resolved(aws_args, &config, &target).await?,
         };
         debug!(request_id = ?tunnel.request_id, "tunnel open");
-        let finished = splice(
-            tokio::io::join(tokio::io::stdin(), tokio::io::stdout()),
-            tunnel.ws,
-        )
-        .await;
+        let stdio = tokio::io::join(tokio::io::stdin(), tokio::io::stdout());
+        let finished = splice_tunnel(stdio, tunnel).await;
         debug!(
             up = finished.totals.up,
             down = finished.totals.down,

@@ -117,7 +117,11 @@ impl Connector {
                     Some(self.ws_config),
                 )
                 .await;
-                Ok(Tunnel { ws, request_id })
+                Ok(Tunnel {
+                    ws,
+                    request_id,
+                    early: Bytes::new(),
+                })
             }
             Upgrade::Refused {
                 status,
@@ -140,6 +144,42 @@ pub struct Tunnel {
     pub ws: WebSocketStream<EiceIo>,
     /// `x-amzn-RequestId` of the upgrade, for logs and support cases.
     pub request_id: Option<String>,
+    /// Data read by [`Tunnel::await_first_data`], owed to the client first.
+    pub early: Bytes,
+}
+
+impl Tunnel {
+    /// Waits up to `within` for the instance's first bytes.
+    ///
+    /// EICE completes the upgrade before it connects to the instance, and
+    /// reports an unreachable instance with a close frame a moment later. For a
+    /// protocol whose server speaks first (SSH's banner), waiting for that first
+    /// data tells "connected" from "refused" before the proxy client is
+    /// answered, so it gets a refusal code instead of a success and a hang-up.
+    /// The wait costs nothing: such a client can do nothing before the banner.
+    /// Silence until `within` is taken as success.
+    pub async fn await_first_data(&mut self, within: Duration) -> Result<(), TunnelError> {
+        use futures_util::StreamExt;
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let Ok(item) = tokio::time::timeout_at(deadline, self.ws.next()).await else {
+                return Ok(());
+            };
+            match classify(item)? {
+                Incoming::Data(data) if !data.is_empty() => {
+                    self.early = data;
+                    return Ok(());
+                }
+                Incoming::Data(_) | Incoming::Control => {}
+                Incoming::End => {
+                    return Err(TunnelError::Closed {
+                        code: CLOSE_NORMAL,
+                        reason: "the instance closed the connection before sending anything".into(),
+                    });
+                }
+            }
+        }
+    }
 }
 
 /// What one message from the service means for the byte stream.

@@ -210,17 +210,19 @@ impl Ec2 {
         }
     }
 
-    /// Running instances whose `Name` tag equals `name`, ignoring case.
+    /// Live (not terminated) instances whose `Name` tag equals `name`,
+    /// ignoring case. Stopped ones are included so that the user can be told
+    /// "it is stopped" rather than "it does not exist".
     ///
     /// EC2's tag filter is case-sensitive while ssh lowercases host names, so
-    /// an exact match is tried first and, failing that, every running
-    /// instance with a `Name` tag is compared without case.
-    pub async fn running_by_name(&self, name: &str) -> Result<Vec<InstanceInfo>, AwsError> {
-        let exact = self.describe_running(filter("tag:Name", [name])).await?;
+    /// an exact match is tried first and, failing that, every live instance
+    /// with a `Name` tag is compared without case.
+    pub async fn by_name(&self, name: &str) -> Result<Vec<InstanceInfo>, AwsError> {
+        let exact = self.describe_live(filter("tag:Name", [name])).await?;
         if !exact.is_empty() {
             return Ok(exact);
         }
-        let all = self.describe_running(filter("tag-key", ["Name"])).await?;
+        let all = self.describe_live(filter("tag-key", ["Name"])).await?;
         Ok(all
             .into_iter()
             .filter(|i| {
@@ -231,11 +233,12 @@ impl Ec2 {
             .collect())
     }
 
-    async fn describe_running(&self, extra: Filter) -> Result<Vec<InstanceInfo>, AwsError> {
+    async fn describe_live(&self, extra: Filter) -> Result<Vec<InstanceInfo>, AwsError> {
+        let live = ["pending", "running", "stopping", "stopped"];
         let mut pages = self
             .client
             .describe_instances()
-            .filters(filter("instance-state-name", ["running"]))
+            .filters(filter("instance-state-name", live))
             .filters(extra)
             .into_paginator()
             .send();

@@ -73,8 +73,10 @@ pub enum ResolveError {
     NotRunning { id: String, state: String },
     #[error("instance {id} has no private IP address")]
     NoAddress { id: String },
-    #[error("no running instance has the Name tag {name:?} in {region}")]
+    #[error("no instance has the Name tag {name:?} in {region}")]
     NameNotFound { name: String, region: String },
+    #[error("no instance with the Name tag {name:?} is running ({states})")]
+    NoneRunning { name: String, states: String },
     #[error("{} running instances have the Name tag {name:?}: {}; connect by instance id", ids.len(), ids.join(", "))]
     NameAmbiguous { name: String, ids: Vec<String> },
     #[error("{host} is in {region}, but the proxy works in {configured}")]
@@ -318,7 +320,7 @@ impl Resolver {
             .names
             .entry(name.to_ascii_lowercase())
             .or_try_insert_with(async {
-                let found = self.ec2.running_by_name(name).await?;
+                let found = self.ec2.by_name(name).await?;
                 Ok::<_, AwsError>(Arc::new(
                     found.into_iter().map(Arc::new).collect::<Vec<_>>(),
                 ))
@@ -327,16 +329,28 @@ impl Resolver {
             .map_err(|e| ResolveError::Aws((*e).clone()))?;
         lookups.push(("name", source(entry.is_fresh())));
         let found = entry.into_value();
-        match found.as_slice() {
-            [] => Err(ResolveError::NameNotFound {
+        let running: Vec<&Arc<InstanceInfo>> =
+            found.iter().filter(|i| i.state == "running").collect();
+        match running.as_slice() {
+            [] if found.is_empty() => Err(ResolveError::NameNotFound {
                 name: name.to_owned(),
                 region: self.region.clone(),
             }),
+            // Not running: the state is the answer (`running_address` says it).
+            [] if found.len() == 1 => Ok(found[0].clone()),
+            [] => Err(ResolveError::NoneRunning {
+                name: name.to_owned(),
+                states: found
+                    .iter()
+                    .map(|i| format!("{} is {}", i.id, i.state))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }),
             [one] => {
                 self.instances
-                    .insert(one.id.clone(), Some(one.clone()))
+                    .insert(one.id.clone(), Some(Arc::clone(one)))
                     .await;
-                Ok(one.clone())
+                Ok(Arc::clone(one))
             }
             several => Err(ResolveError::NameAmbiguous {
                 name: name.to_owned(),

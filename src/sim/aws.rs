@@ -66,7 +66,11 @@ impl SimAws {
         })
         .await?;
         let mut instances = Vec::new();
-        for instance in world.instances.iter().filter(|i| i.state == InstanceState::Running) {
+        for instance in world
+            .instances
+            .iter()
+            .filter(|i| i.state == InstanceState::Running)
+        {
             let label = match &instance.name {
                 Some(name) => format!("{} {name}", instance.id),
                 None => instance.id.clone(),
@@ -94,7 +98,10 @@ impl SimAws {
     pub fn env(&self) -> Vec<(&'static str, String)> {
         vec![
             ("AWS_ACCESS_KEY_ID", EXAMPLE_ACCESS_KEY_ID.to_owned()),
-            ("AWS_SECRET_ACCESS_KEY", EXAMPLE_SECRET_ACCESS_KEY.to_owned()),
+            (
+                "AWS_SECRET_ACCESS_KEY",
+                EXAMPLE_SECRET_ACCESS_KEY.to_owned(),
+            ),
             ("AWS_REGION", self.world.region.clone()),
             ("AWS_ENDPOINT_URL_EC2", self.ec2.url()),
             ("EICE_PROXY_ENDPOINT_URL", self.eice.url()),

@@ -215,6 +215,17 @@ impl EiceSim {
             .unwrap_or_else(PoisonError::into_inner);
         targets.insert(private, local);
     }
+
+    /// Makes `private` unreachable again, as when an instance stops or its
+    /// security group closes the port: tunnels to it end with close 1011.
+    pub fn remove_target(&self, private: SocketAddr) {
+        let mut targets = self
+            .shared
+            .targets
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        targets.remove(&private);
+    }
 }
 
 impl Drop for EiceSim {

@@ -101,7 +101,11 @@ pub struct HttpAnswer {
 }
 
 /// Sends `CONNECT authority` (with Basic credentials if given) and reads the answer.
-pub async fn http_connect(proxy: SocketAddr, authority: &str, auth: Option<(&str, &str)>) -> HttpAnswer {
+pub async fn http_connect(
+    proxy: SocketAddr,
+    authority: &str,
+    auth: Option<(&str, &str)>,
+) -> HttpAnswer {
     use base64::Engine as _;
     let mut s = TcpStream::connect(proxy).await.unwrap();
     let mut req = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n");
@@ -127,15 +131,29 @@ pub async fn read_http_answer(mut s: BufReader<TcpStream>) -> HttpAnswer {
     }
     let status: u16 = head.split_whitespace().nth(1).unwrap().parse().unwrap();
     if status == 200 {
-        return HttpAnswer { status, head, body: String::new(), stream: Some(s) };
+        return HttpAnswer {
+            status,
+            head,
+            body: String::new(),
+            stream: Some(s),
+        };
     }
     let length = head
         .lines()
-        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap()))
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().parse::<usize>().unwrap())
+        })
         .unwrap_or(0);
     let mut body = vec![0u8; length];
     s.read_exact(&mut body).await.unwrap();
-    HttpAnswer { status, head, body: String::from_utf8_lossy(&body).into_owned(), stream: None }
+    HttpAnswer {
+        status,
+        head,
+        body: String::from_utf8_lossy(&body).into_owned(),
+        stream: None,
+    }
 }
 
 /// Reads the simulated instance's banner line.

@@ -176,12 +176,18 @@ pub struct Proxy {
 impl Proxy {
     /// Starts the simulated account for `world` and the proxy with `config`.
     pub async fn start(world: eice_proxy::sim::world::World, config: &str) -> Proxy {
-        let aws = eice_proxy::sim::aws::SimAws::start(world, false).await.expect("simulated AWS");
+        let aws = eice_proxy::sim::aws::SimAws::start(world, false)
+            .await
+            .expect("simulated AWS");
         Proxy::start_with(aws, config, &[]).await
     }
 
     /// Starts the proxy against `aws` with `config` and extra environment.
-    pub async fn start_with(aws: eice_proxy::sim::aws::SimAws, config: &str, extra_env: &[(&str, &str)]) -> Proxy {
+    pub async fn start_with(
+        aws: eice_proxy::sim::aws::SimAws,
+        config: &str,
+        extra_env: &[(&str, &str)],
+    ) -> Proxy {
         use tokio::io::AsyncBufReadExt;
         let dir = tempfile::tempdir().unwrap();
         let config_path = dir.path().join("config.toml");
@@ -209,10 +215,18 @@ impl Proxy {
             while let Some(line) = lines.next_line().await.unwrap() {
                 log.lock().unwrap().push(line.clone());
                 if let Some(rest) = line.split("listening on ").nth(1) {
-                    return rest.split_whitespace().next().unwrap().parse::<SocketAddr>().unwrap();
+                    return rest
+                        .split_whitespace()
+                        .next()
+                        .unwrap()
+                        .parse::<SocketAddr>()
+                        .unwrap();
                 }
             }
-            panic!("the proxy exited before listening: {:?}", log.lock().unwrap());
+            panic!(
+                "the proxy exited before listening: {:?}",
+                log.lock().unwrap()
+            );
         })
         .await
         .expect("the proxy starts listening");
@@ -246,11 +260,36 @@ impl Proxy {
             }
         })
         .await
-        .unwrap_or_else(|_| panic!("no log line contains {needle:?}: {:?}", self.log.lock().unwrap()))
+        .unwrap_or_else(|_| {
+            panic!(
+                "no log line contains {needle:?}: {:?}",
+                self.log.lock().unwrap()
+            )
+        })
     }
 
     /// Whether the proxy process is still running.
     pub fn is_running(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
     }
+}
+
+/// A one-shot `eice-proxy ARGS…` pointed at `aws`; keep the returned
+/// directory alive while the command runs (it holds empty AWS config files).
+pub fn aws_command(aws: &eice_proxy::sim::aws::SimAws, args: &[&str]) -> (Command, TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty-aws-config");
+    std::fs::write(&empty, "").unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_eice-proxy"));
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AWS_CONFIG_FILE", &empty)
+        .env("AWS_SHARED_CREDENTIALS_FILE", &empty)
+        .envs(aws.env())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    (cmd, dir)
 }
