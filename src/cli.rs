@@ -40,6 +40,10 @@ pub enum Command {
     Connect(ConnectArgs),
     /// Print the route a target would take (instance, IP, VPC, subnet, endpoint).
     Resolve(ResolveArgs),
+    /// Run the proxy against a simulated AWS account on this machine (no AWS account needed).
+    Demo(DemoArgs),
+    /// Print an ssh_config block that sends `ssh i-…` through eice-proxy.
+    SshConfig(SshConfigArgs),
     /// Print a presigned openTunnel URL (a debugging aid; the URL grants a tunnel for 60 s).
     Presign(PresignArgs),
 }
@@ -59,6 +63,23 @@ pub struct ServeArgs {
     /// Where to listen (default 127.0.0.1:1080, or `listen` in the config file).
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where the demo proxy listens.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:1080")]
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Args)]
+pub struct SshConfigArgs {
+    /// The ssh_config Host pattern the block applies to.
+    #[arg(default_value = "i-*", value_name = "PATTERN")]
+    pub pattern: String,
+    /// Go through a running `eice-proxy serve` at ADDR (with nc) instead of `eice-proxy connect`.
+    #[arg(long, value_name = "ADDR")]
+    pub via: Option<SocketAddr>,
 }
 
 #[derive(Debug, Args)]

@@ -11,7 +11,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // `serve` logs each connection; the others stay quiet, since `connect`
     // shares the terminal with ssh.
-    let default = if matches!(cli.command, Command::Serve(_)) {
+    let default = if matches!(cli.command, Command::Serve(_) | Command::Demo(_)) {
         "info"
     } else {
         "warn"

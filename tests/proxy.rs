@@ -6,7 +6,7 @@ mod common;
 
 use std::net::IpAddr;
 
-use common::clients::{CONNECT, Dest, SocksFailure, banner, http_connect, socks5};
+use common::clients::{CONNECT, Dest, SocksFailure, banner, hello, http_connect, socks5};
 use common::{PATIENCE, Proxy};
 use eice_proxy::sim::ec2_api::Action;
 use eice_proxy::sim::world::{IpAddressType, World};
@@ -32,16 +32,18 @@ async fn reaches(proxy: &Proxy, dest: Dest<'_>, port: u16, instance: &str) {
         .await
         .unwrap()
         .expect("SOCKS5 success");
-    let line = banner(&mut s).await;
+    let first = hello(&mut s, port).await;
     assert!(
-        line.contains(instance) && line.contains(&format!("port {port}")),
-        "{line}"
+        first.contains(instance) && first.contains(&format!("port {port}")),
+        "{first}"
     );
-    // And the stream is live both ways: the instance echoes.
-    s.write_all(b"ping").await.unwrap();
-    let mut echo = [0u8; 4];
-    s.read_exact(&mut echo).await.unwrap();
-    assert_eq!(&echo, b"ping");
+    if port == 22 {
+        // The stream is live both ways: the instance echoes.
+        s.write_all(b"ping").await.unwrap();
+        let mut echo = [0u8; 4];
+        s.read_exact(&mut echo).await.unwrap();
+        assert_eq!(&echo, b"ping");
+    }
 }
 
 async fn socks_reply(proxy: &Proxy, dest: Dest<'_>, port: u16) -> SocksFailure {
@@ -78,17 +80,17 @@ async fn every_target_form_reaches_the_right_instance_over_socks5() {
 #[tokio::test]
 async fn http_connect_reaches_instances_and_refuses_other_methods() {
     let proxy = Proxy::start(World::demo(), PIN_FIRST_VPC).await;
-    for authority in [
-        format!("{WEB_1}:22"),
-        "web-1:3389".into(),
-        "10.0.1.10:22".into(),
-        "[fd00:10::20]:22".into(),
+    for (authority, port, instance) in [
+        (format!("{WEB_1}:22"), 22, WEB_1),
+        ("web-1:3389".into(), 3389, WEB_1),
+        ("10.0.1.10:22".into(), 22, WEB_1),
+        ("[fd00:10::20]:22".into(), 22, DB_1),
     ] {
         let answer = http_connect(proxy.addr, &authority, None).await;
         assert_eq!(answer.status, 200, "{authority}: {}", answer.head);
         let mut stream = answer.stream.unwrap();
-        let line = banner(&mut stream).await;
-        assert!(line.contains("SSH-2.0-eice-proxy-simulated"), "{line}");
+        let first = hello(&mut stream, port).await;
+        assert!(first.contains(instance), "{authority}: {first}");
     }
     let mut s = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
     s.write_all(b"GET http://web-1/ HTTP/1.1\r\nHost: web-1\r\n\r\n")

@@ -2,9 +2,11 @@
 //! line on stderr and an exit status here, nowhere deeper.
 
 mod connect;
+mod demo;
 mod presign;
 mod resolve;
 mod serve;
+mod ssh_config;
 
 use std::sync::Arc;
 
@@ -24,6 +26,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Connect(args) => connect::run(&cli.aws, args).await,
         Command::Resolve(args) => resolve::run(&cli.aws, args).await,
         Command::Presign(args) => presign::run(&cli.aws, args).await,
+        Command::Demo(args) => demo::run(args).await,
+        Command::SshConfig(args) => ssh_config::run(&cli.aws, args),
     }
 }
 

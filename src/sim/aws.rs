@@ -78,7 +78,8 @@ impl SimAws {
             let mut addresses = vec![IpAddr::V4(instance.private_ip)];
             addresses.extend(instance.ipv6.map(IpAddr::V6));
             for port in INSTANCE_PORTS {
-                let (local, task) = spawn_instance(format!("{label} port {port}")).await?;
+                let (local, task) =
+                    spawn_instance(format!("{label} port {port}"), port == 3389).await?;
                 instances.push(task);
                 for ip in &addresses {
                     eice.add_target(SocketAddr::new(*ip, port), local);
@@ -116,18 +117,48 @@ pub fn banner(label: &str) -> String {
     format!("SSH-2.0-eice-proxy-simulated {label}\r\n")
 }
 
-/// A stand-in for one instance port: it greets with [`banner`], then echoes
-/// every byte back until the client's EOF, then closes.
-pub async fn spawn_instance(label: String) -> std::io::Result<(SocketAddr, JoinHandle<()>)> {
+/// A stand-in for one instance port. Port 22's greets with [`banner`], then
+/// echoes every byte back until the client's EOF, as an SSH server speaks
+/// first. With `http`, it instead answers one HTTP request with a page naming
+/// the instance (port 3389's: a client-speaks-first service curl can show).
+pub async fn spawn_instance(
+    label: String,
+    http: bool,
+) -> std::io::Result<(SocketAddr, JoinHandle<()>)> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let local = listener.local_addr()?;
-    let greeting = banner(&label);
     let task = tokio::spawn(async move {
         while let Ok((socket, _)) = listener.accept().await {
-            tokio::spawn(greet_and_echo(socket, greeting.clone()));
+            if http {
+                tokio::spawn(answer_http(socket, label.clone()));
+            } else {
+                tokio::spawn(greet_and_echo(socket, banner(&label)));
+            }
         }
     });
     Ok((local, task))
+}
+
+/// Reads one request head and answers `200` with a line naming the instance.
+async fn answer_http(mut socket: TcpStream, label: String) {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match socket.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+        if head.len() > 64 * 1024 {
+            return;
+        }
+    }
+    let body = format!("hello from {label}\n");
+    let response = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = socket.write_all(response.as_bytes()).await;
+    let _ = socket.shutdown().await;
 }
 
 async fn greet_and_echo(mut socket: TcpStream, greeting: String) {

@@ -166,3 +166,20 @@ pub async fn banner<S: tokio::io::AsyncRead + Unpin>(s: &mut S) -> String {
     }
     String::from_utf8(line).unwrap()
 }
+
+/// What a simulated instance says first on `port`: the banner line on 22, the
+/// page of a GET on 3389 (where it plays a client-speaks-first service).
+pub async fn hello<S>(s: &mut S, port: u16) -> String
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    if port != 3389 {
+        return banner(s).await;
+    }
+    s.write_all(b"GET / HTTP/1.1\r\nHost: instance\r\n\r\n")
+        .await
+        .unwrap();
+    let mut page = String::new();
+    s.read_to_string(&mut page).await.unwrap();
+    page
+}

@@ -1,0 +1,163 @@
+//! `eice-proxy demo`: the proxy in front of a simulated AWS account, for a
+//! first run with no AWS account at all.
+//!
+//! The simulated EC2 API and EICE service (over TLS, with a throwaway CA) run
+//! in this process, with stand-ins for the instances of the demo world; the
+//! proxy is the real one, configured to use them. It prints commands to paste.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use aws_config::BehaviorVersion;
+use aws_credential_types::Credentials;
+
+use crate::aws::CredentialCache;
+use crate::cli::DemoArgs;
+use crate::config::{Config, EndpointOverride, TunnelSettings};
+use crate::eice::Connector;
+use crate::resolve::{Ec2, Resolver};
+use crate::server::{self, Proxy};
+use crate::sim::aws::SimAws;
+use crate::sim::eice::{EXAMPLE_ACCESS_KEY_ID, EXAMPLE_SECRET_ACCESS_KEY};
+use crate::sim::world::World;
+
+pub(super) async fn run(args: DemoArgs) -> anyhow::Result<()> {
+    let aws = SimAws::start(World::demo(), true)
+        .await
+        .context("starting the simulated AWS")?;
+    let ca = CaFile::write(aws.eice.ca_pem().expect("the demo serves TLS"))?;
+    let region = aws.world.region.clone();
+    let credentials = Credentials::new(
+        EXAMPLE_ACCESS_KEY_ID,
+        EXAMPLE_SECRET_ACCESS_KEY,
+        None,
+        None,
+        "demo",
+    );
+
+    let settings = TunnelSettings {
+        endpoint_override: Some(EndpointOverride::parse(&aws.eice.url())?),
+        ca_bundle: Some(ca.0.clone()),
+        ..TunnelSettings::default()
+    };
+    let connector = Connector::new(
+        settings,
+        Arc::new(CredentialCache::fixed(credentials.clone())),
+    )?;
+    let ec2 = aws_sdk_ec2::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(aws_config::Region::new(region.clone()))
+        .endpoint_url(aws.ec2.url())
+        .credentials_provider(credentials)
+        .build();
+    // The demo's two VPCs share 10.0.0.0/16. Pinning 10.0.2.0/24 shows the
+    // fix for one subnet and leaves the ambiguity visible for the others.
+    let config = Config::parse(DEMO_CONFIG).map_err(anyhow::Error::msg)?;
+    let resolver = Resolver::new(
+        Ec2::new(aws_sdk_ec2::Client::from_conf(ec2)),
+        region,
+        &config,
+    );
+    let proxy = Arc::new(Proxy::new(resolver, connector, &config));
+
+    let listener = server::bind(args.listen, false).await?;
+    let listen = listener.local_addr()?;
+    println!("{}", guide(&aws, &listen.to_string(), &ca.0));
+    tracing::info!("listening on {listen} for SOCKS5 and HTTP CONNECT (simulated us-east-1)");
+    server::run(listener, proxy, super::serve::shutdown_signal()).await;
+    Ok(())
+}
+
+/// The demo's config file: one `[[route]]` rule.
+const DEMO_CONFIG: &str = "[[route]]\ncidr = \"10.0.2.0/24\"\nvpc = \"vpc-0a1b2c3d4e5f60001\"\n";
+
+/// The demo CA written where the AWS CLI convention (`AWS_CA_BUNDLE`) can
+/// name it; removed when the demo ends.
+struct CaFile(PathBuf);
+
+impl CaFile {
+    fn write(pem: &str) -> anyhow::Result<CaFile> {
+        let dir = std::env::temp_dir().join(format!("eice-proxy-demo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join("ca.pem");
+        std::fs::write(&path, pem).with_context(|| format!("writing {}", path.display()))?;
+        Ok(CaFile(path))
+    }
+}
+
+impl Drop for CaFile {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// What the newcomer reads: the simulated account and commands to paste.
+fn guide(aws: &SimAws, proxy: &str, ca: &std::path::Path) -> String {
+    let mut out = String::from(
+        "eice-proxy demo: the proxy in front of a simulated AWS account on this machine.\n\n",
+    );
+    out += &format!("  proxy       {proxy} (SOCKS5 and HTTP CONNECT)\n");
+    out += &format!("  EC2 API     {} (simulated)\n", aws.ec2.url());
+    out += &format!("  EICE        {} (simulated, TLS)\n\n", aws.eice.url());
+    out += "  instances   (port 22 answers with an SSH banner and echoes; port 3389 serves a web page)\n";
+    for i in &aws.world.instances {
+        out += &format!(
+            "              {}  {:<10} {:<10} {}\n",
+            i.id,
+            i.name.as_deref().unwrap_or("-"),
+            i.private_ip,
+            i.state.as_str()
+        );
+    }
+    out += "\nPaste these into another terminal:\n";
+    let lines = [
+        (
+            format!("nc -N -X 5 -x {proxy} i-0a1b2c3d4e5f60001 22 </dev/null"),
+            "web-1's banner, by instance id over SOCKS5",
+        ),
+        (
+            format!("nc -N -X connect -x {proxy} db-1 22 </dev/null"),
+            "db-1's banner, by Name tag over HTTP CONNECT",
+        ),
+        (
+            format!("curl -sS --socks5-hostname {proxy} http://web-1:3389/"),
+            "a page from web-1 port 3389",
+        ),
+        (
+            format!("curl -sS -p -x http://{proxy} http://ip-10-0-2-20.ec2.internal:3389/"),
+            "db-1 by private DNS name (10.0.2.0/24 is pinned to one VPC by a [[route]])",
+        ),
+        (
+            format!("nc -N -X 5 -x {proxy} old-1 22 </dev/null"),
+            "refused: old-1 is stopped (see the log)",
+        ),
+        (
+            format!("nc -N -X 5 -x {proxy} 10.0.1.10 22 </dev/null"),
+            "refused: 10.0.1.10 is in two VPCs",
+        ),
+        (
+            format!("curl -sS -p -x http://{proxy} http://web-1:8080/"),
+            "refused: EICE accepts ports 22 and 3389",
+        ),
+    ];
+    for (command, what) in lines {
+        out += &format!("  {command}\n      # {what}\n");
+    }
+    out += "\nThe one-shot commands work against it too, with this environment:\n";
+    let env: Vec<String> = aws
+        .env()
+        .into_iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .chain([format!("AWS_CA_BUNDLE={}", ca.display())])
+        .collect();
+    out += &format!("  export {}\n", env.join(" "));
+    out += "  eice-proxy resolve web-1 db-1 i-0a1b2c3d4e5f60001\n";
+    out += "  eice-proxy connect web-1 22 </dev/null\n";
+    out += "\nWith a real AWS account, `eice-proxy serve` is the command, and ssh uses it like this:\n";
+    out += "  ssh -o ProxyCommand='nc -X 5 -x 127.0.0.1:1080 %h %p' ec2-user@i-0123456789abcdef0\n";
+    out += "\nThe proxy's log follows. Ctrl-C stops the demo.";
+    out
+}
