@@ -19,8 +19,14 @@ struct Pasted {
 
 /// Runs `command` in `sh` with this build's binary first on PATH.
 async fn paste(command: &str) -> std::process::Output {
-    let bin_dir = Path::new(env!("CARGO_BIN_EXE_eice-proxy")).parent().unwrap();
-    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_eice-proxy"))
+        .parent()
+        .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let child = Command::new("sh")
         .args(["-c", command])
         .env("PATH", path)
@@ -30,7 +36,10 @@ async fn paste(command: &str) -> std::process::Output {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    timeout(PATIENCE, child.wait_with_output()).await.expect("the command ends").unwrap()
+    timeout(PATIENCE, child.wait_with_output())
+        .await
+        .expect("the command ends")
+        .unwrap()
 }
 
 #[tokio::test]
@@ -63,7 +72,10 @@ async fn every_command_the_demo_prints_works_when_pasted() {
         let command = line.trim();
         if command.starts_with("nc ") || command.starts_with("curl ") {
             let comment = guide[i + 1].trim().trim_start_matches("# ").to_owned();
-            pasted.push(Pasted { command: command.to_owned(), comment });
+            pasted.push(Pasted {
+                command: command.to_owned(),
+                comment,
+            });
         }
     }
     assert_eq!(pasted.len(), 7, "{guide:#?}");
@@ -71,22 +83,56 @@ async fn every_command_the_demo_prints_works_when_pasted() {
         let output = paste(&p.command).await;
         let stdout = String::from_utf8_lossy(&output.stdout);
         if p.comment.starts_with("refused") {
-            assert!(!output.status.success(), "{} should fail: {stdout}", p.command);
+            assert!(
+                !output.status.success(),
+                "{} should fail: {stdout}",
+                p.command
+            );
             assert!(stdout.is_empty(), "{}: {stdout}", p.command);
         } else {
-            assert!(output.status.success(), "{}: {}", p.command, String::from_utf8_lossy(&output.stderr));
-            let who = if p.comment.contains("web-1") { "web-1" } else { "db-1" };
+            assert!(
+                output.status.success(),
+                "{}: {}",
+                p.command,
+                String::from_utf8_lossy(&output.stderr)
+            );
+            let who = if p.comment.contains("web-1") {
+                "web-1"
+            } else {
+                "db-1"
+            };
             assert!(stdout.contains(who), "{} printed {stdout:?}", p.command);
         }
     }
 
     // The environment line and the one-shot commands after it.
-    let export = guide.iter().find(|l| l.trim().starts_with("export ")).expect("an export line").trim();
-    let resolve = paste(&format!("{export}; eice-proxy resolve web-1 db-1 i-0a1b2c3d4e5f60001")).await;
+    let export = guide
+        .iter()
+        .find(|l| l.trim().starts_with("export "))
+        .expect("an export line")
+        .trim();
+    let resolve = paste(&format!(
+        "{export}; eice-proxy resolve web-1 db-1 i-0a1b2c3d4e5f60001"
+    ))
+    .await;
     let text = String::from_utf8_lossy(&resolve.stdout);
-    assert!(resolve.status.success(), "{}", String::from_utf8_lossy(&resolve.stderr));
-    assert!(text.contains("instance    i-0a1b2c3d4e5f60002 (db-1, running)"), "{text}");
+    assert!(
+        resolve.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resolve.stderr)
+    );
+    assert!(
+        text.contains("instance    i-0a1b2c3d4e5f60002 (db-1, running)"),
+        "{text}"
+    );
     let connect = paste(&format!("{export}; eice-proxy connect web-1 22 </dev/null")).await;
-    assert!(connect.status.success(), "{}", String::from_utf8_lossy(&connect.stderr));
-    assert!(String::from_utf8_lossy(&connect.stdout).starts_with("SSH-2.0-eice-proxy-simulated i-0a1b2c3d4e5f60001 web-1"));
+    assert!(
+        connect.status.success(),
+        "{}",
+        String::from_utf8_lossy(&connect.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&connect.stdout)
+            .starts_with("SSH-2.0-eice-proxy-simulated i-0a1b2c3d4e5f60001 web-1")
+    );
 }

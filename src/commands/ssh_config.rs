@@ -27,7 +27,8 @@ fn block(args: &SshConfigArgs, exe: &str, aws_args: &AwsArgs) -> String {
     format!(
         "# eice-proxy: reach EC2 instances through EC2 Instance Connect Endpoints.\n\
          # ssh ec2-user@i-0123456789abcdef0 (an instance id, a Name tag with another pattern, or a private IP)\n\
-         Host {}\n    ProxyCommand {proxy_command}\n    # the host key follows the instance, not a private IP that a later instance may reuse\n    HostKeyAlias %h\n",
+         # known_hosts records each instance under its id, since ssh names the host as typed.\n\
+         Host {}\n    ProxyCommand {proxy_command}\n",
         args.pattern
     )
 }
