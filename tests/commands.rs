@@ -85,3 +85,31 @@ async fn connect_to_a_stopped_instance_says_so_and_fails() {
         "eice-proxy: cannot open a tunnel to old-1:22: instance i-0a1b2c3d4e5f60003 is stopped, not running: start it first"
     );
 }
+
+#[test]
+fn the_example_config_parses_with_its_commented_keys_enabled() {
+    let text = include_str!("../config/eice-proxy.example.toml");
+    let config = eice_proxy::config::Config::parse(text).expect("the example as shipped");
+    assert_eq!(config.allowed_ports, vec![22, 3389]);
+    // Uncomment every `# key = value` line and table: still valid.
+    let enabled: String = text
+        .lines()
+        .map(|l| match l.strip_prefix("# ") {
+            // `# [table]` and `# key = value`, not prose.
+            Some(t) if t.starts_with('[') => t,
+            Some(t)
+                if t.split_once(" = ").is_some_and(|(k, _)| {
+                    k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                }) =>
+            {
+                t
+            }
+            _ => l,
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let config = eice_proxy::config::Config::parse(&enabled).expect("the example with every key");
+    assert_eq!(config.max_tunnel_duration, Some(3600));
+    assert_eq!(config.routes.len(), 2);
+    assert!(config.auth.is_some());
+}

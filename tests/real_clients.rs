@@ -248,7 +248,10 @@ async fn twenty_parallel_ssh_sessions_reach_three_instances_behind_two_endpoints
     // web-1 and the second web-dup live in subnet 1 (endpoint …21), db-1 in subnet 2 (…22).
     for (instance, endpoint) in [(WEB_1, "21"), (WEB_DUP_B, "21"), (DB_1, "22")] {
         let line = proxy.log_line(&format!("instance=\"{instance}\"")).await;
-        assert!(line.contains(&format!("endpoint=eice-0a1b2c3d4e5f600{endpoint}")), "{line}");
+        assert!(
+            line.contains(&format!("endpoint=eice-0a1b2c3d4e5f600{endpoint}")),
+            "{line}"
+        );
     }
 }
 
