@@ -373,3 +373,23 @@ async fn an_unreachable_instance_is_refused_and_its_stale_cache_entry_dropped() 
     proxy.log_line("is stopped, not running").await;
     assert_eq!(proxy.aws.ec2.calls(Action::DescribeInstances), 2);
 }
+
+#[tokio::test]
+async fn the_configured_tunnel_duration_is_sent_and_its_end_logged() {
+    let proxy = Proxy::start(World::demo(), "max_tunnel_duration = 1\n").await;
+    let mut s = socks5(proxy.addr, Dest::Domain(WEB_1), 22, None, CONNECT)
+        .await
+        .expect("connected");
+    assert!(banner(&mut s).await.contains(WEB_1));
+    // The service ends the tunnel at the duration the proxy asked for.
+    let mut rest = Vec::new();
+    timeout(PATIENCE, s.read_to_end(&mut rest))
+        .await
+        .unwrap()
+        .unwrap();
+    let line = proxy.log_line("tunnel ended with an error").await;
+    assert!(
+        line.contains("code 1008") && line.contains("maximum tunnel duration of 1 seconds"),
+        "{line}"
+    );
+}
