@@ -28,6 +28,11 @@ pub enum Error {
         list(allowed)
     )]
     PortNotAllowed { port: u16, allowed: Vec<u16> },
+    #[error(
+        "endpoint {endpoint} already carries {limit} tunnels from this proxy, the EICE quota per \
+         endpoint; wait for one to close (limits.tunnels_per_endpoint if AWS raised your quota)"
+    )]
+    EndpointBusy { endpoint: String, limit: usize },
     #[error(transparent)]
     Resolve(#[from] ResolveError),
     #[error(transparent)]
@@ -44,6 +49,7 @@ impl Error {
     pub fn reply(&self) -> Reply {
         match self {
             Error::PortNotAllowed { .. } => Reply::NotAllowed,
+            Error::EndpointBusy { .. } => Reply::GeneralFailure,
             Error::Resolve(e) => e.reply(),
             Error::Tunnel(e) => e.reply(),
         }

@@ -23,6 +23,11 @@
 //! | [`config`] | settings and their environment overrides (`EICE_PROXY_ENDPOINT_URL`, `AWS_CA_BUNDLE`) |
 //! | [`aws`] | the AWS credential chain, cached for signing |
 //! | [`eice`] | the EICE client: presign, transport, tunnel open, stream view |
+//! | [`server`] | the listener (limits, shutdown) and the per-connection handler |
+//! | [`proxy`] | shared policy: ports, per-endpoint tunnel limits, timeouts; target → open tunnel |
+//! | [`inbound`] | SOCKS5 and HTTP CONNECT, told apart by the first byte |
+//! | [`target`] | what the client asked for: instance id, IP, private DNS name, Name tag |
+//! | [`resolve`] | target → route through caches: the one place that decides how a target is reached |
 //! | [`splice`] | byte stream ⇄ WebSocket copy with back-pressure and half-close |
 //! | [`error`] | what each failure tells a SOCKS or HTTP client |
 //! | [`sim`] | the simulated AWS used by tests, benches and the demo (never by the product path) |
@@ -34,6 +39,7 @@ pub mod config;
 pub mod eice;
 pub mod error;
 pub mod inbound;
+pub mod proxy;
 pub mod resolve;
 pub mod server;
 pub mod sim;

@@ -289,7 +289,8 @@ async fn a_warm_target_costs_no_ec2_call() {
 
 #[tokio::test]
 async fn fifty_simultaneous_first_connections_make_one_describe_instances_call() {
-    let proxy = Proxy::start(World::demo(), "").await;
+    // Above the default 20 tunnels per endpoint (EICE's quota), which has its own test.
+    let proxy = Proxy::start(World::demo(), "[limits]\ntunnels_per_endpoint = 64\n").await;
     let mut tasks = Vec::new();
     for _ in 0..50 {
         let addr = proxy.addr;
@@ -392,4 +393,34 @@ async fn the_configured_tunnel_duration_is_sent_and_its_end_logged() {
         line.contains("code 1008") && line.contains("maximum tunnel duration of 1 seconds"),
         "{line}"
     );
+}
+
+#[tokio::test]
+async fn the_tunnels_per_endpoint_limit_refuses_clearly_and_frees_on_close() {
+    let proxy = Proxy::start(World::demo(), "[limits]\ntunnels_per_endpoint = 2\n").await;
+    let mut first = socks5(proxy.addr, Dest::Domain(WEB_1), 22, None, CONNECT)
+        .await
+        .expect("first");
+    let _second = socks5(proxy.addr, Dest::Domain(WEB_1), 22, None, CONNECT)
+        .await
+        .expect("second");
+    assert!(banner(&mut first).await.contains(WEB_1));
+    // The same endpoint is full; the service was not asked a third time.
+    assert_eq!(
+        socks_reply(&proxy, Dest::Domain("web-1"), 3389).await,
+        SocksFailure::Reply(0x01)
+    );
+    proxy
+        .log_line("already carries 2 tunnels from this proxy")
+        .await;
+    assert_eq!(proxy.aws.eice.stats().tunnels_opened, 2);
+    // db-1 is behind the other endpoint: unaffected.
+    reaches(&proxy, Dest::Domain(DB_1), 22, DB_1).await;
+    // Closing a tunnel frees its slot.
+    first.shutdown().await.unwrap();
+    let mut rest = Vec::new();
+    first.read_to_end(&mut rest).await.unwrap();
+    // db-1's tunnel and the first one have both closed (and freed their slots).
+    proxy.log_count("tunnel closed", 2).await;
+    reaches(&proxy, Dest::Domain(WEB_1), 22, WEB_1).await;
 }

@@ -47,7 +47,7 @@ pub(super) async fn run(aws_args: &AwsArgs, args: ConnectArgs) -> anyhow::Result
                     port: target.port,
                     max_tunnel_duration: config.max_tunnel_duration,
                 };
-                super::connector(&sdk)?
+                super::connector(&sdk, &config)?
                     .open(&request)
                     .await
                     .with_context(|| format!("cannot open a tunnel to {target} through {id}"))?

@@ -53,9 +53,10 @@ async fn sdk_config(
     Ok((sdk, region))
 }
 
-/// The tunnel opener, with settings from the environment.
-fn connector(sdk: &aws_config::SdkConfig) -> anyhow::Result<Connector> {
-    let settings = TunnelSettings::from_env().context("bad environment")?;
+/// The tunnel opener, with settings from the environment and timeouts from `config`.
+fn connector(sdk: &aws_config::SdkConfig, config: &Config) -> anyhow::Result<Connector> {
+    let mut settings = TunnelSettings::from_env().context("bad environment")?;
+    settings.open_timeout = std::time::Duration::from_secs(config.timeouts.open);
     Ok(Connector::new(
         settings,
         Arc::new(CredentialCache::from_sdk_config(sdk)),
@@ -66,5 +67,5 @@ fn connector(sdk: &aws_config::SdkConfig) -> anyhow::Result<Connector> {
 async fn build_proxy(aws_args: &AwsArgs, config: &Config) -> anyhow::Result<Proxy> {
     let (sdk, region) = sdk_config(aws_args, None).await?;
     let resolver = Resolver::new(Ec2::new(aws_sdk_ec2::Client::new(&sdk)), region, config);
-    Ok(Proxy::new(resolver, connector(&sdk)?, config))
+    Ok(Proxy::new(resolver, connector(&sdk, config)?, config))
 }

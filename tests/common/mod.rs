@@ -269,6 +269,34 @@ impl Proxy {
         })
     }
 
+    /// Waits until at least `n` log lines contain `needle`.
+    pub async fn log_count(&self, needle: &str, n: usize) {
+        tokio::time::timeout(PATIENCE, async {
+            loop {
+                let next = self.logged.notified();
+                if self
+                    .log
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .filter(|l| l.contains(needle))
+                    .count()
+                    >= n
+                {
+                    return;
+                }
+                next.await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "fewer than {n} log lines contain {needle:?}: {:?}",
+                self.log.lock().unwrap()
+            )
+        })
+    }
+
     /// Whether the proxy process is still running.
     pub fn is_running(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()

@@ -1,0 +1,291 @@
+//! Settings: the config file of `serve`, and the environment knobs that
+//! point the tunnel client elsewhere.
+//!
+//! The file is plain serde structs validated once at load, so a typo is an
+//! error that names the key and line before the proxy accepts anything.
+//!
+//! Two variables matter for offline use and tests. `EICE_PROXY_ENDPOINT_URL`
+//! replaces `wss://<endpoint DnsName>` for every endpoint (the simulated
+//! service listens on 127.0.0.1); `AWS_CA_BUNDLE` adds a PEM bundle of trusted
+//! roots, as every AWS SDK and the AWS CLI do. Both are read once, at start-up,
+//! and validated then, so a typo is reported before the first connection.
+
+mod auth;
+mod env;
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+pub use auth::{AuthConfig, ProxyAuth};
+pub use env::{CA_BUNDLE_ENV, ENDPOINT_URL_ENV, EndpointOverride, TunnelSettings, USE_FIPS_ENV};
+
+use ipnet::IpNet;
+use serde::Deserialize;
+
+use crate::eice::SERVICE_PORTS;
+
+/// A setting that could not be accepted, with the words that say why.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{ENDPOINT_URL_ENV}={url:?} is not usable: {why}")]
+    EndpointUrl { url: String, why: String },
+    #[error("cannot read the config file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("{name} must be {expected}, got {value:?}")]
+    Value {
+        name: &'static str,
+        expected: &'static str,
+        value: String,
+    },
+}
+
+/// The proxy's own settings, from `--config FILE` (every key optional).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where `serve` listens; loopback unless authentication is configured.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Sent as `maxTunnelDuration` (1–3600 s). An IAM policy with the
+    /// `ec2-instance-connect:maxTunnelDuration` condition refuses requests
+    /// without it or above its cap, so it is configurable; unset sends nothing.
+    pub max_tunnel_duration: Option<u32>,
+    /// Ports the proxy asks EICE for; others are refused before any AWS call.
+    #[serde(default = "default_ports")]
+    pub allowed_ports: Vec<u16>,
+    /// `[auth]` as written; [`Config::auth`] holds it loaded.
+    #[serde(rename = "auth")]
+    pub auth_config: Option<AuthConfig>,
+    /// Username and password SOCKS5 and HTTP clients must present.
+    #[serde(skip)]
+    pub auth: Option<ProxyAuth>,
+    /// How long each step may take.
+    #[serde(default)]
+    pub timeouts: Timeouts,
+    /// How much the proxy takes on at once.
+    #[serde(default)]
+    pub limits: Limits,
+    /// How long answers from the EC2 API are reused.
+    #[serde(default)]
+    pub cache: CacheConfig,
+    /// CIDRs pinned to a VPC or an endpoint, for overlapping VPC ranges.
+    #[serde(default, rename = "route")]
+    pub routes: Vec<RouteRule>,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 1080))
+}
+
+fn default_ports() -> Vec<u16> {
+    SERVICE_PORTS.to_vec()
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: default_listen(),
+            max_tunnel_duration: None,
+            allowed_ports: default_ports(),
+            auth_config: None,
+            auth: None,
+            timeouts: Timeouts::default(),
+            limits: Limits::default(),
+            cache: CacheConfig::default(),
+            routes: Vec::new(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads and validates `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Config::parse(&text).map_err(|message| ConfigError::Parse {
+            path: path.display().to_string(),
+            message,
+        })
+    }
+
+    /// Parses and validates TOML text; the error names the key and line.
+    pub fn parse(text: &str) -> Result<Config, String> {
+        let mut config: Config =
+            toml::from_str(text).map_err(|e| e.to_string().trim().replace('\n', " "))?;
+        config.validate()?;
+        config.auth = config
+            .auth_config
+            .as_ref()
+            .map(AuthConfig::load)
+            .transpose()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if let Some(seconds) = self.max_tunnel_duration
+            && !(1..=3600).contains(&seconds)
+        {
+            return Err(format!(
+                "max_tunnel_duration must be 1 to 3600 seconds, got {seconds}"
+            ));
+        }
+        let t = &self.timeouts;
+        for (name, value) in [
+            ("handshake", t.handshake),
+            ("resolve", t.resolve),
+            ("open", t.open),
+            ("first_data", t.first_data),
+        ] {
+            if value == 0 {
+                return Err(format!("timeouts.{name} must be at least 1 second"));
+            }
+        }
+        if self.limits.max_connections == 0 || self.limits.tunnels_per_endpoint == 0 {
+            return Err(
+                "limits.max_connections and limits.tunnels_per_endpoint must be at least 1".into(),
+            );
+        }
+        if self.allowed_ports.contains(&0) {
+            return Err("allowed_ports cannot contain 0".into());
+        }
+        for route in &self.routes {
+            if route.vpc.is_none() && route.endpoint.is_none() {
+                return Err(format!(
+                    "[[route]] for {} needs vpc = \"vpc-…\" or endpoint = \"eice-…\"",
+                    route.cidr
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `[timeouts]`, in seconds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Timeouts {
+    /// A client must name its target within this (SOCKS5 greeting and
+    /// request, or the CONNECT request head); slow or silent clients are dropped.
+    pub handshake: u64,
+    /// Finding the route (EC2 API calls, with the SDK's retries).
+    pub resolve: u64,
+    /// TCP, TLS and the WebSocket upgrade to EICE.
+    pub open: u64,
+    /// For servers that speak first (port 22): the wait for their first bytes.
+    pub first_data: u64,
+    /// After SIGINT/SIGTERM, how long open tunnels may go on before they are closed.
+    pub shutdown_grace: u64,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            handshake: 10,
+            resolve: 30,
+            open: 15,
+            first_data: 15,
+            shutdown_grace: 30,
+        }
+    }
+}
+
+/// `[limits]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Client connections served at once; more wait in the accept queue.
+    pub max_connections: usize,
+    /// Open tunnels per endpoint. EICE allows 20 concurrent connections per
+    /// endpoint; refusing the 21st here gives a clear error instead of the
+    /// service's.
+    pub tunnels_per_endpoint: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 1024,
+            tunnels_per_endpoint: 20,
+        }
+    }
+}
+
+/// Cache lifetimes in seconds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    /// Instance id or Name tag → address, VPC, subnet.
+    pub instance_ttl: u64,
+    /// The table of VPC CIDR blocks used to place a bare IP.
+    pub vpc_ttl: u64,
+    /// A VPC's usable endpoints.
+    pub endpoint_ttl: u64,
+    /// "Not found" answers, kept short so a new instance is seen soon.
+    pub negative_ttl: u64,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            instance_ttl: 300,
+            vpc_ttl: 900,
+            endpoint_ttl: 300,
+            negative_ttl: 20,
+        }
+    }
+}
+
+/// `[[route]]`: addresses in `cidr` go through this VPC's endpoint, or this endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteRule {
+    pub cidr: IpNet,
+    pub vpc: Option<String>,
+    pub endpoint: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_file_gives_the_defaults() {
+        let c = Config::parse("").unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:1080");
+        assert_eq!(c.allowed_ports, vec![22, 3389]);
+    }
+
+    #[test]
+    fn routes_and_auth_are_read() {
+        let c = Config::parse(
+            "max_tunnel_duration = 600\n[auth]\nusername = \"u\"\npassword = \"p\"\n\
+             [[route]]\ncidr = \"10.0.0.0/16\"\nvpc = \"vpc-1\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.max_tunnel_duration, Some(600));
+        assert_eq!(c.routes[0].vpc.as_deref(), Some("vpc-1"));
+        let auth = c.auth.unwrap();
+        assert!(auth.check("u", "p") && !auth.check("u", "q") && !auth.check("u", "pp"));
+        assert!(!format!("{auth:?}").contains("\"p\""));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_the_key_and_line() {
+        let err = Config::parse("listen = \"127.0.0.1:1080\"\nlisen_typo = 1\n").unwrap_err();
+        assert!(
+            err.contains("lisen_typo") && err.contains("line 2"),
+            "{err}"
+        );
+        let err = Config::parse("max_tunnel_duration = 7200\n").unwrap_err();
+        assert!(err.contains("max_tunnel_duration"), "{err}");
+        let err = Config::parse("[[route]]\ncidr = \"10.0.0.0/16\"\n").unwrap_err();
+        assert!(err.contains("needs vpc"), "{err}");
+    }
+}
