@@ -108,8 +108,18 @@ fn the_example_config_parses_with_its_commented_keys_enabled() {
         })
         .collect::<Vec<_>>()
         .join("\n");
+    // The example's password file, made real.
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("password");
+    std::fs::write(&secret, "hunter2\n").unwrap();
+    let enabled = enabled.replace(
+        "/run/secrets/eice-proxy-password",
+        &secret.display().to_string(),
+    );
     let config = eice_proxy::config::Config::parse(&enabled).expect("the example with every key");
     assert_eq!(config.max_tunnel_duration, Some(3600));
     assert_eq!(config.routes.len(), 2);
-    assert!(config.auth.is_some());
+    assert!(config.auth.unwrap().check("alice", "hunter2"));
+    assert_eq!(config.timeouts.shutdown_grace, 30);
+    assert_eq!(config.limits.tunnels_per_endpoint, 20);
 }
