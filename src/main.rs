@@ -7,6 +7,24 @@ use clap::Parser;
 use eice_proxy::cli::{Cli, Command};
 use tracing_subscriber::EnvFilter;
 
+/// Libraries that log canonical requests, signed headers or credential
+/// details at debug and trace. They stay at `info` whatever `RUST_LOG` says,
+/// so that no log level can leak a signature, a session token or a
+/// presigned URL (those last are never logged by eice-proxy itself).
+const SECRET_BEARING: [&str; 11] = [
+    "aws_sigv4=info",
+    "aws_smithy_runtime=info",
+    "aws_smithy_runtime_api=info",
+    "aws_smithy_http_client=info",
+    "aws_runtime=info",
+    "aws_config=info",
+    "aws_credential_types=info",
+    "aws_sdk_ec2=info",
+    "hyper=info",
+    "hyper_util=info",
+    "h2=info",
+];
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // `serve` logs each connection; the others stay quiet, since `connect`
@@ -16,7 +34,10 @@ fn main() -> ExitCode {
     } else {
         "warn"
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    for directive in SECRET_BEARING {
+        filter = filter.add_directive(directive.parse().expect("a valid directive"));
+    }
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

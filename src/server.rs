@@ -221,7 +221,11 @@ async fn serve_http(proxy: Arc<Proxy>, socket: TcpStream, guard: Arc<ConnectionG
         .instrument(span.clone())
     };
     if let Err(e) = http_connect::serve(socket, auth, handshake, open, join_upgraded).await {
-        debug!(error = %e, "HTTP connection ended");
+        if e.is_parse() || e.is_parse_too_large() || e.is_timeout() {
+            info!("closing: a bad or slow HTTP request: {e}");
+        } else {
+            debug!(error = %e, "HTTP connection ended");
+        }
     }
 }
 

@@ -388,6 +388,10 @@ async fn the_configured_tunnel_duration_is_sent_and_its_end_logged() {
         .await
         .unwrap()
         .unwrap();
+    // Warned before the end: a minute before, or at once for a shorter duration.
+    proxy
+        .log_line("EICE will close this tunnel in 1s, when it reaches its maximum duration of 1s")
+        .await;
     let line = proxy.log_line("tunnel ended with an error").await;
     assert!(
         line.contains("code 1008") && line.contains("maximum tunnel duration of 1 seconds"),

@@ -1,0 +1,187 @@
+//! Bad input, limits and the doors the proxy keeps shut: slow and oversized
+//! requests, the connection limit, non-loopback listening, secrets in logs.
+
+mod common;
+
+use std::process::Stdio;
+
+use common::clients::{CONNECT, Dest, banner, read_http_answer, socks5};
+use common::{PATIENCE, Proxy, aws_command};
+use eice_proxy::sim::aws::SimAws;
+use eice_proxy::sim::eice::EXAMPLE_SECRET_ACCESS_KEY;
+use eice_proxy::sim::world::World;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+
+const WEB_1: &str = "i-0a1b2c3d4e5f60001";
+
+/// Reads until the proxy closes; a reset counts as closed.
+async fn closed(s: &mut TcpStream) -> Vec<u8> {
+    let mut rest = Vec::new();
+    match timeout(PATIENCE, s.read_to_end(&mut rest))
+        .await
+        .expect("closed in time")
+    {
+        Ok(_) => {}
+        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset),
+    }
+    rest
+}
+
+#[tokio::test]
+async fn silent_and_slow_clients_are_dropped_after_the_handshake_timeout() {
+    let proxy = Proxy::start(World::demo(), "[timeouts]\nhandshake = 1\n").await;
+    // Connects and says nothing.
+    let mut silent = TcpStream::connect(proxy.addr).await.unwrap();
+    assert!(closed(&mut silent).await.is_empty());
+    proxy.log_line("the client sent nothing for 1s").await;
+    // Starts a SOCKS5 greeting and stalls.
+    let mut slow = TcpStream::connect(proxy.addr).await.unwrap();
+    slow.write_all(&[5, 1]).await.unwrap();
+    assert!(closed(&mut slow).await.is_empty());
+    proxy.log_line("the SOCKS5 handshake took over 1s").await;
+    // Starts a CONNECT request head and stalls.
+    let mut half = TcpStream::connect(proxy.addr).await.unwrap();
+    half.write_all(b"CONNECT i-0a1b2c3d4e5f60001:22 HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let _ = closed(&mut half).await;
+    proxy.log_line("a bad or slow HTTP request").await;
+}
+
+#[tokio::test]
+async fn oversized_http_headers_get_a_clear_refusal() {
+    let proxy = Proxy::start(World::demo(), "").await;
+    let mut s = TcpStream::connect(proxy.addr).await.unwrap();
+    let mut request = format!("CONNECT {WEB_1}:22 HTTP/1.1\r\nHost: x\r\n");
+    for i in 0..200 {
+        request += &format!("X-Padding-{i}: {}\r\n", "a".repeat(64));
+    }
+    request += "\r\n";
+    s.write_all(request.as_bytes()).await.unwrap();
+    let answer = read_http_answer(BufReader::new(s)).await;
+    assert_eq!(answer.status, 431, "{}", answer.head);
+    proxy.log_line("a bad or slow HTTP request").await;
+    assert_eq!(proxy.aws.ec2.calls_total(), 0);
+}
+
+#[tokio::test]
+async fn oversized_socks_fields_are_bounded_by_the_protocol() {
+    // SOCKS5 carries lengths in one byte; a domain of 255 bytes is the most a
+    // client can send, and one that is no valid host gets 0x04.
+    let proxy = Proxy::start(World::demo(), "").await;
+    let long = "x".repeat(255);
+    let reply = socks5(proxy.addr, Dest::Domain(&long), 22, None, CONNECT).await;
+    assert_eq!(
+        reply.err(),
+        Some(common::clients::SocksFailure::Reply(0x04))
+    );
+}
+
+#[tokio::test]
+async fn the_connection_limit_holds_new_clients_until_a_place_frees() {
+    let proxy = Proxy::start(World::demo(), "[limits]\nmax_connections = 1\n").await;
+    let mut first = socks5(proxy.addr, Dest::Domain(WEB_1), 22, None, CONNECT)
+        .await
+        .expect("first");
+    assert!(banner(&mut first).await.contains(WEB_1));
+    let addr = proxy.addr;
+    let second = tokio::spawn(async move {
+        let mut s = socks5(addr, Dest::Domain(WEB_1), 22, None, CONNECT)
+            .await
+            .expect("second, later");
+        banner(&mut s).await
+    });
+    proxy
+        .log_line("connection limit reached (1 open): new connections wait")
+        .await;
+    assert!(!second.is_finished());
+    drop(first);
+    let line = timeout(PATIENCE, second).await.unwrap().unwrap();
+    assert!(line.contains(WEB_1));
+}
+
+#[tokio::test]
+async fn a_non_loopback_listen_address_needs_authentication() {
+    let aws = SimAws::start(World::demo(), false).await.unwrap();
+    let (mut cmd, _dir) = aws_command(&aws, &["serve", "--listen", "0.0.0.0:0"]);
+    cmd.stdin(Stdio::null());
+    let output = timeout(PATIENCE, cmd.output()).await.unwrap().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("refusing to listen on 0.0.0.0:0 without authentication"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn a_full_session_at_trace_level_logs_no_secret() {
+    let aws = SimAws::start(World::demo(), false).await.unwrap();
+    let proxy = Proxy::start_with(
+        aws,
+        "[auth]\nusername = \"alice\"\npassword = \"proxy-pass-Zq9\"\n",
+        &[("RUST_LOG", "trace")],
+    )
+    .await;
+    let mut s = socks5(
+        proxy.addr,
+        Dest::Domain(WEB_1),
+        22,
+        Some(("alice", "proxy-pass-Zq9")),
+        CONNECT,
+    )
+    .await
+    .expect("connected");
+    assert!(banner(&mut s).await.contains(WEB_1));
+    s.write_all(b"bye").await.unwrap();
+    s.shutdown().await.unwrap();
+    let mut rest = Vec::new();
+    s.read_to_end(&mut rest).await.unwrap();
+    let wrong = socks5(
+        proxy.addr,
+        Dest::Domain(WEB_1),
+        22,
+        Some(("alice", "wrong-pass-Xy7")),
+        CONNECT,
+    )
+    .await;
+    assert!(wrong.is_err());
+    // HTTP CONNECT with Basic credentials, right and wrong.
+    let answer = common::clients::http_connect(
+        proxy.addr,
+        &format!("{WEB_1}:22"),
+        Some(("alice", "proxy-pass-Zq9")),
+    )
+    .await;
+    assert_eq!(answer.status, 200);
+    drop(answer);
+    let answer = common::clients::http_connect(
+        proxy.addr,
+        &format!("{WEB_1}:22"),
+        Some(("alice", "wrong-pass-Xy7")),
+    )
+    .await;
+    assert_eq!(answer.status, 407);
+    proxy.log_count("tunnel closed", 2).await;
+    proxy.log_line("SOCKS5 authentication failed").await;
+
+    let log = proxy.full_log();
+    assert!(log.len() > 50, "trace logging is on: {} lines", log.len());
+    for secret in [
+        EXAMPLE_SECRET_ACCESS_KEY,
+        "X-Amz-Signature",
+        "Signature=",
+        "X-Amz-Credential",
+        "openTunnel?",
+        "proxy-pass-Zq9",
+        "wrong-pass-Xy7",
+        // The Basic credentials as they travel.
+        "YWxpY2U6cHJveHktcGFzcy1acTk",
+        "YWxpY2U6d3JvbmctcGFzcy1YeTc",
+    ] {
+        let hits: Vec<&String> = log.iter().filter(|l| l.contains(secret)).collect();
+        assert!(hits.is_empty(), "{secret:?} is in the log: {hits:#?}");
+    }
+}
