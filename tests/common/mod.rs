@@ -189,6 +189,17 @@ impl Proxy {
         config: &str,
         extra_env: &[(&str, &str)],
     ) -> Proxy {
+        Proxy::start_with_env(aws, config, extra_env, &[]).await
+    }
+
+    /// [`Proxy::start_with`], with the variables named in `removed` taken out
+    /// of the environment (e.g. the static keys, to use a profile instead).
+    pub async fn start_with_env(
+        aws: eice_proxy::sim::aws::SimAws,
+        config: &str,
+        extra_env: &[(&str, &str)],
+        removed: &[&str],
+    ) -> Proxy {
         use tokio::io::AsyncBufReadExt;
         let dir = tempfile::tempdir().unwrap();
         let config_path = dir.path().join("config.toml");
@@ -209,6 +220,9 @@ impl Proxy {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        for name in removed {
+            cmd.env_remove(name);
+        }
         let mut child = cmd.spawn().expect("spawn eice-proxy serve");
         let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
         let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -295,6 +309,33 @@ impl Proxy {
                 self.log.lock().unwrap()
             )
         })
+    }
+
+    /// Every line logged so far.
+    pub fn full_log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// The proxy's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("the proxy is running")
+    }
+
+    /// Sends `signal` (`TERM`, `INT`) to the proxy.
+    pub fn signal(&self, signal: &str) {
+        let status = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the proxy to exit.
+    pub async fn exit_status(&mut self) -> std::process::ExitStatus {
+        tokio::time::timeout(PATIENCE, self.child.wait())
+            .await
+            .expect("the proxy exits")
+            .unwrap()
     }
 
     /// Whether the proxy process is still running.
