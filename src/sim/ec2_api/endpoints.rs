@@ -9,7 +9,7 @@ use super::derived::{CREATED_AT, derived_id};
 use super::error::ApiError;
 use super::filter::{FilterNames, tag_values};
 use super::params::Params;
-use super::query::{Query, Spec};
+use super::query::{Spec, answer};
 use super::xml::Xml;
 use crate::sim::world::{Endpoint, EndpointState, ResourceKind, World};
 
@@ -39,24 +39,13 @@ pub(super) fn describe(
     params: &Params,
     page_size: usize,
 ) -> Result<String, ApiError> {
-    let query = Query::parse(
-        params,
-        &spec(),
-        |id| world.endpoint(id).is_some(),
-        page_size,
-    )?;
-    let selected = world
-        .endpoints
-        .iter()
-        .filter(|endpoint| query.selects(&endpoint.id, |name| filter_values(world, endpoint, name)))
-        .collect();
-    let (page, next) = query.page(selected);
-    let mut x = Xml::new();
-    x.list("instanceConnectEndpointSet", page, |x, endpoint| {
-        endpoint_item(x, world, endpoint)
-    });
-    x.leaf_opt("nextToken", next);
-    Ok(x.finish())
+    answer(
+        (params, &spec(), page_size),
+        &world.endpoints,
+        |endpoint, name| filter_values(world, endpoint, name),
+        "instanceConnectEndpointSet",
+        |x, endpoint| endpoint_item(x, world, endpoint),
+    )
 }
 
 fn filter_values(world: &World, endpoint: &Endpoint, name: &str) -> Vec<String> {

@@ -10,7 +10,7 @@ use super::derived::{CREATED_AT, derived_id};
 use super::error::ApiError;
 use super::filter::{FilterNames, tag_values};
 use super::params::Params;
-use super::query::{Query, Spec};
+use super::query::{Spec, answer};
 use super::xml::Xml;
 use crate::sim::world::{Instance, InstanceState, ResourceKind, Subnet, World};
 
@@ -49,24 +49,13 @@ pub(super) fn describe(
     params: &Params,
     page_size: usize,
 ) -> Result<String, ApiError> {
-    let query = Query::parse(
-        params,
-        &spec(),
-        |id| world.instance(id).is_some(),
-        page_size,
-    )?;
-    let selected = world
-        .instances
-        .iter()
-        .filter(|instance| query.selects(&instance.id, |name| filter_values(world, instance, name)))
-        .collect();
-    let (page, next) = query.page(selected);
-    let mut x = Xml::new();
-    x.list("reservationSet", page, |x, instance| {
-        reservation(x, world, instance)
-    });
-    x.leaf_opt("nextToken", next);
-    Ok(x.finish())
+    answer(
+        (params, &spec(), page_size),
+        &world.instances,
+        |instance, name| filter_values(world, instance, name),
+        "reservationSet",
+        |x, instance| reservation(x, world, instance),
+    )
 }
 
 /// The instance's subnet while it has network details (until it is terminated).

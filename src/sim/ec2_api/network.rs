@@ -10,7 +10,7 @@ use super::derived::derived_id;
 use super::error::ApiError;
 use super::filter::{FilterNames, tag_values};
 use super::params::Params;
-use super::query::{Query, Spec};
+use super::query::{Spec, answer};
 use super::xml::Xml;
 use crate::sim::world::{ResourceKind, Subnet, Vpc, World};
 
@@ -69,17 +69,13 @@ pub(super) fn describe_vpcs(
     params: &Params,
     page_size: usize,
 ) -> Result<String, ApiError> {
-    let query = Query::parse(params, &vpc_spec(), |id| world.vpc(id).is_some(), page_size)?;
-    let selected = world
-        .vpcs
-        .iter()
-        .filter(|vpc| query.selects(&vpc.id, |name| vpc_values(world, vpc, name)))
-        .collect();
-    let (page, next) = query.page(selected);
-    let mut x = Xml::new();
-    x.list("vpcSet", page, |x, vpc| vpc_item(x, world, vpc));
-    x.leaf_opt("nextToken", next);
-    Ok(x.finish())
+    answer(
+        (params, &vpc_spec(), page_size),
+        &world.vpcs,
+        |vpc, name| vpc_values(world, vpc, name),
+        "vpcSet",
+        |x, vpc| vpc_item(x, world, vpc),
+    )
 }
 
 /// Answers `DescribeSubnets` with the `subnetSet` (and `nextToken`) body.
@@ -88,22 +84,13 @@ pub(super) fn describe_subnets(
     params: &Params,
     page_size: usize,
 ) -> Result<String, ApiError> {
-    let query = Query::parse(
-        params,
-        &subnet_spec(),
-        |id| world.subnet(id).is_some(),
-        page_size,
-    )?;
-    let selected = world
-        .subnets
-        .iter()
-        .filter(|subnet| query.selects(&subnet.id, |name| subnet_values(world, subnet, name)))
-        .collect();
-    let (page, next) = query.page(selected);
-    let mut x = Xml::new();
-    x.list("subnetSet", page, |x, subnet| subnet_item(x, world, subnet));
-    x.leaf_opt("nextToken", next);
-    Ok(x.finish())
+    answer(
+        (params, &subnet_spec(), page_size),
+        &world.subnets,
+        |subnet, name| subnet_values(world, subnet, name),
+        "subnetSet",
+        |x, subnet| subnet_item(x, world, subnet),
+    )
 }
 
 fn vpc_values(world: &World, vpc: &Vpc, name: &str) -> Vec<String> {

@@ -11,7 +11,52 @@ use super::Action;
 use super::error::ApiError;
 use super::filter::{self, Filter, FilterNames};
 use super::params::Params;
-use crate::sim::world::ResourceKind;
+use super::xml::Xml;
+use crate::sim::world::{Endpoint, Instance, ResourceKind, Subnet, Vpc};
+
+/// A kind of item a `Describe*` call lists, known by its id.
+pub(super) trait Listed {
+    fn id(&self) -> &str;
+}
+
+macro_rules! listed_by_id {
+    ($($t:ty),*) => {$(
+        impl Listed for $t {
+            fn id(&self) -> &str {
+                &self.id
+            }
+        }
+    )*};
+}
+
+listed_by_id!(Instance, Endpoint, Vpc, Subnet);
+
+/// Answers one `Describe*` call: the `items` the request selects by id and by
+/// filter (`values` gives an item's values for a filter name), one page of
+/// them written as the list `set` by `write`, and `nextToken` when more remain.
+pub(super) fn answer<'w, T: Listed>(
+    (params, spec, page_size): (&Params, &Spec, usize),
+    items: &'w [T],
+    values: impl Fn(&T, &str) -> Vec<String>,
+    set: &str,
+    write: impl FnMut(&mut Xml, &'w T),
+) -> Result<String, ApiError> {
+    let query = Query::parse(
+        params,
+        spec,
+        |id| items.iter().any(|i| i.id() == id),
+        page_size,
+    )?;
+    let selected = items
+        .iter()
+        .filter(|item| query.selects(item.id(), |name| values(item, name)))
+        .collect();
+    let (page, next) = query.page(selected);
+    let mut x = Xml::new();
+    x.list(set, page, write);
+    x.leaf_opt("nextToken", next);
+    Ok(x.finish())
+}
 
 /// One `Describe*` action's vocabulary.
 #[derive(Debug, Clone)]
