@@ -55,6 +55,14 @@ impl Error {
         }
     }
 
+    /// The endpoint that refused the tunnel, when the service answered.
+    pub fn endpoint(&self) -> Option<&str> {
+        match self {
+            Error::Tunnel(TunnelError::Refused(e)) => Some(&e.endpoint_id),
+            _ => None,
+        }
+    }
+
     /// The AWS request id behind the failure, when there is one.
     pub fn request_id(&self) -> Option<&str> {
         match self {

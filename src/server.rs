@@ -282,6 +282,7 @@ fn refused(target: &Target, error: &Error) {
         socks = reply.socks_code(),
         http = reply.http_status().as_u16(),
         request_id = error.request_id(),
+        endpoint = error.endpoint(),
         "refused: {error}"
     );
 }

@@ -20,7 +20,9 @@ async fn sixty_four_mib_each_way_at_once_arrive_intact_over_tls() {
 
     let to_instance = payload(64 * MIB, 1);
     let from_instance = payload(64 * MIB, 2);
-    // The instance reads everything while it writes its own 64 MiB.
+    // The instance reads everything while it writes its own 64 MiB, and
+    // closes only when both are done: WebSocket has no half-close from the
+    // service's side, so EICE ends the whole tunnel when the instance closes.
     let instance = tokio::spawn({
         let from_instance = from_instance.clone();
         async move {
@@ -28,7 +30,7 @@ async fn sixty_four_mib_each_way_at_once_arrive_intact_over_tls() {
             let (mut rd, mut wr) = socket.into_split();
             let writer = tokio::spawn(async move {
                 wr.write_all(&from_instance).await.unwrap();
-                wr.shutdown().await.unwrap();
+                wr
             });
             let mut hasher = Sha256::new();
             let mut buf = vec![0; 256 * 1024];
@@ -41,7 +43,7 @@ async fn sixty_four_mib_each_way_at_once_arrive_intact_over_tls() {
                 total += n;
                 hasher.update(&buf[..n]);
             }
-            writer.await.unwrap();
+            writer.await.unwrap().shutdown().await.unwrap();
             (total, hex::encode(hasher.finalize()))
         }
     });

@@ -167,7 +167,20 @@ impl ServiceError {
 
     /// What the user can do about it, when there is something to say.
     fn hint(&self) -> Option<String> {
-        if self.says("expired") {
+        // Credentials first: "The security token included in the request is
+        // expired" is about the session, not the clock.
+        if self.code_is("UnrecognizedClientException")
+            || self.code_is("InvalidClientTokenId")
+            || self.code_is("ExpiredToken")
+            || self.code_is("ExpiredTokenException")
+        {
+            return Some(
+                "the access key or session token is not valid: refresh the credentials \
+                 (for SSO: aws sso login)"
+                    .into(),
+            );
+        }
+        if self.says("signature expired") || self.says("request has expired") {
             return Some(
                 "a signed URL is valid for 60 s: check that this machine's clock is right (NTP)"
                     .into(),
@@ -177,16 +190,6 @@ impl ServiceError {
             return Some(
                 "the secret key does not match the access key id: check the credentials in use \
                  (AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)"
-                    .into(),
-            );
-        }
-        if self.code_is("UnrecognizedClientException")
-            || self.code_is("InvalidClientTokenId")
-            || self.code_is("ExpiredToken")
-        {
-            return Some(
-                "the access key or session token is not valid: refresh the credentials \
-                 (for SSO: aws sso login)"
                     .into(),
             );
         }

@@ -45,10 +45,22 @@ impl SimAws {
     /// Starts everything for `world`; `tls` serves EICE over `wss://` with a
     /// generated CA. The AWS documentation's example key pair is accepted.
     pub async fn start(world: World, tls: bool) -> std::io::Result<SimAws> {
-        let credentials = HashMap::from([(
+        SimAws::start_with(world, tls, HashMap::new()).await
+    }
+
+    /// [`SimAws::start`], with more access keys that both the EC2 API and EICE
+    /// accept (temporary ones carry their session token), e.g. the keys a test's
+    /// `credential_process` hands out.
+    pub async fn start_with(
+        world: World,
+        tls: bool,
+        extra_credentials: HashMap<String, SimCredential>,
+    ) -> std::io::Result<SimAws> {
+        let mut credentials = HashMap::from([(
             EXAMPLE_ACCESS_KEY_ID.to_owned(),
             SimCredential::new(EXAMPLE_SECRET_ACCESS_KEY),
         )]);
+        credentials.extend(extra_credentials);
         let world = Arc::new(world);
         let ec2 = Ec2Sim::start(
             world.clone(),

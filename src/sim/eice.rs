@@ -11,7 +11,12 @@
 //! (TLS first when configured), hyper parses the request and `handshake` decides
 //! between an error response and the 101; after the upgrade `tunnel` connects to the
 //! target and copies frames both ways until both sides are done.
+//!
+//! Bad days are injected on purpose ([`EiceSim::fail_next_upgrades`],
+//! [`EiceSim::fail_upgrades_for`], [`EiceSim::hang_next_upgrades`],
+//! [`EiceSim::close_next_tunnel_after`]): see `faults`.
 
+mod faults;
 mod handshake;
 mod stats;
 #[cfg(test)]
@@ -20,7 +25,7 @@ mod tunnel;
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Duration, SystemTime};
 
 use hyper::server::conn::http1;
@@ -29,12 +34,15 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use rustls::crypto::SecureRandom;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, warn};
 
 pub use super::sigv4::SimCredential;
 use super::tls::TestCa;
+use faults::FaultTable;
+pub use faults::{TunnelCut, UpgradeFault};
 pub use stats::EiceStats;
 use stats::StatsCell;
 
@@ -110,6 +118,11 @@ struct Shared {
     stats: StatsCell,
     /// aws-lc-rs randomness for request ids (no extra RNG crate needed).
     random: &'static dyn SecureRandom,
+    /// Misbehaviour armed by tests.
+    faults: Mutex<FaultTable>,
+    /// Reports an error once the [`EiceSim`] is dropped: hung upgrades wait on it,
+    /// so they never outlive the service.
+    stopped: watch::Receiver<()>,
 }
 
 impl Shared {
@@ -122,6 +135,10 @@ impl Shared {
         } else {
             real - skew
         }
+    }
+
+    fn faults(&self) -> MutexGuard<'_, FaultTable> {
+        self.faults.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn target(&self, private: SocketAddr) -> Option<SocketAddr> {
@@ -137,6 +154,8 @@ pub struct EiceSim {
     ca: Option<TestCa>,
     shared: Arc<Shared>,
     accept_task: JoinHandle<()>,
+    /// Dropped with the service, which releases hung upgrades.
+    _stop: watch::Sender<()>,
 }
 
 impl EiceSim {
@@ -150,6 +169,7 @@ impl EiceSim {
             .transpose()
             .map_err(std::io::Error::other)?;
         let acceptor = ca.as_ref().map(|ca| TlsAcceptor::from(ca.server_config()));
+        let (stop, stopped) = watch::channel(());
         let shared = Arc::new(Shared {
             region: config.region,
             credentials: config.credentials,
@@ -160,6 +180,8 @@ impl EiceSim {
             ping_interval: config.ping_interval,
             stats: StatsCell::new(),
             random: rustls::crypto::aws_lc_rs::default_provider().secure_random,
+            faults: Mutex::new(FaultTable::default()),
+            stopped,
         });
         let accept_task = tokio::spawn(accept_loop(listener, acceptor, Arc::clone(&shared)));
         debug!(%addr, tls = ca.is_some(), "simulated EICE listening");
@@ -168,6 +190,7 @@ impl EiceSim {
             ca,
             shared,
             accept_task,
+            _stop: stop,
         })
     }
 
@@ -225,6 +248,55 @@ impl EiceSim {
             .write()
             .unwrap_or_else(PoisonError::into_inner);
         targets.remove(&private);
+    }
+
+    /// Refuses the next `times` upgrades that pass authentication with `status`
+    /// and the JSON body `{"ErrorCode": error_code, "Message": message}` (after any
+    /// refusals already armed), as the real service does for an IAM denial (403
+    /// `AccessDeniedException`), throttling (429 `ThrottlingException`) or trouble
+    /// of its own (5xx). `status` must be 400–599.
+    pub fn fail_next_upgrades(&self, times: usize, status: u16, error_code: &str, message: &str) {
+        let fault = UpgradeFault::new(status, error_code, message);
+        self.shared.faults().fail_next_upgrades(times, fault);
+    }
+
+    /// Refuses every authenticated upgrade for `endpoint_id` like
+    /// [`EiceSim::fail_next_upgrades`] (once the one-shot refusals are used up),
+    /// until [`EiceSim::clear_faults`]; other endpoints keep working.
+    pub fn fail_upgrades_for(
+        &self,
+        endpoint_id: &str,
+        status: u16,
+        error_code: &str,
+        message: &str,
+    ) {
+        let fault = UpgradeFault::new(status, error_code, message);
+        self.shared.faults().fail_upgrades_for(endpoint_id, fault);
+    }
+
+    /// Leaves the next `times` requests unanswered: TCP (and TLS) are accepted
+    /// and the request is read, but no response ever comes (no upgrade, no
+    /// error), until the client gives up or the service is dropped. [`EiceStats::upgrades_hung`]
+    /// counts them, so a test can wait until the request arrived.
+    pub fn hang_next_upgrades(&self, times: usize) {
+        self.shared.faults().hang_next_upgrades(times);
+    }
+
+    /// Cuts the next tunnel opened (after any cuts already armed): once `bytes`
+    /// bytes of instance data have been sent to the client, the service sends
+    /// Close `code` with `reason` — e.g. 1011 "connection reset by instance" —
+    /// and drops the instance connection.
+    pub fn close_next_tunnel_after(&self, bytes: u64, code: u16, reason: &str) {
+        self.shared.faults().cut_next_tunnel(TunnelCut {
+            after_bytes: bytes,
+            code,
+            reason: reason.to_owned(),
+        });
+    }
+
+    /// Disarms every injected fault; hung requests stay hung.
+    pub fn clear_faults(&self) {
+        self.shared.faults().clear();
     }
 }
 

@@ -5,6 +5,7 @@
 #![allow(dead_code)] // each test file uses a different part of this module
 
 pub mod clients;
+pub mod credential_process;
 pub mod sshd;
 
 use std::collections::HashMap;

@@ -4,7 +4,9 @@
 //!
 //! The checks run in the order the real service appears to apply them (authenticate
 //! before looking at parameters), so a badly signed request with a bad port is
-//! reported as a signature problem, as AWS would.
+//! reported as a signature problem, as AWS would. Injected refusals come right
+//! after authentication (where IAM and throttling decide on the real service);
+//! an injected hang comes before anything, as a service that never answers.
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
@@ -25,6 +27,7 @@ use serde::Serialize;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tracing::debug;
 
+use super::faults::UpgradeFault;
 use super::tunnel::{self, TunnelRequest};
 use super::{SERVICE, Shared};
 use crate::sim::sigv4::{self, Expected, PresignedRequest, SigV4Error, Verified};
@@ -58,6 +61,9 @@ pub(super) enum Rejection {
     /// `instanceConnectEndpointId` names no endpoint the simulator knows.
     #[error("The instance connect endpoint ID '{0}' does not exist.")]
     UnknownEndpoint(String),
+    /// A refusal a test armed ([`super::EiceSim::fail_next_upgrades`]).
+    #[error("{}", .0.message)]
+    Injected(UpgradeFault),
 }
 
 impl Rejection {
@@ -66,11 +72,12 @@ impl Rejection {
             Rejection::NotFound(_) => StatusCode::NOT_FOUND,
             Rejection::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Rejection::Auth(_) => StatusCode::FORBIDDEN,
+            Rejection::Injected(fault) => fault.status,
             _ => StatusCode::BAD_REQUEST,
         }
     }
 
-    fn error_code(&self) -> &'static str {
+    fn error_code(&self) -> &str {
         match self {
             Rejection::NotFound(_) => "NotFound",
             Rejection::MethodNotAllowed(_) => "MethodNotAllowed",
@@ -78,6 +85,7 @@ impl Rejection {
             Rejection::Auth(error) => error.error_code(),
             Rejection::InvalidParameter(_) => "InvalidParameter",
             Rejection::UnknownEndpoint(_) => "InvalidInstanceConnectEndpointId.NotFound",
+            Rejection::Injected(fault) => &fault.error_code,
         }
     }
 }
@@ -97,16 +105,29 @@ pub(super) async fn handle(
     mut request: Request<Incoming>,
     shared: Arc<Shared>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
+    if shared.faults().take_hang() {
+        return Ok(hang(&shared).await);
+    }
     let request_id = new_request_id(&shared);
-    let (key, tunnel) = match admit(&request, &shared, &request_id) {
+    let (key, mut tunnel, access_key_id) = match admit(&request, &shared, &request_id) {
         Ok(admitted) => admitted,
         Err(rejection) => {
             debug!(%request_id, code = rejection.error_code(), %rejection, "openTunnel refused");
             let code = rejection.error_code().to_owned();
-            shared.stats.update(|stats| stats.rejected.push(code));
+            let id = request_id.clone();
+            shared.stats.update(|stats| {
+                stats.rejected.push(code);
+                stats.request_ids.push(id);
+            });
             return Ok(error_response(&rejection, &request_id));
         }
     };
+    tunnel.cut = shared.faults().take_cut();
+    let id = request_id.clone();
+    shared.stats.update(|stats| {
+        stats.request_ids.push(id);
+        stats.access_keys.push(access_key_id);
+    });
     let on_upgrade = hyper::upgrade::on(&mut request);
     tokio::spawn(async move {
         match on_upgrade.await {
@@ -117,15 +138,36 @@ pub(super) async fn handle(
     Ok(switching_protocols(&key, &request_id))
 }
 
-/// Every check, in order; the WebSocket key and the tunnel to open on success.
+/// An upgrade request left unanswered until the service is dropped (hyper then
+/// gets a 503 to send, which nobody is likely to read).
+async fn hang(shared: &Shared) -> Response<Full<Bytes>> {
+    shared.stats.update(|stats| stats.upgrades_hung += 1);
+    debug!("openTunnel left unanswered, as armed");
+    let mut stopped = shared.stopped.clone();
+    // Only the sender's drop (the service stopping) ends this wait.
+    while stopped.changed().await.is_ok() {}
+    let shutting_down = UpgradeFault::new(
+        503,
+        "ServiceUnavailableException",
+        "The service is shutting down.",
+    );
+    error_response(&Rejection::Injected(shutting_down), &new_request_id(shared))
+}
+
+/// Every check, in order; the WebSocket key, the tunnel to open and the access
+/// key that signed it on success.
 fn admit(
     request: &Request<Incoming>,
     shared: &Shared,
     request_id: &str,
-) -> Result<(String, TunnelRequest), Rejection> {
+) -> Result<(String, TunnelRequest, String), Rejection> {
     check_route(request)?;
     let key = check_upgrade(request.headers())?;
     let verified = authenticate(request, shared)?;
+    let endpoint = verified.param("instanceConnectEndpointId");
+    if let Some(fault) = shared.faults().take_refusal(endpoint) {
+        return Err(Rejection::Injected(fault));
+    }
     let tunnel = tunnel_request(&verified, shared, request_id)?;
     debug!(
         %request_id,
@@ -135,7 +177,7 @@ fn admit(
         max_secs = tunnel.max_duration.as_secs(),
         "openTunnel accepted"
     );
-    Ok((key, tunnel))
+    Ok((key, tunnel, verified.access_key_id))
 }
 
 fn check_route(request: &Request<Incoming>) -> Result<(), Rejection> {
@@ -230,6 +272,7 @@ fn tunnel_request(
         endpoint_id,
         private: SocketAddr::new(ip, port),
         max_duration,
+        cut: None,
     })
 }
 

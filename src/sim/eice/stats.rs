@@ -25,6 +25,14 @@ pub struct EiceStats {
     pub pongs_received: u64,
     /// The code of every Close frame the service sent, in order.
     pub close_codes_sent: Vec<u16>,
+    /// The `x-amzn-RequestId` of every answered request (refused or upgraded), in
+    /// order, so a test can look for it in a client's log.
+    pub request_ids: Vec<String>,
+    /// The access key id of every accepted upgrade, in order: which credentials
+    /// signed each tunnel.
+    pub access_keys: Vec<String>,
+    /// Upgrade requests left unanswered ([`super::EiceSim::hang_next_upgrades`]).
+    pub upgrades_hung: u64,
 }
 
 /// The live counters plus the change signal.

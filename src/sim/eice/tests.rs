@@ -1,9 +1,11 @@
 //! End-to-end tests of the simulated EICE over real sockets on 127.0.0.1: URLs are
 //! signed by the sigv4 module's reference presigner and opened with a
 //! tokio-tungstenite client (or a raw client where tungstenite cannot play the part).
-//! This file holds the helpers and the handshake tests; `data_phase` the tunnel ones.
+//! This file holds the helpers and the handshake tests; `data_phase` the tunnel ones,
+//! `faults` those of injected misbehaviour.
 
 mod data_phase;
+mod faults;
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -9,7 +9,9 @@
 //! - target EOF first: Close 1000 at once, client data keeps flowing to the target
 //!   until the client's Close (or TCP EOF);
 //! - `maxTunnelDuration` → Close 1008; text frame → 1003; broken framing → 1002/1009;
-//!   unreachable or lost instance → 1011.
+//!   unreachable or lost instance → 1011;
+//! - a cut armed by a test ([`super::EiceSim::close_next_tunnel_after`]): after so
+//!   many bytes to the client, the armed Close.
 //!
 //! After a Close of its own that ends the tunnel early, the service lingers briefly for
 //! the client's Close so that closing the socket never turns into a reset that could
@@ -27,6 +29,7 @@ use tokio::time::{Instant, Interval, timeout};
 use tracing::debug;
 
 use super::Shared;
+use super::faults::TunnelCut;
 use crate::sim::ws::{self, FrameError, Opcode};
 
 mod outbound;
@@ -53,6 +56,8 @@ pub(super) struct TunnelRequest {
     pub(super) private: SocketAddr,
     /// `maxTunnelDuration`.
     pub(super) max_duration: Duration,
+    /// Where a test wants the tunnel cut, if anywhere.
+    pub(super) cut: Option<TunnelCut>,
 }
 
 /// What the direction tasks (and the clock) tell the supervisor.
@@ -71,6 +76,8 @@ enum Event {
     TargetFailed(String),
     /// `maxTunnelDuration` elapsed.
     Deadline,
+    /// The armed cut point was reached: close with this code and reason.
+    Cut(u16, String),
 }
 
 /// Serves a tunnel on an upgraded connection until both sides are done.
@@ -101,7 +108,12 @@ where
         stop,
         events_tx.clone(),
     ));
-    let down = tokio::spawn(pump_target(target_read, out.clone(), events_tx));
+    let down = tokio::spawn(pump_target(
+        target_read,
+        out.clone(),
+        events_tx,
+        request.cut.clone(),
+    ));
     let linger = supervise(events, &out, &request, shared.ping_interval).await;
     let _ = stop_tx.send(true);
     if linger {
@@ -197,6 +209,7 @@ async fn supervise(
                 let reason = format!("Lost the connection to {}: {why}", request.private);
                 return close_early(out, 1011, &reason).await;
             }
+            Event::Cut(code, reason) => return close_early(out, code, &reason).await,
             Event::Deadline => {
                 let secs = request.max_duration.as_secs();
                 let reason = format!(
@@ -286,18 +299,33 @@ async fn forward(
     }
 }
 
-/// Target → client, one binary frame per read. Ends at the target's EOF or error, or
-/// when the client can no longer be written to.
-async fn pump_target(mut target: OwnedReadHalf, out: Outbound, events: mpsc::Sender<Event>) {
+/// Target → client, one binary frame per read. Ends at the target's EOF or error,
+/// when the client can no longer be written to, or at the armed cut point (whose
+/// data is sent before the supervisor hears of it, so it precedes the Close).
+async fn pump_target(
+    mut target: OwnedReadHalf,
+    out: Outbound,
+    events: mpsc::Sender<Event>,
+    cut: Option<TunnelCut>,
+) {
     let mut buf = vec![0u8; READ_CHUNK];
+    let mut budget = cut.as_ref().map(|cut| cut.after_bytes);
     let end = loop {
+        if budget == Some(0) {
+            let cut = cut.expect("a budget comes from a cut");
+            break Event::Cut(cut.code, cut.reason);
+        }
         match target.read(&mut buf).await {
             Ok(0) => break Event::TargetEof,
-            Ok(n) => match out.data(&buf[..n]).await {
-                Ok(true) => {}
-                Ok(false) => return,
-                Err(_) => break Event::ClientGone,
-            },
+            Ok(n) => {
+                let n = budget.map_or(n, |left| n.min(usize::try_from(left).unwrap_or(n)));
+                budget = budget.map(|left| left - n as u64);
+                match out.data(&buf[..n]).await {
+                    Ok(true) => {}
+                    Ok(false) => return,
+                    Err(_) => break Event::ClientGone,
+                }
+            }
             Err(error) => break Event::TargetFailed(error.kind().to_string()),
         }
     };

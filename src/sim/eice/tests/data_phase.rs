@@ -45,7 +45,7 @@ async fn read_binary(ws: &mut Client, len: usize) -> Vec<u8> {
 
 /// Reads to the end, which lets tungstenite send its reply to the service's Close
 /// (so the service stops lingering) and proves the service then hangs up.
-async fn finish(mut ws: Client) {
+pub(super) async fn finish(mut ws: Client) {
     while ws.next().await.is_some() {}
 }
 

@@ -1,0 +1,99 @@
+//! A `credential_process` for tests: a bash script that hands out a new
+//! temporary key on every call, and the AWS config file whose profile runs it,
+//! so a test can watch the proxy refresh (or re-fetch) its credentials.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use eice_proxy::sim::aws::SimAws;
+use eice_proxy::sim::sigv4::SimCredential;
+use eice_proxy::sim::world::World;
+use tempfile::TempDir;
+
+use super::Proxy;
+
+/// How many temporary keys the simulated account knows for the credential
+/// process; far more than any test asks for.
+pub const PROCESS_KEYS: usize = 50;
+
+/// The access key id the credential process hands out on its `n`th call.
+pub fn process_key_id(n: usize) -> String {
+    format!("AKIDPROCESS{n:06}")
+}
+
+/// A bash `credential_process` handing out temporary key `n` on its `n`th
+/// call (counted in a file), valid for `valid_secs` from the call, and the
+/// AWS config file whose profile `sim` runs it.
+pub struct CredentialProcess {
+    dir: TempDir,
+}
+
+impl CredentialProcess {
+    pub fn new(valid_secs: u64) -> CredentialProcess {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("credentials.sh");
+        let calls = dir.path().join("calls");
+        std::fs::write(
+            &script,
+            format!(
+                r#"#!/bin/bash
+set -eu
+n=$(( $(cat '{calls}' 2>/dev/null || echo 0) + 1 ))
+echo "$n" > '{calls}'
+expires=$(date -u -d "+{valid_secs} seconds" +%Y-%m-%dT%H:%M:%SZ)
+printf '{{"Version":1,"AccessKeyId":"AKIDPROCESS%06d","SecretAccessKey":"process-secret-%d","SessionToken":"process-token-%d","Expiration":"%s"}}\n' "$n" "$n" "$n" "$expires"
+"#,
+                calls = calls.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::write(
+            dir.path().join("config"),
+            format!("[profile sim]\ncredential_process = {}\n", script.display()),
+        )
+        .unwrap();
+        CredentialProcess { dir }
+    }
+
+    /// Every key the process can hand out, as the simulated account knows them.
+    pub fn keys() -> HashMap<String, SimCredential> {
+        (1..=PROCESS_KEYS)
+            .map(|n| {
+                let credential = SimCredential::with_session_token(
+                    format!("process-secret-{n}"),
+                    format!("process-token-{n}"),
+                );
+                (process_key_id(n), credential)
+            })
+            .collect()
+    }
+
+    pub fn config_file(&self) -> PathBuf {
+        self.dir.path().join("config")
+    }
+
+    /// How many times the process ran.
+    pub fn calls(&self) -> usize {
+        std::fs::read_to_string(self.dir.path().join("calls"))
+            .map(|text| text.trim().parse().unwrap())
+            .unwrap_or(0)
+    }
+
+    /// The proxy against a simulated account that knows the process's keys,
+    /// with profile `sim` and no static keys in its environment.
+    pub async fn start_proxy(&self) -> Proxy {
+        let aws = SimAws::start_with(World::demo(), false, CredentialProcess::keys())
+            .await
+            .unwrap();
+        let config = self.config_file().display().to_string();
+        Proxy::start_with_env(
+            aws,
+            "",
+            &[("AWS_CONFIG_FILE", &config), ("AWS_PROFILE", "sim")],
+            &["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"],
+        )
+        .await
+    }
+}
