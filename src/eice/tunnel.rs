@@ -32,6 +32,12 @@ const MAX_INCOMING_FRAME: usize = 16 * 1024 * 1024;
 /// from pipelining frames (no wait for each send), not from larger ones.
 pub const MAX_FRAME_PAYLOAD: usize = 65_000;
 
+/// Bytes read from the socket at a time. tungstenite zero-fills this much
+/// before each read, so it is resident in every open tunnel: 32 KiB keeps an
+/// idle tunnel small (its default, 128 KiB, is most of a tunnel's memory)
+/// while a busy download still reads half a frame or more per syscall.
+const READ_BUFFER: usize = 32 * 1024;
+
 /// Outgoing frames are gathered up to this size before a write to the socket,
 /// so a burst of small frames costs one syscall and one TLS record.
 const WRITE_BUFFER: usize = 128 * 1024;
@@ -58,6 +64,7 @@ impl Connector {
         let ws_config = WebSocketConfig::default()
             .max_frame_size(Some(MAX_INCOMING_FRAME))
             .max_message_size(Some(MAX_INCOMING_FRAME))
+            .read_buffer_size(READ_BUFFER)
             .write_buffer_size(WRITE_BUFFER);
         Ok(Connector {
             transport: Transport::new(tls),
