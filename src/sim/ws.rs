@@ -193,7 +193,9 @@ fn apply_mask(payload: &mut [u8], key: [u8; 4]) {
     if key == [0; 4] {
         return;
     }
-    let wide = u64::from_ne_bytes([key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3]]);
+    let wide = u64::from_ne_bytes([
+        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
+    ]);
     let mut chunks = payload.chunks_exact_mut(8);
     for chunk in &mut chunks {
         let word = u64::from_ne_bytes((&*chunk).try_into().expect("eight bytes")) ^ wide;
