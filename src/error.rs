@@ -95,6 +95,18 @@ pub enum Reply {
 }
 
 impl Reply {
+    /// Every outcome, in SOCKS5 code order (for tests and exhaustive checks).
+    pub const ALL: [Reply; 8] = [
+        Reply::GeneralFailure,
+        Reply::NotAllowed,
+        Reply::NetworkUnreachable,
+        Reply::HostUnreachable,
+        Reply::ConnectionRefused,
+        Reply::TimedOut,
+        Reply::CommandNotSupported,
+        Reply::AddressTypeNotSupported,
+    ];
+
     /// The SOCKS5 reply field (`REP`) for this outcome.
     pub fn socks_code(self) -> u8 {
         match self {
@@ -130,17 +142,7 @@ mod tests {
 
     #[test]
     fn socks_codes_follow_rfc_1928() {
-        let all = [
-            Reply::GeneralFailure,
-            Reply::NotAllowed,
-            Reply::NetworkUnreachable,
-            Reply::HostUnreachable,
-            Reply::ConnectionRefused,
-            Reply::TimedOut,
-            Reply::CommandNotSupported,
-            Reply::AddressTypeNotSupported,
-        ];
-        let codes: Vec<u8> = all.iter().map(|r| r.socks_code()).collect();
+        let codes: Vec<u8> = Reply::ALL.iter().map(|r| r.socks_code()).collect();
         assert_eq!(codes, (1..=8).collect::<Vec<u8>>());
     }
 

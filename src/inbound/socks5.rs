@@ -132,16 +132,7 @@ mod tests {
 
     #[test]
     fn every_reply_keeps_its_rfc_code() {
-        for reply in [
-            Reply::GeneralFailure,
-            Reply::NotAllowed,
-            Reply::NetworkUnreachable,
-            Reply::HostUnreachable,
-            Reply::ConnectionRefused,
-            Reply::TimedOut,
-            Reply::CommandNotSupported,
-            Reply::AddressTypeNotSupported,
-        ] {
+        for reply in Reply::ALL {
             assert_eq!(reply_error(reply).as_u8(), reply.socks_code(), "{reply:?}");
         }
     }
