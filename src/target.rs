@@ -73,7 +73,13 @@ impl Host {
         if let Some(dns) = parse_private_dns(&lower) {
             return Ok(dns);
         }
-        if text.len() > 255 || text.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        // Empty labels ("a..b", ".a", "a..") are no host name; refusing them
+        // also keeps parse(display(host)) == host (found by the fuzzer).
+        let empty_label = text.starts_with('.') || text.ends_with('.') || text.contains("..");
+        if empty_label
+            || text.len() > 255
+            || text.chars().any(|c| c.is_control() || c.is_whitespace())
+        {
             return Err(TargetError::Invalid(text.to_owned()));
         }
         Ok(Host::Name(text.to_owned()))
@@ -201,6 +207,12 @@ mod tests {
         assert_eq!(Host::parse("Web-1."), Ok(Host::Name("Web-1".into())));
         assert_eq!(Host::parse(""), Err(TargetError::Empty));
         assert!(matches!(Host::parse("a b"), Err(TargetError::Invalid(_))));
+        for empty_label in ["1.40..", "a..b", ".web-1", "web-1.."] {
+            assert!(
+                matches!(Host::parse(empty_label), Err(TargetError::Invalid(_))),
+                "{empty_label}"
+            );
+        }
     }
 
     #[test]

@@ -1,0 +1,52 @@
+//! Arbitrary client bytes → the HTTP CONNECT server (`inbound::http_connect::serve`,
+//! hyper underneath), once without and once with proxy authentication. `open`
+//! refuses every target at once and `join` is never reached, so nothing is
+//! connected. The server must end without a panic or a hang, and whatever it
+//! answers must be well-formed HTTP responses that are all refusals (>= 400).
+
+#![no_main]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use eice_proxy::config::ProxyAuth;
+use eice_proxy::error::Reply;
+use eice_proxy::inbound::http_connect::{Refusal, Upgraded, serve};
+use eice_proxy::target::Target;
+use fuzz_harness::{exchange, response_statuses};
+use libfuzzer_sys::fuzz_target;
+
+/// Longer than the harness's `LINGER`, so a client that stops sending is
+/// closed before this fires; well inside its `DEADLINE`, so this fires before that.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+
+fuzz_target!(|data: &[u8]| {
+    let auth = Arc::new(ProxyAuth {
+        username: "user".into(),
+        password: "pass".into(),
+    });
+    for auth in [None, Some(auth)] {
+        let reply = exchange(data, |io| async move {
+            let _ = serve(io, auth, HEADER_TIMEOUT, refuse, ignore).await;
+        });
+        let (statuses, whole) = response_statuses(&reply);
+        assert!(
+            whole,
+            "the server wrote something other than whole HTTP responses: {:?}",
+            String::from_utf8_lossy(&reply)
+        );
+        assert!(
+            statuses.iter().all(|&s| s >= 400),
+            "a refused CONNECT was answered {statuses:?}"
+        );
+    }
+});
+
+async fn refuse(_target: Target) -> Result<(), Refusal> {
+    Err(Refusal {
+        reply: Reply::ConnectionRefused,
+        message: "refused by the fuzz harness".into(),
+    })
+}
+
+async fn ignore(_client: Upgraded, (): ()) {}
