@@ -118,11 +118,32 @@ async fn a_non_loopback_listen_address_needs_authentication() {
 
 #[tokio::test]
 async fn a_full_session_at_trace_level_logs_no_secret() {
-    let aws = SimAws::start(World::demo(), false).await.unwrap();
+    // Temporary credentials, so a session token is signed into every request.
+    let (key, secret, token) = (
+        "ASIATRACETEST0001",
+        "trace-secret-Kp4Vw9",
+        "trace-session-token-Qm7Hx2",
+    );
+    let extra = std::collections::HashMap::from([(
+        key.to_owned(),
+        eice_proxy::sim::sigv4::SimCredential::with_session_token(secret, token),
+    )]);
+    let aws = SimAws::start_with(World::demo(), true, extra)
+        .await
+        .unwrap();
+    let ca = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(ca.path(), aws.eice.ca_pem().unwrap()).unwrap();
+    let ca_path = ca.path().display().to_string();
     let proxy = Proxy::start_with(
         aws,
         "[auth]\nusername = \"alice\"\npassword = \"proxy-pass-Zq9\"\n",
-        &[("RUST_LOG", "trace")],
+        &[
+            ("RUST_LOG", "trace"),
+            ("AWS_ACCESS_KEY_ID", key),
+            ("AWS_SECRET_ACCESS_KEY", secret),
+            ("AWS_SESSION_TOKEN", token),
+            ("AWS_CA_BUNDLE", &ca_path),
+        ],
     )
     .await;
     let mut s = socks5(
@@ -171,6 +192,9 @@ async fn a_full_session_at_trace_level_logs_no_secret() {
     assert!(log.len() > 50, "trace logging is on: {} lines", log.len());
     for secret in [
         EXAMPLE_SECRET_ACCESS_KEY,
+        secret,
+        token,
+        "X-Amz-Security-Token",
         "X-Amz-Signature",
         "Signature=",
         "X-Amz-Credential",

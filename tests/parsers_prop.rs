@@ -34,17 +34,6 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 const USER: &str = "alice";
 const PASSWORD: &str = "wonderland";
 
-const ALL_REPLIES: [Reply; 8] = [
-    Reply::GeneralFailure,
-    Reply::NotAllowed,
-    Reply::NetworkUnreachable,
-    Reply::HostUnreachable,
-    Reply::ConnectionRefused,
-    Reply::TimedOut,
-    Reply::CommandNotSupported,
-    Reply::AddressTypeNotSupported,
-];
-
 thread_local! {
     /// One runtime per test thread: building one per case would dominate the run.
     static RUNTIME: Runtime = tokio::runtime::Builder::new_current_thread()
@@ -270,7 +259,7 @@ fn any_text() -> impl Strategy<Value = String> {
 }
 
 fn any_reply() -> impl Strategy<Value = Reply> {
-    select(ALL_REPLIES.to_vec())
+    select(Reply::ALL.to_vec())
 }
 
 /// Random bytes, and a plausible greeting and request head over a random
