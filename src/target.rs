@@ -98,7 +98,8 @@ fn parse_private_dns(lower: &str) -> Option<Host> {
         "us-east-1".to_owned()
     } else {
         let region = rest.strip_suffix(".compute.internal")?;
-        if region.is_empty() || region.contains('.') {
+        let region_like = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-';
+        if region.is_empty() || region.len() > 32 || !region.bytes().all(region_like) {
             return None;
         }
         region.to_owned()
@@ -194,6 +195,11 @@ mod tests {
                 region: "eu-west-1".into()
             })
         );
+        // A region that cannot be one leaves an ordinary (here: invalid) name.
+        assert!(matches!(
+            Host::parse("ip-10-0-0-1.a b.compute.internal"),
+            Err(TargetError::Invalid(_))
+        ));
         // Not quite the EC2 pattern: an ordinary name.
         assert_eq!(
             Host::parse("ip-10-0-1.ec2.internal"),
