@@ -81,11 +81,6 @@ impl WsTarget {
             format!("{host}:{}", self.port)
         }
     }
-
-    /// The host, for logs and error messages.
-    pub fn host(&self) -> &str {
-        &self.host
-    }
 }
 
 /// The byte stream under the WebSocket.

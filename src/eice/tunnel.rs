@@ -74,11 +74,6 @@ impl Connector {
         })
     }
 
-    /// The settings this connector was built with.
-    pub fn settings(&self) -> &TunnelSettings {
-        &self.settings
-    }
-
     /// Opens one tunnel, signing a fresh URL for it.
     pub async fn open(&self, request: &TunnelRequest) -> Result<Tunnel, TunnelError> {
         let target = WsTarget::for_endpoint(&request.endpoint, &self.settings)
