@@ -14,6 +14,7 @@ use std::time::{Duration, SystemTime};
 use aws_credential_types::Credentials;
 use aws_sdk_ec2::config::{BehaviorVersion, Region};
 use criterion::{Criterion, criterion_group, criterion_main};
+use eice_proxy::aws::CredentialCache;
 use eice_proxy::config::Config;
 use eice_proxy::eice::sign::presign;
 use eice_proxy::eice::transport::WsTarget;
@@ -21,7 +22,7 @@ use eice_proxy::eice::{Endpoint, TunnelRequest};
 use eice_proxy::error::Reply;
 use eice_proxy::inbound::http_connect::{self, Refusal, Upgraded};
 use eice_proxy::inbound::socks5;
-use eice_proxy::resolve::{Ec2, Resolver};
+use eice_proxy::resolve::{Ec2, Regional, Resolver, Scope};
 use eice_proxy::sim::aws::SimAws;
 use eice_proxy::sim::eice::{EXAMPLE_ACCESS_KEY_ID, EXAMPLE_SECRET_ACCESS_KEY};
 use eice_proxy::sim::world::World;
@@ -157,11 +158,22 @@ fn bench_resolve_warm(c: &mut Criterion) {
         ))
         .build();
     let config = Config::parse(ROUTES).expect("the bench config parses");
-    let resolver = Resolver::new(
+    let regional = Regional::new(
         Ec2::new(aws_sdk_ec2::Client::from_conf(client_config)),
-        "us-east-1".into(),
+        Scope {
+            region: "us-east-1".into(),
+            profile: None,
+        },
+        Arc::new(CredentialCache::fixed(Credentials::new(
+            EXAMPLE_ACCESS_KEY_ID,
+            EXAMPLE_SECRET_ACCESS_KEY,
+            None,
+            None,
+            "bench",
+        ))),
         &config,
     );
+    let resolver = Resolver::one_region(regional, &config);
     let mut group = c.benchmark_group("resolve_warm");
     for (form, host) in [("instance_id", INSTANCE_ID), ("pinned_ipv4", "10.0.1.10")] {
         let target = Target {

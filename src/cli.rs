@@ -16,15 +16,21 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Where AWS credentials and the region come from; both default to the
-/// standard chain (AWS_PROFILE, AWS_REGION, ~/.aws/config).
+/// Where AWS credentials and the regions come from. Both override the config
+/// file, which overrides the standard chain (AWS_PROFILE, AWS_REGION, ~/.aws/config).
 #[derive(Debug, Clone, Default, Args)]
 pub struct AwsArgs {
-    /// The AWS region (default: from the endpoint's DNS name, else the AWS config).
-    #[arg(long, global = true, value_name = "REGION")]
-    pub region: Option<String>,
-    /// The AWS profile to take credentials and region from.
-    #[arg(long, global = true, value_name = "NAME")]
+    /// The AWS regions to search, comma-separated or repeated (overrides `regions`).
+    #[arg(
+        long = "region",
+        global = true,
+        value_name = "REGION",
+        value_delimiter = ',',
+        env = "EICE_PROXY_REGIONS"
+    )]
+    pub regions: Vec<String>,
+    /// The AWS profile to take credentials (and the default region) from (overrides `profile`).
+    #[arg(long, global = true, value_name = "NAME", env = "EICE_PROXY_PROFILE")]
     pub profile: Option<String>,
 }
 
@@ -42,6 +48,9 @@ pub enum Command {
     Resolve(ResolveArgs),
     /// Run the proxy against a simulated AWS account on this machine (no AWS account needed).
     Demo(DemoArgs),
+    /// Check the setup (config, credentials, identity, regions, permissions,
+    /// endpoints, listen address) and say how to fix what is wrong.
+    Doctor(DoctorArgs),
     /// Print an ssh_config block that sends `ssh i-…` through eice-proxy.
     SshConfig(SshConfigArgs),
     /// Print a presigned openTunnel URL (a debugging aid; the URL grants a tunnel for 60 s).
@@ -51,8 +60,8 @@ pub enum Command {
 /// The config file.
 #[derive(Debug, Clone, Default, Args)]
 pub struct ConfigArgs {
-    /// A TOML config file (see config/eice-proxy.example.toml).
-    #[arg(long, value_name = "FILE")]
+    /// A TOML config file (default: $XDG_CONFIG_HOME/eice-proxy/config.toml if it exists).
+    #[arg(long, value_name = "FILE", env = "EICE_PROXY_CONFIG")]
     pub config: Option<PathBuf>,
 }
 
@@ -60,9 +69,19 @@ pub struct ConfigArgs {
 pub struct ServeArgs {
     #[command(flatten)]
     pub config: ConfigArgs,
-    /// Where to listen (default 127.0.0.1:1080, or `listen` in the config file).
-    #[arg(long, value_name = "ADDR")]
+    /// Where to listen (overrides `listen`; default 127.0.0.1:1080).
+    #[arg(long, value_name = "ADDR", env = "EICE_PROXY_LISTEN")]
     pub listen: Option<SocketAddr>,
+    /// Seconds after which the service closes each tunnel (1-3600; overrides `max_tunnel_duration`).
+    #[arg(long, value_name = "SECONDS", env = "EICE_PROXY_MAX_TUNNEL_DURATION",
+          value_parser = clap::value_parser!(u32).range(1..=3600))]
+    pub max_tunnel_duration: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
 }
 
 #[derive(Debug, Args)]

@@ -101,7 +101,10 @@ impl Proxy {
             })??;
         let slot = self.endpoint_slot(&resolution.endpoint.id)?;
         let opened = async {
-            let mut tunnel = self.connector.open(resolution.tunnel()).await?;
+            let mut tunnel = self
+                .connector
+                .open(resolution.tunnel(), &resolution.credentials)
+                .await?;
             if SERVER_SPEAKS_FIRST.contains(&target.port) {
                 tunnel.await_first_data(self.settings.first_data).await?;
             }

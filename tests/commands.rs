@@ -99,7 +99,8 @@ fn the_example_config_parses_with_its_commented_keys_enabled() {
             Some(t) if t.starts_with('[') => t,
             Some(t)
                 if t.split_once(" = ").is_some_and(|(k, _)| {
-                    k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                    k.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_-".contains(c))
                 }) =>
             {
                 t
@@ -118,7 +119,10 @@ fn the_example_config_parses_with_its_commented_keys_enabled() {
     );
     let config = eice_proxy::config::Config::parse(&enabled).expect("the example with every key");
     assert_eq!(config.max_tunnel_duration, Some(3600));
-    assert_eq!(config.routes.len(), 2);
+    assert_eq!(config.routes.len(), 3);
+    assert_eq!(config.regions, vec!["us-east-1", "eu-west-1"]);
+    assert_eq!(config.profile_for("eu-west-1"), Some("platform-prod-eu"));
+    assert_eq!(config.profile_for("us-east-1"), Some("platform-dev"));
     assert!(config.auth.unwrap().check("alice", "hunter2"));
     assert_eq!(config.timeouts.shutdown_grace, 30);
     assert_eq!(config.limits.tunnels_per_endpoint, 20);

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context as _, bail};
 use tracing::{Instrument, debug, info_span};
 
+use crate::aws::CredentialCache;
 use crate::cli::{AwsArgs, ConnectArgs};
 use crate::eice::{Endpoint, Tunnel, TunnelRequest, region_from_dns_name};
 use crate::server::check_port;
@@ -14,7 +15,7 @@ use crate::splice::splice_tunnel;
 use crate::target::{Host, Target};
 
 pub(super) async fn run(aws_args: &AwsArgs, args: ConnectArgs) -> anyhow::Result<()> {
-    let mut config = super::load_config(&args.config)?;
+    let mut config = super::load_config(&args.config, aws_args)?;
     if args.max_tunnel_duration.is_some() {
         config.max_tunnel_duration = args.max_tunnel_duration;
     }
@@ -47,12 +48,13 @@ pub(super) async fn run(aws_args: &AwsArgs, args: ConnectArgs) -> anyhow::Result
                     port: target.port,
                     max_tunnel_duration: config.max_tunnel_duration,
                 };
-                super::connector(&sdk, &config)?
-                    .open(&request)
+                let credentials = CredentialCache::from_sdk_config(&sdk);
+                super::connector(&config)?
+                    .open(&request, &credentials)
                     .await
                     .with_context(|| format!("cannot open a tunnel to {target} through {id}"))?
             }
-            _ => open_resolved(aws_args, &config, &target).await?,
+            _ => open_resolved(&config, &target).await?,
         };
         debug!(request_id = ?tunnel.request_id, "tunnel open");
         let stdio = tokio::io::join(tokio::io::stdin(), tokio::io::stdout());
@@ -70,12 +72,8 @@ pub(super) async fn run(aws_args: &AwsArgs, args: ConnectArgs) -> anyhow::Result
     .await
 }
 
-async fn open_resolved(
-    aws_args: &AwsArgs,
-    config: &crate::config::Config,
-    target: &Target,
-) -> anyhow::Result<Tunnel> {
-    let proxy = super::build_proxy(aws_args, config).await?;
+async fn open_resolved(config: &crate::config::Config, target: &Target) -> anyhow::Result<Tunnel> {
+    let proxy = super::build_proxy(config).await?;
     let opened = proxy
         .open(target)
         .await

@@ -16,7 +16,7 @@ use crate::aws::CredentialCache;
 use crate::cli::DemoArgs;
 use crate::config::{Config, EndpointOverride, TunnelSettings};
 use crate::eice::Connector;
-use crate::resolve::{Ec2, Resolver};
+use crate::resolve::{Ec2, Regional, Resolver, Scope};
 use crate::server::{self, Proxy};
 use crate::sim::aws::SimAws;
 use crate::sim::eice::{EXAMPLE_ACCESS_KEY_ID, EXAMPLE_SECRET_ACCESS_KEY};
@@ -41,24 +41,26 @@ pub(super) async fn run(args: DemoArgs) -> anyhow::Result<()> {
         ca_bundle: Some(ca.0.clone()),
         ..TunnelSettings::default()
     };
-    let connector = Connector::new(
-        settings,
-        Arc::new(CredentialCache::fixed(credentials.clone())),
-    )?;
+    let connector = Connector::new(settings)?;
     let ec2 = aws_sdk_ec2::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(aws_config::Region::new(region.clone()))
         .endpoint_url(aws.ec2.url())
-        .credentials_provider(credentials)
+        .credentials_provider(credentials.clone())
         .build();
     // The demo's two VPCs share 10.0.0.0/16. Pinning 10.0.2.0/24 shows the
     // fix for one subnet and leaves the ambiguity visible for the others.
     let config = Config::parse(DEMO_CONFIG).map_err(anyhow::Error::msg)?;
-    let resolver = Resolver::new(
+    let regional = Regional::new(
         Ec2::new(aws_sdk_ec2::Client::from_conf(ec2)),
-        region,
+        Scope {
+            region,
+            profile: None,
+        },
+        Arc::new(CredentialCache::fixed(credentials)),
         &config,
     );
+    let resolver = Resolver::one_region(regional, &config);
     let proxy = Arc::new(Proxy::new(resolver, connector, &config));
 
     let listener = server::bind(args.listen, false).await?;

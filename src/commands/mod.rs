@@ -3,20 +3,22 @@
 
 mod connect;
 mod demo;
+mod doctor;
 mod presign;
 mod resolve;
 mod serve;
 mod ssh_config;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 
 use crate::aws::{self, CredentialCache};
 use crate::cli::{AwsArgs, Cli, Command, ConfigArgs};
-use crate::config::{Config, TunnelSettings};
+use crate::config::{self, Config, TunnelSettings};
 use crate::eice::Connector;
-use crate::resolve::{Ec2, Resolver};
+use crate::resolve::{Ec2, Plan, Regional, Resolver};
 use crate::server::Proxy;
 
 /// Runs the command the user asked for.
@@ -27,45 +29,130 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Resolve(args) => resolve::run(&cli.aws, args).await,
         Command::Presign(args) => presign::run(&cli.aws, args).await,
         Command::Demo(args) => demo::run(args).await,
+        Command::Doctor(args) => doctor::run(&cli.aws, args).await,
         Command::SshConfig(args) => ssh_config::run(&cli.aws, args),
     }
 }
 
-/// The config file named by `--config`, or the defaults.
-fn load_config(args: &ConfigArgs) -> anyhow::Result<Config> {
-    match &args.config {
-        Some(path) => Ok(Config::load(path)?),
-        None => Ok(Config::default()),
-    }
+/// The config file that applies: `--config`/`EICE_PROXY_CONFIG`, else the
+/// per-user file if there is one.
+fn config_path(args: &ConfigArgs) -> Option<PathBuf> {
+    args.config
+        .clone()
+        .or_else(|| config::default_path().filter(|p| p.exists()))
 }
 
-/// The shared AWS configuration, insisting on a region (`--region` wins over
-/// `region`, which wins over the environment and profile).
+/// The config file (or the defaults), with the AWS flags applied over it.
+fn load_config(args: &ConfigArgs, aws_args: &AwsArgs) -> anyhow::Result<Config> {
+    let mut config = match config_path(args) {
+        Some(path) => {
+            tracing::debug!("using the config file {}", path.display());
+            Config::load(&path)?
+        }
+        None => Config::default(),
+    };
+    if !aws_args.regions.is_empty() {
+        for region in &aws_args.regions {
+            config::region_name(region).map_err(anyhow::Error::msg)?;
+        }
+        config.regions = aws_args.regions.clone();
+    }
+    if aws_args.profile.is_some() {
+        config.profile = aws_args.profile.clone();
+    }
+    Ok(config)
+}
+
+/// The shared AWS configuration for one profile, insisting on a region
+/// (`region`, else the first `--region`, else the environment and profile).
 async fn sdk_config(
     aws_args: &AwsArgs,
     region: Option<String>,
 ) -> anyhow::Result<(aws_config::SdkConfig, String)> {
-    let sdk =
-        aws::load_sdk_config(aws_args.region.clone().or(region), aws_args.profile.clone()).await;
+    let region = region.or_else(|| aws_args.regions.first().cloned());
+    let sdk = aws::load_sdk_config(region, aws_args.profile.clone()).await;
     let Some(region) = sdk.region().map(|r| r.to_string()) else {
-        bail!("no AWS region: pass --region, or set AWS_REGION or a region in the AWS profile");
+        bail!("{NO_REGION}");
     };
     Ok((sdk, region))
 }
 
+const NO_REGION: &str = "no AWS region: pass --region, set `regions` in the config file, \
+                         or set AWS_REGION or a region in the AWS profile";
+
 /// The tunnel opener, with settings from the environment and timeouts from `config`.
-fn connector(sdk: &aws_config::SdkConfig, config: &Config) -> anyhow::Result<Connector> {
+fn connector(config: &Config) -> anyhow::Result<Connector> {
     let mut settings = TunnelSettings::from_env().context("bad environment")?;
     settings.open_timeout = std::time::Duration::from_secs(config.timeouts.open);
-    Ok(Connector::new(
-        settings,
-        Arc::new(CredentialCache::from_sdk_config(sdk)),
-    )?)
+    Ok(Connector::new(settings)?)
+}
+
+/// One profile's AWS configuration and the credentials cache shared by
+/// every region it is used in.
+struct ProfileAws {
+    profile: Option<String>,
+    sdk: aws_config::SdkConfig,
+    credentials: Arc<CredentialCache>,
+}
+
+/// The scopes `config` needs, and each profile loaded once.
+async fn load_aws(config: &Config) -> anyhow::Result<(Plan, Vec<ProfileAws>)> {
+    // The profile's own region stands in for an unset `regions`.
+    let default_region = match config.regions.first() {
+        Some(region) => region.clone(),
+        None => aws::load_sdk_config(None, config.profile.clone())
+            .await
+            .region()
+            .map(|r| r.to_string())
+            .ok_or_else(|| anyhow::anyhow!("{NO_REGION}"))?,
+    };
+    let plan = Plan::new(config, &default_region);
+    let mut profiles = Vec::new();
+    for profile in plan.profiles() {
+        let first_region = plan
+            .scopes
+            .iter()
+            .find(|s| s.profile == profile)
+            .map(|s| s.region.clone());
+        let sdk = aws::load_sdk_config(first_region, profile.clone()).await;
+        let credentials = Arc::new(CredentialCache::from_sdk_config(&sdk));
+        profiles.push(ProfileAws {
+            profile,
+            sdk,
+            credentials,
+        });
+    }
+    Ok((plan, profiles))
+}
+
+/// The resolver for `config`: one EC2 client per region and profile, one
+/// credentials cache per profile.
+async fn build_resolver(config: &Config) -> anyhow::Result<Resolver> {
+    let (plan, profiles) = load_aws(config).await?;
+    let regionals = plan
+        .scopes
+        .iter()
+        .map(|scope| {
+            let p = profiles
+                .iter()
+                .find(|p| p.profile == scope.profile)
+                .expect("every scope's profile was loaded");
+            let ec2 = aws_sdk_ec2::config::Builder::from(&p.sdk)
+                .region(aws_config::Region::new(scope.region.clone()))
+                .build();
+            Regional::new(
+                Ec2::new(aws_sdk_ec2::Client::from_conf(ec2)),
+                scope.clone(),
+                Arc::clone(&p.credentials),
+                config,
+            )
+        })
+        .collect();
+    Ok(Resolver::new(plan, regionals, config))
 }
 
 /// Everything `serve`, `connect` and `resolve` need: resolver, connector, policy.
-async fn build_proxy(aws_args: &AwsArgs, config: &Config) -> anyhow::Result<Proxy> {
-    let (sdk, region) = sdk_config(aws_args, None).await?;
-    let resolver = Resolver::new(Ec2::new(aws_sdk_ec2::Client::new(&sdk)), region, config);
-    Ok(Proxy::new(resolver, connector(&sdk, config)?, config))
+async fn build_proxy(config: &Config) -> anyhow::Result<Proxy> {
+    let resolver = build_resolver(config).await?;
+    Ok(Proxy::new(resolver, connector(config)?, config))
 }

@@ -9,8 +9,8 @@ use crate::resolve::{Resolution, Source};
 use crate::target::{Host, Target};
 
 pub(super) async fn run(aws_args: &AwsArgs, args: ResolveArgs) -> anyhow::Result<()> {
-    let config = super::load_config(&args.config)?;
-    let proxy = super::build_proxy(aws_args, &config).await?;
+    let config = super::load_config(&args.config, aws_args)?;
+    let proxy = super::build_proxy(&config).await?;
     for (i, text) in args.targets.iter().enumerate() {
         let target = parse_target(text)?;
         let resolution = proxy
@@ -54,6 +54,7 @@ fn report(target: &Target, r: &Resolution) -> String {
         out += &format!("instance    {} ({name}{})\n", i.id, i.state);
     }
     out += &format!("private ip  {}\n", request.private_ip);
+    out += &format!("region      {}\n", r.scope);
     out += &format!("vpc         {}\n", r.vpc_id);
     if let Some(subnet) = r.instance.as_ref().and_then(|i| i.subnet_id.as_deref()) {
         out += &format!("subnet      {subnet}\n");

@@ -8,14 +8,20 @@ use crate::cli::{AwsArgs, ServeArgs};
 use crate::server;
 
 pub(super) async fn run(aws_args: &AwsArgs, args: ServeArgs) -> anyhow::Result<()> {
-    let config = super::load_config(&args.config)?;
-    let listen = args.listen.unwrap_or(config.listen);
-    let proxy = Arc::new(super::build_proxy(aws_args, &config).await?);
+    let mut config = super::load_config(&args.config, aws_args)?;
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    if args.max_tunnel_duration.is_some() {
+        config.max_tunnel_duration = args.max_tunnel_duration;
+    }
+    let listen = config.listen;
+    let proxy = Arc::new(super::build_proxy(&config).await?);
     let listener = server::bind(listen, config.auth.is_some()).await?;
     info!(
-        "listening on {} for SOCKS5 and HTTP CONNECT (region {})",
+        "listening on {} for SOCKS5 and HTTP CONNECT (regions: {})",
         listener.local_addr()?,
-        proxy.resolver().region()
+        proxy.resolver().regions().join(", ")
     );
     server::run(listener, proxy, shutdown_signal()).await;
     Ok(())

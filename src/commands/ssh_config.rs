@@ -18,8 +18,8 @@ fn block(args: &SshConfigArgs, exe: &str, aws_args: &AwsArgs) -> String {
             if let Some(profile) = &aws_args.profile {
                 command += &format!("--profile {} ", shell_quote(profile));
             }
-            if let Some(region) = &aws_args.region {
-                command += &format!("--region {} ", shell_quote(region));
+            if !aws_args.regions.is_empty() {
+                command += &format!("--region {} ", shell_quote(&aws_args.regions.join(",")));
             }
             command + "connect %h %p"
         }
@@ -56,7 +56,7 @@ mod tests {
             via: None,
         };
         let aws = AwsArgs {
-            region: Some("eu-west-1".into()),
+            regions: vec!["eu-west-1".into()],
             profile: Some("my team".into()),
         };
         let text = block(&args, "/opt/eice proxy/eice-proxy", &aws);

@@ -11,13 +11,18 @@
 //! and validated then, so a typo is reported before the first connection.
 
 mod auth;
+mod check;
 mod env;
+mod locate;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 
 pub use auth::{AuthConfig, ProxyAuth};
+pub use check::region_name;
 pub use env::{CA_BUNDLE_ENV, ENDPOINT_URL_ENV, EndpointOverride, TunnelSettings, USE_FIPS_ENV};
+pub use locate::{CONFIG_ENV, default_path};
 
 use ipnet::IpNet;
 use serde::Deserialize;
@@ -54,10 +59,21 @@ pub struct Config {
     /// Sent as `maxTunnelDuration` (1–3600 s). An IAM policy with the
     /// `ec2-instance-connect:maxTunnelDuration` condition refuses requests
     /// without it or above its cap, so it is configurable; unset sends nothing.
+    #[serde(default, deserialize_with = "check::tunnel_duration")]
     pub max_tunnel_duration: Option<u32>,
     /// Ports the proxy asks EICE for; others are refused before any AWS call.
-    #[serde(default = "default_ports")]
+    #[serde(default = "default_ports", deserialize_with = "check::ports")]
     pub allowed_ports: Vec<u16>,
+    /// Regions searched for instances, names and VPCs, all at once. Empty
+    /// means the profile's region (`AWS_REGION`, `~/.aws/config`).
+    #[serde(default, deserialize_with = "check::regions")]
+    pub regions: Vec<String>,
+    /// The AWS profile for every region without its own; unset means the
+    /// standard chain (`AWS_PROFILE`, else the default profile).
+    pub profile: Option<String>,
+    /// Region → profile, for accounts or roles that differ by region.
+    #[serde(default, deserialize_with = "check::region_profiles")]
+    pub region_profiles: BTreeMap<String, String>,
     /// `[auth]` as written; [`Config::auth`] holds it loaded.
     #[serde(rename = "auth")]
     pub auth_config: Option<AuthConfig>,
@@ -92,6 +108,9 @@ impl Default for Config {
             listen: default_listen(),
             max_tunnel_duration: None,
             allowed_ports: default_ports(),
+            regions: Vec::new(),
+            profile: None,
+            region_profiles: BTreeMap::new(),
             auth_config: None,
             auth: None,
             timeouts: Timeouts::default(),
@@ -117,9 +136,9 @@ impl Config {
 
     /// Parses and validates TOML text; the error names the key and line.
     pub fn parse(text: &str) -> Result<Config, String> {
-        let mut config: Config =
-            toml::from_str(text).map_err(|e| e.to_string().trim().replace('\n', " "))?;
-        config.validate()?;
+        // Every check runs while deserializing (see `check`), so that toml
+        // puts the key and its line into the message.
+        let mut config: Config = toml::from_str(text).map_err(|e| one_line(&e.to_string()))?;
         config.auth = config
             .auth_config
             .as_ref()
@@ -128,43 +147,29 @@ impl Config {
         Ok(config)
     }
 
-    fn validate(&self) -> Result<(), String> {
-        if let Some(seconds) = self.max_tunnel_duration
-            && !(1..=3600).contains(&seconds)
-        {
-            return Err(format!(
-                "max_tunnel_duration must be 1 to 3600 seconds, got {seconds}"
-            ));
-        }
-        let t = &self.timeouts;
-        for (name, value) in [
-            ("handshake", t.handshake),
-            ("resolve", t.resolve),
-            ("open", t.open),
-            ("first_data", t.first_data),
-        ] {
-            if value == 0 {
-                return Err(format!("timeouts.{name} must be at least 1 second"));
-            }
-        }
-        if self.limits.max_connections == 0 || self.limits.tunnels_per_endpoint == 0 {
-            return Err(
-                "limits.max_connections and limits.tunnels_per_endpoint must be at least 1".into(),
-            );
-        }
-        if self.allowed_ports.contains(&0) {
-            return Err("allowed_ports cannot contain 0".into());
-        }
-        for route in &self.routes {
-            if route.vpc.is_none() && route.endpoint.is_none() {
-                return Err(format!(
-                    "[[route]] for {} needs vpc = \"vpc-…\" or endpoint = \"eice-…\"",
-                    route.cidr
-                ));
-            }
-        }
-        Ok(())
+    /// The profile used in `region`: its own, else the file's, else the chain's.
+    pub fn profile_for(&self, region: &str) -> Option<&str> {
+        self.region_profiles
+            .get(region)
+            .or(self.profile.as_ref())
+            .map(String::as_str)
     }
+}
+
+/// toml's multi-line message (position, the line quoted, a caret, the
+/// reason) folded onto one line for the log.
+fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|l| {
+            let quoted = l
+                .trim_start_matches(|c: char| c.is_ascii_digit())
+                .starts_with(" |");
+            !l.is_empty() && !l.starts_with('|') && !quoted && !l.chars().all(|c| c == '^')
+        })
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 /// `[timeouts]`, in seconds.
@@ -173,12 +178,16 @@ impl Config {
 pub struct Timeouts {
     /// A client must name its target within this (SOCKS5 greeting and
     /// request, or the CONNECT request head); slow or silent clients are dropped.
+    #[serde(deserialize_with = "check::positive")]
     pub handshake: u64,
     /// Finding the route (EC2 API calls, with the SDK's retries).
+    #[serde(deserialize_with = "check::positive")]
     pub resolve: u64,
     /// TCP, TLS and the WebSocket upgrade to EICE.
+    #[serde(deserialize_with = "check::positive")]
     pub open: u64,
     /// For servers that speak first (port 22): the wait for their first bytes.
+    #[serde(deserialize_with = "check::positive")]
     pub first_data: u64,
     /// After SIGINT/SIGTERM, how long open tunnels may go on before they are closed.
     pub shutdown_grace: u64,
@@ -201,10 +210,12 @@ impl Default for Timeouts {
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// Client connections served at once; more wait in the accept queue.
+    #[serde(deserialize_with = "check::positive")]
     pub max_connections: usize,
     /// Open tunnels per endpoint. EICE allows 20 concurrent connections per
     /// endpoint; refusing the 21st here gives a clear error instead of the
     /// service's.
+    #[serde(deserialize_with = "check::positive")]
     pub tunnels_per_endpoint: usize,
 }
 
@@ -242,13 +253,19 @@ impl Default for CacheConfig {
     }
 }
 
-/// `[[route]]`: addresses in `cidr` go through this VPC's endpoint, or this endpoint.
+/// `[[route]]`: addresses in `cidr` go through this VPC's endpoint, or this
+/// endpoint, looked up in this region with this profile. Routes place bare IP
+/// addresses (and private DNS names); instance ids and names carry their own.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "check::RawRoute")]
 pub struct RouteRule {
     pub cidr: IpNet,
     pub vpc: Option<String>,
     pub endpoint: Option<String>,
+    /// The region to look in (default: the first of `regions`).
+    pub region: Option<String>,
+    /// The profile to use (default: the region's).
+    pub profile: Option<String>,
 }
 
 #[cfg(test)]
@@ -283,9 +300,29 @@ mod tests {
             err.contains("lisen_typo") && err.contains("line 2"),
             "{err}"
         );
-        let err = Config::parse("max_tunnel_duration = 7200\n").unwrap_err();
-        assert!(err.contains("max_tunnel_duration"), "{err}");
-        let err = Config::parse("[[route]]\ncidr = \"10.0.0.0/16\"\n").unwrap_err();
-        assert!(err.contains("needs vpc"), "{err}");
+        let err =
+            Config::parse("listen = \"127.0.0.1:1\"\nmax_tunnel_duration = 7200\n").unwrap_err();
+        assert_eq!(
+            err,
+            "TOML parse error at line 2, column 23: max_tunnel_duration must be 1 to 3600 \
+             seconds (EICE's limits), got 7200"
+        );
+        let err = Config::parse("\n[[route]]\ncidr = \"10.0.0.0/16\"\n").unwrap_err();
+        assert!(
+            err.contains("line 2") && err.contains("needs at least one of vpc"),
+            "{err}"
+        );
+        let err = Config::parse("[timeouts]\nopen = 0\n").unwrap_err();
+        assert!(
+            err.contains("line 2") && err.contains("at least 1"),
+            "{err}"
+        );
+        let err = Config::parse("regions = [\"us-east1\"]\n").unwrap_err();
+        assert!(
+            err.contains("line 1") && err.contains("not an AWS region"),
+            "{err}"
+        );
+        let err = Config::parse("allowed_ports = [22, 70000]\n").unwrap_err();
+        assert!(err.contains("70000 is not a port"), "{err}");
     }
 }

@@ -6,7 +6,6 @@
 //! hand it to [`crate::splice`] to join it to a socket, or wrap it in a
 //! [`super::TunnelStream`] to read and write it like one.
 
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -48,18 +47,13 @@ pub struct Connector {
     transport: Transport,
     /// Where to connect and how long to wait.
     settings: TunnelSettings,
-    /// Signing credentials, refreshed before they expire.
-    credentials: Arc<CredentialCache>,
     /// Limits for every tunnel's WebSocket.
     ws_config: WebSocketConfig,
 }
 
 impl Connector {
     /// A connector with TLS roots from the system, webpki and `settings.ca_bundle`.
-    pub fn new(
-        settings: TunnelSettings,
-        credentials: Arc<CredentialCache>,
-    ) -> Result<Connector, TlsSetupError> {
+    pub fn new(settings: TunnelSettings) -> Result<Connector, TlsSetupError> {
         let tls = transport::client_config(settings.ca_bundle.as_deref())?;
         let ws_config = WebSocketConfig::default()
             .max_frame_size(Some(MAX_INCOMING_FRAME))
@@ -69,17 +63,20 @@ impl Connector {
         Ok(Connector {
             transport: Transport::new(tls),
             settings,
-            credentials,
             ws_config,
         })
     }
 
-    /// Opens one tunnel, signing a fresh URL for it.
-    pub async fn open(&self, request: &TunnelRequest) -> Result<Tunnel, TunnelError> {
+    /// Opens one tunnel, signing a fresh URL for it with `credentials`.
+    pub async fn open(
+        &self,
+        request: &TunnelRequest,
+        credentials: &CredentialCache,
+    ) -> Result<Tunnel, TunnelError> {
         let target = WsTarget::for_endpoint(&request.endpoint, &self.settings)
             .map_err(TunnelError::Endpoint)?;
-        let credentials = self.credentials.get().await?;
-        let url = sign::presign(request, &target, &credentials, SystemTime::now())?;
+        let signing = credentials.get().await?;
+        let url = sign::presign(request, &target, &signing, SystemTime::now())?;
         let after = self.settings.open_timeout;
         let opened = tokio::time::timeout(after, self.connect(request, &target, url.expose()))
             .await
@@ -92,7 +89,7 @@ impl Connector {
         {
             // The service may have rejected credentials that changed under us
             // (rotated keys, a new SSO session): ask the chain again next time.
-            self.credentials.invalidate();
+            credentials.invalidate();
         }
         opened
     }

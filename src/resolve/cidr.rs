@@ -11,12 +11,13 @@ use ipnet::IpNet;
 
 use crate::config::RouteRule;
 
-/// The most specific `[[route]]` rule containing `ip`.
-pub fn pinned(routes: &[RouteRule], ip: IpAddr) -> Option<&RouteRule> {
+/// The most specific `[[route]]` rule containing `ip`, among `routes` that
+/// each hold a rule (`rule` reaches it).
+pub fn pinned<T>(routes: &[T], rule: impl Fn(&T) -> &RouteRule, ip: IpAddr) -> Option<&T> {
     routes
         .iter()
-        .filter(|r| r.cidr.contains(&ip))
-        .max_by_key(|r| r.cidr.prefix_len())
+        .filter(|r| rule(r).cidr.contains(&ip))
+        .max_by_key(|r| rule(r).cidr.prefix_len())
 }
 
 /// The distinct VPCs whose blocks contain `ip`, in table order.
@@ -38,6 +39,8 @@ mod tests {
         RouteRule {
             cidr: cidr.parse().unwrap(),
             vpc: Some(vpc.into()),
+            region: None,
+            profile: None,
             endpoint: None,
         }
     }
@@ -50,10 +53,10 @@ mod tests {
         ];
         let ip = "10.0.1.5".parse().unwrap();
         assert_eq!(
-            pinned(&routes, ip).unwrap().vpc.as_deref(),
+            pinned(&routes, |r| r, ip).unwrap().vpc.as_deref(),
             Some("vpc-narrow")
         );
-        assert!(pinned(&routes, "192.168.0.1".parse().unwrap()).is_none());
+        assert!(pinned(&routes, |r| r, "192.168.0.1".parse().unwrap()).is_none());
     }
 
     #[test]

@@ -87,6 +87,8 @@ pub struct EndpointInfo {
     pub dns_name: String,
     pub fips_dns_name: Option<String>,
     pub family: Family,
+    /// `create-complete`, …; only usable states reach the resolver.
+    pub state: String,
 }
 
 /// A failed EC2 API call, with what the user needs to act on it.
@@ -305,10 +307,24 @@ impl Ec2 {
         vpc_id: Option<&str>,
         id: Option<&str>,
     ) -> Result<Vec<EndpointInfo>, AwsError> {
-        let mut request = self
-            .client
-            .describe_instance_connect_endpoints()
-            .filters(filter("state", USABLE_STATES.iter().map(|s| s.as_str())));
+        self.list_endpoints(vpc_id, id, true).await
+    }
+
+    /// Every endpoint of the region, whatever its state (for `doctor`).
+    pub async fn every_endpoint(&self) -> Result<Vec<EndpointInfo>, AwsError> {
+        self.list_endpoints(None, None, false).await
+    }
+
+    async fn list_endpoints(
+        &self,
+        vpc_id: Option<&str>,
+        id: Option<&str>,
+        usable_only: bool,
+    ) -> Result<Vec<EndpointInfo>, AwsError> {
+        let mut request = self.client.describe_instance_connect_endpoints();
+        if usable_only {
+            request = request.filters(filter("state", USABLE_STATES.iter().map(|s| s.as_str())));
+        }
         if let Some(vpc_id) = vpc_id {
             request = request.filters(filter("vpc-id", [vpc_id]));
         }
@@ -343,6 +359,10 @@ impl Ec2 {
                         Some(IpAddressType::Ipv6) => Family::Ipv6,
                         _ => Family::Ipv4,
                     },
+                    state: e
+                        .state()
+                        .map(|s| s.as_str().to_owned())
+                        .unwrap_or_else(|| "unknown".into()),
                 });
             }
         }

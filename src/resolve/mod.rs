@@ -1,31 +1,40 @@
 //! Target → route: the one place that decides how a target is reached.
 //!
-//! An instance id or `Name` tag is looked up with `DescribeInstances`; a bare IP
-//! (or an EC2 private DNS name, which spells one) is placed in a VPC by the
-//! VPCs' CIDR blocks or a `[[route]]` rule; the VPC's endpoints come from
+//! An instance id or `Name` tag is looked up with `DescribeInstances` in every
+//! configured region at once; a bare IP (or an EC2 private DNS name, which
+//! spells one and its region) is placed by a `[[route]]` rule or by the VPCs'
+//! CIDR blocks; the VPC's endpoints come from
 //! `DescribeInstanceConnectEndpoints`, preferring the instance's subnet, then
-//! its availability zone. Every answer goes through a moka cache, so a warm
-//! target costs no API call; concurrent misses for one key share one call, and
+//! its availability zone. Every answer goes through a moka cache, and so does
+//! the region an instance or name was found in, so a warm target costs no API
+//! call in any region; concurrent misses for one key share one call, and
 //! "not found" answers live shorter than found ones.
 
 pub mod cidr;
 pub mod ec2;
+mod regional;
+mod scope;
 
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use moka::Expiry;
+use futures_util::future::join_all;
 use moka::future::Cache;
 
 pub use ec2::{AwsError, Ec2, EndpointInfo, Family, InstanceInfo};
-use ipnet::IpNet;
+pub use regional::Regional;
+pub use scope::{Plan, Scope};
 
-use crate::config::{CacheConfig, Config, RouteRule};
-use crate::eice::{Endpoint, TunnelError, TunnelRequest};
+use crate::aws::CredentialCache;
+use crate::config::{Config, RouteRule};
+use crate::eice::{TunnelError, TunnelRequest};
 use crate::error::Reply;
 use crate::target::{Host, Target};
+
+/// Each lookup a resolution made, and who answered it.
+pub type Lookups = Vec<(&'static str, Source)>;
 
 /// How a target is reached.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,8 +60,12 @@ pub struct Resolution {
     pub vpc_id: String,
     /// The endpoint chosen, with its subnet and AZ.
     pub endpoint: Arc<EndpointInfo>,
+    /// The region and profile that answered.
+    pub scope: Scope,
+    /// The credentials of that profile, which sign the tunnel.
+    pub credentials: Arc<CredentialCache>,
     /// Each lookup made and who answered it, in order.
-    pub lookups: Vec<(&'static str, Source)>,
+    pub lookups: Lookups,
 }
 
 impl Resolution {
@@ -87,12 +100,12 @@ pub enum ResolveError {
     },
     #[error("{ip} is not inside any VPC's CIDR blocks in {region}")]
     NotInAnyVpc { ip: IpAddr, region: String },
-    #[error(
-        "{ip} is inside the CIDR blocks of several VPCs ({}); pin one in the config file: \
-         [[route]] cidr = \"{ip}/32\" vpc = \"{}\"",
-        vpcs.join(", "), vpcs[0]
-    )]
-    SeveralVpcs { ip: IpAddr, vpcs: Vec<String> },
+    #[error("{}", several_vpcs(*ip, vpcs))]
+    SeveralVpcs {
+        ip: IpAddr,
+        /// Each VPC, with its region.
+        vpcs: Vec<(String, String)>,
+    },
     #[error(
         "VPC {vpc} has no usable EC2 Instance Connect Endpoint (none exists, or none is in a create-complete/update state)"
     )]
@@ -123,326 +136,314 @@ impl ResolveError {
     }
 }
 
-/// Which endpoints to list: a VPC's, or one named by id.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum EndpointKey {
-    Vpc(String),
-    Id(String),
-}
-
-/// Answers that say "nothing there"; they expire sooner.
-trait Emptiness {
-    fn is_empty_answer(&self) -> bool;
-}
-
-impl Emptiness for Option<Arc<InstanceInfo>> {
-    fn is_empty_answer(&self) -> bool {
-        self.is_none()
-    }
-}
-
-impl<T> Emptiness for Arc<Vec<T>> {
-    fn is_empty_answer(&self) -> bool {
-        self.is_empty()
-    }
-}
-
-/// Per-entry lifetime: positive answers `found`, empty ones `missing`.
-struct Ttl {
-    found: Duration,
-    missing: Duration,
-}
-
-impl<K, V: Emptiness> Expiry<K, V> for Ttl {
-    fn expire_after_create(&self, _key: &K, value: &V, _created_at: Instant) -> Option<Duration> {
-        Some(if value.is_empty_answer() {
-            self.missing
-        } else {
-            self.found
+/// The words for an address that several VPCs hold, with the `[[route]]`
+/// line that pins the first (naming its region when they differ).
+fn several_vpcs(ip: IpAddr, vpcs: &[(String, String)]) -> String {
+    let regions_differ = vpcs.iter().any(|(_, r)| *r != vpcs[0].1);
+    let list: Vec<String> = vpcs
+        .iter()
+        .map(|(vpc, region)| {
+            if regions_differ {
+                format!("{vpc} in {region}")
+            } else {
+                vpc.clone()
+            }
         })
-    }
+        .collect();
+    let (vpc, region) = &vpcs[0];
+    let pin_region = if regions_differ {
+        format!(" region = \"{region}\"")
+    } else {
+        String::new()
+    };
+    format!(
+        "{ip} is inside the CIDR blocks of several VPCs ({}); pin one in the config file: \
+         [[route]] cidr = \"{ip}/32\" vpc = \"{vpc}\"{pin_region}",
+        list.join(", ")
+    )
 }
 
-fn cache<K, V>(found_secs: u64, config: &CacheConfig) -> Cache<K, V>
-where
-    K: std::hash::Hash + Eq + Send + Sync + 'static,
-    V: Emptiness + Clone + Send + Sync + 'static,
-{
-    Cache::builder()
-        .max_capacity(10_000)
-        .expire_after(Ttl {
-            found: Duration::from_secs(found_secs),
-            missing: Duration::from_secs(config.negative_ttl),
-        })
-        .build()
-}
-
-/// Resolves targets in one region, through caches.
+/// Resolves targets across the configured regions and profiles.
 pub struct Resolver {
-    ec2: Ec2,
-    region: String,
-    routes: Vec<RouteRule>,
-    max_tunnel_duration: Option<u32>,
-    instances: Cache<String, Option<Arc<InstanceInfo>>>,
-    names: Cache<String, Arc<Vec<Arc<InstanceInfo>>>>,
-    vpcs: Cache<(), Arc<Vec<(IpNet, String)>>>,
-    endpoints: Cache<EndpointKey, Arc<Vec<Arc<EndpointInfo>>>>,
+    /// One per scope the config needs; the first `searched` are the
+    /// `regions`, searched for every instance, name and address.
+    regionals: Vec<Arc<Regional>>,
+    searched: usize,
+    /// `[[route]]` rules, each with the index of the scope it looks in.
+    routes: Vec<(RouteRule, usize)>,
+    /// Instance id or `name:<lowercased Name>` → the scope that holds it, so
+    /// that a warm target asks only its own region's cache.
+    homes: Cache<String, usize>,
 }
 
 impl fmt::Debug for Resolver {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Resolver")
-            .field("region", &self.region)
+            .field("regions", &self.regions())
             .finish_non_exhaustive()
     }
 }
 
 impl Resolver {
-    /// A resolver for `region` with the config's routes and cache lifetimes.
-    pub fn new(ec2: Ec2, region: String, config: &Config) -> Resolver {
-        let c = &config.cache;
+    /// A resolver over `regionals`, built for `plan` (one per plan scope, in order).
+    pub fn new(plan: Plan, regionals: Vec<Regional>, config: &Config) -> Resolver {
+        assert_eq!(plan.scopes.len(), regionals.len(), "one regional per scope");
         Resolver {
-            ec2,
-            region,
-            routes: config.routes.clone(),
-            max_tunnel_duration: config.max_tunnel_duration,
-            instances: cache(c.instance_ttl, c),
-            names: cache(c.instance_ttl, c),
-            vpcs: cache(c.vpc_ttl, c),
-            endpoints: cache(c.endpoint_ttl, c),
+            regionals: regionals.into_iter().map(Arc::new).collect(),
+            searched: plan.searched,
+            routes: plan.routes,
+            homes: Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(Duration::from_secs(config.cache.instance_ttl))
+                .build(),
         }
     }
 
-    /// The region this resolver works in.
-    pub fn region(&self) -> &str {
-        &self.region
+    /// A resolver for one region, with every `[[route]]` rule looking in it.
+    pub fn one_region(regional: Regional, config: &Config) -> Resolver {
+        let plan = Plan {
+            scopes: vec![regional.scope().clone()],
+            searched: 1,
+            routes: config.routes.iter().map(|r| (r.clone(), 0)).collect(),
+        };
+        Resolver::new(plan, vec![regional], config)
+    }
+
+    /// The regions searched, in the config's order.
+    pub fn regions(&self) -> Vec<&str> {
+        self.searched().iter().map(|r| r.region()).collect()
+    }
+
+    /// Every region and profile the resolver uses (for `doctor`).
+    pub fn regionals(&self) -> &[Arc<Regional>] {
+        &self.regionals
+    }
+
+    fn searched(&self) -> &[Arc<Regional>] {
+        &self.regionals[..self.searched]
     }
 
     /// Finds how to reach `target`.
     pub async fn resolve(&self, target: &Target) -> Result<Resolution, ResolveError> {
-        let mut lookups = Vec::new();
-        let (instance, ip) = match &target.host {
+        let port = target.port;
+        match &target.host {
             Host::InstanceId(id) => {
-                let instance = self.instance(id, &mut lookups).await?;
+                let (regional, instance, lookups) = self.find_instance(id).await?;
                 let ip = running_address(&instance)?;
-                (Some(instance), ip)
+                regional.route_instance(instance, ip, port, lookups).await
             }
             Host::Name(name) => {
-                let instance = self.named(name, &mut lookups).await?;
+                let (regional, instance, lookups) = self.find_named(name).await?;
                 let ip = running_address(&instance)?;
-                (Some(instance), ip)
+                regional.route_instance(instance, ip, port, lookups).await
             }
-            Host::PrivateDns { ip, region } if *region != self.region => {
-                return Err(ResolveError::OtherRegion {
-                    host: target.host.to_string(),
-                    region: region.clone(),
-                    configured: self.region.clone(),
-                });
+            Host::PrivateDns { ip, region } => {
+                let ip = IpAddr::V4(*ip);
+                if let Some((rule, regional)) = self.pinned(ip)
+                    && regional.region() == region
+                {
+                    return regional.route_pinned(rule, ip, port, Vec::new()).await;
+                }
+                let Some(regional) = self.searched().iter().find(|r| r.region() == region) else {
+                    return Err(ResolveError::OtherRegion {
+                        host: target.host.to_string(),
+                        region: region.clone(),
+                        configured: self.regions().join(", "),
+                    });
+                };
+                regional.route_address(ip, port, Vec::new()).await
             }
-            Host::PrivateDns { ip, .. } => (None, IpAddr::V4(*ip)),
-            Host::Ip(ip) => (None, *ip),
-        };
-        let endpoint = match &instance {
-            Some(i) => {
-                let vpc = i
-                    .vpc_id
-                    .clone()
-                    .ok_or_else(|| ResolveError::NoAddress { id: i.id.clone() })?;
-                self.endpoint_in(&vpc, ip, Some(i), &mut lookups).await?
+            Host::Ip(ip) => {
+                if let Some((rule, regional)) = self.pinned(*ip) {
+                    return regional.route_pinned(rule, *ip, port, Vec::new()).await;
+                }
+                self.route_address(*ip, port).await
             }
-            None => self.endpoint_for_ip(ip, &mut lookups).await?,
-        };
-        let request = TunnelRequest {
-            endpoint: Arc::new(Endpoint {
-                id: endpoint.id.clone(),
-                region: self.region.clone(),
-                dns_name: endpoint.dns_name.clone(),
-                fips_dns_name: endpoint.fips_dns_name.clone(),
-            }),
-            private_ip: ip,
-            port: target.port,
-            max_tunnel_duration: self.max_tunnel_duration,
-        };
-        Ok(Resolution {
-            route: Route::Eice(request),
-            instance,
-            vpc_id: endpoint.vpc_id.clone(),
-            endpoint,
-            lookups,
-        })
+        }
     }
 
     /// Forgets cached answers that `error` shows to be stale, so the next
     /// connection asks EC2 again instead of failing the same way.
     pub async fn forget(&self, resolution: &Resolution, error: &TunnelError) {
+        let Some(regional) = self
+            .regionals
+            .iter()
+            .find(|r| *r.scope() == resolution.scope)
+        else {
+            return;
+        };
         let stale_endpoint = matches!(error, TunnelError::Refused(e)
             if e.status == 404 || e.code.as_deref().is_some_and(|c| c.ends_with(".NotFound")));
         let stale_instance = matches!(error, TunnelError::Closed { code, .. } if *code == crate::eice::tunnel::CLOSE_INTERNAL_ERROR);
         if stale_endpoint {
-            self.endpoints
-                .invalidate(&EndpointKey::Vpc(resolution.vpc_id.clone()))
-                .await;
+            regional.forget_endpoints(&resolution.vpc_id).await;
         }
         if stale_instance && let Some(instance) = &resolution.instance {
-            self.instances.invalidate(&instance.id).await;
-            if let Some(name) = &instance.name {
-                self.names.invalidate(&name.to_ascii_lowercase()).await;
-            }
+            regional.forget_instance(instance).await;
+            self.homes.invalidate(&instance.id).await;
         }
     }
 
-    async fn instance(
+    /// The most specific `[[route]]` rule holding `ip`, and its scope.
+    fn pinned(&self, ip: IpAddr) -> Option<(&RouteRule, &Arc<Regional>)> {
+        let (rule, i) = cidr::pinned(&self.routes, |(rule, _)| rule, ip)?;
+        Some((rule, &self.regionals[*i]))
+    }
+
+    /// The instance `id` and its region: the remembered one, else every
+    /// searched region at once (ids are unique across regions).
+    async fn find_instance(
         &self,
         id: &str,
-        lookups: &mut Vec<(&'static str, Source)>,
-    ) -> Result<Arc<InstanceInfo>, ResolveError> {
-        let entry = self
-            .instances
-            .entry(id.to_owned())
-            .or_try_insert_with(async { self.ec2.instance(id).await.map(|i| i.map(Arc::new)) })
-            .await
-            .map_err(|e| ResolveError::Aws((*e).clone()))?;
-        lookups.push(("instance", source(entry.is_fresh())));
-        entry
-            .into_value()
-            .ok_or_else(|| ResolveError::InstanceNotFound {
+    ) -> Result<(Arc<Regional>, Arc<InstanceInfo>, Lookups), ResolveError> {
+        let mut lookups = Vec::new();
+        if let Some(home) = self.homes.get(id).await {
+            let regional = &self.regionals[home];
+            if let Some(instance) = regional.instance(id, &mut lookups).await? {
+                return Ok((Arc::clone(regional), instance, lookups));
+            }
+        }
+        let answers = join_all(self.searched().iter().map(|regional| async move {
+            let mut lookups = Vec::new();
+            let found = regional.instance(id, &mut lookups).await;
+            (found, lookups)
+        }))
+        .await;
+        let mut first_error = None;
+        for (i, (found, mut more)) in answers.into_iter().enumerate() {
+            lookups.append(&mut more);
+            match found {
+                Ok(Some(instance)) => {
+                    self.homes.insert(id.to_owned(), i).await;
+                    return Ok((Arc::clone(&self.regionals[i]), instance, lookups));
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        // A region that could not answer may hold it: say why it could not.
+        Err(
+            first_error.unwrap_or_else(|| ResolveError::InstanceNotFound {
                 id: id.to_owned(),
-                region: self.region.clone(),
-            })
+                region: self.regions().join(", "),
+            }),
+        )
     }
 
-    async fn named(
+    /// The one instance with the Name tag `name` across the searched regions
+    /// (running, or the only one there is, whose state is then the answer).
+    async fn find_named(
         &self,
         name: &str,
-        lookups: &mut Vec<(&'static str, Source)>,
-    ) -> Result<Arc<InstanceInfo>, ResolveError> {
-        let entry = self
-            .names
-            .entry(name.to_ascii_lowercase())
-            .or_try_insert_with(async {
-                let found = self.ec2.by_name(name).await?;
-                Ok::<_, AwsError>(Arc::new(
-                    found.into_iter().map(Arc::new).collect::<Vec<_>>(),
-                ))
-            })
-            .await
-            .map_err(|e| ResolveError::Aws((*e).clone()))?;
-        lookups.push(("name", source(entry.is_fresh())));
-        let found = entry.into_value();
-        let running: Vec<&Arc<InstanceInfo>> =
-            found.iter().filter(|i| i.state == "running").collect();
-        match running.as_slice() {
-            [] if found.is_empty() => Err(ResolveError::NameNotFound {
-                name: name.to_owned(),
-                region: self.region.clone(),
-            }),
-            // Not running: the state is the answer (`running_address` says it).
-            [] if found.len() == 1 => Ok(found[0].clone()),
-            [] => Err(ResolveError::NoneRunning {
-                name: name.to_owned(),
-                states: found
-                    .iter()
-                    .map(|i| format!("{} is {}", i.id, i.state))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            }),
-            [one] => {
-                self.instances
-                    .insert(one.id.clone(), Some(Arc::clone(one)))
-                    .await;
-                Ok(Arc::clone(one))
+    ) -> Result<(Arc<Regional>, Arc<InstanceInfo>, Lookups), ResolveError> {
+        let key = format!("name:{}", name.to_ascii_lowercase());
+        let mut lookups = Vec::new();
+        let candidates: Vec<usize> = match self.homes.get(&key).await {
+            Some(home) => vec![home],
+            None => (0..self.searched).collect(),
+        };
+        let answers = join_all(candidates.iter().map(|&i| async move {
+            let mut lookups = Vec::new();
+            let found = self.regionals[i].named(name, &mut lookups).await;
+            (i, found, lookups)
+        }))
+        .await;
+        let mut found: Vec<(usize, Arc<InstanceInfo>)> = Vec::new();
+        let mut first_error = None;
+        for (i, answer, mut more) in answers {
+            lookups.append(&mut more);
+            match answer {
+                Ok(instances) => found.extend(instances.iter().map(|x| (i, Arc::clone(x)))),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
             }
-            several => Err(ResolveError::NameAmbiguous {
-                name: name.to_owned(),
-                ids: several.iter().map(|i| i.id.clone()).collect(),
-            }),
         }
+        if found.is_empty()
+            && let Some(e) = first_error
+        {
+            return Err(e);
+        }
+        let (i, instance) = pick_named(name, &found, &self.regions().join(", "))?;
+        let regional = Arc::clone(&self.regionals[i]);
+        self.homes.insert(key, i).await;
+        if instance.state == "running" {
+            regional.remember(&instance).await;
+        }
+        Ok((regional, instance, lookups))
     }
 
-    async fn endpoint_for_ip(
-        &self,
-        ip: IpAddr,
-        lookups: &mut Vec<(&'static str, Source)>,
-    ) -> Result<Arc<EndpointInfo>, ResolveError> {
-        if let Some(rule) = cidr::pinned(&self.routes, ip) {
-            lookups.push(("route", Source::Config));
-            if let Some(id) = &rule.endpoint {
-                let found = self
-                    .endpoints_of(EndpointKey::Id(id.clone()), lookups)
-                    .await?;
-                if found.is_empty() {
-                    return Err(ResolveError::PinnedEndpointMissing { id: id.clone() });
-                }
-                return choose(&found, ip, None);
-            }
-            let vpc = rule
-                .vpc
-                .clone()
-                .expect("validated: a route names a vpc or an endpoint");
-            return self.endpoint_in(&vpc, ip, None, lookups).await;
+    /// An address without a `[[route]]` rule: the one VPC, in any searched
+    /// region, whose CIDR blocks hold it.
+    async fn route_address(&self, ip: IpAddr, port: u16) -> Result<Resolution, ResolveError> {
+        if let [only] = self.searched() {
+            return only.route_address(ip, port, Vec::new()).await;
         }
-        let entry = self
-            .vpcs
-            .entry(())
-            .or_try_insert_with(async { self.ec2.vpc_cidrs().await.map(Arc::new) })
-            .await
-            .map_err(|e| ResolveError::Aws((*e).clone()))?;
-        lookups.push(("vpc cidrs", source(entry.is_fresh())));
-        let vpcs = cidr::vpcs_containing(&entry.into_value(), ip);
-        match vpcs.as_slice() {
+        let answers = join_all(self.searched().iter().map(|regional| async move {
+            let mut lookups = Vec::new();
+            let vpcs = regional.vpcs_containing(ip, &mut lookups).await;
+            (vpcs, lookups)
+        }))
+        .await;
+        let mut lookups = Vec::new();
+        let mut holders: Vec<(String, usize)> = Vec::new();
+        for (i, (vpcs, mut more)) in answers.into_iter().enumerate() {
+            lookups.append(&mut more);
+            holders.extend(vpcs?.into_iter().map(|vpc| (vpc, i)));
+        }
+        match holders.as_slice() {
             [] => Err(ResolveError::NotInAnyVpc {
                 ip,
-                region: self.region.clone(),
+                region: self.regions().join(", "),
             }),
-            [vpc] => self.endpoint_in(vpc, ip, None, lookups).await,
-            _ => Err(ResolveError::SeveralVpcs { ip, vpcs }),
+            [(vpc, i)] => {
+                self.regionals[*i]
+                    .route_in_vpc(vpc, ip, port, lookups)
+                    .await
+            }
+            _ => Err(ResolveError::SeveralVpcs {
+                ip,
+                vpcs: holders
+                    .iter()
+                    .map(|(vpc, i)| (vpc.clone(), self.regionals[*i].region().to_owned()))
+                    .collect(),
+            }),
         }
-    }
-
-    async fn endpoint_in(
-        &self,
-        vpc: &str,
-        ip: IpAddr,
-        instance: Option<&InstanceInfo>,
-        lookups: &mut Vec<(&'static str, Source)>,
-    ) -> Result<Arc<EndpointInfo>, ResolveError> {
-        let endpoints = self
-            .endpoints_of(EndpointKey::Vpc(vpc.to_owned()), lookups)
-            .await?;
-        if endpoints.is_empty() {
-            return Err(ResolveError::NoEndpoint {
-                vpc: vpc.to_owned(),
-            });
-        }
-        choose(&endpoints, ip, instance)
-    }
-
-    async fn endpoints_of(
-        &self,
-        key: EndpointKey,
-        lookups: &mut Vec<(&'static str, Source)>,
-    ) -> Result<Arc<Vec<Arc<EndpointInfo>>>, ResolveError> {
-        let entry = self
-            .endpoints
-            .entry(key.clone())
-            .or_try_insert_with(async {
-                let found = match &key {
-                    EndpointKey::Vpc(vpc) => self.ec2.endpoints(Some(vpc), None).await?,
-                    EndpointKey::Id(id) => self.ec2.endpoints(None, Some(id)).await?,
-                };
-                Ok::<_, AwsError>(Arc::new(
-                    found.into_iter().map(Arc::new).collect::<Vec<_>>(),
-                ))
-            })
-            .await
-            .map_err(|e| ResolveError::Aws((*e).clone()))?;
-        lookups.push(("endpoints", source(entry.is_fresh())));
-        Ok(entry.into_value())
     }
 }
 
-fn source(fresh: bool) -> Source {
-    if fresh { Source::Api } else { Source::Cache }
+/// Among every instance found with the Name tag `name` (with the index of its
+/// region): the one running, or the only one; else why not.
+fn pick_named(
+    name: &str,
+    found: &[(usize, Arc<InstanceInfo>)],
+    regions: &str,
+) -> Result<(usize, Arc<InstanceInfo>), ResolveError> {
+    let running: Vec<&(usize, Arc<InstanceInfo>)> =
+        found.iter().filter(|(_, i)| i.state == "running").collect();
+    match running.as_slice() {
+        [] if found.is_empty() => Err(ResolveError::NameNotFound {
+            name: name.to_owned(),
+            region: regions.to_owned(),
+        }),
+        // Not running: the state is the answer (`running_address` says it).
+        [] if found.len() == 1 => Ok(found[0].clone()),
+        [] => Err(ResolveError::NoneRunning {
+            name: name.to_owned(),
+            states: found
+                .iter()
+                .map(|(_, i)| format!("{} is {}", i.id, i.state))
+                .collect::<Vec<_>>()
+                .join(", "),
+        }),
+        [one] => Ok((*one).clone()),
+        several => Err(ResolveError::NameAmbiguous {
+            name: name.to_owned(),
+            ids: several.iter().map(|(_, i)| i.id.clone()).collect(),
+        }),
+    }
 }
 
 /// The address of a running instance, or why there is none.
@@ -503,6 +504,7 @@ mod tests {
             dns_name: format!("{id}.example"),
             fips_dns_name: None,
             family: Family::Ipv4,
+            state: "create-complete".into(),
         })
     }
 
@@ -576,7 +578,10 @@ mod tests {
     fn several_vpcs_say_how_to_pin_one() {
         let err = ResolveError::SeveralVpcs {
             ip: "10.0.1.10".parse().unwrap(),
-            vpcs: vec!["vpc-a".into(), "vpc-b".into()],
+            vpcs: vec![
+                ("vpc-a".into(), "us-east-1".into()),
+                ("vpc-b".into(), "us-east-1".into()),
+            ],
         };
         let text = err.to_string();
         assert!(

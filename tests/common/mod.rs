@@ -215,6 +215,8 @@ impl Proxy {
             .env("AWS_CONFIG_FILE", &empty)
             .env("AWS_SHARED_CREDENTIALS_FILE", &empty)
             .env("RUST_LOG", "info")
+            // Any AWS service the sim does not stand for still stays on this machine.
+            .env("AWS_ENDPOINT_URL", aws.ec2.url())
             .envs(aws.env())
             .envs(extra_env.iter().copied())
             .stdin(Stdio::null())
@@ -357,6 +359,8 @@ pub fn aws_command(aws: &eice_proxy::sim::aws::SimAws, args: &[&str]) -> (Comman
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("AWS_CONFIG_FILE", &empty)
         .env("AWS_SHARED_CREDENTIALS_FILE", &empty)
+        // Any AWS service the sim does not stand for still stays on this machine.
+        .env("AWS_ENDPOINT_URL", aws.ec2.url())
         .envs(aws.env())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -1,0 +1,362 @@
+//! `eice-proxy doctor`: every setting and permission the proxy depends on,
+//! checked in the order a connection needs them, each failure with its fix.
+//!
+//! It makes only read-only calls (STS GetCallerIdentity and the EC2
+//! Describe* actions the proxy itself uses) and opens no tunnel: the
+//! `ec2-instance-connect:OpenTunnel` permission can only be seen by using it.
+
+use std::fmt;
+use std::time::SystemTime;
+
+use aws_credential_types::credential_feature::AwsCredentialFeature;
+use aws_sdk_sts::error::ProvideErrorMetadata;
+
+use super::{ProfileAws, config_path, load_aws, load_config};
+use crate::cli::{AwsArgs, DoctorArgs};
+use crate::config::{Config, ENDPOINT_URL_ENV, TunnelSettings, default_path};
+use crate::resolve::{AwsError, Ec2, Scope};
+use crate::server;
+
+/// How one check came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    Ok,
+    /// Works, but something is worth knowing.
+    Warn,
+    /// The proxy will not work until this is fixed.
+    Fail,
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(match self {
+            Status::Ok => "ok",
+            Status::Warn => "warn",
+            Status::Fail => "FAIL",
+        })
+    }
+}
+
+/// The checks so far, printed as they are made.
+#[derive(Default)]
+struct Report {
+    failures: usize,
+}
+
+impl Report {
+    fn line(&mut self, status: Status, check: &str, detail: impl fmt::Display) {
+        if status == Status::Fail {
+            self.failures += 1;
+        }
+        println!("{status:<5} {check:<32} {detail}");
+    }
+
+    fn fix(&self, how: impl fmt::Display) {
+        println!("{:<38} fix: {how}", "");
+    }
+}
+
+pub(super) async fn run(aws_args: &AwsArgs, args: DoctorArgs) -> anyhow::Result<()> {
+    let mut report = Report::default();
+    let Some(config) = check_config(&mut report, aws_args, &args) else {
+        anyhow::bail!("doctor found a problem with the config file");
+    };
+    check_environment(&mut report);
+    match load_aws(&config).await {
+        Ok((plan, profiles)) => {
+            let regions: Vec<String> = plan.scopes[..plan.searched]
+                .iter()
+                .map(Scope::to_string)
+                .collect();
+            report.line(Status::Ok, "regions", regions.join(", "));
+            for profile in &profiles {
+                check_profile(&mut report, profile).await;
+            }
+            for scope in &plan.scopes {
+                let profile = profiles
+                    .iter()
+                    .find(|p| p.profile == scope.profile)
+                    .expect("every scope's profile was loaded");
+                let ec2 = aws_sdk_ec2::config::Builder::from(&profile.sdk)
+                    .region(aws_config::Region::new(scope.region.clone()))
+                    .build();
+                check_region(
+                    &mut report,
+                    scope,
+                    &Ec2::new(aws_sdk_ec2::Client::from_conf(ec2)),
+                )
+                .await;
+            }
+        }
+        Err(e) => {
+            report.line(Status::Fail, "regions", e);
+            report.fix("add `regions = [\"us-east-1\"]` to the config file, or pass --region");
+        }
+    }
+    check_listen(&mut report, &config).await;
+    match report.failures {
+        0 => {
+            println!("\nno problems found");
+            Ok(())
+        }
+        n => anyhow::bail!("doctor found {n} problem{}", if n == 1 { "" } else { "s" }),
+    }
+}
+
+/// Which file applies, and whether it loads.
+fn check_config(report: &mut Report, aws_args: &AwsArgs, args: &DoctorArgs) -> Option<Config> {
+    let which = match config_path(&args.config) {
+        Some(path) => path.display().to_string(),
+        None => format!(
+            "none (no {}); built-in defaults",
+            default_path().map_or("per-user file".into(), |p| p.display().to_string())
+        ),
+    };
+    match load_config(&args.config, aws_args) {
+        Ok(config) => {
+            report.line(Status::Ok, "config file", which);
+            Some(config)
+        }
+        Err(e) => {
+            report.line(Status::Fail, "config file", format!("{e:#}"));
+            report.fix(
+                "correct the key on the line named; config/eice-proxy.example.toml lists every key",
+            );
+            None
+        }
+    }
+}
+
+/// The tunnel client's environment knobs.
+fn check_environment(report: &mut Report) {
+    match TunnelSettings::from_env() {
+        Ok(settings) => {
+            let detail = match &settings.endpoint_override {
+                Some(o) => format!(
+                    "{ENDPOINT_URL_ENV} sends every tunnel to {}://{}:{}",
+                    if o.tls { "wss" } else { "ws" },
+                    o.host,
+                    o.port
+                ),
+                None => "tunnels go to each endpoint's own DNS name".into(),
+            };
+            report.line(Status::Ok, "tunnel settings", detail);
+        }
+        Err(e) => {
+            report.line(Status::Fail, "tunnel settings", e);
+            report.fix("correct or unset the variable named");
+        }
+    }
+}
+
+/// The profile's credentials: where they come from, and whose they are.
+async fn check_profile(report: &mut Report, p: &ProfileAws) {
+    let name = p.profile.as_deref().unwrap_or("default chain");
+    let credentials = match p.credentials.get().await {
+        Ok(credentials) => credentials,
+        Err(e) => {
+            report.line(Status::Fail, &format!("credentials ({name})"), e);
+            report.fix(match &p.profile {
+                Some(profile) => format!(
+                    "aws sso login --profile {profile} (SSO), or aws configure --profile {profile}"
+                ),
+                None => "aws configure, aws sso login, or set AWS_PROFILE".to_owned(),
+            });
+            return;
+        }
+    };
+    let expiry = match credentials.expiry() {
+        Some(at) => match at.duration_since(SystemTime::now()) {
+            Ok(left) => format!(", expire in {} min", left.as_secs() / 60),
+            Err(_) => ", expired".to_owned(),
+        },
+        None => String::new(),
+    };
+    report.line(
+        Status::Ok,
+        &format!("credentials ({name})"),
+        format!(
+            "{} from {}{expiry}",
+            masked(credentials.access_key_id()),
+            source(&credentials)
+        ),
+    );
+    let sts = aws_sdk_sts::Client::new(&p.sdk);
+    match sts.get_caller_identity().send().await {
+        Ok(identity) => report.line(
+            Status::Ok,
+            &format!("identity ({name})"),
+            format!(
+                "{} (account {})",
+                identity.arn().unwrap_or("?"),
+                identity.account().unwrap_or("?")
+            ),
+        ),
+        Err(e) => match e.code() {
+            Some(code @ ("InvalidClientTokenId" | "SignatureDoesNotMatch" | "ExpiredToken")) => {
+                report.line(
+                    Status::Fail,
+                    &format!("identity ({name})"),
+                    format!(
+                        "STS refused the credentials: {code}: {}",
+                        e.message().unwrap_or("")
+                    ),
+                );
+                report.fix(
+                    "the keys are wrong or expired: refresh them (aws sso login, aws configure)",
+                );
+            }
+            _ => report.line(
+                Status::Warn,
+                &format!("identity ({name})"),
+                format!(
+                    "STS GetCallerIdentity did not answer ({}); the EC2 checks below still tell",
+                    crate::aws::error_chain(&e)
+                ),
+            ),
+        },
+    }
+}
+
+/// The region's read permissions and its endpoints.
+async fn check_region(report: &mut Report, scope: &Scope, ec2: &Ec2) {
+    let region = &scope.region;
+    let mut permitted = Vec::new();
+    // An id no instance has: a permitted call answers "not found".
+    match ec2.instance("i-00000000000000000").await {
+        Ok(_) => permitted.push("ec2:DescribeInstances"),
+        Err(e) => denied(report, region, &e),
+    }
+    match ec2.vpc_cidrs().await {
+        Ok(_) => permitted.push("ec2:DescribeVpcs"),
+        Err(e) => denied(report, region, &e),
+    }
+    let endpoints = match ec2.every_endpoint().await {
+        Ok(endpoints) => {
+            permitted.push("ec2:DescribeInstanceConnectEndpoints");
+            Some(endpoints)
+        }
+        Err(e) => {
+            denied(report, region, &e);
+            None
+        }
+    };
+    if !permitted.is_empty() {
+        report.line(
+            Status::Ok,
+            &format!("permissions ({region})"),
+            permitted.join(", "),
+        );
+    }
+    let Some(endpoints) = endpoints else { return };
+    if endpoints.is_empty() {
+        report.line(
+            Status::Warn,
+            &format!("endpoints ({region})"),
+            "none: instances in this region cannot be reached",
+        );
+        report.fix(format!(
+            "aws ec2 create-instance-connect-endpoint --region {region} --subnet-id subnet-… \
+             (one per VPC; its security group must reach the instances' ports 22/3389)"
+        ));
+        return;
+    }
+    for e in &endpoints {
+        let usable = matches!(
+            e.state.as_str(),
+            "create-complete" | "update-in-progress" | "update-complete" | "update-failed"
+        );
+        let status = if usable { Status::Ok } else { Status::Warn };
+        report.line(
+            status,
+            &format!("endpoint ({region})"),
+            format!(
+                "{} in {} ({}, {}){}",
+                e.id,
+                e.vpc_id,
+                e.state,
+                e.family,
+                if usable {
+                    ""
+                } else {
+                    ": not usable in this state"
+                }
+            ),
+        );
+    }
+}
+
+/// A denied (or failed) EC2 call, with the permission it needs.
+fn denied(report: &mut Report, region: &str, e: &AwsError) {
+    report.line(Status::Fail, &format!("ec2:{} ({region})", e.action), e);
+    if e.is_denied() {
+        report.fix(format!(
+            "allow ec2:{} on \"*\" in the IAM policy of this identity \
+             (Describe* actions cannot be limited to resources)",
+            e.action
+        ));
+    }
+}
+
+/// Whether `serve` could listen where the config says.
+async fn check_listen(report: &mut Report, config: &Config) {
+    let addr = config.listen;
+    match server::bind(addr, config.auth.is_some()).await {
+        Ok(_) => report.line(Status::Ok, "listen", format!("{addr} is free")),
+        Err(e) if e.to_string().contains("in use") => {
+            report.line(
+                Status::Warn,
+                "listen",
+                format!("{addr} is in use: is `eice-proxy serve` already running?"),
+            );
+        }
+        Err(e) => {
+            report.line(Status::Fail, "listen", format!("{e:#}"));
+            report.fix("listen on 127.0.0.1, or configure [auth]");
+        }
+    }
+}
+
+/// Where the credentials chain found these credentials, in words.
+fn source(credentials: &aws_credential_types::Credentials) -> &'static str {
+    use AwsCredentialFeature as F;
+    let features = credentials.get_property::<Vec<AwsCredentialFeature>>();
+    let Some(last) = features.and_then(|f| f.last()) else {
+        return "the default chain";
+    };
+    match last {
+        F::CredentialsEnvVars => "environment variables (AWS_ACCESS_KEY_ID)",
+        F::CredentialsProfile => "the shared credentials file (static keys)",
+        F::CredentialsProfileSourceProfile | F::CredentialsStsAssumeRole => {
+            "an assumed role (role_arn in the profile)"
+        }
+        F::CredentialsProfileSso | F::CredentialsSso => "IAM Identity Center (SSO)",
+        F::CredentialsProfileProcess | F::CredentialsProcess => "a credential_process",
+        F::CredentialsEnvVarsStsWebIdToken
+        | F::CredentialsProfileStsWebIdToken
+        | F::CredentialsStsAssumeRoleWebId => "a web identity token",
+        F::CredentialsHttp => "the container credentials endpoint",
+        F::CredentialsImds => "the instance metadata service",
+        _ => "the default chain",
+    }
+}
+
+/// An access key id with its middle hidden: enough to tell keys apart.
+fn masked(key: &str) -> String {
+    if key.len() > 8 {
+        format!("{}…{}", &key[..4], &key[key.len() - 4..])
+    } else {
+        "****".to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_keys_are_masked() {
+        assert_eq!(masked("AKIAIOSFODNN7EXAMPLE"), "AKIA…MPLE");
+        assert_eq!(masked("short"), "****");
+    }
+}

@@ -1,0 +1,18 @@
+//! Which config file applies: `--config FILE` (or `EICE_PROXY_CONFIG`), else
+//! `$XDG_CONFIG_HOME/eice-proxy/config.toml` (`~/.config/…` when the variable
+//! is unset) if it exists, else none and the built-in defaults.
+
+use std::path::PathBuf;
+
+/// The variable that names the config file, like `--config`.
+pub const CONFIG_ENV: &str = "EICE_PROXY_CONFIG";
+
+/// The per-user config file's path, whether or not it exists.
+pub fn default_path() -> Option<PathBuf> {
+    let base = match std::env::var_os("XDG_CONFIG_HOME") {
+        // The XDG spec says a relative value is invalid and must be ignored.
+        Some(dir) if PathBuf::from(&dir).is_absolute() => PathBuf::from(dir),
+        _ => PathBuf::from(std::env::var_os("HOME")?).join(".config"),
+    };
+    Some(base.join("eice-proxy").join("config.toml"))
+}

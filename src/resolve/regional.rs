@@ -1,0 +1,371 @@
+//! One region seen with one profile's credentials: its EC2 lookups, each
+//! behind a moka cache, and the endpoint choice within one of its VPCs.
+//!
+//! [`super::Resolver`] decides which region (or regions, searched at once)
+//! answers a target; everything here is about a single region.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ipnet::IpNet;
+use moka::Expiry;
+use moka::future::Cache;
+
+use super::ec2::{AwsError, Ec2, EndpointInfo, InstanceInfo};
+use super::{Lookups, Resolution, ResolveError, Route, Scope, Source, choose, cidr};
+use crate::aws::CredentialCache;
+use crate::config::{CacheConfig, Config, RouteRule};
+use crate::eice::{Endpoint, TunnelRequest};
+
+/// Which endpoints to list: a VPC's, or one named by id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum EndpointKey {
+    Vpc(String),
+    Id(String),
+}
+
+/// Answers that say "nothing there"; they expire sooner.
+trait Emptiness {
+    fn is_empty_answer(&self) -> bool;
+}
+
+impl Emptiness for Option<Arc<InstanceInfo>> {
+    fn is_empty_answer(&self) -> bool {
+        self.is_none()
+    }
+}
+
+impl<T> Emptiness for Arc<Vec<T>> {
+    fn is_empty_answer(&self) -> bool {
+        self.is_empty()
+    }
+}
+
+/// Per-entry lifetime: positive answers `found`, empty ones `missing`.
+struct Ttl {
+    found: Duration,
+    missing: Duration,
+}
+
+impl<K, V: Emptiness> Expiry<K, V> for Ttl {
+    fn expire_after_create(&self, _key: &K, value: &V, _created_at: Instant) -> Option<Duration> {
+        Some(if value.is_empty_answer() {
+            self.missing
+        } else {
+            self.found
+        })
+    }
+}
+
+fn cache<K, V>(found_secs: u64, config: &CacheConfig) -> Cache<K, V>
+where
+    K: std::hash::Hash + Eq + Send + Sync + 'static,
+    V: Emptiness + Clone + Send + Sync + 'static,
+{
+    Cache::builder()
+        .max_capacity(10_000)
+        .expire_after(Ttl {
+            found: Duration::from_secs(found_secs),
+            missing: Duration::from_secs(config.negative_ttl),
+        })
+        .build()
+}
+
+/// Lookups in one region with one profile, through caches.
+pub struct Regional {
+    ec2: Ec2,
+    scope: Scope,
+    /// Signs the tunnels opened in this region.
+    credentials: Arc<CredentialCache>,
+    max_tunnel_duration: Option<u32>,
+    instances: Cache<String, Option<Arc<InstanceInfo>>>,
+    names: Cache<String, Arc<Vec<Arc<InstanceInfo>>>>,
+    vpcs: Cache<(), Arc<Vec<(IpNet, String)>>>,
+    endpoints: Cache<EndpointKey, Arc<Vec<Arc<EndpointInfo>>>>,
+}
+
+impl fmt::Debug for Regional {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Regional")
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Regional {
+    /// Lookups through `ec2` (a client for `scope.region`), signing with
+    /// `credentials`, with the config's cache lifetimes.
+    pub fn new(
+        ec2: Ec2,
+        scope: Scope,
+        credentials: Arc<CredentialCache>,
+        config: &Config,
+    ) -> Regional {
+        let c = &config.cache;
+        Regional {
+            ec2,
+            scope,
+            credentials,
+            max_tunnel_duration: config.max_tunnel_duration,
+            instances: cache(c.instance_ttl, c),
+            names: cache(c.instance_ttl, c),
+            vpcs: cache(c.vpc_ttl, c),
+            endpoints: cache(c.endpoint_ttl, c),
+        }
+    }
+
+    /// The region and profile.
+    pub fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
+    /// The region.
+    pub fn region(&self) -> &str {
+        &self.scope.region
+    }
+
+    /// The EC2 API of this region (for `doctor`).
+    pub fn ec2(&self) -> &Ec2 {
+        &self.ec2
+    }
+
+    /// The credentials tunnels here are signed with (for `doctor`).
+    pub fn credentials(&self) -> &Arc<CredentialCache> {
+        &self.credentials
+    }
+
+    /// The instance with this id, if this region has it.
+    pub(super) async fn instance(
+        &self,
+        id: &str,
+        lookups: &mut Lookups,
+    ) -> Result<Option<Arc<InstanceInfo>>, ResolveError> {
+        let entry = self
+            .instances
+            .entry(id.to_owned())
+            .or_try_insert_with(async { self.ec2.instance(id).await.map(|i| i.map(Arc::new)) })
+            .await
+            .map_err(|e| ResolveError::Aws((*e).clone()))?;
+        lookups.push(("instance", source(entry.is_fresh())));
+        Ok(entry.into_value())
+    }
+
+    /// Every instance with this Name tag (any state), in this region.
+    pub(super) async fn named(
+        &self,
+        name: &str,
+        lookups: &mut Lookups,
+    ) -> Result<Arc<Vec<Arc<InstanceInfo>>>, ResolveError> {
+        let entry = self
+            .names
+            .entry(name.to_ascii_lowercase())
+            .or_try_insert_with(async {
+                let found = self.ec2.by_name(name).await?;
+                Ok::<_, AwsError>(Arc::new(
+                    found.into_iter().map(Arc::new).collect::<Vec<_>>(),
+                ))
+            })
+            .await
+            .map_err(|e| ResolveError::Aws((*e).clone()))?;
+        lookups.push(("name", source(entry.is_fresh())));
+        Ok(entry.into_value())
+    }
+
+    /// Remembers the instance a name led to, so that connecting to it by id
+    /// next costs no call.
+    pub(super) async fn remember(&self, instance: &Arc<InstanceInfo>) {
+        self.instances
+            .insert(instance.id.clone(), Some(Arc::clone(instance)))
+            .await;
+    }
+
+    /// The VPCs of this region whose CIDR blocks hold `ip`.
+    pub(super) async fn vpcs_containing(
+        &self,
+        ip: IpAddr,
+        lookups: &mut Lookups,
+    ) -> Result<Vec<String>, ResolveError> {
+        let entry = self
+            .vpcs
+            .entry(())
+            .or_try_insert_with(async { self.ec2.vpc_cidrs().await.map(Arc::new) })
+            .await
+            .map_err(|e| ResolveError::Aws((*e).clone()))?;
+        lookups.push(("vpc cidrs", source(entry.is_fresh())));
+        Ok(cidr::vpcs_containing(&entry.into_value(), ip))
+    }
+
+    /// The route to a (running) instance found here.
+    pub(super) async fn route_instance(
+        &self,
+        instance: Arc<InstanceInfo>,
+        ip: IpAddr,
+        port: u16,
+        mut lookups: Lookups,
+    ) -> Result<Resolution, ResolveError> {
+        let vpc = instance
+            .vpc_id
+            .clone()
+            .ok_or_else(|| ResolveError::NoAddress {
+                id: instance.id.clone(),
+            })?;
+        let endpoint = self
+            .endpoint_in(&vpc, ip, Some(&instance), &mut lookups)
+            .await?;
+        Ok(self.finish(Some(instance), ip, port, endpoint, lookups))
+    }
+
+    /// The route to an address of VPC `vpc`.
+    pub(super) async fn route_in_vpc(
+        &self,
+        vpc: &str,
+        ip: IpAddr,
+        port: u16,
+        mut lookups: Lookups,
+    ) -> Result<Resolution, ResolveError> {
+        let endpoint = self.endpoint_in(vpc, ip, None, &mut lookups).await?;
+        Ok(self.finish(None, ip, port, endpoint, lookups))
+    }
+
+    /// The route a `[[route]]` rule gives an address: its endpoint, its VPC's,
+    /// or (naming only a region or profile) the VPC of this region holding it.
+    pub(super) async fn route_pinned(
+        &self,
+        rule: &RouteRule,
+        ip: IpAddr,
+        port: u16,
+        mut lookups: Lookups,
+    ) -> Result<Resolution, ResolveError> {
+        lookups.push(("route", Source::Config));
+        if let Some(id) = &rule.endpoint {
+            let found = self
+                .endpoints_of(EndpointKey::Id(id.clone()), &mut lookups)
+                .await?;
+            if found.is_empty() {
+                return Err(ResolveError::PinnedEndpointMissing { id: id.clone() });
+            }
+            let endpoint = choose(&found, ip, None)?;
+            return Ok(self.finish(None, ip, port, endpoint, lookups));
+        }
+        if let Some(vpc) = &rule.vpc {
+            return self.route_in_vpc(vpc, ip, port, lookups).await;
+        }
+        self.route_address(ip, port, lookups).await
+    }
+
+    /// The route to an address placed by this region's VPC CIDR blocks.
+    pub(super) async fn route_address(
+        &self,
+        ip: IpAddr,
+        port: u16,
+        mut lookups: Lookups,
+    ) -> Result<Resolution, ResolveError> {
+        let vpcs = self.vpcs_containing(ip, &mut lookups).await?;
+        match vpcs.as_slice() {
+            [] => Err(ResolveError::NotInAnyVpc {
+                ip,
+                region: self.scope.region.clone(),
+            }),
+            [vpc] => self.route_in_vpc(vpc, ip, port, lookups).await,
+            _ => Err(ResolveError::SeveralVpcs {
+                ip,
+                vpcs: vpcs
+                    .iter()
+                    .map(|v| (v.clone(), self.region().to_owned()))
+                    .collect(),
+            }),
+        }
+    }
+
+    /// Forgets the VPC's endpoints (an endpoint the service no longer knows).
+    pub(super) async fn forget_endpoints(&self, vpc: &str) {
+        self.endpoints
+            .invalidate(&EndpointKey::Vpc(vpc.to_owned()))
+            .await;
+    }
+
+    /// Forgets an instance (the service could not reach it: moved or replaced).
+    pub(super) async fn forget_instance(&self, instance: &InstanceInfo) {
+        self.instances.invalidate(&instance.id).await;
+        if let Some(name) = &instance.name {
+            self.names.invalidate(&name.to_ascii_lowercase()).await;
+        }
+    }
+
+    fn finish(
+        &self,
+        instance: Option<Arc<InstanceInfo>>,
+        ip: IpAddr,
+        port: u16,
+        endpoint: Arc<EndpointInfo>,
+        lookups: Lookups,
+    ) -> Resolution {
+        let request = TunnelRequest {
+            endpoint: Arc::new(Endpoint {
+                id: endpoint.id.clone(),
+                region: self.scope.region.clone(),
+                dns_name: endpoint.dns_name.clone(),
+                fips_dns_name: endpoint.fips_dns_name.clone(),
+            }),
+            private_ip: ip,
+            port,
+            max_tunnel_duration: self.max_tunnel_duration,
+        };
+        Resolution {
+            route: Route::Eice(request),
+            instance,
+            vpc_id: endpoint.vpc_id.clone(),
+            endpoint,
+            scope: self.scope.clone(),
+            credentials: Arc::clone(&self.credentials),
+            lookups,
+        }
+    }
+
+    async fn endpoint_in(
+        &self,
+        vpc: &str,
+        ip: IpAddr,
+        instance: Option<&InstanceInfo>,
+        lookups: &mut Lookups,
+    ) -> Result<Arc<EndpointInfo>, ResolveError> {
+        let endpoints = self
+            .endpoints_of(EndpointKey::Vpc(vpc.to_owned()), lookups)
+            .await?;
+        if endpoints.is_empty() {
+            return Err(ResolveError::NoEndpoint {
+                vpc: vpc.to_owned(),
+            });
+        }
+        choose(&endpoints, ip, instance)
+    }
+
+    async fn endpoints_of(
+        &self,
+        key: EndpointKey,
+        lookups: &mut Lookups,
+    ) -> Result<Arc<Vec<Arc<EndpointInfo>>>, ResolveError> {
+        let entry = self
+            .endpoints
+            .entry(key.clone())
+            .or_try_insert_with(async {
+                let found = match &key {
+                    EndpointKey::Vpc(vpc) => self.ec2.endpoints(Some(vpc), None).await?,
+                    EndpointKey::Id(id) => self.ec2.endpoints(None, Some(id)).await?,
+                };
+                Ok::<_, AwsError>(Arc::new(
+                    found.into_iter().map(Arc::new).collect::<Vec<_>>(),
+                ))
+            })
+            .await
+            .map_err(|e| ResolveError::Aws((*e).clone()))?;
+        lookups.push(("endpoints", source(entry.is_fresh())));
+        Ok(entry.into_value())
+    }
+}
+
+fn source(fresh: bool) -> Source {
+    if fresh { Source::Api } else { Source::Cache }
+}

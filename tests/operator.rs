@@ -1,0 +1,195 @@
+//! Living with the proxy day to day: which config file applies, what
+//! overrides it, several regions at once, and `doctor`.
+
+mod common;
+
+use std::path::Path;
+
+use common::{PATIENCE, aws_command};
+use eice_proxy::sim::aws::SimAws;
+use eice_proxy::sim::ec2_api::{Action, Fault};
+use eice_proxy::sim::world::World;
+use tokio::process::Command;
+use tokio::time::timeout;
+
+/// An address both demo VPCs hold: resolving it needs a `[[route]]` rule.
+const AMBIGUOUS: &str = "10.0.1.10";
+const PIN: &str = "[[route]]\ncidr = \"10.0.1.0/24\"\nvpc = \"vpc-0a1b2c3d4e5f60001\"\n";
+
+/// Runs `cmd` and returns (success, stdout, stderr).
+async fn run(mut cmd: Command) -> (bool, String, String) {
+    let output = timeout(PATIENCE, cmd.output()).await.unwrap().unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+#[tokio::test]
+async fn the_per_user_config_file_applies_when_no_config_is_named() {
+    let aws = SimAws::start(World::demo(), false).await.unwrap();
+    let home = tempfile::tempdir().unwrap();
+
+    // No file yet: the address is ambiguous.
+    let (mut cmd, _dir) = aws_command(&aws, &["resolve", AMBIGUOUS]);
+    cmd.env("XDG_CONFIG_HOME", home.path());
+    let (ok, _, stderr) = run(cmd).await;
+    assert!(!ok && stderr.contains("several VPCs"), "{stderr}");
+
+    // $XDG_CONFIG_HOME/eice-proxy/config.toml pins it.
+    write(&home.path().join("eice-proxy/config.toml"), PIN);
+    let (mut cmd, _dir) = aws_command(&aws, &["resolve", AMBIGUOUS]);
+    cmd.env("XDG_CONFIG_HOME", home.path());
+    let (ok, stdout, stderr) = run(cmd).await;
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("answered by route: config"), "{stdout}");
+
+    // Without XDG_CONFIG_HOME, ~/.config is the place.
+    let (mut cmd, _dir) = aws_command(&aws, &["resolve", AMBIGUOUS]);
+    write(&home.path().join(".config/eice-proxy/config.toml"), PIN);
+    cmd.env("HOME", home.path());
+    let (ok, _, stderr) = run(cmd).await;
+    assert!(ok, "{stderr}");
+
+    // --config and EICE_PROXY_CONFIG name another file, which must exist.
+    let (mut cmd, _dir) = aws_command(&aws, &["resolve", AMBIGUOUS]);
+    cmd.env("XDG_CONFIG_HOME", home.path())
+        .env("EICE_PROXY_CONFIG", home.path().join("missing.toml"));
+    let (ok, _, stderr) = run(cmd).await;
+    assert!(
+        !ok && stderr.contains("cannot read the config file") && stderr.contains("missing.toml"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn flags_beat_variables_which_beat_the_file() {
+    let aws = SimAws::start(World::demo(), false).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("config.toml");
+    // A region the simulated account does not serve: lookups fail there.
+    write(&file, &format!("regions = [\"ap-south-1\"]\n{PIN}"));
+    let file = file.to_str().unwrap();
+
+    let (cmd, _d) = aws_command(&aws, &["resolve", "--config", file, "web-1"]);
+    let (ok, _, stderr) = run(cmd).await;
+    assert!(!ok, "the file's region is used: {stderr}");
+
+    let (mut cmd, _d) = aws_command(&aws, &["resolve", "--config", file, "web-1"]);
+    cmd.env("EICE_PROXY_REGIONS", "us-east-1");
+    let (ok, stdout, stderr) = run(cmd).await;
+    assert!(ok, "the variable wins over the file: {stderr}");
+    assert!(stdout.contains("region      us-east-1\n"), "{stdout}");
+
+    let (mut cmd, _d) = aws_command(
+        &aws,
+        &[
+            "resolve",
+            "--config",
+            file,
+            "--region",
+            "us-east-1",
+            "web-1",
+        ],
+    );
+    cmd.env("EICE_PROXY_REGIONS", "ap-south-1");
+    let (ok, _, stderr) = run(cmd).await;
+    assert!(ok, "the flag wins over the variable: {stderr}");
+
+    let (cmd, _d) = aws_command(&aws, &["resolve", "--region", "us-east1", "web-1"]);
+    let (ok, _, stderr) = run(cmd).await;
+    assert!(
+        !ok && stderr.contains("\"us-east1\" is not an AWS region name"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn a_bad_value_in_the_file_names_the_key_and_line() {
+    let aws = SimAws::start(World::demo(), false).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("config.toml");
+    write(
+        &file,
+        "listen = \"127.0.0.1:1080\"\n\n[timeouts]\nresolve = 0\n",
+    );
+    let (cmd, _d) = aws_command(&aws, &["serve", "--config", file.to_str().unwrap()]);
+    let (ok, _, stderr) = run(cmd).await;
+    assert!(!ok);
+    assert!(
+        stderr.contains("line 4") && stderr.contains("must be at least 1, got 0"),
+        "{stderr}"
+    );
+    write(&file, "[limits]\nmax_conections = 5\n");
+    let (cmd, _d) = aws_command(&aws, &["serve", "--config", file.to_str().unwrap()]);
+    let (ok, _, stderr) = run(cmd).await;
+    assert!(
+        !ok && stderr.contains("line 2") && stderr.contains("unknown field `max_conections`"),
+        "{stderr}"
+    );
+}
+
+/// `doctor` with a config that listens on a free port, so the listen check
+/// does not depend on what else runs here.
+fn doctor(aws: &SimAws, dir: &Path) -> (Command, tempfile::TempDir) {
+    let file = dir.join("config.toml");
+    write(&file, "listen = \"127.0.0.1:0\"\n");
+    aws_command(aws, &["doctor", "--config", file.to_str().unwrap()])
+}
+
+#[tokio::test]
+async fn doctor_reports_a_healthy_setup() {
+    let aws = SimAws::start(World::demo(), false).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (cmd, _d) = doctor(&aws, dir.path());
+    let (ok, stdout, stderr) = run(cmd).await;
+    assert!(ok, "{stdout}\n{stderr}");
+    for expected in [
+        "ok    config file",
+        "ok    regions                          us-east-1",
+        "ok    credentials (default chain)      AKID…MPLE from environment variables",
+        "ok    permissions (us-east-1)          ec2:DescribeInstances, ec2:DescribeVpcs, \
+         ec2:DescribeInstanceConnectEndpoints",
+        "ok    endpoint (us-east-1)             eice-0a1b2c3d4e5f60021 in vpc-0a1b2c3d4e5f60001 \
+         (create-complete, ipv4)",
+        "ok    listen                           127.0.0.1:0 is free",
+        "no problems found",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "missing {expected:?} in:\n{stdout}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn doctor_names_a_denied_permission_and_its_fix() {
+    let aws = SimAws::start(World::demo(), false).await.unwrap();
+    aws.ec2.fail_always(
+        Action::DescribeInstanceConnectEndpoints,
+        Fault::AccessDenied,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (cmd, _d) = doctor(&aws, dir.path());
+    let (ok, stdout, stderr) = run(cmd).await;
+    assert!(!ok, "{stdout}");
+    assert!(
+        stdout.contains("FAIL  ec2:DescribeInstanceConnectEndpoints (us-east-1)")
+            && stdout.contains("needs the IAM permission ec2:DescribeInstanceConnectEndpoints")
+            && stdout.contains("fix: allow ec2:DescribeInstanceConnectEndpoints"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "ok    permissions (us-east-1)          ec2:DescribeInstances, ec2:DescribeVpcs\n"
+        ),
+        "the other permissions are still reported: {stdout}"
+    );
+    assert!(stderr.contains("doctor found 1 problem"), "{stderr}");
+}
