@@ -7,7 +7,7 @@
 //!
 //! | failure | SOCKS5 | HTTP |
 //! | --- | --- | --- |
-//! | port not allowed, IAM denial, bad signature | 0x02 | 403 |
+//! | port not allowed, IAM denial (also of a key push), bad signature | 0x02 | 403 |
 //! | no usable endpoint in the VPC | 0x03 | 502 |
 //! | instance, name or IP not found; instance not running | 0x04 | 404 |
 //! | the endpoint cannot reach the instance's port | 0x05 | 502 |
@@ -18,6 +18,7 @@
 use http::StatusCode;
 
 use crate::eice::TunnelError;
+use crate::keys::PushError;
 use crate::resolve::ResolveError;
 
 /// Why a target could not be connected.
@@ -36,6 +37,8 @@ pub enum Error {
     #[error(transparent)]
     Resolve(#[from] ResolveError),
     #[error(transparent)]
+    KeyPush(#[from] PushError),
+    #[error(transparent)]
     Tunnel(#[from] TunnelError),
 }
 
@@ -51,6 +54,7 @@ impl Error {
             Error::PortNotAllowed { .. } => Reply::NotAllowed,
             Error::EndpointBusy { .. } => Reply::GeneralFailure,
             Error::Resolve(e) => e.reply(),
+            Error::KeyPush(e) => e.reply(),
             Error::Tunnel(e) => e.reply(),
         }
     }
@@ -67,6 +71,7 @@ impl Error {
     pub fn request_id(&self) -> Option<&str> {
         match self {
             Error::Resolve(ResolveError::Aws(e)) => e.request_id.as_deref(),
+            Error::KeyPush(e) => e.request_id.as_deref(),
             Error::Tunnel(e) => e.request_id(),
             _ => None,
         }

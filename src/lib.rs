@@ -3,9 +3,10 @@
 //!
 //! # The life of a connection
 //!
-//! A client asks for a target (`10.0.1.25:22` today; instance ids and names
-//! arrive with the resolver). The target becomes a [`eice::TunnelRequest`]:
-//! which endpoint, which private IP, which port. [`eice::sign`] presigns a fresh
+//! A client asks for a target: an instance id, a private IP or DNS name, or a
+//! Name tag, and a port. [`resolve`] turns it into a [`eice::TunnelRequest`]
+//! (which endpoint, which private IP, which port) through caches, searching
+//! every configured region; for port 22, [`keys`] may first push an SSH key. [`eice::sign`] presigns a fresh
 //! SigV4 `openTunnel` URL for it with the caller's AWS credentials
 //! ([`aws::CredentialCache`]), [`eice::Connector`] opens that URL as a
 //! WebSocket over TLS ([`eice::transport`]) and turns any refusal into a
@@ -28,6 +29,7 @@
 //! | [`inbound`] | SOCKS5 and HTTP CONNECT, told apart by the first byte |
 //! | [`target`] | what the client asked for: instance id, IP, private DNS name, Name tag |
 //! | [`resolve`] | target → route through caches: the one place that decides how a target is reached |
+//! | [`keys`] | EC2 Instance Connect key push: `[[push_key]]` rules and `eice-proxy ssh` |
 //! | [`splice`] | byte stream ⇄ WebSocket copy with back-pressure and half-close |
 //! | [`error`] | what each failure tells a SOCKS or HTTP client |
 //! | [`sim`] | the simulated AWS used by tests, benches and the demo (never by the product path) |
@@ -39,6 +41,7 @@ pub mod config;
 pub mod eice;
 pub mod error;
 pub mod inbound;
+pub mod keys;
 pub mod proxy;
 pub mod resolve;
 pub mod server;

@@ -12,6 +12,7 @@ use tokio::time::timeout;
 use crate::config::{Config, ProxyAuth};
 use crate::eice::{Connector, Tunnel, TunnelError};
 use crate::error::Error;
+use crate::keys::{KeyPusher, PushRule, first_match};
 use crate::resolve::{Resolution, Resolver};
 use crate::target::Target;
 
@@ -26,6 +27,9 @@ pub struct Proxy {
     resolver: Resolver,
     /// Opens tunnels.
     connector: Connector,
+    /// Pushes SSH keys before port-22 tunnels that a `[[push_key]]` rule covers.
+    keys: KeyPusher,
+    push_rules: Vec<PushRule>,
     /// Ports asked of EICE; others are refused before any AWS call.
     allowed_ports: Vec<u16>,
     /// Credentials clients must present, when configured.
@@ -60,11 +64,18 @@ pub struct Opened {
 
 impl Proxy {
     /// A proxy with the policy of `config`.
-    pub fn new(resolver: Resolver, connector: Connector, config: &Config) -> Proxy {
+    pub fn new(
+        resolver: Resolver,
+        connector: Connector,
+        keys: KeyPusher,
+        config: &Config,
+    ) -> Proxy {
         let t = &config.timeouts;
         Proxy {
             resolver,
             connector,
+            keys,
+            push_rules: config.push_rules.clone(),
             allowed_ports: config.allowed_ports.clone(),
             auth: config.auth.clone().map(Arc::new),
             per_endpoint: Mutex::new(HashMap::new()),
@@ -87,6 +98,11 @@ impl Proxy {
         &self.resolver
     }
 
+    /// The key pusher, for `eice-proxy ssh`.
+    pub fn keys(&self) -> &KeyPusher {
+        &self.keys
+    }
+
     /// Checks the port, resolves the target, takes a slot on its endpoint and
     /// opens the tunnel.
     pub async fn open(&self, target: &Target) -> Result<Opened, Error> {
@@ -100,6 +116,9 @@ impl Proxy {
                 })
             })??;
         let slot = self.endpoint_slot(&resolution.endpoint.id)?;
+        if target.port == 22 {
+            self.push_key(&resolution).await?;
+        }
         let opened = async {
             let mut tunnel = self
                 .connector
@@ -121,6 +140,27 @@ impl Proxy {
                 Err(Error::Tunnel(e))
             }
         }
+    }
+
+    /// Pushes the key of the first `[[push_key]]` rule covering the
+    /// resolution's instance, if any.
+    async fn push_key(&self, resolution: &Resolution) -> Result<(), Error> {
+        if self.push_rules.is_empty() {
+            return Ok(());
+        }
+        let Some(instance) = self.resolver.instance_of(resolution).await? else {
+            return Ok(());
+        };
+        let ip = resolution.tunnel().private_ip;
+        let Some(rule) = first_match(&self.push_rules, &instance.id, instance.name.as_deref(), ip)
+        else {
+            return Ok(());
+        };
+        self.keys
+            .push(&resolution.scope, &instance, &rule.os_user, &rule.key)
+            .await?;
+        tracing::debug!(instance = %instance.id, os_user = %rule.os_user, "SSH key pushed");
+        Ok(())
     }
 
     /// One of the endpoint's tunnel slots, or the error that says the quota is used up.

@@ -5,6 +5,7 @@
 //! in this process, with stand-ins for the instances of the demo world; the
 //! proxy is the real one, configured to use them. It prints commands to paste.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -16,6 +17,7 @@ use crate::aws::CredentialCache;
 use crate::cli::DemoArgs;
 use crate::config::{Config, EndpointOverride, TunnelSettings};
 use crate::eice::Connector;
+use crate::keys::KeyPusher;
 use crate::resolve::{Ec2, Regional, Resolver, Scope};
 use crate::server::{self, Proxy};
 use crate::sim::aws::SimAws;
@@ -51,17 +53,28 @@ pub(super) async fn run(args: DemoArgs) -> anyhow::Result<()> {
     // The demo's two VPCs share 10.0.0.0/16. Pinning 10.0.2.0/24 shows the
     // fix for one subnet and leaves the ambiguity visible for the others.
     let config = Config::parse(DEMO_CONFIG).map_err(anyhow::Error::msg)?;
+    let scope = Scope {
+        region: region.clone(),
+        profile: None,
+    };
     let regional = Regional::new(
         Ec2::new(aws_sdk_ec2::Client::from_conf(ec2)),
-        Scope {
-            region,
-            profile: None,
-        },
-        Arc::new(CredentialCache::fixed(credentials)),
+        scope.clone(),
+        Arc::new(CredentialCache::fixed(credentials.clone())),
         &config,
     );
     let resolver = Resolver::one_region(regional, &config);
-    let proxy = Arc::new(Proxy::new(resolver, connector, &config));
+    let eic = aws_sdk_ec2instanceconnect::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(aws_config::Region::new(region))
+        .endpoint_url(aws.ec2.url())
+        .credentials_provider(credentials)
+        .build();
+    let keys = KeyPusher::new(HashMap::from([(
+        scope,
+        aws_sdk_ec2instanceconnect::Client::from_conf(eic),
+    )]));
+    let proxy = Arc::new(Proxy::new(resolver, connector, keys, &config));
 
     let listener = server::bind(args.listen, false).await?;
     let listen = listener.local_addr()?;

@@ -9,6 +9,7 @@ mod resolve;
 mod serve;
 mod ssh_config;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -18,6 +19,7 @@ use crate::aws::{self, CredentialCache};
 use crate::cli::{AwsArgs, Cli, Command, ConfigArgs};
 use crate::config::{self, Config, TunnelSettings};
 use crate::eice::Connector;
+use crate::keys::KeyPusher;
 use crate::resolve::{Ec2, Plan, Regional, Resolver};
 use crate::server::Proxy;
 
@@ -125,34 +127,44 @@ async fn load_aws(config: &Config) -> anyhow::Result<(Plan, Vec<ProfileAws>)> {
     Ok((plan, profiles))
 }
 
-/// The resolver for `config`: one EC2 client per region and profile, one
-/// credentials cache per profile.
-async fn build_resolver(config: &Config) -> anyhow::Result<Resolver> {
+/// The resolver and key pusher for `config`: per region and profile, one
+/// EC2 client and one EC2 Instance Connect client; one credentials cache per
+/// profile.
+async fn build_aws(config: &Config) -> anyhow::Result<(Resolver, KeyPusher)> {
     let (plan, profiles) = load_aws(config).await?;
-    let regionals = plan
-        .scopes
-        .iter()
-        .map(|scope| {
-            let p = profiles
-                .iter()
-                .find(|p| p.profile == scope.profile)
-                .expect("every scope's profile was loaded");
-            let ec2 = aws_sdk_ec2::config::Builder::from(&p.sdk)
-                .region(aws_config::Region::new(scope.region.clone()))
-                .build();
-            Regional::new(
-                Ec2::new(aws_sdk_ec2::Client::from_conf(ec2)),
-                scope.clone(),
-                Arc::clone(&p.credentials),
-                config,
-            )
-        })
-        .collect();
-    Ok(Resolver::new(plan, regionals, config))
+    let mut regionals = Vec::new();
+    let mut pushers = HashMap::new();
+    for scope in &plan.scopes {
+        let p = profiles
+            .iter()
+            .find(|p| p.profile == scope.profile)
+            .expect("every scope's profile was loaded");
+        let region = aws_config::Region::new(scope.region.clone());
+        let ec2 = aws_sdk_ec2::config::Builder::from(&p.sdk)
+            .region(region.clone())
+            .build();
+        regionals.push(Regional::new(
+            Ec2::new(aws_sdk_ec2::Client::from_conf(ec2)),
+            scope.clone(),
+            Arc::clone(&p.credentials),
+            config,
+        ));
+        let eic = aws_sdk_ec2instanceconnect::config::Builder::from(&p.sdk)
+            .region(region)
+            .build();
+        pushers.insert(
+            scope.clone(),
+            aws_sdk_ec2instanceconnect::Client::from_conf(eic),
+        );
+    }
+    Ok((
+        Resolver::new(plan, regionals, config),
+        KeyPusher::new(pushers),
+    ))
 }
 
 /// Everything `serve`, `connect` and `resolve` need: resolver, connector, policy.
 async fn build_proxy(config: &Config) -> anyhow::Result<Proxy> {
-    let resolver = build_resolver(config).await?;
-    Ok(Proxy::new(resolver, connector(config)?, config))
+    let (resolver, keys) = build_aws(config).await?;
+    Ok(Proxy::new(resolver, connector(config)?, keys, config))
 }

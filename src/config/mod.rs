@@ -28,6 +28,7 @@ use ipnet::IpNet;
 use serde::Deserialize;
 
 use crate::eice::SERVICE_PORTS;
+use crate::keys::{PushKeyConfig, PushRule};
 
 /// A setting that could not be accepted, with the words that say why.
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +93,24 @@ pub struct Config {
     /// CIDRs pinned to a VPC or an endpoint, for overlapping VPC ranges.
     #[serde(default, rename = "route")]
     pub routes: Vec<RouteRule>,
+    /// `[[push_key]]` as written; [`Config::push_rules`] holds them loaded.
+    #[serde(default, rename = "push_key")]
+    pub push_key_config: Vec<PushKeyConfig>,
+    /// Which connections to port 22 push which key for which OS user.
+    #[serde(skip)]
+    pub push_rules: Vec<PushRule>,
+    /// `[ssh]`: defaults of `eice-proxy ssh`.
+    #[serde(default)]
+    pub ssh: SshConfig,
+}
+
+/// `[ssh]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SshConfig {
+    /// The OS user to log in as when the command line names none
+    /// (default `ec2-user`).
+    pub user: Option<String>,
 }
 
 fn default_listen() -> SocketAddr {
@@ -117,6 +136,9 @@ impl Default for Config {
             limits: Limits::default(),
             cache: CacheConfig::default(),
             routes: Vec::new(),
+            push_key_config: Vec::new(),
+            push_rules: Vec::new(),
+            ssh: SshConfig::default(),
         }
     }
 }
@@ -144,6 +166,11 @@ impl Config {
             .as_ref()
             .map(AuthConfig::load)
             .transpose()?;
+        config.push_rules = config
+            .push_key_config
+            .iter()
+            .map(PushKeyConfig::load)
+            .collect::<Result<_, _>>()?;
         Ok(config)
     }
 

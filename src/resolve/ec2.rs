@@ -12,7 +12,7 @@ use aws_sdk_ec2::Client;
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::operation::RequestId;
 use aws_sdk_ec2::types::{
-    Ec2InstanceConnectEndpointState as State, Filter, Instance, IpAddressType,
+    Ec2InstanceConnectEndpointState as State, Filter, Instance, IpAddressType, Reservation,
 };
 use ipnet::IpNet;
 
@@ -37,6 +37,8 @@ pub struct InstanceInfo {
     pub subnet_id: Option<String>,
     pub availability_zone: Option<String>,
     pub name: Option<String>,
+    /// The owning account (the reservation's), for ARNs in messages.
+    pub account: Option<String>,
 }
 
 impl InstanceInfo {
@@ -204,8 +206,7 @@ impl Ec2 {
             Ok(output) => Ok(output
                 .reservations()
                 .iter()
-                .flat_map(|r| r.instances())
-                .map(instance_info)
+                .flat_map(instances_of)
                 .find(|i| i.id == id)),
             Err(e) if e.code() == Some("InvalidInstanceID.NotFound") => Ok(None),
             Err(e) => Err(aws_error("DescribeInstances", e)),
@@ -220,11 +221,11 @@ impl Ec2 {
     /// an exact match is tried first and, failing that, every live instance
     /// with a `Name` tag is compared without case.
     pub async fn by_name(&self, name: &str) -> Result<Vec<InstanceInfo>, AwsError> {
-        let exact = self.describe_live(filter("tag:Name", [name])).await?;
+        let exact = self.describe_live([filter("tag:Name", [name])]).await?;
         if !exact.is_empty() {
             return Ok(exact);
         }
-        let all = self.describe_live(filter("tag-key", ["Name"])).await?;
+        let all = self.describe_live([filter("tag-key", ["Name"])]).await?;
         Ok(all
             .into_iter()
             .filter(|i| {
@@ -235,27 +236,43 @@ impl Ec2 {
             .collect())
     }
 
-    async fn describe_live(&self, extra: Filter) -> Result<Vec<InstanceInfo>, AwsError> {
+    /// The live instance holding `ip` in VPC `vpc` (addresses repeat across
+    /// VPCs), for key pushes to targets given by address.
+    pub async fn instance_at(
+        &self,
+        ip: IpAddr,
+        vpc: &str,
+    ) -> Result<Option<InstanceInfo>, AwsError> {
+        let by_address = match ip {
+            IpAddr::V4(v4) => filter("private-ip-address", [v4.to_string()]),
+            IpAddr::V6(v6) => filter("ipv6-address", [v6.to_string()]),
+        };
+        let found = self
+            .describe_live([by_address, filter("vpc-id", [vpc])])
+            .await?;
+        Ok(found.into_iter().find(|i| i.state == "running"))
+    }
+
+    async fn describe_live(
+        &self,
+        extra: impl IntoIterator<Item = Filter>,
+    ) -> Result<Vec<InstanceInfo>, AwsError> {
         let live = ["pending", "running", "stopping", "stopped"];
-        let mut pages = self
+        let mut request = self
             .client
             .describe_instances()
-            .filters(filter("instance-state-name", live))
-            .filters(extra)
-            .into_paginator()
-            .send();
+            .filters(filter("instance-state-name", live));
+        for f in extra {
+            request = request.filters(f);
+        }
+        let mut pages = request.into_paginator().send();
         let mut found = Vec::new();
         while let Some(page) = pages
             .try_next()
             .await
             .map_err(|e| aws_error("DescribeInstances", e))?
         {
-            found.extend(
-                page.reservations()
-                    .iter()
-                    .flat_map(|r| r.instances())
-                    .map(instance_info),
-            );
+            found.extend(page.reservations().iter().flat_map(instances_of));
         }
         Ok(found)
     }
@@ -370,8 +387,14 @@ impl Ec2 {
     }
 }
 
-fn instance_info(i: &Instance) -> InstanceInfo {
+/// A reservation's instances, each knowing its account.
+fn instances_of(r: &Reservation) -> impl Iterator<Item = InstanceInfo> + '_ {
+    r.instances().iter().map(|i| instance_info(i, r.owner_id()))
+}
+
+fn instance_info(i: &Instance, account: Option<&str>) -> InstanceInfo {
     InstanceInfo {
+        account: account.map(str::to_owned),
         id: i.instance_id().unwrap_or_default().to_owned(),
         state: i
             .state()

@@ -262,6 +262,27 @@ impl Resolver {
         }
     }
 
+    /// The instance a resolution leads to: the one it named, else the one
+    /// holding its address (looked up once, then cached).
+    pub async fn instance_of(
+        &self,
+        resolution: &Resolution,
+    ) -> Result<Option<Arc<InstanceInfo>>, ResolveError> {
+        if let Some(instance) = &resolution.instance {
+            return Ok(Some(Arc::clone(instance)));
+        }
+        let Some(regional) = self.regional(&resolution.scope) else {
+            return Ok(None);
+        };
+        regional
+            .instance_at(resolution.tunnel().private_ip, &resolution.vpc_id)
+            .await
+    }
+
+    fn regional(&self, scope: &Scope) -> Option<&Arc<Regional>> {
+        self.regionals.iter().find(|r| r.scope() == scope)
+    }
+
     /// Forgets cached answers that `error` shows to be stale, so the next
     /// connection asks EC2 again instead of failing the same way.
     pub async fn forget(&self, resolution: &Resolution, error: &TunnelError) {
@@ -518,6 +539,7 @@ mod tests {
             subnet_id: Some(subnet.into()),
             availability_zone: Some(az.into()),
             name: None,
+            account: None,
         }
     }
 

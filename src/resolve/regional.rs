@@ -82,6 +82,8 @@ pub struct Regional {
     max_tunnel_duration: Option<u32>,
     instances: Cache<String, Option<Arc<InstanceInfo>>>,
     names: Cache<String, Arc<Vec<Arc<InstanceInfo>>>>,
+    /// (address, VPC) → the instance there, for key pushes to addresses.
+    at: Cache<(IpAddr, String), Option<Arc<InstanceInfo>>>,
     vpcs: Cache<(), Arc<Vec<(IpNet, String)>>>,
     endpoints: Cache<EndpointKey, Arc<Vec<Arc<EndpointInfo>>>>,
 }
@@ -111,6 +113,7 @@ impl Regional {
             max_tunnel_duration: config.max_tunnel_duration,
             instances: cache(c.instance_ttl, c),
             names: cache(c.instance_ttl, c),
+            at: cache(c.instance_ttl, c),
             vpcs: cache(c.vpc_ttl, c),
             endpoints: cache(c.endpoint_ttl, c),
         }
@@ -171,6 +174,20 @@ impl Regional {
             .map_err(|e| ResolveError::Aws((*e).clone()))?;
         lookups.push(("name", source(entry.is_fresh())));
         Ok(entry.into_value())
+    }
+
+    /// The running instance at `ip` in `vpc`, if any.
+    pub(super) async fn instance_at(
+        &self,
+        ip: IpAddr,
+        vpc: &str,
+    ) -> Result<Option<Arc<InstanceInfo>>, ResolveError> {
+        self.at
+            .try_get_with((ip, vpc.to_owned()), async {
+                self.ec2.instance_at(ip, vpc).await.map(|i| i.map(Arc::new))
+            })
+            .await
+            .map_err(|e| ResolveError::Aws((*e).clone()))
     }
 
     /// Remembers the instance a name led to, so that connecting to it by id
