@@ -2,9 +2,9 @@
 //!
 //! Nothing here talks to AWS and nothing in the product path imports this module; it
 //! exists so the proxy can be exercised end to end on 127.0.0.1 with realistic
-//! behaviour. [`world`] describes a simulated account (VPCs, subnets, instances,
-//! endpoints) in TOML; [`ec2_api`] serves the EC2 Query API calls the resolver makes
-//! over that world; [`eice`] serves EICE `openTunnel` WebSockets in front of local TCP
+//! behaviour. [`world`] describes one region of a simulated account (VPCs, subnets,
+//! instances, endpoints) in TOML; [`ec2_api`] serves the EC2 Query API calls the
+//! resolver makes over one world per region; [`eice`] serves EICE `openTunnel` WebSockets in front of local TCP
 //! listeners that stand for instances; [`sigv4`] is an independent SigV4 verifier that
 //! checks the product's signer; [`tls`] makes a throwaway CA so the simulated
 //! endpoint can speak `wss://`.

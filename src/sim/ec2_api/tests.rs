@@ -9,6 +9,7 @@ mod endpoints;
 mod faults;
 mod instances;
 mod network;
+mod regions;
 
 use std::collections::HashMap;
 use std::sync::Arc;
