@@ -13,6 +13,10 @@
 //! injected per action with [`Ec2Sim::fail_next`] and [`Ec2Sim::fail_always`]; and
 //! [`Ec2Sim::calls`] counts calls so tests can prove caching and pagination.
 //!
+//! The same URL also serves STS `GetCallerIdentity` ([`crate::sim::sts`]) to
+//! requests signed for the `sts` service: an SDK pointed at it by
+//! `AWS_ENDPOINT_URL_STS` gets STS's own documents and errors.
+//!
 //! Files: `server.rs` (HTTP), `state.rs` (auth, counting, faults, dispatch),
 //! `regions.rs` (one world per region),
 //! `params.rs`/`filter.rs`/`query.rs` (the Query protocol's parameters),
@@ -33,7 +37,7 @@ mod server;
 mod state;
 #[cfg(test)]
 mod tests;
-mod xml;
+pub(in crate::sim) mod xml;
 
 use std::collections::HashMap;
 use std::io;
@@ -46,6 +50,7 @@ use tokio::task::JoinHandle;
 pub use faults::Fault;
 
 use crate::sim::sigv4::SimCredential;
+use crate::sim::sts::Sts;
 use crate::sim::world::{InstanceState, World, WorldError};
 use regions::Regions;
 use state::Shared;
@@ -199,6 +204,12 @@ impl Ec2Sim {
     /// Fails every call of `action` with `fault` once one-shot faults are used up.
     pub fn fail_always(&self, action: Action, fault: Fault) {
         self.shared.faults().fail_always(action, fault);
+    }
+
+    /// The simulated STS served at the same URL (`AWS_ENDPOINT_URL_STS`), to set
+    /// who each access key is ([`Sts::set_identity`]) or count its calls.
+    pub fn sts(&self) -> &Sts {
+        &self.shared.sts
     }
 
     /// Disarms every fault.

@@ -13,6 +13,7 @@ pub mod aws;
 pub mod ec2_api;
 pub mod eice;
 pub mod sigv4;
+pub mod sts;
 pub mod tls;
 pub mod world;
 mod ws;

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
 use http::request::Parts;
@@ -16,8 +16,10 @@ use super::params::Params;
 use super::regions::Regions;
 use super::{Action, Ec2SimConfig, derived, endpoints, instances, network};
 use crate::sim::sigv4::{
-    Expected, HeaderSignedRequest, SimCredential, claimed_scope, verify_header_auth,
+    Expected, HeaderSignedRequest, SigV4Error, SimCredential, Verified, claimed_scope,
+    verify_header_auth,
 };
+use crate::sim::sts::{self, Sts};
 use crate::sim::world::World;
 
 /// The signing name of the EC2 API.
@@ -28,6 +30,8 @@ const SIGNING_NAME: &str = "ec2";
 pub(super) struct Shared {
     /// The worlds served, one per region.
     pub(super) regions: Regions,
+    /// STS, served at the same URL.
+    pub(super) sts: Sts,
     credentials: HashMap<String, SimCredential>,
     page_size: usize,
     /// Calls per region and `Action` parameter (unknown actions included), after auth.
@@ -48,6 +52,7 @@ pub(super) struct Answer {
 impl Shared {
     pub(super) fn new(regions: Regions, config: Ec2SimConfig, instance_seed: u64) -> Shared {
         Shared {
+            sts: Sts::new(&regions.first().account_id),
             regions,
             credentials: config.credentials,
             page_size: config.page_size,
@@ -83,13 +88,24 @@ impl Shared {
         derived::request_id(self.instance_seed, call)
     }
 
-    /// Verifies, counts and answers one call: signature, then the count, then any
-    /// injected fault, then the action itself.
-    pub(super) fn answer(&self, parts: &Parts, body: &[u8]) -> Result<Answer, ApiError> {
+    /// Verifies a header-signed call to `service`, scoped to the region it claims
+    /// when a world serves that region (or it is `also_region`), else to the first
+    /// world's region (which then refuses it as wrongly scoped). Returns the
+    /// verification and the world of the call's region.
+    pub(super) fn verify(
+        &self,
+        parts: &Parts,
+        body: &[u8],
+        service: &str,
+        also_region: Option<&str>,
+    ) -> (Result<Verified, SigV4Error>, Arc<World>) {
         let claimed = claimed_scope(&parts.headers);
-        let world = self
-            .regions
-            .for_claimed(claimed.as_ref().map(|s| s.region.as_str()));
+        let claimed_region = claimed.as_ref().map(|s| s.region.as_str());
+        let world = self.regions.for_claimed(claimed_region);
+        let region = match claimed_region {
+            Some(region) if also_region == Some(region) => region,
+            _ => world.region.as_str(),
+        };
         let verified = verify_header_auth(
             &HeaderSignedRequest {
                 method: parts.method.as_str(),
@@ -100,12 +116,19 @@ impl Shared {
             },
             &self.credentials,
             &Expected {
-                service: SIGNING_NAME,
-                region: &world.region,
+                service,
+                region,
                 now: SystemTime::now(),
             },
-        )
-        .map_err(ApiError::Auth)?;
+        );
+        (verified, world)
+    }
+
+    /// Verifies, counts and answers one EC2 call: signature, then the count, then
+    /// any injected fault, then the action itself.
+    pub(super) fn answer(&self, parts: &Parts, body: &[u8]) -> Result<Answer, ApiError> {
+        let (verified, world) = self.verify(parts, body, SIGNING_NAME, None);
+        let verified = verified.map_err(ApiError::Auth)?;
         let params = Params::new(verified.params, body)?;
         let name = params.get("Action").unwrap_or_default().to_owned();
         self.count(&world.region, &name);
@@ -119,6 +142,17 @@ impl Shared {
         }
         let body = dispatch(action, &world, &params, self.page_size)?;
         Ok(Answer { action, body })
+    }
+
+    /// Answers one STS call (any served region, or STS's global one).
+    pub(super) fn answer_sts(
+        &self,
+        parts: &Parts,
+        body: &[u8],
+        request_id: &str,
+    ) -> (http::StatusCode, String) {
+        let (verified, _) = self.verify(parts, body, sts::SERVICE, Some(sts::GLOBAL_REGION));
+        self.sts.answer(verified, body, request_id)
     }
 
     fn count(&self, region: &str, action: &str) {
