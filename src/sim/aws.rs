@@ -135,6 +135,7 @@ impl SimAws {
             ("AWS_REGION", self.world.region.clone()),
             ("AWS_ENDPOINT_URL_EC2", self.ec2.url()),
             ("AWS_ENDPOINT_URL_STS", self.ec2.url()),
+            ("AWS_ENDPOINT_URL_EC2_INSTANCE_CONNECT", self.ec2.url()),
             ("EICE_PROXY_ENDPOINT_URL", self.eice.url()),
             ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
         ]

@@ -15,7 +15,9 @@
 //!
 //! The same URL also serves STS `GetCallerIdentity` ([`crate::sim::sts`]) to
 //! requests signed for the `sts` service: an SDK pointed at it by
-//! `AWS_ENDPOINT_URL_STS` gets STS's own documents and errors.
+//! `AWS_ENDPOINT_URL_STS` gets STS's own documents and errors. So does EC2
+//! Instance Connect's `SendSSHPublicKey` ([`crate::sim::keys`]), with
+//! `GET /sim/authorized-keys/{instance-id}/{os-user}` for an sshd to read the keys.
 //!
 //! Files: `server.rs` (HTTP), `state.rs` (auth, counting, faults, dispatch),
 //! `regions.rs` (one world per region),
@@ -49,6 +51,7 @@ use tokio::task::JoinHandle;
 
 pub use faults::Fault;
 
+use crate::sim::keys::KeyService;
 use crate::sim::sigv4::SimCredential;
 use crate::sim::sts::Sts;
 use crate::sim::world::{InstanceState, World, WorldError};
@@ -210,6 +213,13 @@ impl Ec2Sim {
     /// who each access key is ([`Sts::set_identity`]) or count its calls.
     pub fn sts(&self) -> &Sts {
         &self.shared.sts
+    }
+
+    /// The simulated EC2 Instance Connect key API served at the same URL
+    /// (`AWS_ENDPOINT_URL_EC2_INSTANCE_CONNECT`): its clock, pushed keys, denials
+    /// and faults. sshd reads the keys at [`crate::sim::keys::authorized_keys_url`].
+    pub fn keys(&self) -> &KeyService {
+        &self.shared.keys
     }
 
     /// Disarms every fault.

@@ -66,6 +66,7 @@ async fn both_regions_instances_answer_through_their_own_endpoints() {
         let env: HashMap<_, _> = aws.env().into_iter().collect();
         assert_eq!(env["AWS_REGION"], "us-east-1");
         assert_eq!(env["AWS_ENDPOINT_URL_STS"], aws.ec2.url());
+        assert_eq!(env["AWS_ENDPOINT_URL_EC2_INSTANCE_CONNECT"], aws.ec2.url());
         let mut eu = open(&aws, "eice-0e1a2b3c4d5e60021", "10.20.1.10", "eu-west-1")
             .await
             .unwrap();

@@ -76,6 +76,11 @@ impl Regions {
         self.read().iter().map(|w| w.region.clone()).collect()
     }
 
+    /// Whether any world holds instance `id`.
+    pub(super) fn holds_instance(&self, id: &str) -> bool {
+        self.read().iter().any(|w| w.instance(id).is_some())
+    }
+
     /// Changes an instance's state, in whichever world holds it, for every later call.
     pub(super) fn set_instance_state(
         &self,

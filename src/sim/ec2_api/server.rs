@@ -1,5 +1,6 @@
 //! The HTTP side: the accept loop, one hyper HTTP/1.1 connection per client, the
-//! choice of service (EC2 or STS) by a request's credential scope, and the
+//! choice of service (EC2, STS, EC2 Instance Connect, or sshd's key listing) by a
+//! request's credential scope, target or path, and the
 //! translation of an [`Answer`] or [`ApiError`] into EC2's response documents.
 //!
 //! Connections live in a `JoinSet` owned by the accept loop, so aborting the loop
@@ -12,7 +13,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HeaderValue, SERVER};
 use http::request::Parts;
-use http::{Request, Response, StatusCode};
+use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -24,6 +25,7 @@ use tokio::task::JoinSet;
 use super::error::ApiError;
 use super::state::{Answer, Shared};
 use super::xml;
+use crate::sim::keys::{self, Reply};
 use crate::sim::sigv4::claimed_scope;
 use crate::sim::sts;
 
@@ -71,15 +73,30 @@ async fn serve_connection(stream: TcpStream, shared: Arc<Shared>) {
 
 /// The services served at this one URL, told apart by the signing name in the
 /// request's credential scope; anything else (unsigned requests too) is EC2's.
+/// EC2 Instance Connect is also recognised by its `X-Amz-Target`, so that even an
+/// unsigned JSON request gets a JSON answer; and sshd's plain GET for pushed keys
+/// by its path.
 enum Service {
     Ec2,
     Sts,
+    InstanceConnect,
+    AuthorizedKeys,
 }
 
 impl Service {
     fn of(parts: &Parts) -> Service {
+        if parts.method == Method::GET && parts.uri.path().starts_with(keys::AUTHORIZED_KEYS_PATH) {
+            return Service::AuthorizedKeys;
+        }
+        let json_target = parts
+            .headers
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|target| target.starts_with(keys::TARGET_PREFIX));
         match claimed_scope(&parts.headers) {
             Some(scope) if scope.service == sts::SERVICE => Service::Sts,
+            Some(scope) if scope.service == keys::SERVICE => Service::InstanceConnect,
+            _ if json_target => Service::InstanceConnect,
             _ => Service::Ec2,
         }
     }
@@ -102,7 +119,38 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Full<By
             let (status, document) = shared.answer_sts(&parts, &body, &request_id);
             respond(status, document, &request_id, None)
         }
+        Service::InstanceConnect => {
+            json(shared.answer_keys(&parts, &body, &request_id), &request_id)
+        }
+        Service::AuthorizedKeys => {
+            let (status, text) = shared.authorized_keys(parts.uri.path());
+            let mut response = Response::new(Full::new(Bytes::from(text)));
+            *response.status_mut() = status;
+            response.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            );
+            response
+        }
     }
+}
+
+/// A JSON 1.1 response, with `x-amzn-ErrorType` on errors.
+fn json(reply: Reply, request_id: &str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(reply.body)));
+    *response.status_mut() = reply.status;
+    let headers = response.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/x-amz-json-1.1"),
+    );
+    if let Some(error_type) = reply.error_type {
+        headers.insert("x-amzn-errortype", HeaderValue::from_static(error_type));
+    }
+    if let Ok(value) = HeaderValue::from_str(request_id) {
+        headers.insert("x-amzn-requestid", value);
+    }
+    response
 }
 
 async fn read_body(body: Incoming) -> Result<Bytes, ApiError> {

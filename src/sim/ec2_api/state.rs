@@ -15,6 +15,7 @@ use super::faults::FaultTable;
 use super::params::Params;
 use super::regions::Regions;
 use super::{Action, Ec2SimConfig, derived, endpoints, instances, network};
+use crate::sim::keys::{self, Call, KeyService, Reply};
 use crate::sim::sigv4::{
     Expected, HeaderSignedRequest, SigV4Error, SimCredential, Verified, claimed_scope,
     verify_header_auth,
@@ -32,6 +33,8 @@ pub(super) struct Shared {
     pub(super) regions: Regions,
     /// STS, served at the same URL.
     pub(super) sts: Sts,
+    /// EC2 Instance Connect's key API, served at the same URL.
+    pub(super) keys: KeyService,
     credentials: HashMap<String, SimCredential>,
     page_size: usize,
     /// Calls per region and `Action` parameter (unknown actions included), after auth.
@@ -53,6 +56,7 @@ impl Shared {
     pub(super) fn new(regions: Regions, config: Ec2SimConfig, instance_seed: u64) -> Shared {
         Shared {
             sts: Sts::new(&regions.first().account_id),
+            keys: KeyService::default(),
             regions,
             credentials: config.credentials,
             page_size: config.page_size,
@@ -153,6 +157,29 @@ impl Shared {
     ) -> (http::StatusCode, String) {
         let (verified, _) = self.verify(parts, body, sts::SERVICE, Some(sts::GLOBAL_REGION));
         self.sts.answer(verified, body, request_id)
+    }
+
+    /// Answers one EC2 Instance Connect call, in the world of its region.
+    pub(super) fn answer_keys(&self, parts: &Parts, body: &[u8], request_id: &str) -> Reply {
+        let (verified, world) = self.verify(parts, body, keys::SERVICE, None);
+        let target = parts
+            .headers
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok());
+        self.keys.answer(Call {
+            verified,
+            target,
+            body,
+            world: &world,
+            sts: &self.sts,
+            request_id,
+        })
+    }
+
+    /// Answers sshd's question: the keys valid now for an instance and user.
+    pub(super) fn authorized_keys(&self, path: &str) -> (http::StatusCode, String) {
+        self.keys
+            .authorized_keys_document(path, |id| self.regions.holds_instance(id))
     }
 
     fn count(&self, region: &str, action: &str) {

@@ -8,6 +8,7 @@ mod auth;
 mod endpoints;
 mod faults;
 mod instances;
+mod keys;
 mod network;
 mod regions;
 mod sts;
@@ -119,7 +120,7 @@ where
 }
 
 /// Sends one unsigned form POST over a plain socket: for the requests the SDK
-/// would never send. Returns the status, the headers' text and the body.
+/// would never send. Returns what [`send_raw`] does.
 async fn raw_post(sim: &Ec2Sim, body: &str) -> (u16, String, String) {
     let request = format!(
         "POST / HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
@@ -139,7 +140,7 @@ struct Signer<'a> {
 
 /// Sends one POST to `/` with `headers` and `body`, all signed as `signer` says
 /// for [`ACCESS_KEY`] by the sim's reference signer (for the APIs whose SDK is not
-/// a dependency). Returns the status, the headers' text (lower case) and the body.
+/// a dependency). Returns what [`send_raw`] does.
 async fn signed_post(
     sim: &Ec2Sim,
     signer: &Signer<'_>,
@@ -173,7 +174,8 @@ async fn signed_post(
     send_raw(sim, &request).await
 }
 
-/// Writes `request` on a fresh connection and reads the whole response.
+/// Writes `request` on a fresh connection and reads the whole response: the
+/// status, the head with header names in lower case, and the body.
 async fn send_raw(sim: &Ec2Sim, request: &str) -> (u16, String, String) {
     let mut stream = tokio::net::TcpStream::connect(sim.local_addr())
         .await
@@ -183,5 +185,12 @@ async fn send_raw(sim: &Ec2Sim, request: &str) -> (u16, String, String) {
     stream.read_to_string(&mut response).await.unwrap();
     let (head, body) = response.split_once("\r\n\r\n").unwrap();
     let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (status, head.to_ascii_lowercase(), body.to_owned())
+    let head: Vec<String> = head
+        .lines()
+        .map(|line| match line.split_once(':') {
+            Some((name, value)) => format!("{}:{value}", name.to_ascii_lowercase()),
+            None => line.to_owned(),
+        })
+        .collect();
+    (status, head.join("\r\n"), body.to_owned())
 }
