@@ -1,9 +1,12 @@
 //! A whole simulated account in one value: the EC2 Query API and the EICE
-//! service over one [`World`], and a stand-in server on 127.0.0.1 for every
-//! running instance's ports 22 and 3389.
+//! service over one [`World`] per region, and a stand-in server on 127.0.0.1 for
+//! every running instance's ports 22 and 3389.
 //!
 //! The demo, the integration tests and the benches all start this, then point
-//! the proxy at it through the standard knobs returned by [`SimAws::env`].
+//! the proxy at it through the standard knobs returned by [`SimAws::env`]. An
+//! account in several regions ([`SimAws::start_regions`]) still has one EC2 URL and
+//! one EICE URL: each stands for every region's endpoints and tells the regions
+//! apart by the region a request is signed for, as the real ones would by host.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -23,8 +26,11 @@ pub const INSTANCE_PORTS: [u16; 2] = [22, 3389];
 
 /// The simulated services and instance stand-ins; dropping it stops them all.
 pub struct SimAws {
-    /// The account as loaded (instance states may change later in `ec2`).
+    /// The first (default) region's world as loaded (instance states may change
+    /// later in `ec2`).
     pub world: Arc<World>,
+    /// Every region's world as loaded, `world` first.
+    pub worlds: Vec<Arc<World>>,
     /// The EC2 Query API (`AWS_ENDPOINT_URL_EC2`).
     pub ec2: Ec2Sim,
     /// The EICE service (`EICE_PROXY_ENDPOINT_URL`).
@@ -56,57 +62,68 @@ impl SimAws {
         tls: bool,
         extra_credentials: HashMap<String, SimCredential>,
     ) -> std::io::Result<SimAws> {
+        SimAws::start_regions_with(vec![world], tls, extra_credentials).await
+    }
+
+    /// Starts an account spread over several regions, one world each (e.g.
+    /// `vec![World::demo(), World::demo_eu()]`); the first is the default region
+    /// ([`SimAws::env`]'s `AWS_REGION`). The worlds must be in distinct regions and
+    /// share no id ([`Ec2Sim::start_many`]); since the simulated EICE tells
+    /// instances apart by private address, their running instances should not
+    /// share one either.
+    pub async fn start_regions(worlds: Vec<World>, tls: bool) -> std::io::Result<SimAws> {
+        SimAws::start_regions_with(worlds, tls, HashMap::new()).await
+    }
+
+    /// [`SimAws::start_regions`] with more access keys, as [`SimAws::start_with`].
+    pub async fn start_regions_with(
+        worlds: Vec<World>,
+        tls: bool,
+        extra_credentials: HashMap<String, SimCredential>,
+    ) -> std::io::Result<SimAws> {
         let mut credentials = HashMap::from([(
             EXAMPLE_ACCESS_KEY_ID.to_owned(),
             SimCredential::new(EXAMPLE_SECRET_ACCESS_KEY),
         )]);
         credentials.extend(extra_credentials);
-        let world = Arc::new(world);
-        let ec2 = Ec2Sim::start(
-            world.clone(),
+        let worlds: Vec<Arc<World>> = worlds.into_iter().map(Arc::new).collect();
+        let ec2 = Ec2Sim::start_many(
+            worlds.clone(),
             Ec2SimConfig {
                 credentials: credentials.clone(),
                 ..Ec2SimConfig::default()
             },
         )?;
+        let world = worlds[0].clone();
+        let endpoints = || {
+            worlds
+                .iter()
+                .flat_map(|w| w.endpoints.iter().map(|e| (e.id.clone(), w.region.clone())))
+        };
         let eice = EiceSim::start(EiceSimConfig {
             region: world.region.clone(),
+            endpoint_regions: endpoints().collect(),
             credentials,
-            endpoint_ids: world.endpoints.iter().map(|e| e.id.clone()).collect(),
+            endpoint_ids: endpoints().map(|(id, _)| id).collect(),
             tls,
             ..EiceSimConfig::default()
         })
         .await?;
         let mut instances = Vec::new();
-        for instance in world
-            .instances
-            .iter()
-            .filter(|i| i.state == InstanceState::Running)
-        {
-            let label = match &instance.name {
-                Some(name) => format!("{} {name}", instance.id),
-                None => instance.id.clone(),
-            };
-            let mut addresses = vec![IpAddr::V4(instance.private_ip)];
-            addresses.extend(instance.ipv6.map(IpAddr::V6));
-            for port in INSTANCE_PORTS {
-                let (local, task) =
-                    spawn_instance(format!("{label} port {port}"), port == 3389).await?;
-                instances.push(task);
-                for ip in &addresses {
-                    eice.add_target(SocketAddr::new(*ip, port), local);
-                }
-            }
+        for world in &worlds {
+            instances.extend(stand_ins(world, &eice).await?);
         }
         Ok(SimAws {
             world,
+            worlds,
             ec2,
             eice,
             instances,
         })
     }
 
-    /// The environment that points the AWS SDK and eice-proxy at this account.
+    /// The environment that points the AWS SDK and eice-proxy at this account;
+    /// `AWS_REGION` is the first world's region.
     /// With TLS, `AWS_CA_BUNDLE` must also name a file holding [`EiceSim::ca_pem`].
     pub fn env(&self) -> Vec<(&'static str, String)> {
         vec![
@@ -117,10 +134,39 @@ impl SimAws {
             ),
             ("AWS_REGION", self.world.region.clone()),
             ("AWS_ENDPOINT_URL_EC2", self.ec2.url()),
+            ("AWS_ENDPOINT_URL_STS", self.ec2.url()),
+            ("AWS_ENDPOINT_URL_EC2_INSTANCE_CONNECT", self.ec2.url()),
             ("EICE_PROXY_ENDPOINT_URL", self.eice.url()),
             ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
         ]
     }
+}
+
+/// Starts the listeners for `world`'s running instances and makes them EICE's
+/// targets at the instances' addresses.
+async fn stand_ins(world: &World, eice: &EiceSim) -> std::io::Result<Vec<JoinHandle<()>>> {
+    let mut tasks = Vec::new();
+    for instance in world
+        .instances
+        .iter()
+        .filter(|i| i.state == InstanceState::Running)
+    {
+        let label = match &instance.name {
+            Some(name) => format!("{} {name}", instance.id),
+            None => instance.id.clone(),
+        };
+        let mut addresses = vec![IpAddr::V4(instance.private_ip)];
+        addresses.extend(instance.ipv6.map(IpAddr::V6));
+        for port in INSTANCE_PORTS {
+            let (local, task) =
+                spawn_instance(format!("{label} port {port}"), port == 3389).await?;
+            tasks.push(task);
+            for ip in &addresses {
+                eice.add_target(SocketAddr::new(*ip, port), local);
+            }
+        }
+    }
+    Ok(tasks)
 }
 
 /// The first line every simulated instance sends, SSH-style, so that a client
@@ -191,3 +237,6 @@ async fn greet_and_echo(mut socket: TcpStream, greeting: String) {
     }
     let _ = socket.shutdown().await;
 }
+
+#[cfg(test)]
+mod tests;

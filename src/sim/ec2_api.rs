@@ -5,13 +5,22 @@
 //! The real `aws-sdk-ec2` client talks to it unchanged (point
 //! `AWS_ENDPOINT_URL_EC2` or the client's `endpoint_url` at [`Ec2Sim::url`]), so the
 //! product's discovery code is tested through the SDK's own serializers, signer,
-//! retries and deserializers. Every request's SigV4 signature is checked with the
+//! retries and deserializers. One simulator can serve several regions of an account
+//! ([`Ec2Sim::start_many`]), each a [`World`], picked per call by the region its
+//! signature is scoped to. Every request's SigV4 signature is checked with the
 //! independent verifier in [`crate::sim::sigv4`]; answers come from a [`World`];
 //! failures a real account produces (IAM denials, throttling, outages) can be
 //! injected per action with [`Ec2Sim::fail_next`] and [`Ec2Sim::fail_always`]; and
 //! [`Ec2Sim::calls`] counts calls so tests can prove caching and pagination.
 //!
+//! The same URL also serves STS `GetCallerIdentity` ([`crate::sim::sts`]) to
+//! requests signed for the `sts` service: an SDK pointed at it by
+//! `AWS_ENDPOINT_URL_STS` gets STS's own documents and errors. So does EC2
+//! Instance Connect's `SendSSHPublicKey` ([`crate::sim::keys`]), with
+//! `GET /sim/authorized-keys/{instance-id}/{os-user}` for an sshd to read the keys.
+//!
 //! Files: `server.rs` (HTTP), `state.rs` (auth, counting, faults, dispatch),
+//! `regions.rs` (one world per region),
 //! `params.rs`/`filter.rs`/`query.rs` (the Query protocol's parameters),
 //! `instances.rs`/`network.rs`/`endpoints.rs` (one per resource family),
 //! `xml.rs` (documents), `error.rs` (EC2 error codes), `faults.rs`, `derived.rs`.
@@ -25,11 +34,12 @@ mod instances;
 mod network;
 mod params;
 mod query;
+mod regions;
 mod server;
 mod state;
 #[cfg(test)]
 mod tests;
-mod xml;
+pub(in crate::sim) mod xml;
 
 use std::collections::HashMap;
 use std::io;
@@ -41,8 +51,11 @@ use tokio::task::JoinHandle;
 
 pub use faults::Fault;
 
+use crate::sim::keys::KeyService;
 use crate::sim::sigv4::SimCredential;
+use crate::sim::sts::Sts;
 use crate::sim::world::{InstanceState, World, WorldError};
+use regions::Regions;
 use state::Shared;
 
 /// The EC2 actions the simulator implements; anything else is `InvalidAction`.
@@ -126,16 +139,28 @@ impl Ec2Sim {
     /// Must be called within a Tokio runtime, which runs the server. An invalid
     /// world is refused with `InvalidInput` and the [`WorldError`] as the source.
     pub fn start(world: Arc<World>, config: Ec2SimConfig) -> io::Result<Ec2Sim> {
-        world
-            .validate()
-            .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err))?;
+        Ec2Sim::start_many(vec![world], config)
+    }
+
+    /// [`Ec2Sim::start`] for an account in several regions, one world each: the
+    /// simulator stands for every one of their regional endpoints at its one URL,
+    /// and answers each call from the world of the region in the call's SigV4
+    /// credential scope.
+    ///
+    /// A call signed for a region no world is in is answered as the first world's
+    /// endpoint would answer it: `AuthFailure`, "Credential should be scoped to a
+    /// valid region, not '…'. This endpoint is in '…'." Besides each world's own
+    /// checks, the worlds must be in distinct regions and share no resource id;
+    /// an empty list is refused too (all `InvalidInput`).
+    pub fn start_many(worlds: Vec<Arc<World>>, config: Ec2SimConfig) -> io::Result<Ec2Sim> {
+        let regions = Regions::new(worlds)?;
         let listener = std::net::TcpListener::bind(config.bind)?;
         listener.set_nonblocking(true)?;
         let listener = tokio::net::TcpListener::from_std(listener)?;
         let addr = listener.local_addr()?;
         static SIMULATORS: AtomicU64 = AtomicU64::new(0);
         let seed = SIMULATORS.fetch_add(1, Ordering::Relaxed);
-        let shared = Arc::new(Shared::new(world, config, seed));
+        let shared = Arc::new(Shared::new(regions, config, seed));
         let server = tokio::spawn(server::accept_loop(listener, Arc::clone(&shared)));
         Ok(Ec2Sim {
             addr,
@@ -155,12 +180,20 @@ impl Ec2Sim {
         self.addr
     }
 
-    /// How many calls of `action` passed authentication, failed ones included.
+    /// How many calls of `action` passed authentication, in every region, failed
+    /// ones included.
     pub fn calls(&self, action: Action) -> usize {
-        self.shared.calls(action.as_str())
+        self.shared.calls(None, action.as_str())
     }
 
-    /// How many calls of any action (unknown ones too) passed authentication.
+    /// [`Ec2Sim::calls`] in one region: e.g. proof that an instance was looked up
+    /// in both regions of the account.
+    pub fn calls_in(&self, region: &str, action: Action) -> usize {
+        self.shared.calls(Some(region), action.as_str())
+    }
+
+    /// How many EC2 calls of any action (unknown ones too) in any region passed
+    /// authentication.
     pub fn calls_total(&self) -> usize {
         self.shared.calls_total()
     }
@@ -176,21 +209,44 @@ impl Ec2Sim {
         self.shared.faults().fail_always(action, fault);
     }
 
+    /// The simulated STS served at the same URL (`AWS_ENDPOINT_URL_STS`), to set
+    /// who each access key is ([`Sts::set_identity`]) or count its calls.
+    pub fn sts(&self) -> &Sts {
+        &self.shared.sts
+    }
+
+    /// The simulated EC2 Instance Connect key API served at the same URL
+    /// (`AWS_ENDPOINT_URL_EC2_INSTANCE_CONNECT`): its clock, pushed keys, denials
+    /// and faults. sshd reads the keys at [`crate::sim::keys::authorized_keys_url`].
+    pub fn keys(&self) -> &KeyService {
+        &self.shared.keys
+    }
+
     /// Disarms every fault.
     pub fn clear_faults(&self) {
         self.shared.faults().clear();
     }
 
-    /// Changes an instance's state for every later call, e.g. to stop an instance
-    /// under a running proxy.
+    /// Changes an instance's state (in whichever region it is) for every later
+    /// call, e.g. to stop an instance under a running proxy.
     pub fn set_instance_state(&self, id: &str, state: InstanceState) -> Result<(), WorldError> {
-        self.shared.set_instance_state(id, state)
+        self.shared.regions.set_instance_state(id, state)
     }
 
-    /// The world as the simulator currently sees it (a snapshot), for services that
-    /// must agree with it, such as a simulated EICE endpoint.
+    /// The first world as the simulator currently sees it (a snapshot), for
+    /// services that must agree with it, such as a simulated EICE endpoint.
     pub fn world(&self) -> Arc<World> {
-        self.shared.world()
+        self.shared.regions.first()
+    }
+
+    /// The world of `region` as the simulator currently sees it, if it serves one.
+    pub fn world_in(&self, region: &str) -> Option<Arc<World>> {
+        self.shared.regions.get(region)
+    }
+
+    /// The regions served, the first (default) one first.
+    pub fn regions(&self) -> Vec<String> {
+        self.shared.regions.names()
     }
 }
 

@@ -64,8 +64,13 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 /// `us-east-1` that knows the AWS documentation example key and no instances.
 #[derive(Debug, Clone)]
 pub struct EiceSimConfig {
-    /// The region the service runs in; signatures must be scoped to it.
+    /// The region the service runs in; signatures must be scoped to it, unless
+    /// `endpoint_regions` places the tunnel's endpoint elsewhere.
     pub region: String,
+    /// `instanceConnectEndpointId` → the region that endpoint is in, for a service
+    /// standing for the endpoints of several regions at once: a tunnel's signature
+    /// must be scoped to its endpoint's region. Endpoints not listed are in `region`.
+    pub endpoint_regions: HashMap<String, String>,
     /// Access key id → credential; keys not listed are "invalid security tokens".
     pub credentials: HashMap<String, SimCredential>,
     /// The `instanceConnectEndpointId`s that exist; empty accepts any id.
@@ -90,6 +95,7 @@ impl Default for EiceSimConfig {
     fn default() -> Self {
         EiceSimConfig {
             region: "us-east-1".to_owned(),
+            endpoint_regions: HashMap::new(),
             credentials: HashMap::from([(
                 EXAMPLE_ACCESS_KEY_ID.to_owned(),
                 SimCredential::new(EXAMPLE_SECRET_ACCESS_KEY),
@@ -109,6 +115,7 @@ impl Default for EiceSimConfig {
 /// target table and the counters.
 struct Shared {
     region: String,
+    endpoint_regions: HashMap<String, String>,
     credentials: HashMap<String, SimCredential>,
     endpoint_ids: Vec<String>,
     targets: RwLock<HashMap<SocketAddr, SocketAddr>>,
@@ -139,6 +146,13 @@ impl Shared {
 
     fn faults(&self) -> MutexGuard<'_, FaultTable> {
         self.faults.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The region whose signatures a tunnel to `endpoint_id` needs.
+    fn region_of(&self, endpoint_id: Option<&str>) -> &str {
+        endpoint_id
+            .and_then(|id| self.endpoint_regions.get(id))
+            .unwrap_or(&self.region)
     }
 
     fn target(&self, private: SocketAddr) -> Option<SocketAddr> {
@@ -172,6 +186,7 @@ impl EiceSim {
         let (stop, stopped) = watch::channel(());
         let shared = Arc::new(Shared {
             region: config.region,
+            endpoint_regions: config.endpoint_regions,
             credentials: config.credentials,
             endpoint_ids: config.endpoint_ids,
             targets: RwLock::new(config.targets),

@@ -4,7 +4,8 @@
 //! prove nothing, so this module implements the verification side from the SigV4
 //! specification with `hmac` and `sha2` alone. It covers the two shapes the simulated
 //! AWS receives: query-string presigned GETs (the EICE `openTunnel` URL) and requests
-//! signed with an `Authorization` header (the EC2 Query API).
+//! signed with an `Authorization` header (the EC2 Query, STS and EC2 Instance
+//! Connect APIs).
 //!
 //! Each check that can fail has its own [`SigV4Error`] variant carrying the AWS error
 //! code and message, so tests can tell a wrong region from a wrong secret.
@@ -14,6 +15,7 @@ mod canonical;
 mod checks;
 mod error;
 mod presign;
+mod sign;
 #[cfg(test)]
 mod tests;
 
@@ -30,6 +32,7 @@ pub use canonical::{
 };
 pub use error::SigV4Error;
 pub use presign::{PresignInput, presign_query};
+pub use sign::{ClaimedScope, HeaderSignInput, claimed_scope, sign_headers};
 
 use checks::{
     AuthorizationHeader, QueryAuth, Scope, check_algorithm, check_header_window,

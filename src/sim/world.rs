@@ -10,7 +10,8 @@
 //! instead of quietly testing nothing.
 //!
 //! [`World::demo`] is the built-in scenario for the demo and most tests; its source,
-//! `demo-world.toml`, doubles as the file format's documentation.
+//! `demo-world.toml`, doubles as the file format's documentation. [`World::demo_eu`]
+//! is a second region of the same account, for multi-region scenarios.
 
 mod cidr;
 mod ids;
@@ -34,6 +35,9 @@ pub const DEFAULT_ACCOUNT_ID: &str = "123456789012";
 
 /// The built-in scenario, kept as TOML so it also documents the format.
 const DEMO_WORLD: &str = include_str!("demo-world.toml");
+
+/// The built-in second region of the same account.
+const DEMO_WORLD_EU: &str = include_str!("demo-world-eu.toml");
 
 /// Why a world file was refused. Every variant names the offending id (or text) so
 /// the author of a test scenario can find the line to fix.
@@ -133,7 +137,8 @@ pub enum WorldError {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct World {
-    /// The one region the account lives in; the services sign and answer for it.
+    /// The region this world is; the services sign and answer for it. An account
+    /// spread over several regions is several worlds (see [`crate::sim::aws`]).
     pub region: String,
     /// The owner of every resource, as it appears in ARNs and `ownerId`.
     #[serde(default = "default_account_id")]
@@ -246,9 +251,34 @@ impl World {
         World::from_toml(DEMO_WORLD).expect("the built-in demo world is valid")
     }
 
+    /// The built-in second region (`src/sim/demo-world-eu.toml`): `eu-west-1` of the
+    /// same account, one VPC (10.20.0.0/16, apart from the demo's 10.0.0.0/16), one
+    /// endpoint and two running instances, `eu-web-1` and `eu-db-1`.
+    pub fn demo_eu() -> World {
+        World::from_toml(DEMO_WORLD_EU).expect("the built-in eu demo world is valid")
+    }
+
     /// Checks the rules [`World::from_toml`] enforces; for worlds built in code.
     pub fn validate(&self) -> Result<(), WorldError> {
         validate::world(self)
+    }
+
+    /// Every resource's kind and id: VPCs, subnets, instances, then endpoints.
+    pub fn resources(&self) -> impl Iterator<Item = (ResourceKind, &str)> {
+        let vpcs = self.vpcs.iter().map(|v| (ResourceKind::Vpc, v.id.as_str()));
+        let subnets = self
+            .subnets
+            .iter()
+            .map(|s| (ResourceKind::Subnet, s.id.as_str()));
+        let instances = self
+            .instances
+            .iter()
+            .map(|i| (ResourceKind::Instance, i.id.as_str()));
+        let endpoints = self
+            .endpoints
+            .iter()
+            .map(|e| (ResourceKind::Endpoint, e.id.as_str()));
+        vpcs.chain(subnets).chain(instances).chain(endpoints)
     }
 
     /// The VPC with this id.

@@ -1,12 +1,11 @@
 //! The simulator's shared state and the answer to one verified call.
 //!
-//! The world sits behind a lock as an `Arc` snapshot: each call takes the snapshot
-//! once and answers from it, so a run-time change ([`Shared::set_instance_state`])
-//! is seen whole by the next call and never half-way through a document.
+//! A call's region (its credential scope's) picks the world it is answered from
+//! ([`Regions`]); calls are counted per region and action.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
 use http::request::Parts;
@@ -14,9 +13,15 @@ use http::request::Parts;
 use super::error::ApiError;
 use super::faults::FaultTable;
 use super::params::Params;
+use super::regions::Regions;
 use super::{Action, Ec2SimConfig, derived, endpoints, instances, network};
-use crate::sim::sigv4::{Expected, HeaderSignedRequest, SimCredential, verify_header_auth};
-use crate::sim::world::{InstanceState, World, WorldError};
+use crate::sim::keys::{self, Call, KeyService, Reply};
+use crate::sim::sigv4::{
+    Expected, HeaderSignedRequest, SigV4Error, SimCredential, Verified, claimed_scope,
+    verify_header_auth,
+};
+use crate::sim::sts::{self, Sts};
+use crate::sim::world::World;
 
 /// The signing name of the EC2 API.
 const SIGNING_NAME: &str = "ec2";
@@ -24,11 +29,16 @@ const SIGNING_NAME: &str = "ec2";
 /// Everything the connection handlers share.
 #[derive(Debug)]
 pub(super) struct Shared {
-    world: RwLock<Arc<World>>,
+    /// The worlds served, one per region.
+    pub(super) regions: Regions,
+    /// STS, served at the same URL.
+    pub(super) sts: Sts,
+    /// EC2 Instance Connect's key API, served at the same URL.
+    pub(super) keys: KeyService,
     credentials: HashMap<String, SimCredential>,
     page_size: usize,
-    /// Calls per `Action` parameter (unknown actions included), after auth.
-    calls: Mutex<HashMap<String, usize>>,
+    /// Calls per region and `Action` parameter (unknown actions included), after auth.
+    calls: Mutex<HashMap<(String, String), usize>>,
     total: AtomicUsize,
     faults: Mutex<FaultTable>,
     /// Distinguishes this simulator's request ids from another's in one test.
@@ -43,9 +53,11 @@ pub(super) struct Answer {
 }
 
 impl Shared {
-    pub(super) fn new(world: Arc<World>, config: Ec2SimConfig, instance_seed: u64) -> Shared {
+    pub(super) fn new(regions: Regions, config: Ec2SimConfig, instance_seed: u64) -> Shared {
         Shared {
-            world: RwLock::new(world),
+            sts: Sts::new(&regions.first().account_id),
+            keys: KeyService::default(),
+            regions,
             credentials: config.credentials,
             page_size: config.page_size,
             calls: Mutex::default(),
@@ -56,27 +68,14 @@ impl Shared {
         }
     }
 
-    /// The world as it is now.
-    pub(super) fn world(&self) -> Arc<World> {
-        self.world
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
-    /// Changes an instance's state for every later call.
-    pub(super) fn set_instance_state(
-        &self,
-        id: &str,
-        state: InstanceState,
-    ) -> Result<(), WorldError> {
-        let mut world = self.world.write().unwrap_or_else(PoisonError::into_inner);
-        Arc::make_mut(&mut world).set_instance_state(id, state)
-    }
-
-    pub(super) fn calls(&self, action: &str) -> usize {
+    /// Calls of `action` in `region`, or in every region when `None`.
+    pub(super) fn calls(&self, region: Option<&str>, action: &str) -> usize {
         let calls = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
-        calls.get(action).copied().unwrap_or(0)
+        calls
+            .iter()
+            .filter(|((r, a), _)| a == action && region.is_none_or(|region| r == region))
+            .map(|(_, count)| count)
+            .sum()
     }
 
     pub(super) fn calls_total(&self) -> usize {
@@ -93,10 +92,24 @@ impl Shared {
         derived::request_id(self.instance_seed, call)
     }
 
-    /// Verifies, counts and answers one call: signature, then the count, then any
-    /// injected fault, then the action itself.
-    pub(super) fn answer(&self, parts: &Parts, body: &[u8]) -> Result<Answer, ApiError> {
-        let world = self.world();
+    /// Verifies a header-signed call to `service`, scoped to the region it claims
+    /// when a world serves that region (or it is `also_region`), else to the first
+    /// world's region (which then refuses it as wrongly scoped). Returns the
+    /// verification and the world of the call's region.
+    pub(super) fn verify(
+        &self,
+        parts: &Parts,
+        body: &[u8],
+        service: &str,
+        also_region: Option<&str>,
+    ) -> (Result<Verified, SigV4Error>, Arc<World>) {
+        let claimed = claimed_scope(&parts.headers);
+        let claimed_region = claimed.as_ref().map(|s| s.region.as_str());
+        let world = self.regions.for_claimed(claimed_region);
+        let region = match claimed_region {
+            Some(region) if also_region == Some(region) => region,
+            _ => world.region.as_str(),
+        };
         let verified = verify_header_auth(
             &HeaderSignedRequest {
                 method: parts.method.as_str(),
@@ -107,15 +120,22 @@ impl Shared {
             },
             &self.credentials,
             &Expected {
-                service: SIGNING_NAME,
-                region: &world.region,
+                service,
+                region,
                 now: SystemTime::now(),
             },
-        )
-        .map_err(ApiError::Auth)?;
+        );
+        (verified, world)
+    }
+
+    /// Verifies, counts and answers one EC2 call: signature, then the count, then
+    /// any injected fault, then the action itself.
+    pub(super) fn answer(&self, parts: &Parts, body: &[u8]) -> Result<Answer, ApiError> {
+        let (verified, world) = self.verify(parts, body, SIGNING_NAME, None);
+        let verified = verified.map_err(ApiError::Auth)?;
         let params = Params::new(verified.params, body)?;
         let name = params.get("Action").unwrap_or_default().to_owned();
-        self.count(&name);
+        self.count(&world.region, &name);
         if name.is_empty() {
             return Err(ApiError::MissingAction);
         }
@@ -128,10 +148,46 @@ impl Shared {
         Ok(Answer { action, body })
     }
 
-    fn count(&self, action: &str) {
+    /// Answers one STS call (any served region, or STS's global one).
+    pub(super) fn answer_sts(
+        &self,
+        parts: &Parts,
+        body: &[u8],
+        request_id: &str,
+    ) -> (http::StatusCode, String) {
+        let (verified, _) = self.verify(parts, body, sts::SERVICE, Some(sts::GLOBAL_REGION));
+        self.sts.answer(verified, body, request_id)
+    }
+
+    /// Answers one EC2 Instance Connect call, in the world of its region.
+    pub(super) fn answer_keys(&self, parts: &Parts, body: &[u8], request_id: &str) -> Reply {
+        let (verified, world) = self.verify(parts, body, keys::SERVICE, None);
+        let target = parts
+            .headers
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok());
+        self.keys.answer(Call {
+            verified,
+            target,
+            body,
+            world: &world,
+            sts: &self.sts,
+            request_id,
+        })
+    }
+
+    /// Answers sshd's question: the keys valid now for an instance and user.
+    pub(super) fn authorized_keys(&self, path: &str) -> (http::StatusCode, String) {
+        self.keys
+            .authorized_keys_document(path, |id| self.regions.holds_instance(id))
+    }
+
+    fn count(&self, region: &str, action: &str) {
         self.total.fetch_add(1, Ordering::SeqCst);
         let mut calls = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
-        *calls.entry(action.to_owned()).or_default() += 1;
+        *calls
+            .entry((region.to_owned(), action.to_owned()))
+            .or_default() += 1;
     }
 }
 

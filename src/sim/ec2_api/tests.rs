@@ -8,7 +8,10 @@ mod auth;
 mod endpoints;
 mod faults;
 mod instances;
+mod keys;
 mod network;
+mod regions;
+mod sts;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,7 +24,7 @@ use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::{Ec2Sim, Ec2SimConfig};
-use crate::sim::sigv4::SimCredential;
+use crate::sim::sigv4::{HeaderSignInput, SimCredential, sign_headers};
 use crate::sim::world::World;
 
 /// The access key the test account accepts.
@@ -117,21 +120,77 @@ where
 }
 
 /// Sends one unsigned form POST over a plain socket: for the requests the SDK
-/// would never send. Returns the status, the headers' text and the body.
+/// would never send. Returns what [`send_raw`] does.
 async fn raw_post(sim: &Ec2Sim, body: &str) -> (u16, String, String) {
-    let mut stream = tokio::net::TcpStream::connect(sim.local_addr())
-        .await
-        .unwrap();
     let request = format!(
         "POST / HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         sim.local_addr(),
         body.len()
     );
+    send_raw(sim, &request).await
+}
+
+/// How [`signed_post`] signs: the service and region of the scope, and the secret.
+struct Signer<'a> {
+    service: &'a str,
+    region: &'a str,
+    secret: &'a str,
+}
+
+/// Sends one POST to `/` with `headers` and `body`, all signed as `signer` says
+/// for [`ACCESS_KEY`] by the sim's reference signer (for the APIs whose SDK is not
+/// a dependency). Returns what [`send_raw`] does.
+async fn signed_post(
+    sim: &Ec2Sim,
+    signer: &Signer<'_>,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String, String) {
+    let host = sim.local_addr().to_string();
+    let auth = sign_headers(&HeaderSignInput {
+        method: "POST",
+        host: &host,
+        path: "/",
+        query: "",
+        headers,
+        body: body.as_bytes(),
+        access_key_id: ACCESS_KEY,
+        secret: signer.secret,
+        session_token: None,
+        region: signer.region,
+        service: signer.service,
+        signed_at: std::time::SystemTime::now(),
+    });
+    let mut request = format!("POST / HTTP/1.1\r\nHost: {host}\r\n");
+    let all = headers.iter().map(|(n, v)| (*n, *v));
+    for (name, value) in all.chain(auth.iter().map(|(n, v)| (n.as_str(), v.as_str()))) {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str(&format!(
+        "Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    ));
+    send_raw(sim, &request).await
+}
+
+/// Writes `request` on a fresh connection and reads the whole response: the
+/// status, the head with header names in lower case, and the body.
+async fn send_raw(sim: &Ec2Sim, request: &str) -> (u16, String, String) {
+    let mut stream = tokio::net::TcpStream::connect(sim.local_addr())
+        .await
+        .unwrap();
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).await.unwrap();
     let (head, body) = response.split_once("\r\n\r\n").unwrap();
     let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (status, head.to_ascii_lowercase(), body.to_owned())
+    let head: Vec<String> = head
+        .lines()
+        .map(|line| match line.split_once(':') {
+            Some((name, value)) => format!("{}:{value}", name.to_ascii_lowercase()),
+            None => line.to_owned(),
+        })
+        .collect();
+    (status, head.join("\r\n"), body.to_owned())
 }

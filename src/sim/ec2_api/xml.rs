@@ -96,7 +96,7 @@ impl Xml {
 }
 
 /// Escapes the five characters XML reserves.
-pub(super) fn escape(text: &str) -> Cow<'_, str> {
+pub(in crate::sim) fn escape(text: &str) -> Cow<'_, str> {
     if !text.contains(['<', '>', '&', '"', '\'']) {
         return Cow::Borrowed(text);
     }

@@ -236,15 +236,23 @@ fn authenticate(request: &Request<Incoming>, shared: &Shared) -> Result<Verified
         .get(HOST)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
+    let query = request.uri().query().unwrap_or("");
     let presigned = PresignedRequest {
         method: request.method().as_str(),
         path: request.uri().path(),
-        query: request.uri().query().unwrap_or(""),
+        query,
         host,
     };
+    // The endpoint's region decides which scope is right; reading the (not yet
+    // verified) parameter is safe because it is itself covered by the signature.
+    let params = sigv4::decode_query(query).unwrap_or_default();
+    let endpoint = params
+        .iter()
+        .find(|(key, _)| key == "instanceConnectEndpointId")
+        .map(|(_, value)| value.as_str());
     let expected = Expected {
         service: SERVICE,
-        region: &shared.region,
+        region: shared.region_of(endpoint),
         now: shared.now(),
     };
     Ok(sigv4::verify_presigned(

@@ -299,6 +299,38 @@ async fn each_bad_request_is_refused_with_its_own_error_code() {
 }
 
 #[tokio::test]
+async fn a_tunnel_must_be_signed_for_its_endpoints_region() {
+    within(async {
+        let sim = sim_with(echo_target().await, |c| {
+            c.endpoint_regions =
+                HashMap::from([("eice-0123456789abcdef0".to_owned(), "eu-west-1".to_owned())]);
+        })
+        .await;
+        // Signed for the service's default region, but the endpoint is in eu-west-1.
+        let (status, json, _) = refusal(open(&sim, &params("22")).await);
+        assert_eq!(status, 403);
+        assert_eq!(json["ErrorCode"], "InvalidSignatureException");
+        assert_eq!(
+            json["Message"],
+            "Credential should be scoped to a valid region, not 'us-east-1'. This endpoint is in 'eu-west-1'."
+        );
+        let eu = Signing {
+            region: "eu-west-1",
+            ..Signing::for_sim(&sim)
+        };
+        let mut ws = open_path(&sim, &eu.path(&params("22"))).await.unwrap();
+        ws.close(None).await.unwrap();
+        // Other endpoints stay in the default region.
+        let mut other = params("22");
+        other[0].1 = "eice-0123456789abcdef1".to_owned();
+        let mut ws = open(&sim, &other).await.unwrap();
+        ws.close(None).await.unwrap();
+        assert_eq!(sim.stats().rejected, ["InvalidSignatureException"]);
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_plain_http_request_is_refused_with_400() {
     within(async {
         let sim = sim_with(echo_target().await, |_| {}).await;

@@ -213,6 +213,39 @@ fn demo_world_loads_with_ambiguous_addresses_across_vpcs() {
 }
 
 #[test]
+fn eu_demo_world_is_a_separate_region_of_the_same_account() {
+    let us = World::demo();
+    let eu = World::demo_eu();
+    assert_eq!(eu.region, "eu-west-1");
+    assert_eq!(eu.account_id, us.account_id);
+    let eu_block = eu.vpcs[0].cidrs[0];
+    assert!(
+        us.vpcs
+            .iter()
+            .flat_map(|v| &v.cidrs)
+            .all(|c| !c.contains_block(&eu_block) && !eu_block.contains_block(c)),
+        "the eu VPC must not overlap the us-east-1 ones"
+    );
+    let us_ids: Vec<&str> = us.resources().map(|(_, id)| id).collect();
+    assert!(eu.resources().all(|(_, id)| !us_ids.contains(&id)));
+    let running = eu
+        .instances
+        .iter()
+        .filter(|i| i.state == InstanceState::Running)
+        .count();
+    assert_eq!((running, eu.endpoints.len(), eu.subnets.len()), (2, 1, 1));
+    assert!(
+        eu.instances
+            .iter()
+            .any(|i| i.name.as_deref() == Some("eu-web-1"))
+    );
+    assert_eq!(
+        eu.endpoints[0].dns_name(&eu.region),
+        "eice-0e1a2b3c4d5e60021.ec2-instance-connect-endpoint.eu-west-1.amazonaws.com"
+    );
+}
+
+#[test]
 fn overlapping_subnets_and_shared_addresses_are_refused() {
     let second_subnet = "\n[[subnet]]\nid = \"subnet-0a1b2c3d4e5f60012\"\nvpc = \"vpc-0a1b2c3d4e5f60001\"\ncidr = \"10.0.0.0/22\"\navailability_zone = \"us-east-1b\"\n";
     let err = World::from_toml(&format!("{SAMPLE}{second_subnet}")).unwrap_err();

@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 
-use super::{Endpoint, Instance, ResourceKind, Subnet, Vpc, World, WorldError};
+use super::{Endpoint, Instance, Subnet, Vpc, World, WorldError};
 
 /// Runs every check, stopping at the first failure.
 pub(super) fn world(world: &World) -> Result<(), WorldError> {
@@ -39,34 +39,18 @@ fn header(world: &World) -> Result<(), WorldError> {
 /// Every id well formed for its kind, and no id used twice (across kinds too, since
 /// the prefixes already keep kinds apart).
 fn ids(world: &World) -> Result<(), WorldError> {
-    let all = world
-        .vpcs
-        .iter()
-        .map(|v| (ResourceKind::Vpc, &v.id))
-        .chain(world.subnets.iter().map(|s| (ResourceKind::Subnet, &s.id)))
-        .chain(
-            world
-                .instances
-                .iter()
-                .map(|i| (ResourceKind::Instance, &i.id)),
-        )
-        .chain(
-            world
-                .endpoints
-                .iter()
-                .map(|e| (ResourceKind::Endpoint, &e.id)),
-        );
+    let all = world.resources();
     let mut seen = HashSet::new();
     for (kind, id) in all {
         if !kind.is_well_formed(id) {
             return Err(WorldError::MalformedId {
-                id: id.clone(),
+                id: id.to_owned(),
                 noun: kind.noun(),
                 prefix: kind.prefix(),
             });
         }
         if !seen.insert(id) {
-            return Err(WorldError::DuplicateId(id.clone()));
+            return Err(WorldError::DuplicateId(id.to_owned()));
         }
     }
     Ok(())

@@ -147,3 +147,47 @@ fn a_hand_signed_form_post_verifies_and_tampering_fails() {
         Err(SigV4Error::MissingAuthentication)
     );
 }
+
+#[test]
+fn the_reference_header_signer_reproduces_the_published_example() {
+    let signed_at = parse_amz_date("20150830T123600Z").unwrap();
+    let added = super::super::sign_headers(&HeaderSignInput {
+        method: "GET",
+        host: "iam.amazonaws.com",
+        path: "/",
+        query: "Action=ListUsers&Version=2010-05-08",
+        headers: &[(
+            "content-type",
+            "application/x-www-form-urlencoded; charset=utf-8",
+        )],
+        body: b"",
+        access_key_id: "AKIDEXAMPLE",
+        secret: EXAMPLE_SECRET,
+        session_token: None,
+        region: "us-east-1",
+        service: "iam",
+        signed_at,
+    });
+    let authorization = &added.iter().find(|(n, _)| n == "authorization").unwrap().1;
+    assert_eq!(
+        authorization,
+        "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/iam/aws4_request, \
+         SignedHeaders=content-type;host;x-amz-date, \
+         Signature=5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7"
+    );
+    let mut headers = HeaderMap::new();
+    for (name, value) in &added {
+        headers.insert(
+            http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            HeaderValue::from_str(value).unwrap(),
+        );
+    }
+    assert_eq!(
+        claimed_scope(&headers),
+        Some(ClaimedScope {
+            region: "us-east-1".to_owned(),
+            service: "iam".to_owned(),
+        })
+    );
+    assert_eq!(claimed_scope(&HeaderMap::new()), None);
+}
