@@ -53,6 +53,10 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// Print an ssh_config block that sends `ssh i-…` through eice-proxy.
     SshConfig(SshConfigArgs),
+    /// Push an SSH key with EC2 Instance Connect, then run ssh through an EICE tunnel.
+    ///
+    /// Example: eice-proxy ssh ec2-user@web-1 -- -L 8080:localhost:80
+    Ssh(SshArgs),
     /// Print a presigned openTunnel URL (a debugging aid; the URL grants a tunnel for 60 s).
     Presign(PresignArgs),
 }
@@ -99,6 +103,26 @@ pub struct SshConfigArgs {
     /// Go through a running `eice-proxy serve` at ADDR (with nc) instead of `eice-proxy connect`.
     #[arg(long, value_name = "ADDR")]
     pub via: Option<SocketAddr>,
+}
+
+#[derive(Debug, Args)]
+pub struct SshArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// The private key to log in with; its KEY.pub is pushed (default:
+    /// ~/.ssh/id_ed25519, then ~/.ssh/id_rsa, else a temporary key made for this login).
+    #[arg(short = 'i', value_name = "KEY")]
+    pub identity: Option<PathBuf>,
+    /// The OS user to log in as (default: USER@ in the destination, then
+    /// `[ssh] user` in the config, then ec2-user).
+    #[arg(short = 'l', value_name = "USER")]
+    pub user: Option<String>,
+    /// [USER@]TARGET: an instance id, private IP, private DNS name or Name tag.
+    #[arg(value_name = "[USER@]TARGET")]
+    pub destination: String,
+    /// Given to ssh: options (-L, -D, -o …), then a remote command.
+    #[arg(last = true, value_name = "SSH_ARGS")]
+    pub ssh_args: Vec<String>,
 }
 
 #[derive(Debug, Args)]

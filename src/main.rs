@@ -55,7 +55,7 @@ fn main() -> ExitCode {
     // Do not wait for a blocking stdin read that may never return: the work is done.
     runtime.shutdown_background();
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("eice-proxy: {e:#}");
             ExitCode::FAILURE

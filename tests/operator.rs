@@ -154,6 +154,8 @@ async fn doctor_reports_a_healthy_setup() {
         "ok    config file",
         "ok    regions                          us-east-1",
         "ok    credentials (default chain)      AKID…MPLE from environment variables",
+        "ok    identity (default chain)         arn:aws:iam::123456789012:user/sim-user \
+         (account 123456789012)",
         "ok    permissions (us-east-1)          ec2:DescribeInstances, ec2:DescribeVpcs, \
          ec2:DescribeInstanceConnectEndpoints",
         "ok    endpoint (us-east-1)             eice-0a1b2c3d4e5f60021 in vpc-0a1b2c3d4e5f60001 \
@@ -192,4 +194,96 @@ async fn doctor_names_a_denied_permission_and_its_fix() {
         "the other permissions are still reported: {stdout}"
     );
     assert!(stderr.contains("doctor found 1 problem"), "{stderr}");
+}
+
+const TWO_REGIONS: &str = "regions = [\"us-east-1\", \"eu-west-1\"]\n";
+const EU_WEB_1: &str = "i-0e1a2b3c4d5e60001";
+
+#[tokio::test]
+async fn two_regions_resolve_an_instance_in_the_second_and_remember_where() {
+    let aws = SimAws::start_regions(vec![World::demo(), World::demo_eu()], false)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("config.toml");
+    write(&file, TWO_REGIONS);
+    let (cmd, _d) = aws_command(
+        &aws,
+        &[
+            "resolve",
+            "--config",
+            file.to_str().unwrap(),
+            EU_WEB_1,
+            &format!("{EU_WEB_1}:3389"),
+            "10.20.1.20",
+            "web-1",
+        ],
+    );
+    let (ok, stdout, stderr) = run(cmd).await;
+    assert!(ok, "{stderr}");
+    let reports: Vec<&str> = stdout.split("\n\n").collect();
+    assert_eq!(reports.len(), 4, "{stdout}");
+    for expected in [
+        "instance    i-0e1a2b3c4d5e60001 (eu-web-1, running)",
+        "region      eu-west-1\n",
+        "endpoint    eice-0e1a2b3c4d5e60021",
+        ".ec2-instance-connect-endpoint.eu-west-1.amazonaws.com",
+        // Asked in both regions at once.
+        "answered by instance: EC2 API, instance: EC2 API, endpoints: EC2 API",
+    ] {
+        assert!(
+            reports[0].contains(expected),
+            "{expected:?} in {}",
+            reports[0]
+        );
+    }
+    // The second time, only the region that has it is asked, from its cache.
+    assert!(
+        reports[1].contains("answered by instance: cache, endpoints: cache"),
+        "{}",
+        reports[1]
+    );
+    // An address is placed by both regions' VPC blocks.
+    assert!(
+        reports[2].contains("region      eu-west-1\n")
+            && reports[2].contains("answered by vpc cidrs: EC2 API, vpc cidrs: EC2 API"),
+        "{}",
+        reports[2]
+    );
+    // A name in the first region is still found.
+    assert!(
+        reports[3].contains("region      us-east-1\n"),
+        "{}",
+        reports[3]
+    );
+    assert!(
+        aws.ec2.calls_in("us-east-1", Action::DescribeInstances) >= 2
+            && aws.ec2.calls_in("eu-west-1", Action::DescribeInstances) >= 2,
+        "both regions were searched"
+    );
+}
+
+#[tokio::test]
+async fn the_proxy_tunnels_to_an_instance_in_a_second_region_signed_for_that_region() {
+    use common::Proxy;
+    use common::clients::{CONNECT, Dest, banner, socks5};
+
+    let aws = SimAws::start_regions(vec![World::demo(), World::demo_eu()], false)
+        .await
+        .unwrap();
+    let proxy = Proxy::start_with(aws, TWO_REGIONS, &[]).await;
+    for (target, label) in [("eu-web-1", "eu-web-1"), ("web-1", "web-1")] {
+        let mut s = timeout(
+            PATIENCE,
+            socks5(proxy.addr, Dest::Domain(target), 22, None, CONNECT),
+        )
+        .await
+        .unwrap()
+        .unwrap_or_else(|e| panic!("{target}: {e:?}"));
+        let first = timeout(PATIENCE, banner(&mut s)).await.unwrap();
+        assert!(first.contains(label), "{first}");
+    }
+    // The EICE simulator checks each signature's region against its endpoint's.
+    let stats = proxy.aws.eice.stats();
+    assert_eq!(stats.tunnels_opened, 2, "{:?}", stats.rejected);
 }

@@ -7,10 +7,12 @@ mod doctor;
 mod presign;
 mod resolve;
 mod serve;
+mod ssh;
 mod ssh_config;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
@@ -23,8 +25,9 @@ use crate::keys::KeyPusher;
 use crate::resolve::{Ec2, Plan, Regional, Resolver};
 use crate::server::Proxy;
 
-/// Runs the command the user asked for.
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
+/// Runs the command the user asked for; the exit status is success unless
+/// it fails, except for `ssh`, whose status is ssh's.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve::run(&cli.aws, args).await,
         Command::Connect(args) => connect::run(&cli.aws, args).await,
@@ -33,7 +36,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(args) => demo::run(args).await,
         Command::Doctor(args) => doctor::run(&cli.aws, args).await,
         Command::SshConfig(args) => ssh_config::run(&cli.aws, args),
+        Command::Ssh(args) => return ssh::run(&cli.aws, args).await,
     }
+    .map(|()| ExitCode::SUCCESS)
 }
 
 /// The config file that applies: `--config`/`EICE_PROXY_CONFIG`, else the

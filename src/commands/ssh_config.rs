@@ -1,6 +1,8 @@
 //! `eice-proxy ssh-config [PATTERN]`: the ssh_config block that makes
 //! `ssh ec2-user@i-0123…` go through EICE, to append to `~/.ssh/config`.
 
+use std::path::Path;
+
 use crate::cli::{AwsArgs, SshConfigArgs};
 
 pub(super) fn run(aws_args: &AwsArgs, args: SshConfigArgs) -> anyhow::Result<()> {
@@ -13,16 +15,7 @@ pub(super) fn run(aws_args: &AwsArgs, args: SshConfigArgs) -> anyhow::Result<()>
 fn block(args: &SshConfigArgs, exe: &str, aws_args: &AwsArgs) -> String {
     let proxy_command = match args.via {
         Some(addr) => format!("nc -X 5 -x {addr} %h %p"),
-        None => {
-            let mut command = format!("{} ", shell_quote(exe));
-            if let Some(profile) = &aws_args.profile {
-                command += &format!("--profile {} ", shell_quote(profile));
-            }
-            if !aws_args.regions.is_empty() {
-                command += &format!("--region {} ", shell_quote(&aws_args.regions.join(",")));
-            }
-            command + "connect %h %p"
-        }
+        None => connect_command(exe, aws_args, None),
     };
     format!(
         "# eice-proxy: reach EC2 instances through EC2 Instance Connect Endpoints.\n\
@@ -31,6 +24,23 @@ fn block(args: &SshConfigArgs, exe: &str, aws_args: &AwsArgs) -> String {
          Host {}\n    ProxyCommand {proxy_command}\n",
         args.pattern
     )
+}
+
+/// `EXE [--profile P] [--region R] [--config F] connect %h %p`: the
+/// ProxyCommand that runs this binary with the same AWS settings.
+pub(super) fn connect_command(exe: &str, aws_args: &AwsArgs, config: Option<&Path>) -> String {
+    let mut command = format!("{} ", shell_quote(exe));
+    if let Some(profile) = &aws_args.profile {
+        command += &format!("--profile {} ", shell_quote(profile));
+    }
+    if !aws_args.regions.is_empty() {
+        command += &format!("--region {} ", shell_quote(&aws_args.regions.join(",")));
+    }
+    command += "connect ";
+    if let Some(config) = config {
+        command += &format!("--config {} ", shell_quote(&config.display().to_string()));
+    }
+    command + "%h %p"
 }
 
 /// Quotes for ssh's ProxyCommand, which runs through the user's shell.

@@ -49,23 +49,49 @@ fn keygen(path: &Path) {
 }
 
 impl Sshd {
+    /// A server that accepts [`Sshd::key`] from its authorized_keys file.
     pub fn new() -> Sshd {
         let dir = tempfile::tempdir().unwrap();
+        let authorized = dir.path().join("authorized_keys");
+        let keys = format!("AuthorizedKeysFile {}\n", authorized.display());
+        let sshd = Sshd::with_keys(dir, &keys);
+        std::fs::copy(sshd.key.with_extension("pub"), &authorized).unwrap();
+        sshd
+    }
+
+    /// A server standing for `instance_id` that accepts only keys pushed to
+    /// the simulated EC2 Instance Connect at `sim_url` and still valid, read
+    /// through `AuthorizedKeysCommand` as Amazon Linux does. [`Sshd::key`]
+    /// is in no authorized_keys file.
+    pub fn with_pushed_keys(sim_url: &str, instance_id: &str) -> Sshd {
+        // sshd refuses a command under a world-writable directory such as /tmp.
+        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+        let script = eice_proxy::sim::keys::install_authorized_keys_command(
+            dir.path(),
+            sim_url,
+            instance_id,
+        )
+        .unwrap();
+        let keys = format!(
+            "AuthorizedKeysFile none\nAuthorizedKeysCommand {} %u\nAuthorizedKeysCommandUser root\n",
+            script.display()
+        );
+        Sshd::with_keys(dir, &keys)
+    }
+
+    fn with_keys(dir: TempDir, keys: &str) -> Sshd {
         let host_key = dir.path().join("host_key");
         let key = dir.path().join("client_key");
         keygen(&host_key);
         keygen(&key);
-        let authorized = dir.path().join("authorized_keys");
-        std::fs::copy(key.with_extension("pub"), &authorized).unwrap();
         let config = dir.path().join("sshd_config");
         std::fs::write(
             &config,
             format!(
-                "HostKey {}\nAuthorizedKeysFile {}\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
+                "HostKey {}\n{keys}PasswordAuthentication no\nKbdInteractiveAuthentication no\n\
                  PubkeyAuthentication yes\nPermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\n\
                  PidFile none\nAllowTcpForwarding yes\nSubsystem sftp {SFTP_SERVER}\nLogLevel ERROR\n",
                 host_key.display(),
-                authorized.display()
             ),
         )
         .unwrap();

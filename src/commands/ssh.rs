@@ -1,0 +1,260 @@
+//! `eice-proxy ssh [-i KEY] [-l USER] [USER@]TARGET [-- SSH_ARGS…]`: push a
+//! key with EC2 Instance Connect, then run the system's OpenSSH with this
+//! binary's `connect` as its ProxyCommand, so a new teammate with IAM rights
+//! logs in on the first try and nobody edits `authorized_keys`.
+//!
+//! ssh is told the instance id as the host and as `HostKeyAlias`, so
+//! `known_hosts` follows the instance rather than a private IP that the next
+//! instance may reuse. Its exit status becomes ours.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use tempfile::TempDir;
+
+use super::ssh_config::connect_command;
+use crate::cli::{AwsArgs, SshArgs};
+use crate::keys::{DEFAULT_OS_USER, PublicKey, expand_home};
+use crate::target::{Host, Target};
+
+/// The key ssh logs in with, and the public half that is pushed.
+struct Key {
+    private: PathBuf,
+    public: PublicKey,
+    /// Made for this login: only it is offered (`IdentitiesOnly`), and its
+    /// directory is removed when the login ends.
+    temporary: Option<TempDir>,
+}
+
+pub(super) async fn run(aws_args: &AwsArgs, args: SshArgs) -> anyhow::Result<ExitCode> {
+    let config = super::load_config(&args.config, aws_args)?;
+    let (named_user, host) = match args.destination.split_once('@') {
+        Some((user, host)) => (Some(user.to_owned()), host),
+        None => (None, args.destination.as_str()),
+    };
+    let user = args
+        .user
+        .clone()
+        .or(named_user)
+        .or(config.ssh.user.clone())
+        .unwrap_or_else(|| DEFAULT_OS_USER.to_owned());
+    let target = Target {
+        host: Host::parse(host)?,
+        port: 22,
+    };
+    let proxy = super::build_proxy(&config).await?;
+    let resolution = proxy
+        .resolver()
+        .resolve(&target)
+        .await
+        .with_context(|| format!("cannot resolve {target}"))?;
+    let Some(instance) = proxy.resolver().instance_of(&resolution).await? else {
+        bail!(
+            "no running instance holds {}: a key can only be pushed to an instance",
+            resolution.tunnel().private_ip
+        );
+    };
+    let key = choose_key(args.identity.as_deref()).await?;
+    proxy
+        .keys()
+        .push(&resolution.scope, &instance, &user, &key.public)
+        .await?;
+    tracing::debug!(instance = %instance.id, %user, key = ?key.public, "SSH key pushed");
+
+    let exe = std::env::current_exe().context("finding this program's path")?;
+    let proxy_command = connect_command(
+        &exe.display().to_string(),
+        aws_args,
+        args.config.config.as_deref(),
+    );
+    let (options, remote_command) = split_ssh_args(&args.ssh_args);
+    let mut ssh = tokio::process::Command::new("ssh");
+    ssh.arg("-o")
+        .arg(format!("ProxyCommand={proxy_command}"))
+        .arg("-o")
+        .arg(format!("HostKeyAlias={}", instance.id))
+        .arg("-l")
+        .arg(&user)
+        .arg("-i")
+        .arg(&key.private);
+    if key.temporary.is_some() {
+        ssh.args(["-o", "IdentitiesOnly=yes"]);
+    }
+    ssh.args(options).arg(&instance.id).args(remote_command);
+    let status = run_until_exit(ssh).await?;
+    drop(key); // removes a temporary key before we exit
+    Ok(ExitCode::from(status))
+}
+
+/// `-i KEY` (with KEY.pub), else the user's usual key, else a new one.
+async fn choose_key(identity: Option<&Path>) -> anyhow::Result<Key> {
+    if let Some(given) = identity {
+        let given = expand_home(given);
+        let (private, public) = match given.extension() {
+            Some(ext) if ext == "pub" => (given.with_extension(""), given.clone()),
+            _ => (given.clone(), pub_path(&given)),
+        };
+        let public = PublicKey::read(&public).map_err(|e| {
+            anyhow::anyhow!(
+                "{e}; make it with: ssh-keygen -y -f {} > {}",
+                private.display(),
+                public.display()
+            )
+        })?;
+        return Ok(Key {
+            private,
+            public,
+            temporary: None,
+        });
+    }
+    for name in ["id_ed25519", "id_rsa"] {
+        let private = expand_home(Path::new("~/.ssh").join(name).as_path());
+        if private.exists()
+            && let Ok(public) = PublicKey::read(&pub_path(&private))
+        {
+            return Ok(Key {
+                private,
+                public,
+                temporary: None,
+            });
+        }
+    }
+    temporary_key().await
+}
+
+/// A fresh ed25519 key in a private (0700) temporary directory.
+async fn temporary_key() -> anyhow::Result<Key> {
+    let dir = tempfile::Builder::new()
+        .prefix("eice-proxy-key-")
+        .tempdir()
+        .context("making a directory for a temporary key")?;
+    let private = dir.path().join("id_ed25519");
+    let status = tokio::process::Command::new("ssh-keygen")
+        .args([
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            "eice-proxy temporary key",
+            "-f",
+        ])
+        .arg(&private)
+        .stdin(std::process::Stdio::null())
+        .status()
+        .await
+        .context("running ssh-keygen (OpenSSH) to make a temporary key")?;
+    if !status.success() {
+        bail!("ssh-keygen could not make a temporary key ({status})");
+    }
+    let public = PublicKey::read(&pub_path(&private)).map_err(anyhow::Error::msg)?;
+    Ok(Key {
+        private,
+        public,
+        temporary: Some(dir),
+    })
+}
+
+fn pub_path(private: &Path) -> PathBuf {
+    let mut name = private.as_os_str().to_owned();
+    name.push(".pub");
+    PathBuf::from(name)
+}
+
+/// ssh's options that take an argument (ssh(1) SYNOPSIS).
+const SSH_OPTIONS_WITH_ARGUMENT: &str = "BbcDEeFIiJLlmOoPpQRSWw";
+
+/// Splits SSH_ARGS into ssh's options, which must come before the host, and
+/// the remote command after them (ssh stops reading options at its first
+/// non-option word, so the host is placed between the two).
+fn split_ssh_args(args: &[String]) -> (&[String], &[String]) {
+    let mut i = 0;
+    while i < args.len() {
+        let arg = &args[i];
+        if arg == "--" {
+            return (&args[..i], &args[i + 1..]);
+        }
+        let Some(flags) = arg.strip_prefix('-').filter(|f| !f.is_empty()) else {
+            break;
+        };
+        i += 1;
+        // In a cluster like `-vL8080:…`, the first flag that takes an argument
+        // takes the rest of the word, or the next word if the rest is empty.
+        if let Some(at) = flags.find(|c| SSH_OPTIONS_WITH_ARGUMENT.contains(c))
+            && at + 1 == flags.len()
+        {
+            i += 1;
+        }
+    }
+    let i = i.min(args.len());
+    (&args[..i], &args[i..])
+}
+
+/// Runs ssh with our terminal, passing SIGTERM and SIGHUP on to it and
+/// outliving a Ctrl-C (which the terminal sends to ssh too), so that the
+/// temporary key is removed however the login ends.
+async fn run_until_exit(mut ssh: tokio::process::Command) -> anyhow::Result<u8> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut child = ssh.spawn().context("running ssh (OpenSSH client)")?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut hangup = signal(SignalKind::hangup())?;
+    let status = loop {
+        tokio::select! {
+            status = child.wait() => break status?,
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => forward(&child, "TERM"),
+            _ = hangup.recv() => forward(&child, "HUP"),
+        }
+    };
+    // ssh exits 255 for its own errors; a signal death is 128 + the signal.
+    Ok(match status.code() {
+        Some(code) => u8::try_from(code).unwrap_or(255),
+        None => {
+            use std::os::unix::process::ExitStatusExt;
+            128 + status.signal().map_or(0, |s| s as u8 & 0x7f)
+        }
+    })
+}
+
+/// Sends `signal` to ssh with kill(1): tokio offers only SIGKILL.
+fn forward(child: &tokio::process::Child, signal: &str) {
+    if let Some(pid) = child.id() {
+        let _ = std::process::Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .status();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(args: &[&str], options: &[&str], command: &[&str]) {
+        let owned: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let (o, c) = split_ssh_args(&owned);
+        assert_eq!(o, options, "{args:?}");
+        assert_eq!(c, command, "{args:?}");
+    }
+
+    #[test]
+    fn options_go_before_the_host_and_the_command_after() {
+        check(
+            &["-L", "8080:localhost:80", "-v", "uname", "-a"],
+            &["-L", "8080:localhost:80", "-v"],
+            &["uname", "-a"],
+        );
+        check(
+            &["-vL8080:localhost:80", "-oBatchMode=yes", "true"],
+            &["-vL8080:localhost:80", "-oBatchMode=yes"],
+            &["true"],
+        );
+        check(&["-N", "-D", "1081"], &["-N", "-D", "1081"], &[]);
+        check(&["-v", "--", "-x"], &["-v"], &["-x"]);
+        check(&["echo", "-n"], &[], &["echo", "-n"]);
+        check(&["-o"], &["-o"], &[]);
+    }
+}
