@@ -36,10 +36,18 @@ pub enum Error {
     EndpointBusy { endpoint: String, limit: usize },
     #[error(transparent)]
     Resolve(#[from] ResolveError),
+    /// Boxed: the push error carries several strings, and `Error` travels in
+    /// every `Result` of the data path.
     #[error(transparent)]
-    KeyPush(#[from] PushError),
+    KeyPush(Box<PushError>),
     #[error(transparent)]
     Tunnel(#[from] TunnelError),
+}
+
+impl From<PushError> for Error {
+    fn from(e: PushError) -> Error {
+        Error::KeyPush(Box::new(e))
+    }
 }
 
 fn list(ports: &[u16]) -> String {
