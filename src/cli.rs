@@ -3,7 +3,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Reach EC2 instances in private subnets through EC2 Instance Connect Endpoint tunnels.
 #[derive(Debug, Parser)]
@@ -12,6 +12,10 @@ pub struct Cli {
     /// AWS region and profile.
     #[command(flatten)]
     pub aws: AwsArgs,
+    /// How log lines are written to stderr.
+    #[arg(long, global = true, value_enum, env = "EICE_PROXY_LOG_FORMAT",
+          default_value_t = LogFormat::Human, value_name = "FORMAT")]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -26,6 +30,16 @@ pub struct AwsArgs {
     /// The AWS profile to take credentials and region from.
     #[arg(long, global = true, value_name = "NAME")]
     pub profile: Option<String>,
+}
+
+/// The log's format on stderr.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One readable line per event, with the connection's span in front.
+    #[default]
+    Human,
+    /// One JSON object per line, with the span's fields (connection id, client, target).
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -44,6 +58,12 @@ pub enum Command {
     Demo(DemoArgs),
     /// Print an ssh_config block that sends `ssh i-…` through eice-proxy.
     SshConfig(SshConfigArgs),
+    /// Show the open tunnels of a running `serve` (from its metrics address).
+    Status(StatusArgs),
+    /// Print a shell completion script (e.g. eice-proxy completions bash > /etc/bash_completion.d/eice-proxy).
+    Completions(CompletionsArgs),
+    /// Print the man page in roff (e.g. eice-proxy man | man -l -).
+    Man(ManArgs),
     /// Print a presigned openTunnel URL (a debugging aid; the URL grants a tunnel for 60 s).
     Presign(PresignArgs),
 }
@@ -63,6 +83,9 @@ pub struct ServeArgs {
     /// Where to listen (default 127.0.0.1:1080, or `listen` in the config file).
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
+    /// Serve /metrics and /status on this loopback address (or `[metrics] listen`; default off).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Args)]
@@ -70,6 +93,27 @@ pub struct DemoArgs {
     /// Where the demo proxy listens.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:1080")]
     pub listen: SocketAddr,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The metrics address of the running `serve`.
+    #[arg(long, value_name = "ADDR", default_value = crate::metrics::http::DEFAULT_ADDR)]
+    pub metrics: SocketAddr,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// A subcommand's own page (eice-proxy-serve(1), …) instead of the main one.
+    #[arg(value_name = "SUBCOMMAND")]
+    pub subcommand: Option<String>,
 }
 
 #[derive(Debug, Args)]

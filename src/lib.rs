@@ -30,6 +30,7 @@
 //! | [`resolve`] | target → route through caches: the one place that decides how a target is reached |
 //! | [`splice`] | byte stream ⇄ WebSocket copy with back-pressure and half-close |
 //! | [`error`] | what each failure tells a SOCKS or HTTP client |
+//! | [`metrics`] | counters and open tunnels, served on loopback at `/metrics` and `/status` |
 //! | [`sim`] | the simulated AWS used by tests, benches and the demo (never by the product path) |
 
 pub mod aws;
@@ -39,6 +40,7 @@ pub mod config;
 pub mod eice;
 pub mod error;
 pub mod inbound;
+pub mod metrics;
 pub mod proxy;
 pub mod resolve;
 pub mod server;

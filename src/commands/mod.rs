@@ -1,12 +1,14 @@
 //! One `run` per subcommand. This is the program's edge: errors become one
 //! line on stderr and an exit status here, nowhere deeper.
 
+mod completions;
 mod connect;
 mod demo;
 mod presign;
 mod resolve;
 mod serve;
 mod ssh_config;
+mod status;
 
 use std::sync::Arc;
 
@@ -28,6 +30,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Presign(args) => presign::run(&cli.aws, args).await,
         Command::Demo(args) => demo::run(args).await,
         Command::SshConfig(args) => ssh_config::run(&cli.aws, args),
+        Command::Status(args) => status::run(args).await,
+        Command::Completions(args) => completions::completions(&args),
+        Command::Man(args) => completions::man(&args),
     }
 }
 

@@ -76,6 +76,9 @@ pub struct Config {
     /// CIDRs pinned to a VPC or an endpoint, for overlapping VPC ranges.
     #[serde(default, rename = "route")]
     pub routes: Vec<RouteRule>,
+    /// The local metrics and status endpoint.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
 }
 
 fn default_listen() -> SocketAddr {
@@ -98,6 +101,7 @@ impl Default for Config {
             limits: Limits::default(),
             cache: CacheConfig::default(),
             routes: Vec::new(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -249,6 +253,15 @@ pub struct RouteRule {
     pub cidr: IpNet,
     pub vpc: Option<String>,
     pub endpoint: Option<String>,
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Where `serve` answers `GET /metrics` and `GET /status`: a loopback
+    /// address (anything else is refused at start). Unset, nothing is served.
+    pub listen: Option<SocketAddr>,
 }
 
 #[cfg(test)]
