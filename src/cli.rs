@@ -3,7 +3,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Reach EC2 instances in private subnets through EC2 Instance Connect Endpoint tunnels.
 #[derive(Debug, Parser)]
@@ -12,6 +12,10 @@ pub struct Cli {
     /// AWS region and profile.
     #[command(flatten)]
     pub aws: AwsArgs,
+    /// How log lines are written to stderr.
+    #[arg(long, global = true, value_enum, env = "EICE_PROXY_LOG_FORMAT",
+          default_value_t = LogFormat::Human, value_name = "FORMAT")]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -32,6 +36,16 @@ pub struct AwsArgs {
     /// The AWS profile to take credentials (and the default region) from (overrides `profile`).
     #[arg(long, global = true, value_name = "NAME", env = "EICE_PROXY_PROFILE")]
     pub profile: Option<String>,
+}
+
+/// The log's format on stderr.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One readable line per event, with the connection's span in front.
+    #[default]
+    Human,
+    /// One JSON object per line, with the span's fields (connection id, client, target).
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -57,6 +71,12 @@ pub enum Command {
     ///
     /// Example: eice-proxy ssh ec2-user@web-1 -- -L 8080:localhost:80
     Ssh(SshArgs),
+    /// Show the open tunnels of a running `serve` (from its metrics address).
+    Status(StatusArgs),
+    /// Print a shell completion script (e.g. eice-proxy completions bash > /etc/bash_completion.d/eice-proxy).
+    Completions(CompletionsArgs),
+    /// Print the man page in roff (e.g. eice-proxy man | man -l -).
+    Man(ManArgs),
     /// Print a presigned openTunnel URL (a debugging aid; the URL grants a tunnel for 60 s).
     Presign(PresignArgs),
 }
@@ -80,6 +100,9 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SECONDS", env = "EICE_PROXY_MAX_TUNNEL_DURATION",
           value_parser = clap::value_parser!(u32).range(1..=3600))]
     pub max_tunnel_duration: Option<u32>,
+    /// Serve /metrics and /status on this loopback address (overrides `[metrics] listen`; default off).
+    #[arg(long, value_name = "ADDR", env = "EICE_PROXY_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Args)]
@@ -93,6 +116,27 @@ pub struct DemoArgs {
     /// Where the demo proxy listens.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:1080")]
     pub listen: SocketAddr,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The metrics address of the running `serve`.
+    #[arg(long, value_name = "ADDR", default_value = crate::metrics::http::DEFAULT_ADDR)]
+    pub metrics: SocketAddr,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// A subcommand's own page (eice-proxy-serve(1), …) instead of the main one.
+    #[arg(value_name = "SUBCOMMAND")]
+    pub subcommand: Option<String>,
 }
 
 #[derive(Debug, Args)]

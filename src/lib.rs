@@ -32,6 +32,7 @@
 //! | [`keys`] | EC2 Instance Connect key push: `[[push_key]]` rules and `eice-proxy ssh` |
 //! | [`splice`] | byte stream ⇄ WebSocket copy with back-pressure and half-close |
 //! | [`error`] | what each failure tells a SOCKS or HTTP client |
+//! | [`metrics`] | counters and open tunnels, served on loopback at `/metrics` and `/status` |
 //! | [`sim`] | the simulated AWS used by tests, benches and the demo (never by the product path) |
 
 pub mod aws;
@@ -42,6 +43,7 @@ pub mod eice;
 pub mod error;
 pub mod inbound;
 pub mod keys;
+pub mod metrics;
 pub mod proxy;
 pub mod resolve;
 pub mod server;

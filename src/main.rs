@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use eice_proxy::cli::{Cli, Command};
+use eice_proxy::cli::{Cli, Command, LogFormat};
 use tracing_subscriber::EnvFilter;
 
 /// Libraries that log canonical requests, signed headers or credential
@@ -38,11 +38,19 @@ fn main() -> ExitCode {
     for directive in SECRET_BEARING {
         filter = filter.add_directive(directive.parse().expect("a valid directive"));
     }
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Human => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        // Each line carries the current span's fields (a connection's id,
+        // client and target) and the list of spans it is in.
+        LogFormat::Json => logs
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .init(),
+    }
 
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::timeout;
@@ -13,6 +13,7 @@ use crate::config::{Config, ProxyAuth};
 use crate::eice::{Connector, Tunnel, TunnelError};
 use crate::error::Error;
 use crate::keys::{KeyPusher, PushRule, first_match};
+use crate::metrics::Metrics;
 use crate::resolve::{Resolution, Resolver};
 use crate::target::Target;
 
@@ -39,6 +40,8 @@ pub struct Proxy {
     tunnels_per_endpoint: usize,
     /// Step timeouts and the duration EICE will close tunnels at.
     pub(crate) settings: Settings,
+    /// Counters, gauges and open tunnels, for `/metrics` and `/status`.
+    metrics: Arc<Metrics>,
 }
 
 /// The timeouts and durations a connection's steps obey.
@@ -90,7 +93,13 @@ impl Proxy {
                     config.max_tunnel_duration.unwrap_or(3600).into(),
                 ),
             },
+            metrics: Arc::new(Metrics::new()),
         }
+    }
+
+    /// The proxy's counters and open tunnels, for the metrics endpoint.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// The resolver, for `eice-proxy resolve`.
@@ -107,6 +116,7 @@ impl Proxy {
     /// opens the tunnel.
     pub async fn open(&self, target: &Target) -> Result<Opened, Error> {
         check_port(&self.allowed_ports, target.port)?;
+        let started = Instant::now();
         let resolution = timeout(self.settings.resolve, self.resolver.resolve(target))
             .await
             .map_err(|_| {
@@ -115,6 +125,7 @@ impl Proxy {
                     after: self.settings.resolve,
                 })
             })??;
+        self.metrics.lookups(&resolution.lookups);
         let slot = self.endpoint_slot(&resolution.endpoint.id)?;
         if target.port == 22 {
             self.push_key(&resolution).await?;
@@ -130,11 +141,14 @@ impl Proxy {
             Ok(tunnel)
         };
         match opened.await {
-            Ok(tunnel) => Ok(Opened {
-                tunnel,
-                resolution,
-                slot,
-            }),
+            Ok(tunnel) => {
+                self.metrics.tunnel_setup(started.elapsed());
+                Ok(Opened {
+                    tunnel,
+                    resolution,
+                    slot,
+                })
+            }
             Err(e) => {
                 self.resolver.forget(&resolution, &e).await;
                 Err(Error::Tunnel(e))

@@ -6,24 +6,28 @@
 //! connections, a broadcast channel tells handlers still in their handshake to
 //! stop, and an mpsc channel whose senders live as long as each connection
 //! lets [`run`] wait for open tunnels, up to a grace period, at shutdown.
+//! Each connection is counted by how it ended, and its tunnel is listed on the
+//! status page, bytes counted as they move ([`crate::metrics`]).
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc};
 use tokio::time::timeout;
+use tracing::field::{Empty, display};
 use tracing::{Instrument, Span, debug, error, info, info_span, warn};
 
 use crate::error::Error;
-use crate::inbound::http_connect::{self, Refusal};
+use crate::inbound::http_connect::{self, Refusal, Rejection};
 use crate::inbound::{self, Protocol, socks5};
+use crate::metrics::{Metrics, OpenConnection, Outcome, TunnelInfo};
 pub use crate::proxy::{Opened, Proxy, check_port};
-use crate::splice::splice_tunnel;
+use crate::splice::splice_tunnel_observed;
 use crate::target::Target;
 
 /// How long before EICE closes a tunnel (maxTunnelDuration) the log warns.
@@ -59,6 +63,24 @@ pub async fn run(listener: TcpListener, proxy: Arc<Proxy>, shutdown: impl Future
 struct ConnectionGuard {
     _permit: OwnedSemaphorePermit,
     _done: mpsc::Sender<()>,
+    /// Counts the connection in `eice_proxy_open_connections`.
+    _open: OpenConnection,
+}
+
+/// A connection as the status page and the metrics know it.
+#[derive(Clone)]
+struct Conn {
+    /// The id in the log's `conn{id=…}` span.
+    id: u64,
+    peer: SocketAddr,
+    metrics: Arc<Metrics>,
+}
+
+impl Conn {
+    /// Counts how the connection ended (or, tunnelled, began).
+    fn outcome(&self, protocol: Option<Protocol>, outcome: Outcome) {
+        self.metrics.connection(protocol, outcome);
+    }
 }
 
 async fn accept_loop(
@@ -98,11 +120,18 @@ async fn accept_loop(
         let guard = Arc::new(ConnectionGuard {
             _permit: permit,
             _done: done.clone(),
+            _open: proxy.metrics().connection_opened(),
         });
+        let conn = Conn {
+            id,
+            peer,
+            metrics: proxy.metrics().clone(),
+        };
         let shutdown = notify_shutdown.subscribe();
+        // `target` is recorded once the client names it.
         tokio::spawn(
-            handle(proxy.clone(), socket, shutdown, guard)
-                .instrument(info_span!("conn", id, client = %peer)),
+            handle(proxy.clone(), socket, conn, shutdown, guard)
+                .instrument(info_span!("conn", id, client = %peer, target = Empty)),
         );
     }
 }
@@ -112,100 +141,134 @@ async fn accept_loop(
 async fn handle(
     proxy: Arc<Proxy>,
     socket: TcpStream,
+    conn: Conn,
     mut shutdown: broadcast::Receiver<()>,
     guard: Arc<ConnectionGuard>,
 ) {
     let handshake = proxy.settings.handshake;
     let protocol = match timeout(handshake, inbound::sniff(&socket)).await {
         Ok(Ok(protocol)) => protocol,
-        Ok(Err(inbound::SniffError::Closed)) => return debug!("closed before the first byte"),
-        Ok(Err(e)) => return info!("closing: {e}"),
+        Ok(Err(inbound::SniffError::Closed)) => {
+            debug!("closed before the first byte");
+            return conn.outcome(None, Outcome::ClientLeft);
+        }
+        Ok(Err(e)) => {
+            info!("closing: {e}");
+            return conn.outcome(None, Outcome::BadRequest);
+        }
         Err(_) => {
-            return info!(
+            info!(
                 "closing: the client sent nothing for {}s",
                 handshake.as_secs()
             );
+            return conn.outcome(None, Outcome::HandshakeTimeout);
         }
     };
     match protocol {
         Protocol::Socks5 => {
             let ready = tokio::select! {
                 ready = socks5_until_open(&proxy, socket) => ready,
-                _ = shutdown.recv() => return debug!("closed by shutdown before the tunnel opened"),
+                _ = shutdown.recv() => {
+                    debug!("closed by shutdown before the tunnel opened");
+                    Err(Outcome::Shutdown)
+                }
             };
-            if let Some((client, opened, target)) = ready {
-                join(client, opened, &target, proxy.settings.tunnel_lifetime).await;
+            match ready {
+                Ok((client, opened, target)) => {
+                    conn.outcome(Some(protocol), Outcome::Tunnelled);
+                    let lifetime = proxy.settings.tunnel_lifetime;
+                    join(client, opened, &target, lifetime, &conn, protocol).await;
+                }
+                Err(outcome) => conn.outcome(Some(protocol), outcome),
             }
         }
         Protocol::Http => {
-            tokio::select! {
-                () = serve_http(proxy.clone(), socket, guard.clone()) => {}
-                _ = shutdown.recv() => debug!("closed by shutdown before the tunnel opened"),
-            }
+            let outcome = tokio::select! {
+                outcome = serve_http(proxy.clone(), socket, conn.clone(), guard.clone()) => outcome,
+                _ = shutdown.recv() => {
+                    debug!("closed by shutdown before the tunnel opened");
+                    Outcome::Shutdown
+                }
+            };
+            conn.outcome(Some(protocol), outcome);
         }
     }
     drop(guard);
 }
 
 /// The SOCKS5 handshake, the tunnel, and the reply: the client's stream and
-/// its tunnel when both are ready.
+/// its tunnel when both are ready, else how the connection ended.
 async fn socks5_until_open(
     proxy: &Proxy,
     socket: TcpStream,
-) -> Option<(TcpStream, Opened, Target)> {
+) -> Result<(TcpStream, Opened, Target), Outcome> {
     let handshake = proxy.settings.handshake;
     let request = match timeout(handshake, socks5::accept(socket, proxy.auth.as_deref())).await {
         Ok(Ok(request)) => request,
         Ok(Err(e)) if e.is_auth_failure() => {
             warn!("SOCKS5 authentication failed: {e}");
-            return None;
+            return Err(Outcome::AuthFailed);
         }
         Ok(Err(e)) => {
             info!("{e}");
-            return None;
+            return Err(Outcome::BadRequest);
         }
         Err(_) => {
             info!(
                 "closing: the SOCKS5 handshake took over {}s",
                 handshake.as_secs()
             );
-            return None;
+            return Err(Outcome::HandshakeTimeout);
         }
     };
     let target = request.target.clone();
+    Span::current().record("target", display(&target));
     match proxy.open(&target).await {
         Ok(opened) => match request.succeed().await {
-            Ok(client) => Some((client, opened, target)),
+            Ok(client) => Ok((client, opened, target)),
             Err(e) => {
                 debug!(error = %e, "the client left before the reply");
-                None
+                Err(Outcome::ClientLeft)
             }
         },
         Err(e) => {
-            refused(&target, &e);
+            refused(&e);
             let _ = request.fail(e.reply()).await;
-            None
+            Err(Outcome::refused(&e))
         }
     }
 }
 
-async fn serve_http(proxy: Arc<Proxy>, socket: TcpStream, guard: Arc<ConnectionGuard>) {
+/// Serves an HTTP client until its CONNECT is upgraded or it leaves, and says
+/// how the connection went: the last CONNECT's result, else the last request
+/// rejected before any AWS call, else how the connection ended.
+async fn serve_http(
+    proxy: Arc<Proxy>,
+    socket: TcpStream,
+    conn: Conn,
+    guard: Arc<ConnectionGuard>,
+) -> Outcome {
     let (auth, handshake) = (proxy.auth.clone(), proxy.settings.handshake);
     let lifetime = proxy.settings.tunnel_lifetime;
+    let opened_outcome = Arc::new(Mutex::new(None));
+    let last = opened_outcome.clone();
     let open = move |target: Target| {
-        let proxy = proxy.clone();
+        let (proxy, last) = (proxy.clone(), last.clone());
         async move {
-            proxy
-                .open(&target)
-                .await
-                .map(|opened| (opened, target.clone()))
-                .map_err(|e| {
-                    refused(&target, &e);
-                    Refusal {
-                        reply: e.reply(),
-                        message: e.to_string(),
-                    }
-                })
+            Span::current().record("target", display(&target));
+            let result = proxy.open(&target).await;
+            let outcome = match &result {
+                Ok(_) => Outcome::Tunnelled,
+                Err(e) => Outcome::refused(e),
+            };
+            *last.lock().expect("outcome lock") = Some(outcome);
+            result.map(|opened| (opened, target.clone())).map_err(|e| {
+                refused(&e);
+                Refusal {
+                    reply: e.reply(),
+                    message: e.to_string(),
+                }
+            })
         }
     };
     // The upgraded stream is spliced in a task of its own: it carries the
@@ -213,29 +276,49 @@ async fn serve_http(proxy: Arc<Proxy>, socket: TcpStream, guard: Arc<ConnectionG
     let span = Span::current();
     let join_upgraded = move |client: http_connect::Upgraded,
                               (opened, target): (Opened, Target)| {
-        let guard = guard.clone();
+        let (guard, conn) = (guard.clone(), conn.clone());
         async move {
-            join(client, opened, &target, lifetime).await;
+            join(client, opened, &target, lifetime, &conn, Protocol::Http).await;
             drop(guard);
         }
         .instrument(span.clone())
     };
-    if let Err(e) = http_connect::serve(socket, auth, handshake, open, join_upgraded).await {
-        if e.is_parse() || e.is_parse_too_large() || e.is_timeout() {
+    let (result, rejection) =
+        http_connect::serve_reporting(socket, auth, handshake, open, join_upgraded).await;
+    let ended = match result {
+        Err(e) if e.is_timeout() => {
             info!("closing: a bad or slow HTTP request: {e}");
-        } else {
-            debug!(error = %e, "HTTP connection ended");
+            Outcome::HandshakeTimeout
         }
-    }
+        Err(e) if e.is_parse() || e.is_parse_too_large() => {
+            info!("closing: a bad or slow HTTP request: {e}");
+            Outcome::BadRequest
+        }
+        Err(e) => {
+            debug!(error = %e, "HTTP connection ended");
+            Outcome::ClientLeft
+        }
+        Ok(()) => Outcome::ClientLeft,
+    };
+    let opened = *opened_outcome.lock().expect("outcome lock");
+    opened
+        .or(rejection.map(|r| match r {
+            Rejection::Auth => Outcome::AuthFailed,
+            Rejection::Method | Rejection::Target => Outcome::BadRequest,
+        }))
+        .unwrap_or(ended)
 }
 
 /// Splices an accepted client onto its open tunnel and logs how it ended,
-/// warning a minute before EICE's maxTunnelDuration will close it.
+/// warning a minute before EICE's maxTunnelDuration will close it. The tunnel
+/// is on the status page, its bytes counted as they move, until it closes.
 async fn join<C: AsyncRead + AsyncWrite + Unpin>(
     client: C,
     opened: Opened,
     target: &Target,
     lifetime: Duration,
+    conn: &Conn,
+    protocol: Protocol,
 ) {
     let Opened {
         tunnel,
@@ -244,7 +327,6 @@ async fn join<C: AsyncRead + AsyncWrite + Unpin>(
     } = opened;
     let request = resolution.tunnel();
     info!(
-        %target,
         instance = resolution.instance.as_ref().map(|i| i.id.as_str()),
         ip = %request.private_ip,
         endpoint = %request.endpoint.id,
@@ -262,9 +344,18 @@ async fn join<C: AsyncRead + AsyncWrite + Unpin>(
         }
         .instrument(Span::current()),
     );
+    let meter = conn.metrics.tunnel_opened(TunnelInfo {
+        id: conn.id,
+        protocol,
+        client: conn.peer,
+        target: target.to_string(),
+        instance: resolution.instance.as_ref().map(|i| i.id.clone()),
+        endpoint: request.endpoint.id.clone(),
+    });
     let started = Instant::now();
-    let finished = splice_tunnel(client, tunnel).await;
+    let finished = splice_tunnel_observed(client, tunnel, &meter).await;
     warning.abort();
+    drop(meter);
     drop(slot);
     let secs = started.elapsed().as_secs_f64();
     let (up, down) = (finished.totals.up, finished.totals.down);
@@ -274,11 +365,10 @@ async fn join<C: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
-/// The one log line of a refused connection.
-fn refused(target: &Target, error: &Error) {
+/// The one log line of a refused connection (its span names the target).
+fn refused(error: &Error) {
     let reply = error.reply();
     warn!(
-        %target,
         socks = reply.socks_code(),
         http = reply.http_status().as_u16(),
         request_id = error.request_id(),

@@ -39,6 +39,31 @@ pub struct Totals {
     pub down: u64,
 }
 
+/// Told of the bytes as they move, for live views (the status page, the
+/// byte counters). Called once per chunk each way (a read of up to 64 KiB, or
+/// a write to the client), so it must be cheap: relaxed atomic adds.
+pub trait Observer {
+    /// `bytes` read from the client, on their way to the instance.
+    fn up(&self, bytes: u64);
+    /// `bytes` written to the client.
+    fn down(&self, bytes: u64);
+}
+
+/// No one watching.
+impl Observer for () {
+    fn up(&self, _: u64) {}
+    fn down(&self, _: u64) {}
+}
+
+impl<O: Observer + ?Sized> Observer for &O {
+    fn up(&self, bytes: u64) {
+        (**self).up(bytes);
+    }
+    fn down(&self, bytes: u64) {
+        (**self).down(bytes);
+    }
+}
+
 /// Why a splice ended badly.
 #[derive(Debug, thiserror::Error)]
 pub enum SpliceError {
@@ -69,7 +94,7 @@ where
         + Stream<Item = Result<Message, tungstenite::Error>>
         + Unpin,
 {
-    splice_after(client, ws, Bytes::new()).await
+    splice_after(client, ws, Bytes::new(), ()).await
 }
 
 /// Splices an open [`Tunnel`], starting with the data the service sent
@@ -78,13 +103,23 @@ pub async fn splice_tunnel<C>(client: C, tunnel: Tunnel) -> Finished
 where
     C: AsyncRead + AsyncWrite + Unpin,
 {
-    splice_after(client, tunnel.ws, tunnel.early).await
+    splice_after(client, tunnel.ws, tunnel.early, ()).await
+}
+
+/// [`splice_tunnel`], telling `observer` of the bytes as they move.
+pub async fn splice_tunnel_observed<C, O>(client: C, tunnel: Tunnel, observer: O) -> Finished
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+    O: Observer,
+{
+    splice_after(client, tunnel.ws, tunnel.early, observer).await
 }
 
 /// [`splice`], with `first` delivered to the client before any frame.
-async fn splice_after<C, S>(client: C, ws: S, first: Bytes) -> Finished
+async fn splice_after<C, S, O>(client: C, ws: S, first: Bytes, observer: O) -> Finished
 where
     C: AsyncRead + AsyncWrite + Unpin,
+    O: Observer,
     S: Sink<Message, Error = tungstenite::Error>
         + Stream<Item = Result<Message, tungstenite::Error>>
         + Unpin,
@@ -102,6 +137,7 @@ where
         ws_unflushed: false,
         client_unflushed: false,
         totals: Totals::default(),
+        observer,
         failure: None,
         grace: None,
     };
@@ -136,7 +172,7 @@ enum Down {
     Done,
 }
 
-struct Splice<C, S> {
+struct Splice<C, S, O> {
     /// The client's byte stream: a socket, an upgraded HTTP connection, stdio.
     client: C,
     /// The tunnel.
@@ -150,15 +186,18 @@ struct Splice<C, S> {
     /// Bytes written to the client that may sit in its buffer (stdout).
     client_unflushed: bool,
     totals: Totals,
+    /// Told of each chunk as it moves.
+    observer: O,
     /// The first error; later ones are consequences of it.
     failure: Option<SpliceError>,
     /// Bounds the closing handshake once the service has closed.
     grace: Option<Pin<Box<Sleep>>>,
 }
 
-impl<C, S> Splice<C, S>
+impl<C, S, O> Splice<C, S, O>
 where
     C: AsyncRead + AsyncWrite + Unpin,
+    O: Observer,
     S: Sink<Message, Error = tungstenite::Error>
         + Stream<Item = Result<Message, tungstenite::Error>>
         + Unpin,
@@ -198,6 +237,7 @@ where
                     Poll::Ready(Ok(0)) => self.up = Up::Closing,
                     Poll::Ready(Ok(n)) => {
                         self.totals.up += n as u64;
+                        self.observer.up(n as u64);
                         self.up = Up::Sending(self.buf.split().freeze());
                     }
                     Poll::Ready(Err(e)) => {
@@ -294,6 +334,7 @@ where
                 Poll::Ready(Ok(n)) => {
                     data.advance(n);
                     self.totals.down += n as u64;
+                    self.observer.down(n as u64);
                     self.client_unflushed = true;
                     if data.is_empty() {
                         self.down = Down::Receiving;

@@ -126,4 +126,5 @@ fn the_example_config_parses_with_its_commented_keys_enabled() {
     assert!(config.auth.unwrap().check("alice", "hunter2"));
     assert_eq!(config.timeouts.shutdown_grace, 30);
     assert_eq!(config.limits.tunnels_per_endpoint, 20);
+    assert_eq!(config.metrics.listen, Some(([127, 0, 0, 1], 9180).into()));
 }

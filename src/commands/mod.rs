@@ -1,6 +1,7 @@
 //! One `run` per subcommand. This is the program's edge: errors become one
 //! line on stderr and an exit status here, nowhere deeper.
 
+mod completions;
 mod connect;
 mod demo;
 mod doctor;
@@ -9,6 +10,7 @@ mod resolve;
 mod serve;
 mod ssh;
 mod ssh_config;
+mod status;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -37,6 +39,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Doctor(args) => doctor::run(&cli.aws, args).await,
         Command::SshConfig(args) => ssh_config::run(&cli.aws, args),
         Command::Ssh(args) => return ssh::run(&cli.aws, args).await,
+        Command::Status(args) => status::run(args).await,
+        Command::Completions(args) => completions::completions(&args),
+        Command::Man(args) => completions::man(&args),
     }
     .map(|()| ExitCode::SUCCESS)
 }

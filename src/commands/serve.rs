@@ -5,7 +5,7 @@ use std::sync::Arc;
 use tracing::info;
 
 use crate::cli::{AwsArgs, ServeArgs};
-use crate::server;
+use crate::{metrics, server};
 
 pub(super) async fn run(aws_args: &AwsArgs, args: ServeArgs) -> anyhow::Result<()> {
     let mut config = super::load_config(&args.config, aws_args)?;
@@ -16,8 +16,23 @@ pub(super) async fn run(aws_args: &AwsArgs, args: ServeArgs) -> anyhow::Result<(
         config.max_tunnel_duration = args.max_tunnel_duration;
     }
     let listen = config.listen;
+    // Bound first, so that a refused address stops the proxy before it starts.
+    let metrics_listener = match args.metrics_listen.or(config.metrics.listen) {
+        Some(addr) => Some(metrics::http::bind(addr).await?),
+        None => None,
+    };
     let proxy = Arc::new(super::build_proxy(&config).await?);
     let listener = server::bind(listen, config.auth.is_some()).await?;
+    if let Some(metrics_listener) = metrics_listener {
+        info!(
+            "metrics at http://{}/metrics, open tunnels at /status",
+            metrics_listener.local_addr()?
+        );
+        tokio::spawn(metrics::http::serve(
+            metrics_listener,
+            proxy.metrics().clone(),
+        ));
+    }
     info!(
         "listening on {} for SOCKS5 and HTTP CONNECT (regions: {})",
         listener.local_addr()?,

@@ -102,6 +102,9 @@ pub struct Config {
     /// `[ssh]`: defaults of `eice-proxy ssh`.
     #[serde(default)]
     pub ssh: SshConfig,
+    /// The local metrics and status endpoint.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
 }
 
 /// `[ssh]`.
@@ -139,6 +142,7 @@ impl Default for Config {
             push_key_config: Vec::new(),
             push_rules: Vec::new(),
             ssh: SshConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -293,6 +297,15 @@ pub struct RouteRule {
     pub region: Option<String>,
     /// The profile to use (default: the region's).
     pub profile: Option<String>,
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Where `serve` answers `GET /metrics` and `GET /status`: a loopback
+    /// address (anything else is refused at start). Unset, nothing is served.
+    pub listen: Option<SocketAddr>,
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -37,6 +37,17 @@ pub struct Refusal {
     pub message: String,
 }
 
+/// A request answered without calling `open`: what the metrics count it as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    /// A method other than CONNECT (405).
+    Method,
+    /// Missing or wrong `Proxy-Authorization` (407).
+    Auth,
+    /// A CONNECT target that is no `host:port`, or no possible host (400, 404).
+    Target,
+}
+
 /// Serves HTTP/1.1 on `io` until the client leaves or a CONNECT succeeds.
 ///
 /// `open` resolves a target and opens its tunnel (its error is the refusal);
@@ -56,16 +67,48 @@ where
     J: Fn(Upgraded, V) -> JFut + Clone + Send + Sync + 'static,
     JFut: Future<Output = ()> + Send + 'static,
 {
+    serve_reporting(io, auth, header_timeout, open, join)
+        .await
+        .0
+}
+
+/// [`serve`], also returning the last request it rejected before `open`.
+pub async fn serve_reporting<T, O, OFut, V, J, JFut>(
+    io: T,
+    auth: Option<Arc<ProxyAuth>>,
+    header_timeout: Duration,
+    open: O,
+    join: J,
+) -> (Result<(), hyper::Error>, Option<Rejection>)
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    O: Fn(Target) -> OFut + Clone + Send + Sync + 'static,
+    OFut: Future<Output = Result<V, Refusal>> + Send,
+    V: Send + 'static,
+    J: Fn(Upgraded, V) -> JFut + Clone + Send + Sync + 'static,
+    JFut: Future<Output = ()> + Send + 'static,
+{
+    let rejected = Arc::new(Mutex::new(None));
+    let last = rejected.clone();
     let service = service_fn(move |req| {
         let (auth, open, join) = (auth.clone(), open.clone(), join.clone());
-        async move { Ok::<_, Infallible>(handle(req, auth.as_deref(), open, join).await) }
+        let rejected = rejected.clone();
+        async move {
+            let (response, rejection) = handle(req, auth.as_deref(), open, join).await;
+            if rejection.is_some() {
+                *rejected.lock().expect("rejection lock") = rejection;
+            }
+            Ok::<_, Infallible>(response)
+        }
     });
-    http1::Builder::new()
+    let result = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
         .serve_connection(TokioIo::new(io), service)
         .with_upgrades()
-        .await
+        .await;
+    let rejection = *last.lock().expect("rejection lock");
+    (result, rejection)
 }
 
 async fn handle<O, OFut, V, J, JFut>(
@@ -73,7 +116,7 @@ async fn handle<O, OFut, V, J, JFut>(
     auth: Option<&ProxyAuth>,
     open: O,
     join: J,
-) -> Response<Full<Bytes>>
+) -> (Response<Full<Bytes>>, Option<Rejection>)
 where
     O: Fn(Target) -> OFut,
     OFut: Future<Output = Result<V, Refusal>>,
@@ -90,7 +133,7 @@ where
         response
             .headers_mut()
             .insert(ALLOW, "CONNECT".parse().expect("static header"));
-        return response;
+        return (response, Some(Rejection::Method));
     }
     if let Some(auth) = auth
         && !authorized(&req, auth)
@@ -104,18 +147,18 @@ where
             PROXY_AUTHENTICATE,
             "Basic realm=\"eice-proxy\"".parse().expect("static header"),
         );
-        return response;
+        return (response, Some(Rejection::Auth));
     }
     let target = match connect_target(&req) {
         Ok(target) => target,
         Err((status, message)) => {
             info!(uri = %req.uri(), reason = %message, "refused a malformed CONNECT");
-            return text(status, &message);
+            return (text(status, &message), Some(Rejection::Target));
         }
     };
     let opened = match open(target).await {
         Ok(opened) => opened,
-        Err(refusal) => return text(refusal.reply.http_status(), &refusal.message),
+        Err(refusal) => return (text(refusal.reply.http_status(), &refusal.message), None),
     };
     let upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
@@ -124,7 +167,7 @@ where
             Err(e) => debug!(error = %e, "the client left before the CONNECT upgrade"),
         }
     });
-    Response::new(Full::new(Bytes::new()))
+    (Response::new(Full::new(Bytes::new())), None)
 }
 
 /// The authority of a CONNECT request as a target; the port is mandatory.

@@ -190,6 +190,7 @@ impl KeyPusher {
             .set_availability_zone(instance.availability_zone.clone())
             .send()
             .await;
+        let sent = crate::metrics::counted("SendSSHPublicKey", sent);
         match sent {
             Ok(output) if output.success() => {
                 self.pushed.insert(reuse, ()).await;

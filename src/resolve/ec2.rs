@@ -17,6 +17,7 @@ use aws_sdk_ec2::types::{
 use ipnet::IpNet;
 
 use crate::error::Reply;
+use crate::metrics::{counted, counted_page};
 
 /// The endpoint states in which tunnels can be opened.
 const USABLE_STATES: [State; 4] = [
@@ -202,6 +203,7 @@ impl Ec2 {
             .instance_ids(id)
             .send()
             .await;
+        let result = counted("DescribeInstances", result);
         match result {
             Ok(output) => Ok(output
                 .reservations()
@@ -267,9 +269,7 @@ impl Ec2 {
         }
         let mut pages = request.into_paginator().send();
         let mut found = Vec::new();
-        while let Some(page) = pages
-            .try_next()
-            .await
+        while let Some(page) = counted_page("DescribeInstances", pages.try_next().await)
             .map_err(|e| aws_error("DescribeInstances", e))?
         {
             found.extend(page.reservations().iter().flat_map(instances_of));
@@ -281,9 +281,7 @@ impl Ec2 {
     pub async fn vpc_cidrs(&self) -> Result<Vec<(IpNet, String)>, AwsError> {
         let mut pages = self.client.describe_vpcs().into_paginator().send();
         let mut table = Vec::new();
-        while let Some(page) = pages
-            .try_next()
-            .await
+        while let Some(page) = counted_page("DescribeVpcs", pages.try_next().await)
             .map_err(|e| aws_error("DescribeVpcs", e))?
         {
             for vpc in page.vpcs() {
@@ -350,10 +348,9 @@ impl Ec2 {
         }
         let mut pages = request.into_paginator().send();
         let mut found = Vec::new();
-        while let Some(page) = pages
-            .try_next()
-            .await
-            .map_err(|e| aws_error("DescribeInstanceConnectEndpoints", e))?
+        while let Some(page) =
+            counted_page("DescribeInstanceConnectEndpoints", pages.try_next().await)
+                .map_err(|e| aws_error("DescribeInstanceConnectEndpoints", e))?
         {
             for e in page.instance_connect_endpoints() {
                 let (Some(id), Some(vpc_id), Some(dns_name)) =

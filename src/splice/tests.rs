@@ -180,3 +180,69 @@ async fn zero_length_frames_are_tolerated() {
     assert_eq!(got, b"x");
     assert!(splice.await.unwrap().result.is_ok());
 }
+
+/// Sums what it is told, and the largest chunk.
+#[derive(Default)]
+struct Tally {
+    up: std::sync::atomic::AtomicU64,
+    down: std::sync::atomic::AtomicU64,
+    largest_up: std::sync::atomic::AtomicU64,
+}
+
+impl Observer for Tally {
+    fn up(&self, bytes: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.up.fetch_add(bytes, Relaxed);
+        self.largest_up.fetch_max(bytes, Relaxed);
+    }
+    fn down(&self, bytes: u64) {
+        self.down
+            .fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[tokio::test]
+async fn the_observer_is_told_every_byte_early_data_included() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let (ours, mut service) = ws_pair().await;
+    let (client, proxy_side) = duplex(64 * 1024);
+    let tally = std::sync::Arc::new(Tally::default());
+    let watching = tally.clone();
+    let splice = tokio::spawn(async move {
+        let early = Bytes::from_static(b"SSH-2.0-banner\r\n");
+        splice_after(proxy_side, ours, early, &*watching).await
+    });
+    let (mut client_rd, mut client_wr) = tokio::io::split(client);
+    let up = payload(200_000, 5);
+    let up_copy = up.clone();
+    let writer = tokio::spawn(async move {
+        client_wr.write_all(&up_copy).await.unwrap();
+        client_wr.shutdown().await.unwrap();
+    });
+    // The service answers at once, then takes everything until our close.
+    service
+        .send(Message::Binary(Bytes::from_static(b"bye")))
+        .await
+        .unwrap();
+    let mut received = 0;
+    loop {
+        match service.next().await.unwrap().unwrap() {
+            Message::Binary(data) => received += data.len(),
+            Message::Close(_) => break,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(received, up.len());
+    service.flush().await.unwrap();
+    writer.await.unwrap();
+    let mut got = Vec::new();
+    client_rd.read_to_end(&mut got).await.unwrap();
+    assert_eq!(got, b"SSH-2.0-banner\r\nbye");
+
+    let finished = splice.await.unwrap();
+    assert_eq!(tally.up.load(Relaxed), finished.totals.up);
+    assert_eq!(tally.down.load(Relaxed), finished.totals.down);
+    assert_eq!(finished.totals.up, up.len() as u64);
+    assert_eq!(finished.totals.down, got.len() as u64);
+    assert!(tally.largest_up.load(Relaxed) <= MAX_FRAME_PAYLOAD as u64);
+}

@@ -201,6 +201,25 @@ impl Proxy {
         extra_env: &[(&str, &str)],
         removed: &[&str],
     ) -> Proxy {
+        Proxy::launch(aws, config, extra_env, removed, &[]).await
+    }
+
+    /// [`Proxy::start_with`], with `args` added to `serve`'s command line.
+    pub async fn start_with_args(
+        aws: eice_proxy::sim::aws::SimAws,
+        config: &str,
+        args: &[&str],
+    ) -> Proxy {
+        Proxy::launch(aws, config, &[], &[], args).await
+    }
+
+    async fn launch(
+        aws: eice_proxy::sim::aws::SimAws,
+        config: &str,
+        extra_env: &[(&str, &str)],
+        removed: &[&str],
+        args: &[&str],
+    ) -> Proxy {
         use tokio::io::AsyncBufReadExt;
         let dir = tempfile::tempdir().unwrap();
         let config_path = dir.path().join("config.toml");
@@ -210,6 +229,7 @@ impl Proxy {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_eice-proxy"));
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--config"])
             .arg(&config_path)
+            .args(args)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("AWS_CONFIG_FILE", &empty)

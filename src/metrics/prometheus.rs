@@ -1,0 +1,158 @@
+//! The Prometheus text exposition format, version 0.0.4, written by hand:
+//! `# HELP` and `# TYPE` before each family, one `name{labels} value` line per
+//! series, histograms as cumulative `_bucket{le=…}` lines with `_sum` and `_count`.
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering::Relaxed;
+
+use super::aws::AWS_CALLS;
+use super::{Metrics, SETUP_BUCKETS};
+
+/// The `Content-Type` of the page.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+pub(super) fn render(m: &Metrics) -> String {
+    let mut page = Page::default();
+    page.family(
+        "eice_proxy_build_info",
+        "gauge",
+        "Always 1; the version is a label.",
+    );
+    page.sample(
+        "eice_proxy_build_info",
+        &[("version", env!("CARGO_PKG_VERSION"))],
+        1,
+    );
+    page.family(
+        "eice_proxy_start_time_seconds",
+        "gauge",
+        "When the proxy started, in seconds since the Unix epoch.",
+    );
+    page.sample("eice_proxy_start_time_seconds", &[], m.started_unix);
+
+    page.family(
+        "eice_proxy_connections_total",
+        "counter",
+        "Client connections by protocol and outcome (tunnelled, refused_<reason>, auth_failed, \
+         bad_request, handshake_timeout, client_left, shutdown).",
+    );
+    for ((protocol, outcome), n) in m.connections.snapshot() {
+        page.sample(
+            "eice_proxy_connections_total",
+            &[("protocol", protocol), ("outcome", outcome)],
+            n,
+        );
+    }
+    page.family(
+        "eice_proxy_open_connections",
+        "gauge",
+        "Client connections open now, in their handshake or tunnelled.",
+    );
+    page.sample(
+        "eice_proxy_open_connections",
+        &[],
+        m.open_connections.load(Relaxed),
+    );
+
+    // The table lock is taken before the byte counters are read: a tunnel
+    // that is gone from the table has made its last add, so once the gauge
+    // reads 0 the byte totals are exact.
+    let open_tunnels = m.tunnels.lock().expect("tunnel table lock").len();
+    page.family("eice_proxy_open_tunnels", "gauge", "EICE tunnels open now.");
+    page.sample("eice_proxy_open_tunnels", &[], open_tunnels);
+    page.family(
+        "eice_proxy_tunnel_bytes_total",
+        "counter",
+        "Bytes carried through tunnels: up is client to instance, down is instance to client.",
+    );
+    page.sample(
+        "eice_proxy_tunnel_bytes_total",
+        &[("direction", "up")],
+        m.bytes_up.load(Relaxed),
+    );
+    page.sample(
+        "eice_proxy_tunnel_bytes_total",
+        &[("direction", "down")],
+        m.bytes_down.load(Relaxed),
+    );
+
+    setup_histogram(&mut page, m);
+
+    page.family(
+        "eice_proxy_cache_lookups_total",
+        "counter",
+        "Resolver lookups by kind, answered by the cache (hit) or the EC2 API (miss).",
+    );
+    for ((kind, result), n) in m.lookups.snapshot() {
+        let kind = kind.replace(' ', "_");
+        page.sample(
+            "eice_proxy_cache_lookups_total",
+            &[("kind", &kind), ("result", result)],
+            n,
+        );
+    }
+    page.family(
+        "eice_proxy_aws_api_calls_total",
+        "counter",
+        "EC2 API calls (one per page) by action and result (ok, not_found, denied, throttled, \
+         timeout, error).",
+    );
+    for ((action, result), n) in AWS_CALLS.snapshot() {
+        page.sample(
+            "eice_proxy_aws_api_calls_total",
+            &[("action", action), ("result", result)],
+            n,
+        );
+    }
+    page.0
+}
+
+fn setup_histogram(page: &mut Page, m: &Metrics) {
+    let name = "eice_proxy_tunnel_setup_seconds";
+    let h = m.setup.lock().expect("histogram lock").clone();
+    page.family(
+        name,
+        "histogram",
+        "Time from a client's request to an open tunnel (resolve and open), for tunnels that opened.",
+    );
+    let bucket = format!("{name}_bucket");
+    let mut cumulative = 0;
+    for (bound, n) in SETUP_BUCKETS.iter().zip(h.buckets) {
+        cumulative += n;
+        page.sample(&bucket, &[("le", &bound.to_string())], cumulative);
+    }
+    page.sample(&bucket, &[("le", "+Inf")], h.count);
+    page.sample(&format!("{name}_sum"), &[], h.sum);
+    page.sample(&format!("{name}_count"), &[], h.count);
+}
+
+/// The page being written.
+#[derive(Default)]
+struct Page(String);
+
+impl Page {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.0, "# HELP {name} {help}");
+        let _ = writeln!(self.0, "# TYPE {name} {kind}");
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl std::fmt::Display) {
+        self.0 += name;
+        if !labels.is_empty() {
+            let labels: Vec<String> = labels
+                .iter()
+                .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
+                .collect();
+            let _ = write!(self.0, "{{{}}}", labels.join(","));
+        }
+        let _ = writeln!(self.0, " {value}");
+    }
+}
+
+/// A label value with `\`, `"` and newlines escaped, as the format requires.
+pub(super) fn escape(value: &str) -> String {
+    value
+        .replace('\\', r"\\")
+        .replace('"', "\\\"")
+        .replace('\n', r"\n")
+}

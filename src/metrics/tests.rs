@@ -1,0 +1,181 @@
+use std::collections::HashSet;
+
+use super::*;
+use crate::resolve::Source;
+
+fn info(id: u64) -> TunnelInfo {
+    TunnelInfo {
+        id,
+        protocol: Protocol::Socks5,
+        client: "127.0.0.1:50000".parse().unwrap(),
+        target: "web-1:22".into(),
+        instance: Some("i-0123456789abcdef0".into()),
+        endpoint: "eice-0123456789abcdef0".into(),
+    }
+}
+
+/// The value of the one sample line that starts with `series`.
+fn sample(page: &str, series: &str) -> Option<f64> {
+    page.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .map(|v| v.parse().unwrap())
+}
+
+#[test]
+fn every_family_has_help_and_type_before_its_samples() {
+    let metrics = Arc::new(Metrics::new());
+    metrics.connection(Some(Protocol::Http), Outcome::Tunnelled);
+    let page = metrics.render();
+    let mut declared = HashSet::new();
+    for line in page.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap();
+            assert!(["counter", "gauge", "histogram"].contains(&kind), "{line}");
+            declared.insert(name.to_owned());
+        } else if let Some(rest) = line.strip_prefix("# HELP ") {
+            assert!(rest.split_once(' ').is_some_and(|(_, h)| !h.is_empty()));
+        } else {
+            let name = line.split(['{', ' ']).next().unwrap();
+            let family = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s).filter(|f| declared.contains(*f)))
+                .unwrap_or(name);
+            assert!(declared.contains(family), "no # TYPE before {line:?}");
+        }
+    }
+    assert_eq!(
+        sample(
+            &page,
+            "eice_proxy_connections_total{protocol=\"http\",outcome=\"tunnelled\"}"
+        ),
+        Some(1.0)
+    );
+}
+
+#[test]
+fn a_meter_counts_live_and_leaves_the_table_when_dropped() {
+    let metrics = Arc::new(Metrics::new());
+    let meter = metrics.tunnel_opened(info(7));
+    meter.up(100);
+    meter.up(23);
+    meter.down(65_536);
+    let status = metrics.status();
+    assert_eq!(status.tunnels.len(), 1);
+    let t = &status.tunnels[0];
+    assert_eq!((t.id, t.bytes_up, t.bytes_down), (7, 123, 65_536));
+    assert_eq!(t.target, "web-1:22");
+    assert_eq!(
+        sample(&metrics.render(), "eice_proxy_open_tunnels"),
+        Some(1.0)
+    );
+
+    drop(meter);
+    let page = metrics.render();
+    assert!(metrics.status().tunnels.is_empty());
+    assert_eq!(sample(&page, "eice_proxy_open_tunnels"), Some(0.0));
+    let up = "eice_proxy_tunnel_bytes_total{direction=\"up\"}";
+    let down = "eice_proxy_tunnel_bytes_total{direction=\"down\"}";
+    assert_eq!(sample(&page, up), Some(123.0));
+    assert_eq!(sample(&page, down), Some(65_536.0));
+}
+
+#[test]
+fn open_connections_follow_their_guards() {
+    let metrics = Arc::new(Metrics::new());
+    let a = metrics.connection_opened();
+    let b = metrics.connection_opened();
+    assert_eq!(
+        sample(&metrics.render(), "eice_proxy_open_connections"),
+        Some(2.0)
+    );
+    drop(a);
+    drop(b);
+    assert_eq!(
+        sample(&metrics.render(), "eice_proxy_open_connections"),
+        Some(0.0)
+    );
+}
+
+#[test]
+fn the_setup_histogram_is_cumulative() {
+    let metrics = Metrics::new();
+    metrics.tunnel_setup(Duration::from_millis(30));
+    metrics.tunnel_setup(Duration::from_millis(700));
+    metrics.tunnel_setup(Duration::from_secs(60));
+    let page = metrics.render();
+    let bucket = |le: &str| {
+        sample(
+            &page,
+            &format!("eice_proxy_tunnel_setup_seconds_bucket{{le=\"{le}\"}}"),
+        )
+    };
+    assert_eq!(bucket("0.025"), Some(0.0));
+    assert_eq!(bucket("0.05"), Some(1.0));
+    assert_eq!(bucket("1"), Some(2.0));
+    assert_eq!(bucket("30"), Some(2.0));
+    assert_eq!(bucket("+Inf"), Some(3.0));
+    assert_eq!(
+        sample(&page, "eice_proxy_tunnel_setup_seconds_count"),
+        Some(3.0)
+    );
+    let sum = sample(&page, "eice_proxy_tunnel_setup_seconds_sum").unwrap();
+    assert!((sum - 60.73).abs() < 1e-9, "{sum}");
+}
+
+#[test]
+fn lookups_are_hits_or_misses_and_routes_are_not_counted() {
+    let metrics = Metrics::new();
+    metrics.lookups(&[
+        ("route", Source::Config),
+        ("vpc cidrs", Source::Api),
+        ("endpoints", Source::Cache),
+        ("endpoints", Source::Cache),
+    ]);
+    let page = metrics.render();
+    assert_eq!(
+        sample(
+            &page,
+            "eice_proxy_cache_lookups_total{kind=\"vpc_cidrs\",result=\"miss\"}"
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &page,
+            "eice_proxy_cache_lookups_total{kind=\"endpoints\",result=\"hit\"}"
+        ),
+        Some(2.0)
+    );
+    assert!(!page.contains("kind=\"route\""), "{page}");
+}
+
+#[test]
+fn outcome_labels_are_distinct_and_follow_the_reply() {
+    let mut outcomes: Vec<Outcome> = Reply::ALL.iter().map(|r| Outcome::Refused(*r)).collect();
+    outcomes.extend([
+        Outcome::Tunnelled,
+        Outcome::EndpointBusy,
+        Outcome::AuthFailed,
+        Outcome::BadRequest,
+        Outcome::HandshakeTimeout,
+        Outcome::ClientLeft,
+        Outcome::Shutdown,
+    ]);
+    let labels: HashSet<&str> = outcomes.iter().map(|o| o.label()).collect();
+    assert_eq!(labels.len(), outcomes.len());
+    let busy = Error::EndpointBusy {
+        endpoint: "eice-1".into(),
+        limit: 20,
+    };
+    assert_eq!(Outcome::refused(&busy).label(), "refused_endpoint_busy");
+    let port = Error::PortNotAllowed {
+        port: 80,
+        allowed: vec![22],
+    };
+    assert_eq!(Outcome::refused(&port).label(), "refused_not_allowed");
+}
+
+#[test]
+fn label_values_are_escaped() {
+    assert_eq!(prometheus::escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+}
