@@ -113,10 +113,19 @@ fn the_example_config_parses_with_its_commented_keys_enabled() {
     let dir = tempfile::tempdir().unwrap();
     let secret = dir.path().join("password");
     std::fs::write(&secret, "hunter2\n").unwrap();
-    let enabled = enabled.replace(
-        "/run/secrets/eice-proxy-password",
-        &secret.display().to_string(),
-    );
+    // And its public key.
+    let public_key = dir.path().join("id_ed25519.pub");
+    std::fs::write(
+        &public_key,
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA me@laptop\n",
+    )
+    .unwrap();
+    let enabled = enabled
+        .replace(
+            "/run/secrets/eice-proxy-password",
+            &secret.display().to_string(),
+        )
+        .replace("~/.ssh/id_ed25519.pub", &public_key.display().to_string());
     let config = eice_proxy::config::Config::parse(&enabled).expect("the example with every key");
     assert_eq!(config.max_tunnel_duration, Some(3600));
     assert_eq!(config.routes.len(), 3);
@@ -124,6 +133,8 @@ fn the_example_config_parses_with_its_commented_keys_enabled() {
     assert_eq!(config.profile_for("eu-west-1"), Some("platform-prod-eu"));
     assert_eq!(config.profile_for("us-east-1"), Some("platform-dev"));
     assert!(config.auth.unwrap().check("alice", "hunter2"));
+    assert_eq!(config.push_rules.len(), 1);
+    assert_eq!(config.ssh.user.as_deref(), Some("ec2-user"));
     assert_eq!(config.timeouts.shutdown_grace, 30);
     assert_eq!(config.limits.tunnels_per_endpoint, 20);
     assert_eq!(config.metrics.listen, Some(([127, 0, 0, 1], 9180).into()));
