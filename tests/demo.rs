@@ -135,4 +135,51 @@ async fn every_command_the_demo_prints_works_when_pasted() {
         String::from_utf8_lossy(&connect.stdout)
             .starts_with("SSH-2.0-eice-proxy-simulated i-0a1b2c3d4e5f60001 web-1")
     );
+
+    // Logging in with no key set up, where the demo could start a real sshd.
+    let ssh = guide
+        .iter()
+        .find(|l| l.trim().starts_with("eice-proxy ssh "));
+    assert_eq!(
+        ssh.is_some(),
+        eice_proxy::sim::sshd::SimSshd::available(),
+        "{guide:#?}"
+    );
+    if let Some(ssh) = ssh {
+        let login = paste(&format!("{export}; {}", ssh.trim())).await;
+        assert!(
+            login.status.success(),
+            "{}",
+            String::from_utf8_lossy(&login.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&login.stdout).trim(),
+            "logged in to eu-web-1"
+        );
+    }
+
+    // Ctrl-C ends the demo, which removes what it wrote (the CA file, and the
+    // sshd directory under ~/.cache).
+    let pid = demo.id().expect("the demo runs");
+    let cache = std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache"));
+    std::process::Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
+    let status = timeout(PATIENCE, demo.wait()).await.unwrap().unwrap();
+    assert!(status.success(), "{status}");
+    let ca_dir = std::env::temp_dir().join(format!("eice-proxy-demo-{pid}"));
+    assert!(!ca_dir.exists(), "{} is left behind", ca_dir.display());
+    if let Some(cache) = cache.filter(|c| c.exists()) {
+        let left: Vec<_> = std::fs::read_dir(&cache)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("eice-proxy-demo-sshd-")
+            })
+            .collect();
+        assert!(left.is_empty(), "{left:?} left behind");
+    }
 }

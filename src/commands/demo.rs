@@ -18,18 +18,47 @@ use crate::cli::DemoArgs;
 use crate::config::{Config, EndpointOverride, TunnelSettings};
 use crate::eice::Connector;
 use crate::keys::KeyPusher;
-use crate::resolve::{Ec2, Regional, Resolver, Scope};
+use crate::resolve::{Ec2, Plan, Regional, Resolver};
 use crate::server::{self, Proxy};
 use crate::sim::aws::SimAws;
 use crate::sim::eice::{EXAMPLE_ACCESS_KEY_ID, EXAMPLE_SECRET_ACCESS_KEY};
+use crate::sim::sshd::SimSshd;
 use crate::sim::world::World;
 
 pub(super) async fn run(args: DemoArgs) -> anyhow::Result<()> {
-    let aws = SimAws::start(World::demo(), true)
+    let aws = SimAws::start_regions(vec![World::demo(), World::demo_eu()], true)
         .await
         .context("starting the simulated AWS")?;
     let ca = CaFile::write(aws.eice.ca_pem().expect("the demo serves TLS"))?;
-    let region = aws.world.region.clone();
+    let config = Config::parse(DEMO_CONFIG).map_err(anyhow::Error::msg)?;
+    let proxy = Arc::new(demo_proxy(&aws, &ca, &config)?);
+    // A real sshd behind eu-web-1 that trusts only pushed keys, where this
+    // machine can run one.
+    let sshd = if SimSshd::available() {
+        Some(
+            real_sshd(&aws)
+                .await
+                .context("starting sshd for eu-web-1")?,
+        )
+    } else {
+        None
+    };
+
+    let listener = server::bind(args.listen, false).await?;
+    let listen = listener.local_addr()?;
+    println!(
+        "{}",
+        guide(&aws, &listen.to_string(), &ca.0, sshd.is_some())
+    );
+    tracing::info!(
+        "listening on {listen} for SOCKS5 and HTTP CONNECT (simulated us-east-1 and eu-west-1)"
+    );
+    server::run(listener, proxy, super::serve::shutdown_signal()).await;
+    Ok(())
+}
+
+/// The real proxy, its clients pointed at the simulated account.
+fn demo_proxy(aws: &SimAws, ca: &CaFile, config: &Config) -> anyhow::Result<Proxy> {
     let credentials = Credentials::new(
         EXAMPLE_ACCESS_KEY_ID,
         EXAMPLE_SECRET_ACCESS_KEY,
@@ -37,55 +66,71 @@ pub(super) async fn run(args: DemoArgs) -> anyhow::Result<()> {
         None,
         "demo",
     );
-
     let settings = TunnelSettings {
         endpoint_override: Some(EndpointOverride::parse(&aws.eice.url())?),
         ca_bundle: Some(ca.0.clone()),
         ..TunnelSettings::default()
     };
-    let connector = Connector::new(settings)?;
-    let ec2 = aws_sdk_ec2::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(aws_config::Region::new(region.clone()))
-        .endpoint_url(aws.ec2.url())
-        .credentials_provider(credentials.clone())
-        .build();
-    // The demo's two VPCs share 10.0.0.0/16. Pinning 10.0.2.0/24 shows the
-    // fix for one subnet and leaves the ambiguity visible for the others.
-    let config = Config::parse(DEMO_CONFIG).map_err(anyhow::Error::msg)?;
-    let scope = Scope {
-        region: region.clone(),
-        profile: None,
-    };
-    let regional = Regional::new(
-        Ec2::new(aws_sdk_ec2::Client::from_conf(ec2)),
-        scope.clone(),
-        Arc::new(CredentialCache::fixed(credentials.clone())),
-        &config,
-    );
-    let resolver = Resolver::one_region(regional, &config);
-    let eic = aws_sdk_ec2instanceconnect::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(aws_config::Region::new(region))
-        .endpoint_url(aws.ec2.url())
-        .credentials_provider(credentials)
-        .build();
-    let keys = KeyPusher::new(HashMap::from([(
-        scope,
-        aws_sdk_ec2instanceconnect::Client::from_conf(eic),
-    )]));
-    let proxy = Arc::new(Proxy::new(resolver, connector, keys, &config));
-
-    let listener = server::bind(args.listen, false).await?;
-    let listen = listener.local_addr()?;
-    println!("{}", guide(&aws, &listen.to_string(), &ca.0));
-    tracing::info!("listening on {listen} for SOCKS5 and HTTP CONNECT (simulated us-east-1)");
-    server::run(listener, proxy, super::serve::shutdown_signal()).await;
-    Ok(())
+    let signing = Arc::new(CredentialCache::fixed(credentials.clone()));
+    let plan = Plan::new(config, &aws.world.region);
+    let mut regionals = Vec::new();
+    let mut pushers = HashMap::new();
+    for scope in &plan.scopes {
+        let region = aws_config::Region::new(scope.region.clone());
+        let ec2 = aws_sdk_ec2::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(region.clone())
+            .endpoint_url(aws.ec2.url())
+            .credentials_provider(credentials.clone())
+            .build();
+        regionals.push(Regional::new(
+            Ec2::new(aws_sdk_ec2::Client::from_conf(ec2)),
+            scope.clone(),
+            Arc::clone(&signing),
+            config,
+        ));
+        let eic = aws_sdk_ec2instanceconnect::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(region)
+            .endpoint_url(aws.ec2.url())
+            .credentials_provider(credentials.clone())
+            .build();
+        pushers.insert(
+            scope.clone(),
+            aws_sdk_ec2instanceconnect::Client::from_conf(eic),
+        );
+    }
+    Ok(Proxy::new(
+        Resolver::new(plan, regionals, config),
+        Connector::new(settings)?,
+        KeyPusher::new(pushers),
+        config,
+    ))
 }
 
-/// The demo's config file: one `[[route]]` rule.
-const DEMO_CONFIG: &str = "[[route]]\ncidr = \"10.0.2.0/24\"\nvpc = \"vpc-0a1b2c3d4e5f60001\"\n";
+/// The instance whose port 22 is a real sshd, and its address.
+const SSHD_INSTANCE: (&str, &str, &str) = ("i-0e1a2b3c4d5e60001", "eu-web-1", "10.20.1.10:22");
+
+/// Starts sshd for [`SSHD_INSTANCE`] in a directory under `~/.cache` (sshd
+/// refuses an `AuthorizedKeysCommand` below the world-writable `/tmp`).
+async fn real_sshd(aws: &SimAws) -> anyhow::Result<(tempfile::TempDir, SimSshd)> {
+    let (id, label, address) = SSHD_INSTANCE;
+    let home = std::env::var_os("HOME").context("HOME is not set")?;
+    let cache = PathBuf::from(home).join(".cache");
+    std::fs::create_dir_all(&cache)?;
+    let dir = tempfile::Builder::new()
+        .prefix("eice-proxy-demo-sshd-")
+        .tempdir_in(&cache)?;
+    let mut sshd = SimSshd::with_pushed_keys(dir.path(), &aws.ec2.url(), id)?;
+    let local = sshd.listen(label).await?;
+    aws.eice
+        .add_target(address.parse().expect("a socket address"), local);
+    Ok((dir, sshd))
+}
+
+/// The demo's config file: two regions, and one `[[route]]` rule.
+const DEMO_CONFIG: &str = "regions = [\"us-east-1\", \"eu-west-1\"]\n\
+                           [[route]]\ncidr = \"10.0.2.0/24\"\nvpc = \"vpc-0a1b2c3d4e5f60001\"\n";
 
 /// The demo CA written where the AWS CLI convention (`AWS_CA_BUNDLE`) can
 /// name it; removed when the demo ends.
@@ -110,7 +155,7 @@ impl Drop for CaFile {
 }
 
 /// What the newcomer reads: the simulated account and commands to paste.
-fn guide(aws: &SimAws, proxy: &str, ca: &std::path::Path) -> String {
+fn guide(aws: &SimAws, proxy: &str, ca: &std::path::Path, sshd: bool) -> String {
     let mut out = String::from(
         "eice-proxy demo: the proxy in front of a simulated AWS account on this machine.\n\n",
     );
@@ -118,14 +163,23 @@ fn guide(aws: &SimAws, proxy: &str, ca: &std::path::Path) -> String {
     out += &format!("  EC2 API     {} (simulated)\n", aws.ec2.url());
     out += &format!("  EICE        {} (simulated, TLS)\n\n", aws.eice.url());
     out += "  instances   (port 22 answers with an SSH banner and echoes; port 3389 serves a web page)\n";
-    for i in &aws.world.instances {
-        out += &format!(
-            "              {}  {:<10} {:<10} {}\n",
-            i.id,
-            i.name.as_deref().unwrap_or("-"),
-            i.private_ip,
-            i.state.as_str()
-        );
+    for world in &aws.worlds {
+        for i in &world.instances {
+            let real = sshd && i.id == SSHD_INSTANCE.0;
+            out += &format!(
+                "              {}  {:<10} {:<11} {:<10} {}{}\n",
+                i.id,
+                i.name.as_deref().unwrap_or("-"),
+                i.private_ip,
+                world.region,
+                i.state.as_str(),
+                if real {
+                    "  (port 22: a real sshd that trusts only pushed keys)"
+                } else {
+                    ""
+                }
+            );
+        }
     }
     out += "\nPaste these into another terminal:\n";
     let lines = [
@@ -166,11 +220,29 @@ fn guide(aws: &SimAws, proxy: &str, ca: &std::path::Path) -> String {
         .env()
         .into_iter()
         .map(|(k, v)| format!("{k}={v}"))
-        .chain([format!("AWS_CA_BUNDLE={}", ca.display())])
+        .chain([
+            format!("AWS_CA_BUNDLE={}", ca.display()),
+            format!(
+                "EICE_PROXY_REGIONS={}",
+                aws.worlds
+                    .iter()
+                    .map(|w| w.region.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+        ])
         .collect();
     out += &format!("  export {}\n", env.join(" "));
     out += "  eice-proxy resolve web-1 db-1 i-0a1b2c3d4e5f60001\n";
     out += "  eice-proxy connect web-1 22 </dev/null\n";
+    if sshd {
+        out += &format!(
+            "  eice-proxy ssh -l root {} -- -o BatchMode=yes -o StrictHostKeyChecking=no \
+             -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR 'echo logged in to $INSTANCE'\n      \
+             # no key set up: a key is pushed with EC2 Instance Connect, then ssh logs in (eu-west-1)\n",
+            SSHD_INSTANCE.1
+        );
+    }
     out += "\nWith a real AWS account, `eice-proxy serve` is the command, and ssh uses it like this:\n";
     out += "  ssh -o ProxyCommand='nc -X 5 -x 127.0.0.1:1080 %h %p' ec2-user@i-0123456789abcdef0\n";
     out += "\nThe proxy's log follows. Ctrl-C stops the demo.";

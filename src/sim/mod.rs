@@ -18,6 +18,7 @@ pub mod ec2_api;
 pub mod eice;
 pub mod keys;
 pub mod sigv4;
+pub mod sshd;
 pub mod sts;
 pub mod tls;
 pub mod world;

@@ -1,0 +1,164 @@
+//! A real OpenSSH server standing behind a simulated instance.
+//!
+//! Each accepted TCP connection is handed to `sshd -i` (inetd mode) as its
+//! stdin and stdout, so no fixed port is needed and nothing races for one.
+//! The server has its own host key and config in a directory of its own;
+//! sessions see `INSTANCE` set to the label of the listener they came
+//! through, so a client can tell which instance it reached. Which keys it
+//! trusts is the caller's choice: a plain authorized_keys file, or the keys
+//! pushed to the simulated EC2 Instance Connect, read through
+//! `AuthorizedKeysCommand` as on Amazon Linux.
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use tokio::net::TcpListener;
+use tokio::process::Command;
+use tokio::task::JoinHandle;
+
+use super::keys::install_authorized_keys_command;
+
+/// Where Debian installs the server and its SFTP subsystem.
+pub const SSHD: &str = "/usr/sbin/sshd";
+const SFTP_SERVER: &str = "/usr/lib/openssh/sftp-server";
+
+/// An sshd configuration and the listeners that start it.
+pub struct SimSshd {
+    dir: PathBuf,
+    config: PathBuf,
+    listeners: Vec<JoinHandle<()>>,
+}
+
+impl Drop for SimSshd {
+    fn drop(&mut self) {
+        for l in &self.listeners {
+            l.abort();
+        }
+    }
+}
+
+/// Makes an ed25519 key pair at `path` and `path.pub` with OpenSSH's ssh-keygen.
+pub fn keygen(path: &Path) -> io::Result<()> {
+    let status = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(path)
+        .stdin(Stdio::null())
+        .status()?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(io::Error::other(format!("ssh-keygen failed: {status}")))
+    }
+}
+
+impl SimSshd {
+    /// Whether this machine can run one: OpenSSH's server is installed and
+    /// we are root (sshd accepts an `AuthorizedKeysCommand` only from root,
+    /// and only root can log other users in).
+    pub fn available() -> bool {
+        Path::new(SSHD).exists() && is_root()
+    }
+
+    /// A server in `dir` trusting the keys in `authorized_keys`.
+    pub fn with_authorized_keys(dir: &Path, authorized_keys: &Path) -> io::Result<SimSshd> {
+        let keys = format!("AuthorizedKeysFile {}\n", authorized_keys.display());
+        SimSshd::configure(dir, &keys)
+    }
+
+    /// A server in `dir` standing for `instance_id` that trusts only keys
+    /// pushed to the simulated EC2 Instance Connect at `sim_url` and still
+    /// valid. `dir` and its ancestors must be writable by root alone (not
+    /// under `/tmp`): sshd refuses the command otherwise.
+    pub fn with_pushed_keys(dir: &Path, sim_url: &str, instance_id: &str) -> io::Result<SimSshd> {
+        let script = install_authorized_keys_command(dir, sim_url, instance_id)?;
+        let keys = format!(
+            "AuthorizedKeysFile none\nAuthorizedKeysCommand {} %u\nAuthorizedKeysCommandUser root\n",
+            script.display()
+        );
+        SimSshd::configure(dir, &keys)
+    }
+
+    fn configure(dir: &Path, keys: &str) -> io::Result<SimSshd> {
+        let host_key = dir.join("host_key");
+        keygen(&host_key)?;
+        let config = dir.join("sshd_config");
+        std::fs::write(
+            &config,
+            format!(
+                "HostKey {}\n{keys}PasswordAuthentication no\nKbdInteractiveAuthentication no\n\
+                 PubkeyAuthentication yes\nPermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\n\
+                 PidFile none\nAllowTcpForwarding yes\nSubsystem sftp {SFTP_SERVER}\nLogLevel ERROR\n",
+                host_key.display(),
+            ),
+        )?;
+        // sshd's privilege separation needs this directory (systemd makes it at boot).
+        let _ = std::fs::create_dir_all("/run/sshd");
+        Ok(SimSshd {
+            dir: dir.to_owned(),
+            config,
+            listeners: Vec::new(),
+        })
+    }
+
+    /// A TCP listener on 127.0.0.1 whose connections become `sshd -i` sessions
+    /// with `INSTANCE=label`; each session's errors go to `sshd-LABEL.log`.
+    pub async fn listen(&mut self, label: &str) -> io::Result<SocketAddr> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let (config, label) = (self.config.clone(), label.to_owned());
+        let log = self.dir.join(format!("sshd-{label}.log"));
+        self.listeners.push(tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                if let Err(e) = session(socket, &config, &label, &log) {
+                    tracing::warn!("cannot start sshd for {label}: {e}");
+                }
+            }
+        }));
+        Ok(addr)
+    }
+}
+
+/// One `sshd -i` on `socket`.
+fn session(
+    socket: tokio::net::TcpStream,
+    config: &Path,
+    label: &str,
+    log: &Path,
+) -> io::Result<()> {
+    let socket = socket.into_std()?;
+    socket.set_nonblocking(false)?;
+    let input: OwnedFd = socket.into();
+    let output = input.try_clone()?;
+    let errors = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)?;
+    let mut child = Command::new(SSHD)
+        .arg("-i")
+        .arg("-f")
+        .arg(config)
+        .arg("-o")
+        .arg(format!("SetEnv=INSTANCE={label}"))
+        .stdin(Stdio::from(input))
+        .stdout(Stdio::from(output))
+        .stderr(Stdio::from(errors))
+        .spawn()?;
+    tokio::spawn(async move {
+        let _ = child.wait().await;
+    });
+    Ok(())
+}
+
+/// Whether this process runs as root.
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|status| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|ids| ids.split_whitespace().nth(1))
+            == Some("0")
+    })
+}
