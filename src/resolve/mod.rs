@@ -318,10 +318,18 @@ impl Resolver {
         id: &str,
     ) -> Result<(Arc<Regional>, Arc<InstanceInfo>, Lookups), ResolveError> {
         let mut lookups = Vec::new();
-        if let Some(home) = self.homes.get(id).await {
+        // One region: its own cache is the whole story.
+        let home = match self.searched() {
+            [_] => Some(0),
+            _ => self.homes.get(id).await,
+        };
+        if let Some(home) = home {
             let regional = &self.regionals[home];
             if let Some(instance) = regional.instance(id, &mut lookups).await? {
                 return Ok((Arc::clone(regional), instance, lookups));
+            }
+            if self.searched == 1 {
+                return Err(self.instance_not_found(id));
             }
         }
         let answers = join_all(self.searched().iter().map(|regional| async move {
@@ -345,12 +353,14 @@ impl Resolver {
             }
         }
         // A region that could not answer may hold it: say why it could not.
-        Err(
-            first_error.unwrap_or_else(|| ResolveError::InstanceNotFound {
-                id: id.to_owned(),
-                region: self.regions().join(", "),
-            }),
-        )
+        Err(first_error.unwrap_or_else(|| self.instance_not_found(id)))
+    }
+
+    fn instance_not_found(&self, id: &str) -> ResolveError {
+        ResolveError::InstanceNotFound {
+            id: id.to_owned(),
+            region: self.regions().join(", "),
+        }
     }
 
     /// The one instance with the Name tag `name` across the searched regions
