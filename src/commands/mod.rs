@@ -24,22 +24,26 @@ use crate::cli::{AwsArgs, Cli, Command, ConfigArgs};
 use crate::config::{self, Config, TunnelSettings};
 use crate::eice::Connector;
 use crate::keys::KeyPusher;
-use crate::resolve::{Ec2, Plan, Regional, Resolver};
+use crate::resolve::{Ec2, Plan, Regional, Resolver, Scope};
 use crate::server::Proxy;
 
 /// Runs the command the user asked for; the exit status is success unless
 /// it fails, except for `ssh`, whose status is ssh's.
+///
+/// Each command's future is boxed: held side by side in this one future, their
+/// deep state machines (accept → resolve → push → open → splice) exceed the
+/// compiler's layout depth limit. One allocation per process.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve(args) => serve::run(&cli.aws, args).await,
-        Command::Connect(args) => connect::run(&cli.aws, args).await,
-        Command::Resolve(args) => resolve::run(&cli.aws, args).await,
-        Command::Presign(args) => presign::run(&cli.aws, args).await,
-        Command::Demo(args) => demo::run(args).await,
-        Command::Doctor(args) => doctor::run(&cli.aws, args).await,
+        Command::Serve(args) => Box::pin(serve::run(&cli.aws, args)).await,
+        Command::Connect(args) => Box::pin(connect::run(&cli.aws, args)).await,
+        Command::Resolve(args) => Box::pin(resolve::run(&cli.aws, args)).await,
+        Command::Presign(args) => Box::pin(presign::run(&cli.aws, args)).await,
+        Command::Demo(args) => Box::pin(demo::run(args)).await,
+        Command::Doctor(args) => Box::pin(doctor::run(&cli.aws, args)).await,
         Command::SshConfig(args) => ssh_config::run(&cli.aws, args),
-        Command::Ssh(args) => return ssh::run(&cli.aws, args).await,
-        Command::Status(args) => status::run(args).await,
+        Command::Ssh(args) => return Box::pin(ssh::run(&cli.aws, args)).await,
+        Command::Status(args) => Box::pin(status::run(args)).await,
         Command::Completions(args) => completions::completions(&args),
         Command::Man(args) => completions::man(&args),
     }
@@ -107,6 +111,32 @@ struct ProfileAws {
     credentials: Arc<CredentialCache>,
 }
 
+impl ProfileAws {
+    /// The one of `profiles` that `scope` uses.
+    fn of<'a>(profiles: &'a [ProfileAws], scope: &Scope) -> &'a ProfileAws {
+        profiles
+            .iter()
+            .find(|p| p.profile == scope.profile)
+            .expect("every scope's profile was loaded")
+    }
+
+    /// The EC2 API in `region` with this profile.
+    fn ec2(&self, region: &str) -> Ec2 {
+        let config = aws_sdk_ec2::config::Builder::from(&self.sdk)
+            .region(aws_config::Region::new(region.to_owned()))
+            .build();
+        Ec2::new(aws_sdk_ec2::Client::from_conf(config))
+    }
+
+    /// The EC2 Instance Connect API in `region` with this profile.
+    fn instance_connect(&self, region: &str) -> aws_sdk_ec2instanceconnect::Client {
+        let config = aws_sdk_ec2instanceconnect::config::Builder::from(&self.sdk)
+            .region(aws_config::Region::new(region.to_owned()))
+            .build();
+        aws_sdk_ec2instanceconnect::Client::from_conf(config)
+    }
+}
+
 /// The scopes `config` needs, and each profile loaded once.
 async fn load_aws(config: &Config) -> anyhow::Result<(Plan, Vec<ProfileAws>)> {
     // The profile's own region stands in for an unset `regions`.
@@ -145,27 +175,14 @@ async fn build_aws(config: &Config) -> anyhow::Result<(Resolver, KeyPusher)> {
     let mut regionals = Vec::new();
     let mut pushers = HashMap::new();
     for scope in &plan.scopes {
-        let p = profiles
-            .iter()
-            .find(|p| p.profile == scope.profile)
-            .expect("every scope's profile was loaded");
-        let region = aws_config::Region::new(scope.region.clone());
-        let ec2 = aws_sdk_ec2::config::Builder::from(&p.sdk)
-            .region(region.clone())
-            .build();
+        let p = ProfileAws::of(&profiles, scope);
         regionals.push(Regional::new(
-            Ec2::new(aws_sdk_ec2::Client::from_conf(ec2)),
+            p.ec2(&scope.region),
             scope.clone(),
             Arc::clone(&p.credentials),
             config,
         ));
-        let eic = aws_sdk_ec2instanceconnect::config::Builder::from(&p.sdk)
-            .region(region)
-            .build();
-        pushers.insert(
-            scope.clone(),
-            aws_sdk_ec2instanceconnect::Client::from_conf(eic),
-        );
+        pushers.insert(scope.clone(), p.instance_connect(&scope.region));
     }
     Ok((
         Resolver::new(plan, regionals, config),

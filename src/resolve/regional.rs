@@ -5,6 +5,8 @@
 //! answers a target; everything here is about a single region.
 
 use std::fmt;
+use std::future::Future;
+use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -61,7 +63,7 @@ impl<K, V: Emptiness> Expiry<K, V> for Ttl {
 
 fn cache<K, V>(found_secs: u64, config: &CacheConfig) -> Cache<K, V>
 where
-    K: std::hash::Hash + Eq + Send + Sync + 'static,
+    K: Hash + Eq + Send + Sync + 'static,
     V: Emptiness + Clone + Send + Sync + 'static,
 {
     Cache::builder()
@@ -145,14 +147,8 @@ impl Regional {
         id: &str,
         lookups: &mut Lookups,
     ) -> Result<Option<Arc<InstanceInfo>>, ResolveError> {
-        let entry = self
-            .instances
-            .entry(id.to_owned())
-            .or_try_insert_with(async { self.ec2.instance(id).await.map(|i| i.map(Arc::new)) })
-            .await
-            .map_err(|e| ResolveError::Aws((*e).clone()))?;
-        lookups.push(("instance", source(entry.is_fresh())));
-        Ok(entry.into_value())
+        let fetch = async { self.ec2.instance(id).await.map(|i| i.map(Arc::new)) };
+        cached(&self.instances, id.to_owned(), "instance", lookups, fetch).await
     }
 
     /// Every instance with this Name tag (any state), in this region.
@@ -161,19 +157,18 @@ impl Regional {
         name: &str,
         lookups: &mut Lookups,
     ) -> Result<Arc<Vec<Arc<InstanceInfo>>>, ResolveError> {
-        let entry = self
-            .names
-            .entry(name.to_ascii_lowercase())
-            .or_try_insert_with(async {
-                let found = self.ec2.by_name(name).await?;
-                Ok::<_, AwsError>(Arc::new(
-                    found.into_iter().map(Arc::new).collect::<Vec<_>>(),
-                ))
-            })
-            .await
-            .map_err(|e| ResolveError::Aws((*e).clone()))?;
-        lookups.push(("name", source(entry.is_fresh())));
-        Ok(entry.into_value())
+        let fetch = async {
+            let found = self.ec2.by_name(name).await?;
+            Ok(Arc::new(found.into_iter().map(Arc::new).collect()))
+        };
+        cached(
+            &self.names,
+            name.to_ascii_lowercase(),
+            "name",
+            lookups,
+            fetch,
+        )
+        .await
     }
 
     /// The running instance at `ip` in `vpc`, if any.
@@ -204,14 +199,9 @@ impl Regional {
         ip: IpAddr,
         lookups: &mut Lookups,
     ) -> Result<Vec<String>, ResolveError> {
-        let entry = self
-            .vpcs
-            .entry(())
-            .or_try_insert_with(async { self.ec2.vpc_cidrs().await.map(Arc::new) })
-            .await
-            .map_err(|e| ResolveError::Aws((*e).clone()))?;
-        lookups.push(("vpc cidrs", source(entry.is_fresh())));
-        Ok(cidr::vpcs_containing(&entry.into_value(), ip))
+        let fetch = async { self.ec2.vpc_cidrs().await.map(Arc::new) };
+        let table = cached(&self.vpcs, (), "vpc cidrs", lookups, fetch).await?;
+        Ok(cidr::vpcs_containing(&table, ip))
     }
 
     /// The route to a (running) instance found here.
@@ -364,25 +354,41 @@ impl Regional {
         key: EndpointKey,
         lookups: &mut Lookups,
     ) -> Result<Arc<Vec<Arc<EndpointInfo>>>, ResolveError> {
-        let entry = self
-            .endpoints
-            .entry(key.clone())
-            .or_try_insert_with(async {
-                let found = match &key {
-                    EndpointKey::Vpc(vpc) => self.ec2.endpoints(Some(vpc), None).await?,
-                    EndpointKey::Id(id) => self.ec2.endpoints(None, Some(id)).await?,
-                };
-                Ok::<_, AwsError>(Arc::new(
-                    found.into_iter().map(Arc::new).collect::<Vec<_>>(),
-                ))
-            })
-            .await
-            .map_err(|e| ResolveError::Aws((*e).clone()))?;
-        lookups.push(("endpoints", source(entry.is_fresh())));
-        Ok(entry.into_value())
+        let fetch = async {
+            let found = match &key {
+                EndpointKey::Vpc(vpc) => self.ec2.endpoints(Some(vpc), None).await?,
+                EndpointKey::Id(id) => self.ec2.endpoints(None, Some(id)).await?,
+            };
+            Ok(Arc::new(found.into_iter().map(Arc::new).collect()))
+        };
+        cached(&self.endpoints, key.clone(), "endpoints", lookups, fetch).await
     }
 }
 
-fn source(fresh: bool) -> Source {
-    if fresh { Source::Api } else { Source::Cache }
+/// The value for `key`: from `cache`, else from `fetch` (concurrent misses
+/// for one key share one call), with `what` and who answered recorded in
+/// `lookups`. An error is not cached.
+async fn cached<K, V>(
+    cache: &Cache<K, V>,
+    key: K,
+    what: &'static str,
+    lookups: &mut Lookups,
+    fetch: impl Future<Output = Result<V, AwsError>>,
+) -> Result<V, ResolveError>
+where
+    K: Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    let entry = cache
+        .entry(key)
+        .or_try_insert_with(fetch)
+        .await
+        .map_err(|e| ResolveError::Aws((*e).clone()))?;
+    let source = if entry.is_fresh() {
+        Source::Api
+    } else {
+        Source::Cache
+    };
+    lookups.push((what, source));
+    Ok(entry.into_value())
 }
