@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc};
@@ -386,7 +387,8 @@ pub async fn bind(addr: SocketAddr, auth_configured: bool) -> anyhow::Result<Tcp
              your AWS identity; configure [auth] in the config file or listen on 127.0.0.1"
         );
     }
+    // The I/O error stays inside, so a caller can tell "in use" from the rest.
     TcpListener::bind(addr)
         .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))
+        .with_context(|| format!("cannot listen on {addr}"))
 }

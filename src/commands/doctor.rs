@@ -73,19 +73,8 @@ pub(super) async fn run(aws_args: &AwsArgs, args: DoctorArgs) -> anyhow::Result<
                 check_profile(&mut report, profile).await;
             }
             for scope in &plan.scopes {
-                let profile = profiles
-                    .iter()
-                    .find(|p| p.profile == scope.profile)
-                    .expect("every scope's profile was loaded");
-                let ec2 = aws_sdk_ec2::config::Builder::from(&profile.sdk)
-                    .region(aws_config::Region::new(scope.region.clone()))
-                    .build();
-                check_region(
-                    &mut report,
-                    scope,
-                    &Ec2::new(aws_sdk_ec2::Client::from_conf(ec2)),
-                )
-                .await;
+                let ec2 = ProfileAws::of(&profiles, scope).ec2(&scope.region);
+                check_region(&mut report, scope, &ec2).await;
             }
         }
         Err(e) => {
@@ -262,10 +251,7 @@ async fn check_region(report: &mut Report, scope: &Scope, ec2: &Ec2) {
         return;
     }
     for e in &endpoints {
-        let usable = matches!(
-            e.state.as_str(),
-            "create-complete" | "update-in-progress" | "update-complete" | "update-failed"
-        );
+        let usable = e.is_usable();
         let status = if usable { Status::Ok } else { Status::Warn };
         report.line(
             status,
@@ -303,7 +289,10 @@ async fn check_listen(report: &mut Report, config: &Config) {
     let addr = config.listen;
     match server::bind(addr, config.auth.is_some()).await {
         Ok(_) => report.line(Status::Ok, "listen", format!("{addr} is free")),
-        Err(e) if e.to_string().contains("in use") => {
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::AddrInUse) =>
+        {
             report.line(
                 Status::Warn,
                 "listen",

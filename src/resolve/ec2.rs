@@ -94,6 +94,13 @@ pub struct EndpointInfo {
     pub state: String,
 }
 
+impl EndpointInfo {
+    /// Whether tunnels can be opened through it in its state.
+    pub fn is_usable(&self) -> bool {
+        USABLE_STATES.iter().any(|s| s.as_str() == self.state)
+    }
+}
+
 /// A failed EC2 API call, with what the user needs to act on it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct AwsError {
