@@ -9,7 +9,7 @@ mod common;
 
 use std::time::Instant;
 
-use common::clients::{CONNECT, Dest, SocksFailure, banner, http_connect, socks5};
+use common::clients::{CONNECT, Dest, SocksFailure, http_connect, reaches, socks5};
 use common::credential_process::{CredentialProcess, process_key_id};
 use common::{PATIENCE, Proxy};
 use eice_proxy::sim::aws::{self, SimAws};
@@ -27,27 +27,6 @@ const WEB_1_ENDPOINT: &str = "eice-0a1b2c3d4e5f60021";
 /// Waits for the tunnel open no longer than a second, so a hung upgrade is
 /// reported quickly.
 const OPEN_WITHIN_1S: &str = "[timeouts]\nopen = 1\n";
-
-/// SOCKS5 to `instance:22`, expecting its banner and a live echo: the proxy
-/// still serves.
-async fn reaches(proxy: &Proxy, instance: &str) {
-    let mut s = timeout(
-        PATIENCE,
-        socks5(proxy.addr, Dest::Domain(instance), 22, None, CONNECT),
-    )
-    .await
-    .unwrap()
-    .unwrap_or_else(|e| panic!("{instance} should be reachable, got {e:?}"));
-    let first = timeout(PATIENCE, banner(&mut s)).await.unwrap();
-    assert!(first.contains(instance), "{first}");
-    s.write_all(b"ping").await.unwrap();
-    let mut echo = [0u8; 4];
-    timeout(PATIENCE, s.read_exact(&mut echo))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(&echo, b"ping");
-}
 
 /// The SOCKS5 reply code of a refused CONNECT to `instance:22`.
 async fn socks_refusal(proxy: &Proxy, instance: &str) -> u8 {
@@ -172,7 +151,7 @@ async fn each_refused_upgrade_gets_its_mapped_reply_and_a_log_line_with_the_requ
         assert_says(&body, &[&format!("[request id {id}]")]);
         proxy.log_line(&id).await;
 
-        reaches(&proxy, WEB_1).await;
+        reaches(proxy.addr, Dest::Domain(WEB_1), 22, WEB_1).await;
     }
     let rejected = proxy.aws.eice.stats().rejected;
     assert_eq!(rejected.len(), 2 * UPGRADE_REFUSALS.len(), "{rejected:?}");
@@ -191,11 +170,11 @@ async fn refusals_for_one_endpoint_leave_the_others_working() {
     let line = proxy.log_line("The endpoint is unavailable.").await;
     assert_says(&line, &[WEB_1, &last_request_id(&proxy)]);
     // The other endpoint is unaffected, and the refusal stands until cleared.
-    reaches(&proxy, DB_1).await;
+    reaches(proxy.addr, Dest::Domain(DB_1), 22, DB_1).await;
     let (status, _) = http_refusal(&proxy, WEB_1).await;
     assert_eq!(status, 502);
     proxy.aws.eice.clear_faults();
-    reaches(&proxy, WEB_1).await;
+    reaches(proxy.addr, Dest::Domain(WEB_1), 22, WEB_1).await;
 }
 
 #[tokio::test]
@@ -250,7 +229,7 @@ async fn a_tunnel_cut_mid_stream_delivers_what_came_before_then_eof_and_logs_cod
         );
     }
     assert_eq!(proxy.aws.eice.stats().close_codes_sent, [1011, 1011]);
-    reaches(&proxy, WEB_1).await;
+    reaches(proxy.addr, Dest::Domain(WEB_1), 22, WEB_1).await;
 }
 
 /// Two clients (SOCKS5 and HTTP) whose upgrades the service leaves hanging
@@ -271,7 +250,7 @@ async fn hung_upgrades_time_out_and_the_next_connection_works(proxy: &Proxy) {
         .await;
     // The service did receive both requests (this was not a refused TCP connect).
     assert_eq!(proxy.aws.eice.stats().upgrades_hung, 2);
-    reaches(proxy, WEB_1).await;
+    reaches(proxy.addr, Dest::Domain(WEB_1), 22, WEB_1).await;
 }
 
 #[tokio::test]
@@ -318,8 +297,8 @@ async fn ec2_throttling_is_retried_then_reported_and_the_proxy_recovers() {
     assert_says(&line, &["refused: ", "throttling"]);
 
     ec2.clear_faults();
-    reaches(&proxy, WEB_1).await;
-    reaches(&proxy, DB_1).await;
+    reaches(proxy.addr, Dest::Domain(WEB_1), 22, WEB_1).await;
+    reaches(proxy.addr, Dest::Domain(DB_1), 22, DB_1).await;
     eprintln!("the whole test took {:?}", started.elapsed());
 }
 
@@ -344,7 +323,7 @@ async fn a_denied_ec2_call_names_the_missing_permission(action: Action) {
     assert_eq!(ec2.calls(action), 2, "a denial is not retried");
 
     ec2.clear_faults();
-    reaches(&proxy, WEB_1).await;
+    reaches(proxy.addr, Dest::Domain(WEB_1), 22, WEB_1).await;
 }
 
 #[tokio::test]
@@ -363,8 +342,8 @@ async fn credentials_from_a_process_are_fetched_again_before_they_expire() {
     // proxy refreshes credentials before signing.
     let process = CredentialProcess::new(60);
     let proxy = process.start_proxy().await;
-    reaches(&proxy, WEB_1).await;
-    reaches(&proxy, WEB_1).await;
+    reaches(proxy.addr, Dest::Domain(WEB_1), 22, WEB_1).await;
+    reaches(proxy.addr, Dest::Domain(WEB_1), 22, WEB_1).await;
     assert!(process.calls() >= 2, "{} calls", process.calls());
     let keys = proxy.aws.eice.stats().access_keys;
     assert_eq!(keys.len(), 2, "{keys:?}");
@@ -388,7 +367,7 @@ async fn rejected_credentials_are_replaced_for_the_next_tunnel(code: &str, messa
     assert!(!line.contains("clock"), "not a clock problem: {line}");
 
     let before = process.calls();
-    reaches(&proxy, WEB_1).await;
+    reaches(proxy.addr, Dest::Domain(WEB_1), 22, WEB_1).await;
     assert_eq!(process.calls(), before + 1, "the rejected keys were reused");
     assert_eq!(
         proxy.aws.eice.stats().access_keys,

@@ -10,7 +10,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use common::sshd::Sshd;
-use common::{PATIENCE, Proxy, aws_command};
+use common::{PATIENCE, Proxy, aws_command, run};
 use eice_proxy::sim::aws::SimAws;
 use eice_proxy::sim::world::World;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -27,16 +27,6 @@ async fn account() -> (SimAws, Sshd) {
     let local = sshd.listen("web-1").await;
     aws.eice.add_target("10.0.1.10:22".parse().unwrap(), local);
     (aws, sshd)
-}
-
-/// Runs `cmd` and returns (exit code, stdout, stderr).
-async fn run(mut cmd: Command) -> (Option<i32>, String, String) {
-    let output = timeout(PATIENCE, cmd.output()).await.unwrap().unwrap();
-    (
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
 }
 
 /// What every ssh here needs besides the key: no user config, a known_hosts
@@ -108,8 +98,12 @@ async fn a_fresh_key_is_refused_until_pushed_and_again_after_sixty_seconds() {
     let (aws, sshd) = account().await;
     let home = tempfile::tempdir().unwrap();
 
-    let (code, _, stderr) = run(plain_ssh(&aws, home.path(), &sshd.key, &sshd.user)).await;
-    assert_eq!(code, Some(255), "refused before any push: {stderr}");
+    let (status, _, stderr) = run(plain_ssh(&aws, home.path(), &sshd.key, &sshd.user)).await;
+    assert_eq!(
+        status.code(),
+        Some(255),
+        "refused before any push: {stderr}"
+    );
     assert!(stderr.contains("Permission denied"), "{stderr}");
 
     // `eice-proxy ssh -i KEY` pushes KEY.pub, then logs in with KEY.
@@ -120,19 +114,19 @@ async fn a_fresh_key_is_refused_until_pushed_and_again_after_sixty_seconds() {
         &["-i", &key, "-l", &sshd.user, "web-1"],
         &["echo logged-in-as-$INSTANCE"],
     );
-    let (code, stdout, stderr) = run(cmd).await;
-    assert_eq!(code, Some(0), "{stderr}");
+    let (status, stdout, stderr) = run(cmd).await;
+    assert_eq!(status.code(), Some(0), "{stderr}");
     assert_eq!(stdout.trim(), "logged-in-as-web-1");
     assert_eq!(aws.ec2.keys().valid_keys(WEB_1, &sshd.user).len(), 1);
 
     // Within the key's 60 seconds, plain ssh with it works too.
-    let (code, stdout, stderr) = run(plain_ssh(&aws, home.path(), &sshd.key, &sshd.user)).await;
-    assert_eq!(code, Some(0), "{stderr}");
+    let (status, stdout, stderr) = run(plain_ssh(&aws, home.path(), &sshd.key, &sshd.user)).await;
+    assert_eq!(status.code(), Some(0), "{stderr}");
     assert_eq!(stdout.trim(), "logged-in-as-web-1");
 
     aws.ec2.keys().clock().advance(Duration::from_secs(61));
-    let (code, _, stderr) = run(plain_ssh(&aws, home.path(), &sshd.key, &sshd.user)).await;
-    assert_eq!(code, Some(255), "refused after 60 s: {stderr}");
+    let (status, _, stderr) = run(plain_ssh(&aws, home.path(), &sshd.key, &sshd.user)).await;
+    assert_eq!(status.code(), Some(255), "refused after 60 s: {stderr}");
 }
 
 #[tokio::test]
@@ -151,8 +145,8 @@ async fn without_a_key_a_temporary_one_is_made_used_and_removed() {
     for _ in 0..2 {
         let mut cmd = eice_ssh(&aws, home.path(), &[&destination], &["echo $INSTANCE"]);
         cmd.env("EICE_PROXY_CONFIG", &config);
-        let (code, stdout, stderr) = run(cmd).await;
-        assert_eq!(code, Some(0), "{stderr}");
+        let (status, stdout, stderr) = run(cmd).await;
+        assert_eq!(status.code(), Some(0), "{stderr}");
         assert_eq!(stdout.trim(), "web-1");
         assert!(
             temp_entries(home.path()).is_empty(),
@@ -179,8 +173,12 @@ async fn ssh_exit_status_remote_commands_and_forwards_pass_through() {
         &["-i", &key, "-l", &sshd.user, WEB_1],
         &["exit 7"],
     );
-    let (code, _, stderr) = run(cmd).await;
-    assert_eq!(code, Some(7), "ssh's exit status is ours: {stderr}");
+    let (status, _, stderr) = run(cmd).await;
+    assert_eq!(
+        status.code(),
+        Some(7),
+        "ssh's exit status is ours: {stderr}"
+    );
 
     // -L to a service beside the "instance", through a Unix socket here.
     let service = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -239,8 +237,8 @@ async fn failed_pushes_say_why_and_exit_non_zero() {
         &["-i", &key, "-l", &sshd.user, "web-1"],
         &["true"],
     );
-    let (code, _, stderr) = run(cmd).await;
-    assert_eq!(code, Some(1));
+    let (status, _, stderr) = run(cmd).await;
+    assert_eq!(status.code(), Some(1));
     assert!(
         stderr.contains("ec2-instance-connect:SendSSHPublicKey")
             && stderr.contains(&format!(
@@ -251,8 +249,8 @@ async fn failed_pushes_say_why_and_exit_non_zero() {
     );
 
     let cmd = eice_ssh(&aws, home.path(), &["old-1"], &["true"]);
-    let (code, _, stderr) = run(cmd).await;
-    assert_eq!(code, Some(1));
+    let (status, _, stderr) = run(cmd).await;
+    assert_eq!(status.code(), Some(1));
     assert!(
         stderr.contains("is stopped, not running: start it first"),
         "{stderr}"
@@ -270,8 +268,8 @@ async fn failed_pushes_say_why_and_exit_non_zero() {
         &["-i", sk.to_str().unwrap(), "ec2-user@web-1"],
         &["true"],
     );
-    let (code, _, stderr) = run(cmd).await;
-    assert_eq!(code, Some(1));
+    let (status, _, stderr) = run(cmd).await;
+    assert_eq!(status.code(), Some(1));
     assert!(
         stderr.contains("refuses security-key (sk-ssh-ed25519@openssh.com) keys")
             && stderr.contains("ed25519 or RSA"),
@@ -301,8 +299,8 @@ async fn a_push_key_rule_lets_plain_ssh_through_the_socks_proxy_log_in() {
             .arg("echo $INSTANCE")
             .stdin(Stdio::null())
             .kill_on_drop(true);
-        let (code, stdout, stderr) = run(cmd).await;
-        assert_eq!(code, Some(0), "{stderr}");
+        let (status, stdout, stderr) = run(cmd).await;
+        assert_eq!(status.code(), Some(0), "{stderr}");
         assert_eq!(stdout.trim(), "web-1");
     }
     assert_eq!(

@@ -5,26 +5,15 @@ mod common;
 
 use std::path::Path;
 
-use common::{PATIENCE, aws_command};
+use common::{aws_command, run};
 use eice_proxy::sim::aws::SimAws;
 use eice_proxy::sim::ec2_api::{Action, Fault};
 use eice_proxy::sim::world::World;
 use tokio::process::Command;
-use tokio::time::timeout;
 
 /// An address both demo VPCs hold: resolving it needs a `[[route]]` rule.
 const AMBIGUOUS: &str = "10.0.1.10";
 const PIN: &str = "[[route]]\ncidr = \"10.0.1.0/24\"\nvpc = \"vpc-0a1b2c3d4e5f60001\"\n";
-
-/// Runs `cmd` and returns (success, stdout, stderr).
-async fn run(mut cmd: Command) -> (bool, String, String) {
-    let output = timeout(PATIENCE, cmd.output()).await.unwrap().unwrap();
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
 
 fn write(path: &Path, text: &str) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -39,31 +28,36 @@ async fn the_per_user_config_file_applies_when_no_config_is_named() {
     // No file yet: the address is ambiguous.
     let (mut cmd, _dir) = aws_command(&aws, &["resolve", AMBIGUOUS]);
     cmd.env("XDG_CONFIG_HOME", home.path());
-    let (ok, _, stderr) = run(cmd).await;
-    assert!(!ok && stderr.contains("several VPCs"), "{stderr}");
+    let (status, _, stderr) = run(cmd).await;
+    assert!(
+        !status.success() && stderr.contains("several VPCs"),
+        "{stderr}"
+    );
 
     // $XDG_CONFIG_HOME/eice-proxy/config.toml pins it.
     write(&home.path().join("eice-proxy/config.toml"), PIN);
     let (mut cmd, _dir) = aws_command(&aws, &["resolve", AMBIGUOUS]);
     cmd.env("XDG_CONFIG_HOME", home.path());
-    let (ok, stdout, stderr) = run(cmd).await;
-    assert!(ok, "{stderr}");
+    let (status, stdout, stderr) = run(cmd).await;
+    assert!(status.success(), "{stderr}");
     assert!(stdout.contains("answered by route: config"), "{stdout}");
 
     // Without XDG_CONFIG_HOME, ~/.config is the place.
     let (mut cmd, _dir) = aws_command(&aws, &["resolve", AMBIGUOUS]);
     write(&home.path().join(".config/eice-proxy/config.toml"), PIN);
     cmd.env("HOME", home.path());
-    let (ok, _, stderr) = run(cmd).await;
-    assert!(ok, "{stderr}");
+    let (status, _, stderr) = run(cmd).await;
+    assert!(status.success(), "{stderr}");
 
     // --config and EICE_PROXY_CONFIG name another file, which must exist.
     let (mut cmd, _dir) = aws_command(&aws, &["resolve", AMBIGUOUS]);
     cmd.env("XDG_CONFIG_HOME", home.path())
         .env("EICE_PROXY_CONFIG", home.path().join("missing.toml"));
-    let (ok, _, stderr) = run(cmd).await;
+    let (status, _, stderr) = run(cmd).await;
     assert!(
-        !ok && stderr.contains("cannot read the config file") && stderr.contains("missing.toml"),
+        !status.success()
+            && stderr.contains("cannot read the config file")
+            && stderr.contains("missing.toml"),
         "{stderr}"
     );
 }
@@ -78,13 +72,16 @@ async fn flags_beat_variables_which_beat_the_file() {
     let file = file.to_str().unwrap();
 
     let (cmd, _d) = aws_command(&aws, &["resolve", "--config", file, "web-1"]);
-    let (ok, _, stderr) = run(cmd).await;
-    assert!(!ok, "the file's region is used: {stderr}");
+    let (status, _, stderr) = run(cmd).await;
+    assert!(!status.success(), "the file's region is used: {stderr}");
 
     let (mut cmd, _d) = aws_command(&aws, &["resolve", "--config", file, "web-1"]);
     cmd.env("EICE_PROXY_REGIONS", "us-east-1");
-    let (ok, stdout, stderr) = run(cmd).await;
-    assert!(ok, "the variable wins over the file: {stderr}");
+    let (status, stdout, stderr) = run(cmd).await;
+    assert!(
+        status.success(),
+        "the variable wins over the file: {stderr}"
+    );
     assert!(stdout.contains("region      us-east-1\n"), "{stdout}");
 
     let (mut cmd, _d) = aws_command(
@@ -99,13 +96,16 @@ async fn flags_beat_variables_which_beat_the_file() {
         ],
     );
     cmd.env("EICE_PROXY_REGIONS", "ap-south-1");
-    let (ok, _, stderr) = run(cmd).await;
-    assert!(ok, "the flag wins over the variable: {stderr}");
+    let (status, _, stderr) = run(cmd).await;
+    assert!(
+        status.success(),
+        "the flag wins over the variable: {stderr}"
+    );
 
     let (cmd, _d) = aws_command(&aws, &["resolve", "--region", "us-east1", "web-1"]);
-    let (ok, _, stderr) = run(cmd).await;
+    let (status, _, stderr) = run(cmd).await;
     assert!(
-        !ok && stderr.contains("\"us-east1\" is not an AWS region name"),
+        !status.success() && stderr.contains("\"us-east1\" is not an AWS region name"),
         "{stderr}"
     );
 }
@@ -120,17 +120,19 @@ async fn a_bad_value_in_the_file_names_the_key_and_line() {
         "listen = \"127.0.0.1:1080\"\n\n[timeouts]\nresolve = 0\n",
     );
     let (cmd, _d) = aws_command(&aws, &["serve", "--config", file.to_str().unwrap()]);
-    let (ok, _, stderr) = run(cmd).await;
-    assert!(!ok);
+    let (status, _, stderr) = run(cmd).await;
+    assert!(!status.success());
     assert!(
         stderr.contains("line 4") && stderr.contains("must be at least 1, got 0"),
         "{stderr}"
     );
     write(&file, "[limits]\nmax_conections = 5\n");
     let (cmd, _d) = aws_command(&aws, &["serve", "--config", file.to_str().unwrap()]);
-    let (ok, _, stderr) = run(cmd).await;
+    let (status, _, stderr) = run(cmd).await;
     assert!(
-        !ok && stderr.contains("line 2") && stderr.contains("unknown field `max_conections`"),
+        !status.success()
+            && stderr.contains("line 2")
+            && stderr.contains("unknown field `max_conections`"),
         "{stderr}"
     );
 }
@@ -148,8 +150,8 @@ async fn doctor_reports_a_healthy_setup() {
     let aws = SimAws::start(World::demo(), false).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (cmd, _d) = doctor(&aws, dir.path());
-    let (ok, stdout, stderr) = run(cmd).await;
-    assert!(ok, "{stdout}\n{stderr}");
+    let (status, stdout, stderr) = run(cmd).await;
+    assert!(status.success(), "{stdout}\n{stderr}");
     for expected in [
         "ok    config file",
         "ok    regions                          us-east-1",
@@ -171,6 +173,25 @@ async fn doctor_reports_a_healthy_setup() {
 }
 
 #[tokio::test]
+async fn doctor_warns_when_the_listen_address_is_taken() {
+    let aws = SimAws::start(World::demo(), false).await.unwrap();
+    let taken = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = taken.local_addr().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("config.toml");
+    write(&file, &format!("listen = \"{addr}\"\n"));
+    let (cmd, _d) = aws_command(&aws, &["doctor", "--config", file.to_str().unwrap()]);
+    let (status, stdout, _) = run(cmd).await;
+    assert!(status.success(), "a warning is no failure: {stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "warn  listen                           {addr} is in use: is `eice-proxy serve` already running?"
+        )),
+        "{stdout}"
+    );
+}
+
+#[tokio::test]
 async fn doctor_names_a_denied_permission_and_its_fix() {
     let aws = SimAws::start(World::demo(), false).await.unwrap();
     aws.ec2.fail_always(
@@ -179,8 +200,8 @@ async fn doctor_names_a_denied_permission_and_its_fix() {
     );
     let dir = tempfile::tempdir().unwrap();
     let (cmd, _d) = doctor(&aws, dir.path());
-    let (ok, stdout, stderr) = run(cmd).await;
-    assert!(!ok, "{stdout}");
+    let (status, stdout, stderr) = run(cmd).await;
+    assert!(!status.success(), "{stdout}");
     assert!(
         stdout.contains("FAIL  ec2:DescribeInstanceConnectEndpoints (us-east-1)")
             && stdout.contains("needs the IAM permission ec2:DescribeInstanceConnectEndpoints")
@@ -219,8 +240,8 @@ async fn two_regions_resolve_an_instance_in_the_second_and_remember_where() {
             "web-1",
         ],
     );
-    let (ok, stdout, stderr) = run(cmd).await;
-    assert!(ok, "{stderr}");
+    let (status, stdout, stderr) = run(cmd).await;
+    assert!(status.success(), "{stderr}");
     let reports: Vec<&str> = stdout.split("\n\n").collect();
     assert_eq!(reports.len(), 4, "{stdout}");
     for expected in [
@@ -266,22 +287,14 @@ async fn two_regions_resolve_an_instance_in_the_second_and_remember_where() {
 #[tokio::test]
 async fn the_proxy_tunnels_to_an_instance_in_a_second_region_signed_for_that_region() {
     use common::Proxy;
-    use common::clients::{CONNECT, Dest, banner, socks5};
+    use common::clients::{Dest, reaches};
 
     let aws = SimAws::start_regions(vec![World::demo(), World::demo_eu()], false)
         .await
         .unwrap();
     let proxy = Proxy::start_with(aws, TWO_REGIONS, &[]).await;
-    for (target, label) in [("eu-web-1", "eu-web-1"), ("web-1", "web-1")] {
-        let mut s = timeout(
-            PATIENCE,
-            socks5(proxy.addr, Dest::Domain(target), 22, None, CONNECT),
-        )
-        .await
-        .unwrap()
-        .unwrap_or_else(|e| panic!("{target}: {e:?}"));
-        let first = timeout(PATIENCE, banner(&mut s)).await.unwrap();
-        assert!(first.contains(label), "{first}");
+    for target in ["eu-web-1", "web-1"] {
+        reaches(proxy.addr, Dest::Domain(target), 22, target).await;
     }
     // The EICE simulator checks each signature's region against its endpoint's.
     let stats = proxy.aws.eice.stats();

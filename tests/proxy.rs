@@ -6,7 +6,7 @@ mod common;
 
 use std::net::IpAddr;
 
-use common::clients::{CONNECT, Dest, SocksFailure, banner, hello, http_connect, socks5};
+use common::clients::{CONNECT, Dest, SocksFailure, banner, hello, http_connect, reaches, socks5};
 use common::{PATIENCE, Proxy};
 use eice_proxy::sim::ec2_api::Action;
 use eice_proxy::sim::world::{IpAddressType, World};
@@ -26,26 +26,6 @@ fn ip(text: &str) -> IpAddr {
     text.parse().unwrap()
 }
 
-/// SOCKS5 to `dest`, expecting the banner of `instance` on `port`.
-async fn reaches(proxy: &Proxy, dest: Dest<'_>, port: u16, instance: &str) {
-    let mut s = timeout(PATIENCE, socks5(proxy.addr, dest, port, None, CONNECT))
-        .await
-        .unwrap()
-        .expect("SOCKS5 success");
-    let first = hello(&mut s, port).await;
-    assert!(
-        first.contains(instance) && first.contains(&format!("port {port}")),
-        "{first}"
-    );
-    if port == 22 {
-        // The stream is live both ways: the instance echoes.
-        s.write_all(b"ping").await.unwrap();
-        let mut echo = [0u8; 4];
-        s.read_exact(&mut echo).await.unwrap();
-        assert_eq!(&echo, b"ping");
-    }
-}
-
 async fn socks_reply(proxy: &Proxy, dest: Dest<'_>, port: u16) -> SocksFailure {
     match timeout(PATIENCE, socks5(proxy.addr, dest, port, None, CONNECT))
         .await
@@ -59,22 +39,28 @@ async fn socks_reply(proxy: &Proxy, dest: Dest<'_>, port: u16) -> SocksFailure {
 #[tokio::test]
 async fn every_target_form_reaches_the_right_instance_over_socks5() {
     let proxy = Proxy::start(World::demo(), PIN_FIRST_VPC).await;
-    reaches(&proxy, Dest::Domain(WEB_1), 22, WEB_1).await;
-    reaches(&proxy, Dest::Domain("web-1"), 22, WEB_1).await;
-    reaches(&proxy, Dest::Domain("WEB-1."), 3389, WEB_1).await;
-    reaches(&proxy, Dest::Domain("db-1"), 22, DB_1).await;
-    reaches(&proxy, Dest::Ip(ip("10.0.2.20")), 22, DB_1).await;
-    reaches(&proxy, Dest::Domain("10.0.1.10"), 3389, WEB_1).await;
-    reaches(&proxy, Dest::Domain("ip-10-0-1-10.ec2.internal"), 22, WEB_1).await;
+    reaches(proxy.addr, Dest::Domain(WEB_1), 22, WEB_1).await;
+    reaches(proxy.addr, Dest::Domain("web-1"), 22, WEB_1).await;
+    reaches(proxy.addr, Dest::Domain("WEB-1."), 3389, WEB_1).await;
+    reaches(proxy.addr, Dest::Domain("db-1"), 22, DB_1).await;
+    reaches(proxy.addr, Dest::Ip(ip("10.0.2.20")), 22, DB_1).await;
+    reaches(proxy.addr, Dest::Domain("10.0.1.10"), 3389, WEB_1).await;
     reaches(
-        &proxy,
+        proxy.addr,
+        Dest::Domain("ip-10-0-1-10.ec2.internal"),
+        22,
+        WEB_1,
+    )
+    .await;
+    reaches(
+        proxy.addr,
         Dest::Domain("ip-10-0-2-20.us-east-1.compute.internal"),
         22,
         DB_1,
     )
     .await;
     // IPv6 goes through the VPC's dual-stack endpoint.
-    reaches(&proxy, Dest::Ip(ip("fd00:10::20")), 22, DB_1).await;
+    reaches(proxy.addr, Dest::Ip(ip("fd00:10::20")), 22, DB_1).await;
 }
 
 #[tokio::test]
@@ -177,10 +163,16 @@ async fn an_address_in_overlapping_vpcs_is_refused_until_a_route_pins_it() {
         answer.body
     );
     // Instance ids stay unambiguous.
-    reaches(&proxy, Dest::Domain("other-vpc"), 22, "i-0a1b2c3d4e5f60006").await;
+    reaches(
+        proxy.addr,
+        Dest::Domain("other-vpc"),
+        22,
+        "i-0a1b2c3d4e5f60006",
+    )
+    .await;
 
     let pinned = Proxy::start(World::demo(), PIN_FIRST_VPC).await;
-    reaches(&pinned, Dest::Ip(ip("10.0.1.10")), 22, WEB_1).await;
+    reaches(pinned.addr, Dest::Ip(ip("10.0.1.10")), 22, WEB_1).await;
 }
 
 #[tokio::test]
@@ -267,14 +259,14 @@ async fn ipv6_behind_an_ipv4_only_endpoint_is_address_type_not_supported() {
 #[tokio::test]
 async fn a_warm_target_costs_no_ec2_call() {
     let proxy = Proxy::start(World::demo(), PIN_FIRST_VPC).await;
-    reaches(&proxy, Dest::Domain(WEB_1), 22, WEB_1).await;
-    reaches(&proxy, Dest::Domain("db-1"), 22, DB_1).await;
-    reaches(&proxy, Dest::Ip(ip("10.0.1.10")), 22, WEB_1).await;
+    reaches(proxy.addr, Dest::Domain(WEB_1), 22, WEB_1).await;
+    reaches(proxy.addr, Dest::Domain("db-1"), 22, DB_1).await;
+    reaches(proxy.addr, Dest::Ip(ip("10.0.1.10")), 22, WEB_1).await;
     let cold = proxy.aws.ec2.calls_total();
     assert!(cold > 0);
-    reaches(&proxy, Dest::Domain(WEB_1), 22, WEB_1).await;
-    reaches(&proxy, Dest::Domain("DB-1"), 3389, DB_1).await;
-    reaches(&proxy, Dest::Ip(ip("10.0.1.10")), 3389, WEB_1).await;
+    reaches(proxy.addr, Dest::Domain(WEB_1), 22, WEB_1).await;
+    reaches(proxy.addr, Dest::Domain("DB-1"), 3389, DB_1).await;
+    reaches(proxy.addr, Dest::Ip(ip("10.0.1.10")), 3389, WEB_1).await;
     assert_eq!(
         proxy.aws.ec2.calls_total(),
         cold,
@@ -339,7 +331,7 @@ async fn a_first_byte_that_is_no_known_protocol_is_closed_with_a_log_line() {
 #[tokio::test]
 async fn an_unreachable_instance_is_refused_and_its_stale_cache_entry_dropped() {
     let proxy = Proxy::start(World::demo(), "").await;
-    reaches(&proxy, Dest::Domain(WEB_1), 22, WEB_1).await;
+    reaches(proxy.addr, Dest::Domain(WEB_1), 22, WEB_1).await;
     assert_eq!(proxy.aws.ec2.calls(Action::DescribeInstances), 1);
 
     // The instance stops behind the proxy's back: EC2 knows, the cache does not.
@@ -419,12 +411,12 @@ async fn the_tunnels_per_endpoint_limit_refuses_clearly_and_frees_on_close() {
         .await;
     assert_eq!(proxy.aws.eice.stats().tunnels_opened, 2);
     // db-1 is behind the other endpoint: unaffected.
-    reaches(&proxy, Dest::Domain(DB_1), 22, DB_1).await;
+    reaches(proxy.addr, Dest::Domain(DB_1), 22, DB_1).await;
     // Closing a tunnel frees its slot.
     first.shutdown().await.unwrap();
     let mut rest = Vec::new();
     first.read_to_end(&mut rest).await.unwrap();
     // db-1's tunnel and the first one have both closed (and freed their slots).
     proxy.log_count("tunnel closed", 2).await;
-    reaches(&proxy, Dest::Domain(WEB_1), 22, WEB_1).await;
+    reaches(proxy.addr, Dest::Domain(WEB_1), 22, WEB_1).await;
 }

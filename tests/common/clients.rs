@@ -6,6 +6,9 @@ use std::net::{IpAddr, SocketAddr};
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
+use tokio::time::timeout;
+
+use super::PATIENCE;
 
 /// What a SOCKS5 request names.
 pub enum Dest<'a> {
@@ -182,4 +185,28 @@ where
     let mut page = String::new();
     s.read_to_string(&mut page).await.unwrap();
     page
+}
+
+/// SOCKS5 to `dest`, expecting the greeting of `instance` on `port` and, on
+/// 22, a live echo: the proxy serves that target.
+pub async fn reaches(proxy: SocketAddr, dest: Dest<'_>, port: u16, instance: &str) {
+    let mut s = timeout(PATIENCE, socks5(proxy, dest, port, None, CONNECT))
+        .await
+        .unwrap()
+        .unwrap_or_else(|e| panic!("{instance} should be reachable, got {e:?}"));
+    let first = timeout(PATIENCE, hello(&mut s, port)).await.unwrap();
+    assert!(
+        first.contains(instance) && first.contains(&format!("port {port}")),
+        "{first}"
+    );
+    if port == 22 {
+        // The stream is live both ways: the instance echoes.
+        s.write_all(b"ping").await.unwrap();
+        let mut echo = [0u8; 4];
+        timeout(PATIENCE, s.read_exact(&mut echo))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&echo, b"ping");
+    }
 }

@@ -367,6 +367,19 @@ impl Proxy {
     }
 }
 
+/// Runs a one-shot command to its end: its exit status, stdout and stderr.
+pub async fn run(mut cmd: Command) -> (std::process::ExitStatus, String, String) {
+    let output = tokio::time::timeout(PATIENCE, cmd.output())
+        .await
+        .expect("the command ends")
+        .unwrap();
+    (
+        output.status,
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 /// A one-shot `eice-proxy ARGS…` pointed at `aws`; keep the returned
 /// directory alive while the command runs (it holds empty AWS config files).
 pub fn aws_command(aws: &eice_proxy::sim::aws::SimAws, args: &[&str]) -> (Command, TempDir) {
