@@ -22,7 +22,7 @@ use crate::resolve::{Ec2, Plan, Regional, Resolver};
 use crate::server::{self, Proxy};
 use crate::sim::aws::SimAws;
 use crate::sim::eice::{EXAMPLE_ACCESS_KEY_ID, EXAMPLE_SECRET_ACCESS_KEY};
-use crate::sim::sshd::SimSshd;
+use crate::sim::sshd::{SimSshd, pushed_keys_dir};
 use crate::sim::world::World;
 
 pub(super) async fn run(args: DemoArgs) -> anyhow::Result<()> {
@@ -111,16 +111,10 @@ fn demo_proxy(aws: &SimAws, ca: &CaFile, config: &Config) -> anyhow::Result<Prox
 /// The instance whose port 22 is a real sshd, and its address.
 const SSHD_INSTANCE: (&str, &str, &str) = ("i-0e1a2b3c4d5e60001", "eu-web-1", "10.20.1.10:22");
 
-/// Starts sshd for [`SSHD_INSTANCE`] in a directory under `~/.cache` (sshd
-/// refuses an `AuthorizedKeysCommand` below the world-writable `/tmp`).
+/// Starts sshd for [`SSHD_INSTANCE`].
 async fn real_sshd(aws: &SimAws) -> anyhow::Result<(tempfile::TempDir, SimSshd)> {
     let (id, label, address) = SSHD_INSTANCE;
-    let home = std::env::var_os("HOME").context("HOME is not set")?;
-    let cache = PathBuf::from(home).join(".cache");
-    std::fs::create_dir_all(&cache)?;
-    let dir = tempfile::Builder::new()
-        .prefix("eice-proxy-demo-sshd-")
-        .tempdir_in(&cache)?;
+    let dir = pushed_keys_dir("eice-proxy-demo-sshd-")?;
     let mut sshd = SimSshd::with_pushed_keys(dir.path(), &aws.ec2.url(), id)?;
     let local = sshd.listen(label).await?;
     aws.eice

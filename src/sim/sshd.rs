@@ -54,6 +54,18 @@ pub fn keygen(path: &Path) -> io::Result<()> {
     }
 }
 
+/// A new directory for [`SimSshd::with_pushed_keys`], named `prefix…`, under
+/// `~/.cache`: sshd runs an `AuthorizedKeysCommand` only if root alone can
+/// write to it and to every directory above it, which rules out `/tmp` and
+/// anything below it (a checkout there, its `target/`).
+pub fn pushed_keys_dir(prefix: &str) -> io::Result<tempfile::TempDir> {
+    let home = std::env::var_os("HOME")
+        .ok_or_else(|| io::Error::other("HOME is not set: no place for sshd's key command"))?;
+    let cache = PathBuf::from(home).join(".cache");
+    std::fs::create_dir_all(&cache)?;
+    tempfile::Builder::new().prefix(prefix).tempdir_in(&cache)
+}
+
 impl SimSshd {
     /// Whether this machine can run one: OpenSSH's server is installed and
     /// we are root (sshd accepts an `AuthorizedKeysCommand` only from root,
@@ -70,8 +82,8 @@ impl SimSshd {
 
     /// A server in `dir` standing for `instance_id` that trusts only keys
     /// pushed to the simulated EC2 Instance Connect at `sim_url` and still
-    /// valid. `dir` and its ancestors must be writable by root alone (not
-    /// under `/tmp`): sshd refuses the command otherwise.
+    /// valid. `dir` and its ancestors must be writable by root alone (see
+    /// [`pushed_keys_dir`]): sshd refuses the command otherwise.
     pub fn with_pushed_keys(dir: &Path, sim_url: &str, instance_id: &str) -> io::Result<SimSshd> {
         let script = install_authorized_keys_command(dir, sim_url, instance_id)?;
         let keys = format!(

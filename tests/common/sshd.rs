@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Stdio;
 
-use eice_proxy::sim::sshd::{SimSshd, keygen};
+use eice_proxy::sim::sshd::{SimSshd, keygen, pushed_keys_dir};
 use tempfile::TempDir;
 use tokio::process::Command;
 
@@ -34,8 +34,7 @@ impl Sshd {
     /// the simulated EC2 Instance Connect at `sim_url` and still valid.
     /// [`Sshd::key`] is in no authorized_keys file.
     pub fn with_pushed_keys(sim_url: &str, instance_id: &str) -> Sshd {
-        // sshd refuses a command under a world-writable directory such as /tmp.
-        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+        let dir = pushed_keys_dir("eice-proxy-test-sshd-").unwrap();
         let key = client_key(&dir);
         let server = SimSshd::with_pushed_keys(dir.path(), sim_url, instance_id).unwrap();
         Sshd::with_server(dir, key, server)

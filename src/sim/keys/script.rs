@@ -6,9 +6,9 @@
 //! [`install_authorized_keys_command`] writes the script with mode 0755 into a
 //! directory it also sets to 0755; the files are owned by whoever runs it (root,
 //! for sshd to accept them), and the directory's ancestors must pass the same
-//! test: a directory under the world-writable `/tmp` does not, one made with
-//! `tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR"))` in an integration test
-//! run by root does (tried with OpenSSH's `sshd -i`).
+//! test: a directory under the world-writable `/tmp` does not (nor a checkout
+//! below it), one from [`crate::sim::sshd::pushed_keys_dir`] under `~/.cache`,
+//! made by root, does (tried with OpenSSH's `sshd -i`).
 
 use std::io;
 use std::path::{Path, PathBuf};
