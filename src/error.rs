@@ -7,7 +7,9 @@
 //!
 //! | failure | SOCKS5 | HTTP |
 //! | --- | --- | --- |
-//! | port not allowed, IAM denial (also of a key push), bad signature | 0x02 | 403 |
+//! | port not allowed (and no hop), IAM denial (also of a key push), bad signature | 0x02 | 403 |
+//! | a hop's host key changed, its login refused, its sshd forbids forwarding | 0x02 | 403 |
+//! | a hop could not connect to the target | 0x05 | 502 |
 //! | no usable endpoint in the VPC | 0x03 | 502 |
 //! | instance, name or IP not found; instance not running | 0x04 | 404 |
 //! | the endpoint cannot reach the instance's port | 0x05 | 502 |
@@ -18,6 +20,7 @@
 use http::StatusCode;
 
 use crate::eice::TunnelError;
+use crate::hop::HopError;
 use crate::keys::PushError;
 use crate::resolve::ResolveError;
 
@@ -25,10 +28,23 @@ use crate::resolve::ResolveError;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(
-        "port {port} is not allowed: EICE accepts only ports {} (allowed_ports in the config file widens this)",
+        "port {port} is not allowed: EICE accepts only ports {}; to reach any other port, add a \
+         [[hop]] to the config file (an instance in the VPC running sshd, which the proxy reaches \
+         over EICE and forwards through; README, \"Any port through an SSH hop\")",
         list(allowed)
     )]
     PortNotAllowed { port: u16, allowed: Vec<u16> },
+    #[error(
+        "port {port} of {target} is not one EICE accepts ({}), and no [[hop]] serves {vpc}: \
+         add vpc = \"{vpc}\" to a [[hop]], or make one default = true",
+        list(allowed)
+    )]
+    NoHop {
+        target: String,
+        port: u16,
+        vpc: String,
+        allowed: Vec<u16>,
+    },
     #[error(
         "endpoint {endpoint} already carries {limit} tunnels from this proxy, the EICE quota per \
          endpoint; wait for one to close (limits.tunnels_per_endpoint if AWS raised your quota)"
@@ -42,6 +58,15 @@ pub enum Error {
     KeyPush(Box<PushError>),
     #[error(transparent)]
     Tunnel(#[from] TunnelError),
+    /// Boxed, as key push errors are.
+    #[error(transparent)]
+    Hop(Box<HopError>),
+}
+
+impl From<HopError> for Error {
+    fn from(e: HopError) -> Error {
+        Error::Hop(Box::new(e))
+    }
 }
 
 impl From<PushError> for Error {
@@ -59,11 +84,12 @@ impl Error {
     /// What a proxy client is told.
     pub fn reply(&self) -> Reply {
         match self {
-            Error::PortNotAllowed { .. } => Reply::NotAllowed,
+            Error::PortNotAllowed { .. } | Error::NoHop { .. } => Reply::NotAllowed,
             Error::EndpointBusy { .. } => Reply::GeneralFailure,
             Error::Resolve(e) => e.reply(),
             Error::KeyPush(e) => e.reply(),
             Error::Tunnel(e) => e.reply(),
+            Error::Hop(e) => e.reply(),
         }
     }
 
@@ -71,6 +97,10 @@ impl Error {
     pub fn endpoint(&self) -> Option<&str> {
         match self {
             Error::Tunnel(TunnelError::Refused(e)) => Some(&e.endpoint_id),
+            Error::Hop(e) => match e.as_ref() {
+                HopError::Tunnel { source, .. } => source.endpoint(),
+                _ => None,
+            },
             _ => None,
         }
     }
@@ -81,6 +111,10 @@ impl Error {
             Error::Resolve(ResolveError::Aws(e)) => e.request_id.as_deref(),
             Error::KeyPush(e) => e.request_id.as_deref(),
             Error::Tunnel(e) => e.request_id(),
+            Error::Hop(e) => match e.as_ref() {
+                HopError::Tunnel { source, .. } => source.request_id(),
+                _ => None,
+            },
             _ => None,
         }
     }
@@ -169,6 +203,7 @@ mod tests {
             e.to_string()
                 .starts_with("port 8080 is not allowed: EICE accepts only ports 22 and 3389")
         );
+        assert!(e.to_string().contains("add a [[hop]]"), "{e}");
         assert_eq!(e.reply().socks_code(), 0x02);
     }
 

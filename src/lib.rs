@@ -30,6 +30,7 @@
 //! | [`target`] | what the client asked for: instance id, IP, private DNS name, Name tag |
 //! | [`resolve`] | target → route through caches: the one place that decides how a target is reached |
 //! | [`keys`] | EC2 Instance Connect key push: `[[push_key]]` rules and `eice-proxy ssh` |
+//! | [`hop`] | the SSH hop: any port in a VPC through one SSH connection over one EICE tunnel |
 //! | [`splice`] | byte stream ⇄ WebSocket copy with back-pressure and half-close |
 //! | [`error`] | what each failure tells a SOCKS or HTTP client |
 //! | [`metrics`] | counters and open tunnels, served on loopback at `/metrics` and `/status` |
@@ -41,6 +42,7 @@ pub mod commands;
 pub mod config;
 pub mod eice;
 pub mod error;
+pub mod hop;
 pub mod inbound;
 pub mod keys;
 pub mod metrics;

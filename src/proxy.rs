@@ -1,20 +1,23 @@
 //! What every connection shares: the policy (ports, per-endpoint tunnel
-//! limits, timeouts), the resolver and the tunnel opener, and the one
-//! function that turns a target into an open tunnel.
+//! limits, timeouts), the resolver, the hops and the tunnel opener, and the
+//! one function that turns a target into an open tunnel or hop channel.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::timeout;
 
 use crate::config::{Config, ProxyAuth};
-use crate::eice::{Connector, Tunnel, TunnelError};
+use crate::eice::{Connector, Tunnel, TunnelError, TunnelStream};
 use crate::error::Error;
-use crate::keys::{KeyPusher, PushRule, first_match};
+use crate::hop::{Hop, HopChannel, HostKeys, Transport};
+use crate::keys::{KeyPusher, PublicKey, PushRule, expand_home, first_match};
 use crate::metrics::Metrics;
-use crate::resolve::{Resolution, Resolver};
+use crate::resolve::{HopRoute, Resolution, Resolver, Router, Way};
+use crate::splice::{Finished, Observer, splice_streams, splice_tunnel_observed};
 use crate::target::Target;
 
 /// Ports whose servers speak first (SSH's banner): before answering the
@@ -31,8 +34,10 @@ pub struct Proxy {
     /// Pushes SSH keys before port-22 tunnels that a `[[push_key]]` rule covers.
     keys: KeyPusher,
     push_rules: Vec<PushRule>,
-    /// Ports asked of EICE; others are refused before any AWS call.
-    allowed_ports: Vec<u16>,
+    /// Which way each target goes: EICE, or a hop.
+    router: Router,
+    /// The `[[hop]]`s, in config order (a [`HopRoute`] names one by index).
+    hops: Vec<Hop>,
     /// Credentials clients must present, when configured.
     pub(crate) auth: Option<Arc<ProxyAuth>>,
     /// Open tunnels per endpoint, bounded by the service's quota.
@@ -57,29 +62,73 @@ pub struct Settings {
     pub tunnel_lifetime: Duration,
 }
 
-/// A tunnel, open, with the route that led to it.
-pub struct Opened {
-    pub tunnel: Tunnel,
-    pub resolution: Resolution,
-    /// Holds one of the endpoint's tunnel slots until the tunnel is dropped.
-    pub slot: OwnedSemaphorePermit,
+/// A target, connected: an EICE tunnel, or a channel through a hop.
+pub enum Opened {
+    Tunnel {
+        tunnel: Tunnel,
+        resolution: Resolution,
+        /// Holds one of the endpoint's tunnel slots until the tunnel is dropped.
+        slot: OwnedSemaphorePermit,
+    },
+    Hop {
+        channel: HopChannel,
+        route: HopRoute,
+        /// The hop's name.
+        hop: String,
+    },
+}
+
+impl Opened {
+    /// Copies between `client` and the tunnel or channel until both
+    /// directions end, telling `observer` of the bytes as they move.
+    pub async fn splice<C, O>(self, client: C, observer: O) -> Finished
+    where
+        C: AsyncRead + AsyncWrite + Unpin,
+        O: Observer + Unpin,
+    {
+        match self {
+            Opened::Tunnel { tunnel, slot, .. } => {
+                let finished = splice_tunnel_observed(client, tunnel, observer).await;
+                drop(slot);
+                finished
+            }
+            Opened::Hop { channel, .. } => splice_streams(client, channel.stream, observer).await,
+        }
+    }
 }
 
 impl Proxy {
-    /// A proxy with the policy of `config`.
+    /// A proxy with the policy of `config`. Fails when a hop's key cannot be read.
     pub fn new(
         resolver: Resolver,
         connector: Connector,
         keys: KeyPusher,
         config: &Config,
-    ) -> Proxy {
+    ) -> anyhow::Result<Proxy> {
         let t = &config.timeouts;
-        Proxy {
+        let tunnel_lifetime =
+            Duration::from_secs(config.max_tunnel_duration.unwrap_or(3600).into());
+        let host_keys = HostKeys::new(config.ssh.known_hosts.as_deref().map(expand_home));
+        let hops = config
+            .hops
+            .iter()
+            .map(|h| {
+                Hop::new(
+                    h.clone(),
+                    host_keys.clone(),
+                    tunnel_lifetime,
+                    Duration::from_secs(t.open),
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(anyhow::Error::msg)?;
+        Ok(Proxy {
             resolver,
+            router: Router::new(config),
+            hops,
             connector,
             keys,
             push_rules: config.push_rules.clone(),
-            allowed_ports: config.allowed_ports.clone(),
             auth: config.auth.clone().map(Arc::new),
             per_endpoint: Mutex::new(HashMap::new()),
             tunnels_per_endpoint: config.limits.tunnels_per_endpoint,
@@ -89,12 +138,10 @@ impl Proxy {
                 first_data: Duration::from_secs(t.first_data),
                 shutdown_grace: Duration::from_secs(t.shutdown_grace),
                 max_connections: config.limits.max_connections,
-                tunnel_lifetime: Duration::from_secs(
-                    config.max_tunnel_duration.unwrap_or(3600).into(),
-                ),
+                tunnel_lifetime,
             },
             metrics: Arc::new(Metrics::new()),
-        }
+        })
     }
 
     /// The proxy's counters and open tunnels, for the metrics endpoint.
@@ -112,68 +159,137 @@ impl Proxy {
         &self.keys
     }
 
-    /// Checks the port, resolves the target, takes a slot on its endpoint and
-    /// opens the tunnel.
+    /// Decides how `target` is reached ([`Router::way`]) and connects it:
+    /// an EICE tunnel of its own, or a channel on its hop's SSH connection.
     pub async fn open(&self, target: &Target) -> Result<Opened, Error> {
-        check_port(&self.allowed_ports, target.port)?;
         let started = Instant::now();
-        let resolution = timeout(self.settings.resolve, self.resolver.resolve(target))
+        let way = timeout(
+            self.settings.resolve,
+            self.router.way(&self.resolver, target),
+        )
+        .await
+        .map_err(|_| self.resolve_timeout())??;
+        let opened = match way {
+            Way::Direct(resolution) => {
+                self.metrics.lookups(&resolution.lookups);
+                let (tunnel, slot) = self.open_tunnel(&resolution, None).await?;
+                Opened::Tunnel {
+                    tunnel,
+                    resolution,
+                    slot,
+                }
+            }
+            Way::Hop(route) => {
+                self.metrics.lookups(&route.lookups);
+                let hop = &self.hops[route.hop];
+                let channel = hop
+                    .channel(&route.host, route.port, || self.connect_hop(hop))
+                    .await?;
+                Opened::Hop {
+                    channel,
+                    route,
+                    hop: hop.name().to_owned(),
+                }
+            }
+        };
+        self.metrics.tunnel_setup(started.elapsed());
+        Ok(opened)
+    }
+
+    /// The tunnel under a hop's SSH connection: to the hop instance's port
+    /// 22, with its key pushed first when the hop says so.
+    async fn connect_hop(&self, hop: &Hop) -> Result<Transport, Error> {
+        let target = Target {
+            host: hop.config.instance.clone(),
+            port: 22,
+        };
+        let resolution = timeout(self.settings.resolve, self.resolver.resolve(&target))
             .await
-            .map_err(|_| {
-                Error::Tunnel(TunnelError::Timeout {
-                    step: "finding the route",
-                    after: self.settings.resolve,
-                })
-            })??;
+            .map_err(|_| self.resolve_timeout())??;
         self.metrics.lookups(&resolution.lookups);
+        let push = hop
+            .config
+            .push_key
+            .then_some((hop.config.os_user.as_str(), &hop.public_key));
+        let (tunnel, slot) = self.open_tunnel(&resolution, push).await?;
+        let instance = resolution
+            .instance
+            .as_ref()
+            .map_or_else(|| target.host.to_string(), |i| i.id.clone());
+        Ok(Transport {
+            request_id: tunnel.request_id.clone(),
+            stream: TunnelStream::from(tunnel),
+            slot,
+            instance,
+            endpoint: resolution.endpoint.id.clone(),
+        })
+    }
+
+    fn resolve_timeout(&self) -> Error {
+        Error::Tunnel(TunnelError::Timeout {
+            step: "finding the route",
+            after: self.settings.resolve,
+        })
+    }
+
+    /// Takes a slot on the resolution's endpoint, pushes a key for port 22
+    /// (`push`, else a `[[push_key]]` rule's) and opens the tunnel. A failure
+    /// that shows cached answers stale makes the resolver forget them.
+    async fn open_tunnel(
+        &self,
+        resolution: &Resolution,
+        push: Option<(&str, &PublicKey)>,
+    ) -> Result<(Tunnel, OwnedSemaphorePermit), Error> {
+        let port = resolution.tunnel().port;
         let slot = self.endpoint_slot(&resolution.endpoint.id)?;
-        if target.port == 22 {
-            self.push_key(&resolution).await?;
+        if port == 22 {
+            self.push_key(resolution, push).await?;
         }
         let opened = async {
             let mut tunnel = self
                 .connector
                 .open(resolution.tunnel(), &resolution.credentials)
                 .await?;
-            if SERVER_SPEAKS_FIRST.contains(&target.port) {
+            if SERVER_SPEAKS_FIRST.contains(&port) {
                 tunnel.await_first_data(self.settings.first_data).await?;
             }
             Ok(tunnel)
         };
         match opened.await {
-            Ok(tunnel) => {
-                self.metrics.tunnel_setup(started.elapsed());
-                Ok(Opened {
-                    tunnel,
-                    resolution,
-                    slot,
-                })
-            }
+            Ok(tunnel) => Ok((tunnel, slot)),
             Err(e) => {
-                self.resolver.forget(&resolution, &e).await;
+                self.resolver.forget(resolution, &e).await;
                 Err(Error::Tunnel(e))
             }
         }
     }
 
-    /// Pushes the key of the first `[[push_key]]` rule covering the
-    /// resolution's instance, if any.
-    async fn push_key(&self, resolution: &Resolution) -> Result<(), Error> {
-        if self.push_rules.is_empty() {
+    /// Pushes `key` for `os_user`, when given, else the key of the first
+    /// `[[push_key]]` rule covering the resolution's instance, if any.
+    async fn push_key(
+        &self,
+        resolution: &Resolution,
+        key: Option<(&str, &PublicKey)>,
+    ) -> Result<(), Error> {
+        if key.is_none() && self.push_rules.is_empty() {
             return Ok(());
         }
         let Some(instance) = self.resolver.instance_of(resolution).await? else {
             return Ok(());
         };
         let ip = resolution.tunnel().private_ip;
-        let Some(rule) = first_match(&self.push_rules, &instance.id, instance.name.as_deref(), ip)
-        else {
-            return Ok(());
+        let (os_user, key) = match key {
+            Some(given) => given,
+            None => match first_match(&self.push_rules, &instance.id, instance.name.as_deref(), ip)
+            {
+                Some(rule) => (rule.os_user.as_str(), &rule.key),
+                None => return Ok(()),
+            },
         };
         self.keys
-            .push(&resolution.scope, &instance, &rule.os_user, &rule.key)
+            .push(&resolution.scope, &instance, os_user, key)
             .await?;
-        tracing::debug!(instance = %instance.id, os_user = %rule.os_user, "SSH key pushed");
+        tracing::debug!(instance = %instance.id, os_user, "SSH key pushed");
         Ok(())
     }
 

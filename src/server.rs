@@ -28,7 +28,6 @@ use crate::inbound::http_connect::{self, Refusal, Rejection};
 use crate::inbound::{self, Protocol, socks5};
 use crate::metrics::{Metrics, OpenConnection, Outcome, TunnelInfo};
 pub use crate::proxy::{Opened, Proxy, check_port};
-use crate::splice::splice_tunnel_observed;
 use crate::target::Target;
 
 /// How long before EICE closes a tunnel (maxTunnelDuration) the log warns.
@@ -310,9 +309,10 @@ async fn serve_http(
         .unwrap_or(ended)
 }
 
-/// Splices an accepted client onto its open tunnel and logs how it ended,
-/// warning a minute before EICE's maxTunnelDuration will close it. The tunnel
-/// is on the status page, its bytes counted as they move, until it closes.
+/// Splices an accepted client onto its open tunnel (or hop channel) and
+/// logs how it ended, warning a minute before EICE's maxTunnelDuration will
+/// close a tunnel of its own. The connection is on the status page, its bytes
+/// counted as they move, until it closes.
 async fn join<C: AsyncRead + AsyncWrite + Unpin>(
     client: C,
     opened: Opened,
@@ -321,43 +321,70 @@ async fn join<C: AsyncRead + AsyncWrite + Unpin>(
     conn: &Conn,
     protocol: Protocol,
 ) {
-    let Opened {
-        tunnel,
-        resolution,
-        slot,
-    } = opened;
-    let request = resolution.tunnel();
-    info!(
-        instance = resolution.instance.as_ref().map(|i| i.id.as_str()),
-        ip = %request.private_ip,
-        endpoint = %request.endpoint.id,
-        request_id = tunnel.request_id.as_deref(),
-        "tunnel open"
-    );
-    let warning = tokio::spawn(
-        async move {
-            tokio::time::sleep(lifetime.saturating_sub(DURATION_WARNING)).await;
-            warn!(
-                "EICE will close this tunnel in {}s, when it reaches its maximum duration of {}s",
-                lifetime.min(DURATION_WARNING).as_secs(),
-                lifetime.as_secs()
+    let (instance, endpoint, warning) = match &opened {
+        Opened::Tunnel {
+            tunnel, resolution, ..
+        } => {
+            let request = resolution.tunnel();
+            info!(
+                instance = resolution.instance.as_ref().map(|i| i.id.as_str()),
+                ip = %request.private_ip,
+                endpoint = %request.endpoint.id,
+                request_id = tunnel.request_id.as_deref(),
+                "tunnel open"
             );
+            let warning = tokio::spawn(
+                async move {
+                    tokio::time::sleep(lifetime.saturating_sub(DURATION_WARNING)).await;
+                    warn!(
+                        "EICE will close this tunnel in {}s, when it reaches its maximum duration of {}s",
+                        lifetime.min(DURATION_WARNING).as_secs(),
+                        lifetime.as_secs()
+                    );
+                }
+                .instrument(Span::current()),
+            );
+            let instance = resolution.instance.as_ref().map(|i| i.id.clone());
+            (instance, request.endpoint.id.clone(), Some(warning))
         }
-        .instrument(Span::current()),
-    );
+        Opened::Hop {
+            channel,
+            route,
+            hop,
+        } => {
+            let connection = &channel.connection;
+            info!(
+                hop = %hop,
+                via = %connection.instance,
+                connection = connection.number,
+                endpoint = %connection.endpoint,
+                to = %format_args!("{}:{}", route.host, route.port),
+                why = %route.why,
+                "stream open through the hop"
+            );
+            let instance = route
+                .resolution
+                .as_ref()
+                .and_then(|r| r.instance.as_ref())
+                .map(|i| i.id.clone());
+            let endpoint = format!("{} (hop {hop})", connection.endpoint);
+            (instance, endpoint, None)
+        }
+    };
     let meter = conn.metrics.tunnel_opened(TunnelInfo {
         id: conn.id,
         protocol,
         client: conn.peer,
         target: target.to_string(),
-        instance: resolution.instance.as_ref().map(|i| i.id.clone()),
-        endpoint: request.endpoint.id.clone(),
+        instance,
+        endpoint,
     });
     let started = Instant::now();
-    let finished = splice_tunnel_observed(client, tunnel, &meter).await;
-    warning.abort();
+    let finished = opened.splice(client, &meter).await;
+    if let Some(warning) = warning {
+        warning.abort();
+    }
     drop(meter);
-    drop(slot);
     let secs = started.elapsed().as_secs_f64();
     let (up, down) = (finished.totals.up, finished.totals.down);
     match finished.result {

@@ -71,6 +71,8 @@ pub enum SpliceError {
     ClientRead(io::Error),
     #[error("writing to the client failed: {0}")]
     ClientWrite(io::Error),
+    #[error("the stream through the hop failed: {0}")]
+    Channel(io::Error),
     #[error(transparent)]
     Tunnel(#[from] TunnelError),
 }
@@ -113,6 +115,78 @@ where
     O: Observer,
 {
     splice_after(client, tunnel.ws, tunnel.early, observer).await
+}
+
+/// Copies between `client` and another byte stream (a hop channel) until
+/// both directions end, passing each side's end of data on as a half-close,
+/// and telling `observer` of the bytes as they move.
+pub async fn splice_streams<C, S, O>(client: C, mut stream: S, observer: O) -> Finished
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin,
+    O: Observer + Unpin,
+{
+    let mut client = Counted {
+        inner: client,
+        observer,
+        totals: Totals::default(),
+    };
+    let result = tokio::io::copy_bidirectional(&mut client, &mut stream)
+        .await
+        .map(drop)
+        .map_err(SpliceError::Channel);
+    Finished {
+        totals: client.totals,
+        result,
+    }
+}
+
+/// A client stream that counts what is read from it (up) and written to it
+/// (down), and tells its observer.
+struct Counted<C, O> {
+    inner: C,
+    observer: O,
+    totals: Totals,
+}
+
+impl<C: AsyncRead + Unpin, O: Observer + Unpin> AsyncRead for Counted<C, O> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        let read = (buf.filled().len() - before) as u64;
+        if read > 0 {
+            self.totals.up += read;
+            self.observer.up(read);
+        }
+        polled
+    }
+}
+
+impl<C: AsyncWrite + Unpin, O: Observer + Unpin> AsyncWrite for Counted<C, O> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(written)) = polled {
+            self.totals.down += written as u64;
+            self.observer.down(written as u64);
+        }
+        polled
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
 
 /// [`splice`], with `first` delivered to the client before any frame.

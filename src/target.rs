@@ -46,6 +46,16 @@ pub enum TargetError {
 }
 
 impl Host {
+    /// The address an IP or an EC2 private DNS name spells; `None` for
+    /// instance ids and names, which need a lookup.
+    pub fn address(&self) -> Option<IpAddr> {
+        match self {
+            Host::Ip(ip) => Some(*ip),
+            Host::PrivateDns { ip, .. } => Some(IpAddr::V4(*ip)),
+            Host::InstanceId(_) | Host::Name(_) => None,
+        }
+    }
+
     /// Parses a host as a SOCKS domain, an HTTP authority host or a command-line argument.
     pub fn parse(text: &str) -> Result<Host, TargetError> {
         let text = text.strip_suffix('.').unwrap_or(text);

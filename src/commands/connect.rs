@@ -9,7 +9,7 @@ use tracing::{Instrument, debug, info_span};
 
 use crate::aws::CredentialCache;
 use crate::cli::{AwsArgs, ConnectArgs};
-use crate::eice::{Endpoint, Tunnel, TunnelRequest, region_from_dns_name};
+use crate::eice::{Endpoint, TunnelRequest, region_from_dns_name};
 use crate::server::check_port;
 use crate::splice::splice_tunnel;
 use crate::target::{Host, Target};
@@ -23,10 +23,13 @@ pub(super) async fn run(aws_args: &AwsArgs, args: ConnectArgs) -> anyhow::Result
         host: Host::parse(&args.host)?,
         port: args.port,
     };
-    check_port(&config.allowed_ports, target.port)?;
+    if config.hops.is_empty() {
+        check_port(&config.allowed_ports, target.port)?;
+    }
     let span = info_span!("connect", %target);
     async move {
-        let tunnel = match (&args.endpoint_id, &args.dns_name) {
+        let stdio = tokio::io::join(tokio::io::stdin(), tokio::io::stdout());
+        let finished = match (&args.endpoint_id, &args.dns_name) {
             (Some(id), Some(dns_name)) => {
                 let Host::Ip(private_ip) = target.host else {
                     bail!(
@@ -49,16 +52,22 @@ pub(super) async fn run(aws_args: &AwsArgs, args: ConnectArgs) -> anyhow::Result
                     max_tunnel_duration: config.max_tunnel_duration,
                 };
                 let credentials = CredentialCache::from_sdk_config(&sdk);
-                super::connector(&config)?
+                let tunnel = super::connector(&config)?
                     .open(&request, &credentials)
                     .await
-                    .with_context(|| format!("cannot open a tunnel to {target} through {id}"))?
+                    .with_context(|| format!("cannot open a tunnel to {target} through {id}"))?;
+                debug!(request_id = ?tunnel.request_id, "tunnel open");
+                splice_tunnel(stdio, tunnel).await
             }
-            _ => open_resolved(&config, &target).await?,
+            _ => {
+                let proxy = super::build_proxy(&config).await?;
+                let opened = proxy
+                    .open(&target)
+                    .await
+                    .with_context(|| format!("cannot open a tunnel to {target}"))?;
+                opened.splice(stdio, ()).await
+            }
         };
-        debug!(request_id = ?tunnel.request_id, "tunnel open");
-        let stdio = tokio::io::join(tokio::io::stdin(), tokio::io::stdout());
-        let finished = splice_tunnel(stdio, tunnel).await;
         debug!(
             up = finished.totals.up,
             down = finished.totals.down,
@@ -70,13 +79,4 @@ pub(super) async fn run(aws_args: &AwsArgs, args: ConnectArgs) -> anyhow::Result
     }
     .instrument(span)
     .await
-}
-
-async fn open_resolved(config: &crate::config::Config, target: &Target) -> anyhow::Result<Tunnel> {
-    let proxy = super::build_proxy(config).await?;
-    let opened = proxy
-        .open(target)
-        .await
-        .with_context(|| format!("cannot open a tunnel to {target}"))?;
-    Ok(opened.tunnel)
 }

@@ -100,12 +100,12 @@ fn demo_proxy(aws: &SimAws, ca: &CaFile, config: &Config) -> anyhow::Result<Prox
             aws_sdk_ec2instanceconnect::Client::from_conf(eic),
         );
     }
-    Ok(Proxy::new(
+    Proxy::new(
         Resolver::new(plan, regionals, config),
         Connector::new(settings)?,
         KeyPusher::new(pushers),
         config,
-    ))
+    )
 }
 
 /// The instance whose port 22 is a real sshd, and its address.

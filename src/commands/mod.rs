@@ -193,5 +193,5 @@ async fn build_aws(config: &Config) -> anyhow::Result<(Resolver, KeyPusher)> {
 /// Everything `serve`, `connect` and `resolve` need: resolver, connector, policy.
 async fn build_proxy(config: &Config) -> anyhow::Result<Proxy> {
     let (resolver, keys) = build_aws(config).await?;
-    Ok(Proxy::new(resolver, connector(config)?, keys, config))
+    Proxy::new(resolver, connector(config)?, keys, config)
 }

@@ -11,7 +11,7 @@ use ipnet::IpNet;
 use serde::Deserialize;
 use serde::de::{self, Deserializer};
 
-use super::RouteRule;
+use super::{RouteRule, Via};
 
 /// `max_tunnel_duration`: what EICE accepts, 1 to 3600 seconds.
 pub(super) fn tunnel_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
@@ -110,20 +110,39 @@ pub(super) struct RawRoute {
     endpoint: Option<String>,
     region: Option<String>,
     profile: Option<String>,
+    via: Option<String>,
+    hop: Option<String>,
 }
 
 impl TryFrom<RawRoute> for RouteRule {
     type Error = String;
 
     fn try_from(raw: RawRoute) -> Result<RouteRule, String> {
-        if raw.vpc.is_none()
+        let via = match (raw.via.as_deref(), raw.hop) {
+            (None | Some("eice"), None) => None,
+            (None | Some("hop"), hop) => Some(Via::Hop(hop)),
+            (Some("eice"), Some(_)) => {
+                return Err(format!(
+                    "[[route]] for {}: hop = … goes with via = \"hop\", not via = \"eice\"",
+                    raw.cidr
+                ));
+            }
+            (Some(other), _) => {
+                return Err(format!(
+                    "[[route]] for {}: via must be \"eice\" or \"hop\", got {other:?}",
+                    raw.cidr
+                ));
+            }
+        };
+        if via.is_none()
+            && raw.vpc.is_none()
             && raw.endpoint.is_none()
             && raw.region.is_none()
             && raw.profile.is_none()
         {
             return Err(format!(
                 "[[route]] for {} needs at least one of vpc = \"vpc-…\", endpoint = \"eice-…\", \
-                 region or profile",
+                 region, profile or via = \"hop\"",
                 raw.cidr
             ));
         }
@@ -136,6 +155,7 @@ impl TryFrom<RawRoute> for RouteRule {
             endpoint: raw.endpoint,
             region: raw.region,
             profile: raw.profile,
+            via,
         })
     }
 }

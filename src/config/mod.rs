@@ -13,6 +13,7 @@
 mod auth;
 mod check;
 mod env;
+mod hop;
 mod locate;
 
 use std::collections::BTreeMap;
@@ -22,6 +23,7 @@ use std::path::Path;
 pub use auth::{AuthConfig, ProxyAuth};
 pub use check::region_name;
 pub use env::{CA_BUNDLE_ENV, ENDPOINT_URL_ENV, EndpointOverride, TunnelSettings, USE_FIPS_ENV};
+pub use hop::HopConfig;
 pub use locate::{CONFIG_ENV, default_path};
 
 use ipnet::IpNet;
@@ -99,7 +101,10 @@ pub struct Config {
     /// Which connections to port 22 push which key for which OS user.
     #[serde(skip)]
     pub push_rules: Vec<PushRule>,
-    /// `[ssh]`: defaults of `eice-proxy ssh`.
+    /// Instances that carry traffic to ports EICE refuses, over SSH.
+    #[serde(default, rename = "hop")]
+    pub hops: Vec<HopConfig>,
+    /// `[ssh]`: defaults of `eice-proxy ssh`, and the hops' known_hosts file.
     #[serde(default)]
     pub ssh: SshConfig,
     /// The local metrics and status endpoint.
@@ -114,6 +119,9 @@ pub struct SshConfig {
     /// The OS user to log in as when the command line names none
     /// (default `ec2-user`).
     pub user: Option<String>,
+    /// Where hop host keys not in `~/.ssh/known_hosts` are trusted on first
+    /// use (default `$XDG_STATE_HOME/eice-proxy/known_hosts`).
+    pub known_hosts: Option<std::path::PathBuf>,
 }
 
 fn default_listen() -> SocketAddr {
@@ -141,6 +149,7 @@ impl Default for Config {
             routes: Vec::new(),
             push_key_config: Vec::new(),
             push_rules: Vec::new(),
+            hops: Vec::new(),
             ssh: SshConfig::default(),
             metrics: MetricsConfig::default(),
         }
@@ -175,6 +184,7 @@ impl Config {
             .iter()
             .map(PushKeyConfig::load)
             .collect::<Result<_, _>>()?;
+        hop::check(&config.hops, &config.routes)?;
         Ok(config)
     }
 
@@ -297,6 +307,16 @@ pub struct RouteRule {
     pub region: Option<String>,
     /// The profile to use (default: the region's).
     pub profile: Option<String>,
+    /// `via = "hop"`: these addresses are reached through a hop's SSH
+    /// connection, whatever the port.
+    pub via: Option<Via>,
+}
+
+/// How a `[[route]]` reaches its addresses, when not straight through EICE.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Via {
+    /// Through the `[[hop]]` of this name, or the default (or only) hop.
+    Hop(Option<String>),
 }
 
 /// `[metrics]`.

@@ -32,9 +32,13 @@ pub struct TunnelStream<S = WebSocketStream<EiceIo>> {
     write_closed: bool,
 }
 
+/// The stream starts with the data [`Tunnel::await_first_data`] read, if any.
 impl From<Tunnel> for TunnelStream {
     fn from(tunnel: Tunnel) -> Self {
-        TunnelStream::new(tunnel.ws)
+        TunnelStream {
+            pending: tunnel.early,
+            ..TunnelStream::new(tunnel.ws)
+        }
     }
 }
 

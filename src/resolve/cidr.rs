@@ -42,6 +42,7 @@ mod tests {
             region: None,
             profile: None,
             endpoint: None,
+            via: None,
         }
     }
 

@@ -14,6 +14,7 @@ pub mod cidr;
 pub mod ec2;
 mod regional;
 mod scope;
+mod way;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -26,6 +27,7 @@ use moka::future::Cache;
 pub use ec2::{AwsError, Ec2, EndpointInfo, Family, InstanceInfo};
 pub use regional::Regional;
 pub use scope::{Plan, Scope};
+pub use way::{HopReason, HopRoute, Router, Way};
 
 use crate::aws::CredentialCache;
 use crate::config::{Config, RouteRule};
@@ -204,7 +206,12 @@ impl Resolver {
         let plan = Plan {
             scopes: vec![regional.scope().clone()],
             searched: 1,
-            routes: config.routes.iter().map(|r| (r.clone(), 0)).collect(),
+            routes: config
+                .routes
+                .iter()
+                .filter(|r| r.via.is_none())
+                .map(|r| (r.clone(), 0))
+                .collect(),
         };
         Resolver::new(plan, vec![regional], config)
     }

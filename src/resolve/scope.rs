@@ -46,9 +46,11 @@ impl Plan {
         };
         let mut scopes: Vec<Scope> = regions.iter().map(|r| scope(r, None)).collect();
         let searched = scopes.len();
+        // `via = "hop"` rules are the hops' business, not EICE's (`resolve::way`).
         let routes = config
             .routes
             .iter()
+            .filter(|rule| rule.via.is_none())
             .map(|rule| {
                 let wanted = scope(
                     rule.region.as_deref().unwrap_or(&regions[0]),

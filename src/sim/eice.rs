@@ -130,6 +130,9 @@ struct Shared {
     /// Reports an error once the [`EiceSim`] is dropped: hung upgrades wait on it,
     /// so they never outlive the service.
     stopped: watch::Receiver<()>,
+    /// Set by [`EiceSim::cut_open_tunnels`]: every tunnel open then is closed
+    /// with this code and reason.
+    cut_all: watch::Sender<Option<(u16, String)>>,
 }
 
 impl Shared {
@@ -197,6 +200,7 @@ impl EiceSim {
             random: rustls::crypto::aws_lc_rs::default_provider().secure_random,
             faults: Mutex::new(FaultTable::default()),
             stopped,
+            cut_all: watch::channel(None).0,
         });
         let accept_task = tokio::spawn(accept_loop(listener, acceptor, Arc::clone(&shared)));
         debug!(%addr, tls = ca.is_some(), "simulated EICE listening");
@@ -307,6 +311,15 @@ impl EiceSim {
             code,
             reason: reason.to_owned(),
         });
+    }
+
+    /// Closes every tunnel open now with Close `code` and `reason`, as the
+    /// service does when an instance reboots or the network drops; tunnels
+    /// opened afterwards are not affected.
+    pub fn cut_open_tunnels(&self, code: u16, reason: &str) {
+        self.shared
+            .cut_all
+            .send_replace(Some((code, reason.to_owned())));
     }
 
     /// Disarms every injected fault; hung requests stay hung.

@@ -113,6 +113,7 @@ where
         out.clone(),
         events_tx,
         request.cut.clone(),
+        shared.cut_all.subscribe(),
     ));
     let linger = supervise(events, &out, &request, shared.ping_interval).await;
     let _ = stop_tx.send(true);
@@ -301,12 +302,14 @@ async fn forward(
 
 /// Target → client, one binary frame per read. Ends at the target's EOF or error,
 /// when the client can no longer be written to, or at the armed cut point (whose
-/// data is sent before the supervisor hears of it, so it precedes the Close).
+/// data is sent before the supervisor hears of it, so it precedes the Close), or
+/// when a test cuts every open tunnel.
 async fn pump_target(
     mut target: OwnedReadHalf,
     out: Outbound,
     events: mpsc::Sender<Event>,
     cut: Option<TunnelCut>,
+    mut cut_all: watch::Receiver<Option<(u16, String)>>,
 ) {
     let mut buf = vec![0u8; READ_CHUNK];
     let mut budget = cut.as_ref().map(|cut| cut.after_bytes);
@@ -315,7 +318,16 @@ async fn pump_target(
             let cut = cut.expect("a budget comes from a cut");
             break Event::Cut(cut.code, cut.reason);
         }
-        match target.read(&mut buf).await {
+        let read = tokio::select! {
+            read = target.read(&mut buf) => read,
+            Ok(()) = cut_all.changed() => {
+                if let Some((code, reason)) = cut_all.borrow_and_update().clone() {
+                    break Event::Cut(code, reason);
+                }
+                continue;
+            }
+        };
+        match read {
             Ok(0) => break Event::TargetEof,
             Ok(n) => {
                 let n = budget.map_or(n, |left| n.min(usize::try_from(left).unwrap_or(n)));

@@ -1,0 +1,215 @@
+//! Which way a target goes: straight through an EICE tunnel, or through a
+//! hop's SSH connection. With [`super::Resolver`] this is the one place that
+//! decides how a target is reached.
+//!
+//! The rule, in order (documented in the README, "Any port through an SSH hop"):
+//! 1. A name matching a hop's `domains` goes to that hop unresolved, so the
+//!    VPC's own DNS answers it (an RDS endpoint, a private hosted zone).
+//! 2. An address inside a `[[route]] via = "hop"` block goes to its hop; an
+//!    address a hop's `cidrs` hold goes to that hop when EICE refuses the port.
+//! 3. Anything else is resolved as before (instance id, Name tag, address).
+//!    A name that is no instance's Name tag, but has a dot, goes unresolved
+//!    to the default hop: a Name tag is tried first, a DNS name second.
+//! 4. A resolved target inside a `via = "hop"` block goes to its hop; on a
+//!    port EICE accepts, it goes straight through EICE; on any other port,
+//!    to the hop serving its VPC or address, else the default hop, else it is
+//!    refused with the words that say how to add one.
+
+use std::net::IpAddr;
+
+use super::{Lookups, Resolution, ResolveError, Resolver, Source, cidr};
+use crate::config::{Config, HopConfig, RouteRule, Via};
+use crate::error::Error;
+use crate::target::{Host, Target};
+
+/// How a target is reached.
+#[derive(Debug)]
+pub enum Way {
+    /// Straight through an EICE tunnel.
+    Direct(Resolution),
+    /// Through a hop.
+    Hop(HopRoute),
+}
+
+/// A stream through a hop.
+#[derive(Debug, Clone)]
+pub struct HopRoute {
+    /// Index of the hop in the config's `[[hop]]` list.
+    pub hop: usize,
+    /// What the hop connects to: an address, or a name the hop resolves.
+    pub host: String,
+    pub port: u16,
+    /// Why this target goes through the hop, for `resolve` and the logs.
+    pub why: HopReason,
+    /// The target's own route, when it was looked up (an instance or an address).
+    pub resolution: Option<Resolution>,
+    pub lookups: Lookups,
+}
+
+/// Why a target goes through a hop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HopReason {
+    /// A `[[route]] via = "hop"` covers its address.
+    Route,
+    /// EICE does not carry its port.
+    Port,
+    /// It matches one of the hop's `domains`.
+    Domain,
+    /// It is a DNS name, not an instance's Name tag.
+    DnsName,
+}
+
+impl std::fmt::Display for HopReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            HopReason::Route => "a [[route]] says via = \"hop\"",
+            HopReason::Port => "EICE does not carry this port",
+            HopReason::Domain => "the name matches the hop's domains",
+            HopReason::DnsName => "no instance has this Name tag, so it is a DNS name for the VPC",
+        })
+    }
+}
+
+/// The hops and the rules that send targets to them.
+#[derive(Debug, Clone)]
+pub struct Router {
+    hops: Vec<HopConfig>,
+    /// `[[route]] via = "hop"` rules.
+    via_routes: Vec<RouteRule>,
+    /// Ports EICE is asked for.
+    allowed_ports: Vec<u16>,
+}
+
+impl Router {
+    pub fn new(config: &Config) -> Router {
+        Router {
+            hops: config.hops.clone(),
+            via_routes: config
+                .routes
+                .iter()
+                .filter(|r| r.via.is_some())
+                .cloned()
+                .collect(),
+            allowed_ports: config.allowed_ports.clone(),
+        }
+    }
+
+    /// Decides how `target` is reached, resolving it when that is needed.
+    pub async fn way(&self, resolver: &Resolver, target: &Target) -> Result<Way, Error> {
+        let port = target.port;
+        let eice_port = self.allowed_ports.contains(&port);
+        if !eice_port && self.hops.is_empty() {
+            return Err(Error::PortNotAllowed {
+                port,
+                allowed: self.allowed_ports.clone(),
+            });
+        }
+        let hop = |hop: usize, host: String, why: HopReason, resolution: Option<Resolution>| {
+            let mut lookups = resolution
+                .as_ref()
+                .map(|r| r.lookups.clone())
+                .unwrap_or_default();
+            lookups.push(("hop", Source::Config));
+            Ok(Way::Hop(HopRoute {
+                hop,
+                host,
+                port,
+                why,
+                resolution,
+                lookups,
+            }))
+        };
+        if let Host::Name(name) = &target.host
+            && let Some(i) = self.hops.iter().position(|h| h.serves_domain(name))
+        {
+            return hop(i, name.clone(), HopReason::Domain, None);
+        }
+        if let Some(ip) = target.host.address() {
+            if let Some(i) = self.via_route(ip) {
+                return hop(i, ip.to_string(), HopReason::Route, None);
+            }
+            if !eice_port && let Some(i) = self.hops.iter().position(|h| in_cidrs(h, ip)) {
+                return hop(i, ip.to_string(), HopReason::Port, None);
+            }
+        }
+        let resolution = match resolver.resolve(target).await {
+            Ok(resolution) => resolution,
+            Err(e) => {
+                let (i, host, why) = self.unresolved(target, e, eice_port)?;
+                return hop(i, host, why, None);
+            }
+        };
+        let ip = resolution.tunnel().private_ip;
+        if let Some(i) = self.via_route(ip) {
+            return hop(i, ip.to_string(), HopReason::Route, Some(resolution));
+        }
+        if eice_port {
+            return Ok(Way::Direct(resolution));
+        }
+        let serving = self
+            .hops
+            .iter()
+            .position(|h| h.vpc.as_deref() == Some(resolution.vpc_id.as_str()) || in_cidrs(h, ip))
+            .or_else(|| self.default_hop());
+        match serving {
+            Some(i) => hop(i, ip.to_string(), HopReason::Port, Some(resolution)),
+            None => Err(Error::NoHop {
+                target: target.to_string(),
+                port,
+                vpc: resolution.vpc_id.clone(),
+                allowed: self.allowed_ports.clone(),
+            }),
+        }
+    }
+
+    /// Where a target that could not be resolved still goes: a name that is
+    /// no Name tag but has a dot, to the default hop as a DNS name; an
+    /// address outside every VPC with an endpoint (a peered VPC, an
+    /// on-premises range), on a port EICE refuses, to the default hop.
+    /// Anything else keeps its error.
+    fn unresolved(
+        &self,
+        target: &Target,
+        error: ResolveError,
+        eice_port: bool,
+    ) -> Result<(usize, String, HopReason), Error> {
+        let default = self.default_hop();
+        match (&error, &target.host, default) {
+            (ResolveError::NameNotFound { .. }, Host::Name(name), Some(i))
+                if name.contains('.') =>
+            {
+                Ok((i, name.clone(), HopReason::DnsName))
+            }
+            (
+                ResolveError::NotInAnyVpc { .. }
+                | ResolveError::NoEndpoint { .. }
+                | ResolveError::SeveralVpcs { .. },
+                host,
+                Some(i),
+            ) if !eice_port && host.address().is_some() => {
+                let ip = host.address().expect("checked");
+                Ok((i, ip.to_string(), HopReason::Port))
+            }
+            _ => Err(error.into()),
+        }
+    }
+
+    /// The hop of the most specific `via = "hop"` rule holding `ip`.
+    fn via_route(&self, ip: IpAddr) -> Option<usize> {
+        let rule = cidr::pinned(&self.via_routes, |r| r, ip)?;
+        match &rule.via {
+            Some(Via::Hop(Some(name))) => self.hops.iter().position(|h| &h.name == name),
+            // The config check made sure there is a default or a single hop.
+            Some(Via::Hop(None)) => self.default_hop().or(Some(0)),
+            None => None,
+        }
+    }
+
+    fn default_hop(&self) -> Option<usize> {
+        self.hops.iter().position(|h| h.default)
+    }
+}
+
+fn in_cidrs(hop: &HopConfig, ip: IpAddr) -> bool {
+    hop.cidrs.iter().any(|c| c.contains(&ip))
+}
