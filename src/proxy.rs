@@ -154,6 +154,16 @@ impl Proxy {
         &self.resolver
     }
 
+    /// How `target` would be reached, for `eice-proxy resolve`.
+    pub async fn way(&self, target: &Target) -> Result<Way, Error> {
+        self.router.way(&self.resolver, target).await
+    }
+
+    /// The name of the hop a route goes through.
+    pub fn hop_name(&self, route: &HopRoute) -> &str {
+        self.hops[route.hop].name()
+    }
+
     /// The key pusher, for `eice-proxy ssh`.
     pub fn keys(&self) -> &KeyPusher {
         &self.keys

@@ -5,7 +5,7 @@
 use anyhow::Context as _;
 
 use crate::cli::{AwsArgs, ResolveArgs};
-use crate::resolve::{Resolution, Source};
+use crate::resolve::{HopRoute, Lookups, Resolution, Source, Way};
 use crate::target::{Host, Target};
 
 pub(super) async fn run(aws_args: &AwsArgs, args: ResolveArgs) -> anyhow::Result<()> {
@@ -13,15 +13,17 @@ pub(super) async fn run(aws_args: &AwsArgs, args: ResolveArgs) -> anyhow::Result
     let proxy = super::build_proxy(&config).await?;
     for (i, text) in args.targets.iter().enumerate() {
         let target = parse_target(text)?;
-        let resolution = proxy
-            .resolver()
-            .resolve(&target)
+        let way = proxy
+            .way(&target)
             .await
             .with_context(|| format!("cannot resolve {target}"))?;
         if i > 0 {
             println!();
         }
-        print!("{}", report(&target, &resolution));
+        match way {
+            Way::Direct(resolution) => print!("{}", report(&target, &resolution)),
+            Way::Hop(route) => print!("{}", report_hop(&target, &route, proxy.hop_name(&route))),
+        }
     }
     Ok(())
 }
@@ -40,6 +42,22 @@ fn parse_target(text: &str) -> anyhow::Result<Target> {
         host: Host::parse(host)?,
         port,
     })
+}
+
+/// A target reached through a hop: which hop, why, what it connects to, and
+/// the target's own route when it was looked up.
+fn report_hop(target: &Target, route: &HopRoute, hop: &str) -> String {
+    let mut out = format!("target      {target}\n");
+    out += &format!("via hop     {hop} ({})\n", route.why);
+    out += &format!("hop opens   {}:{}\n", route.host, route.port);
+    if let Some(r) = &route.resolution {
+        if let Some(i) = &r.instance {
+            out += &format!("instance    {}\n", i.id);
+        }
+        out += &format!("region      {}\nvpc         {}\n", r.scope, r.vpc_id);
+    }
+    out += &answered_by(&route.lookups);
+    out
 }
 
 fn report(target: &Target, r: &Resolution) -> String {
@@ -68,8 +86,13 @@ fn report(target: &Target, r: &Resolution) -> String {
         e.family
     );
     out += &format!("dns name    {}\n", e.dns_name);
-    let lookups: Vec<String> = r
-        .lookups
+    out += &answered_by(&r.lookups);
+    out
+}
+
+/// `answered by instance: EC2 API, endpoints: cache, …`.
+fn answered_by(lookups: &Lookups) -> String {
+    let lookups: Vec<String> = lookups
         .iter()
         .map(|(what, source)| {
             let source = match source {
@@ -80,8 +103,7 @@ fn report(target: &Target, r: &Resolution) -> String {
             format!("{what}: {source}")
         })
         .collect();
-    out += &format!("answered by {}\n", lookups.join(", "));
-    out
+    format!("answered by {}\n", lookups.join(", "))
 }
 
 #[cfg(test)]
