@@ -318,19 +318,20 @@ impl Hop {
     {
         let mut current = self.current.lock().await;
         if let Some(c) = current.as_ref() {
-            if !c.handle.is_closed() && c.opened.elapsed() < self.rotate_after {
-                return Ok(Arc::clone(c));
-            }
-            if c.handle.is_closed() {
-                info!(hop = %self.config.name, connection = c.number, "the hop's SSH connection has closed; connecting again");
-            } else {
-                info!(
+            match retire(c.handle.is_closed(), c.opened.elapsed(), self.rotate_after) {
+                None => return Ok(Arc::clone(c)),
+                Some(Retire::Closed) => info!(
+                    hop = %self.config.name,
+                    connection = c.number,
+                    "the hop's SSH connection has closed; connecting again"
+                ),
+                Some(Retire::Old) => info!(
                     hop = %self.config.name,
                     connection = c.number,
                     age_secs = c.opened.elapsed().as_secs(),
                     "replacing the hop's SSH connection before EICE's maxTunnelDuration ends it: \
                      new streams take a fresh one, open streams finish on the old"
-                );
+                ),
             }
         }
         let made = tokio::time::timeout(self.step_timeout * 2, self.connect(connect)).await;
@@ -433,6 +434,27 @@ impl Hop {
     }
 }
 
+/// Why a connection takes no new streams.
+#[derive(Debug, PartialEq, Eq)]
+enum Retire {
+    /// It is gone: the tunnel was cut, or keepalives went unanswered.
+    Closed,
+    /// EICE will end it soon (its maxTunnelDuration); its streams may finish.
+    Old,
+}
+
+/// Whether a connection `age` old (and `closed` or not) still takes new
+/// streams: `None` if it does.
+fn retire(closed: bool, age: Duration, rotate_after: Duration) -> Option<Retire> {
+    if closed {
+        Some(Retire::Closed)
+    } else if age >= rotate_after {
+        Some(Retire::Old)
+    } else {
+        None
+    }
+}
+
 /// `~/.ssh/id_ed25519`, else `~/.ssh/id_rsa`, as `eice-proxy ssh` picks.
 fn default_key() -> Option<PathBuf> {
     let ssh = PathBuf::from(std::env::var_os("HOME")?).join(".ssh");
@@ -509,5 +531,47 @@ impl AsyncWrite for Carried {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connection_takes_streams_until_it_closes_or_nears_the_tunnel_limit() {
+        // maxTunnelDuration 3600 s: new streams move to a fresh connection at 50 minutes.
+        let rotate_after = Duration::from_secs(3600) * 5 / 6;
+        assert_eq!(rotate_after, Duration::from_secs(3000));
+        assert_eq!(retire(false, Duration::from_secs(2999), rotate_after), None);
+        assert_eq!(
+            retire(false, Duration::from_secs(3000), rotate_after),
+            Some(Retire::Old)
+        );
+        assert_eq!(
+            retire(true, Duration::from_secs(1), rotate_after),
+            Some(Retire::Closed)
+        );
+    }
+
+    #[test]
+    fn channel_refusals_map_to_replies_that_say_what_to_check() {
+        let refused = |why| HopError::ChannelRefused {
+            hop: "prod".into(),
+            host: "db.internal".into(),
+            port: 5432,
+            why,
+        };
+        let e = refused(ChannelOpenFailure::AdministrativelyProhibited);
+        assert_eq!(e.reply(), Reply::NotAllowed);
+        assert!(e.to_string().contains("AllowTcpForwarding"), "{e}");
+        let e = refused(ChannelOpenFailure::ConnectFailed);
+        assert_eq!(e.reply(), Reply::ConnectionRefused);
+        assert!(
+            e.to_string().starts_with(
+                "hop prod: cannot open a stream to db.internal:5432: the hop could not connect"
+            ),
+            "{e}"
+        );
     }
 }
