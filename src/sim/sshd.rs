@@ -8,6 +8,11 @@
 //! trusts is the caller's choice: a plain authorized_keys file, or the keys
 //! pushed to the simulated EC2 Instance Connect, read through
 //! `AuthorizedKeysCommand` as on Amazon Linux.
+//!
+//! A server may also run its sessions inside a network namespace
+//! ([`SimSshd::in_netns`]) to stand for a hop host: the accepted socket stays
+//! in ours, but whatever sshd itself connects to (a `direct-tcpip` channel's
+//! target) is looked up and reached from inside the namespace.
 
 use std::io;
 use std::net::SocketAddr;
@@ -29,6 +34,8 @@ const SFTP_SERVER: &str = "/usr/lib/openssh/sftp-server";
 pub struct SimSshd {
     dir: PathBuf,
     config: PathBuf,
+    /// The network namespace sessions run in; `None` runs them in ours.
+    netns: Option<String>,
     listeners: Vec<JoinHandle<()>>,
 }
 
@@ -111,8 +118,18 @@ impl SimSshd {
         Ok(SimSshd {
             dir: dir.to_owned(),
             config,
+            netns: None,
             listeners: Vec::new(),
         })
+    }
+
+    /// Runs the sessions of listeners started from now on inside the network
+    /// namespace `name` (as `ip netns exec NAME sshd -i …`), so forwarded
+    /// connections reach what that namespace reaches and names resolve from
+    /// its `/etc/netns/NAME/hosts`. The namespace must exist; creating and
+    /// removing it is the caller's job.
+    pub fn in_netns(&mut self, name: &str) {
+        self.netns = Some(name.to_owned());
     }
 
     /// A TCP listener on 127.0.0.1 whose connections become `sshd -i` sessions
@@ -121,10 +138,11 @@ impl SimSshd {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let (config, label) = (self.config.clone(), label.to_owned());
+        let netns = self.netns.clone();
         let log = self.dir.join(format!("sshd-{label}.log"));
         self.listeners.push(tokio::spawn(async move {
             while let Ok((socket, _)) = listener.accept().await {
-                if let Err(e) = session(socket, &config, &label, &log) {
+                if let Err(e) = session(socket, &config, netns.as_deref(), &label, &log) {
                     tracing::warn!("cannot start sshd for {label}: {e}");
                 }
             }
@@ -133,10 +151,11 @@ impl SimSshd {
     }
 }
 
-/// One `sshd -i` on `socket`.
+/// One `sshd -i` on `socket`, inside `netns` if given.
 fn session(
     socket: tokio::net::TcpStream,
     config: &Path,
+    netns: Option<&str>,
     label: &str,
     log: &Path,
 ) -> io::Result<()> {
@@ -148,7 +167,15 @@ fn session(
         .create(true)
         .append(true)
         .open(log)?;
-    let mut child = Command::new(SSHD)
+    let mut command = match netns {
+        Some(name) => {
+            let mut ip = Command::new("ip");
+            ip.args(["netns", "exec", name, SSHD]);
+            ip
+        }
+        None => Command::new(SSHD),
+    };
+    let mut child = command
         .arg("-i")
         .arg("-f")
         .arg(config)

@@ -6,6 +6,7 @@
 
 pub mod clients;
 pub mod credential_process;
+pub mod hopnet;
 pub mod sshd;
 
 use std::collections::HashMap;

@@ -59,6 +59,12 @@ impl Sshd {
         }
     }
 
+    /// Makes the sessions of listeners started from now on run inside the
+    /// network namespace `name`, as on a hop host (see `common::hopnet`).
+    pub fn in_netns(&mut self, name: &str) {
+        self.server.in_netns(name);
+    }
+
     /// A TCP listener on 127.0.0.1 whose connections become `sshd -i` sessions
     /// with `INSTANCE=label`.
     pub async fn listen(&mut self, label: &str) -> SocketAddr {
