@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::target::Target;
+
 /// Reach EC2 instances in private subnets through EC2 Instance Connect Endpoint tunnels.
 #[derive(Debug, Parser)]
 #[command(name = "eice-proxy", version, about, propagate_version = true)]
@@ -54,6 +56,15 @@ pub enum Command {
     ///
     /// Example: ssh -o ProxyCommand='nc -X 5 -x localhost:1080 %h %p' ec2-user@i-0123456789abcdef0
     Serve(ServeArgs),
+    /// Forward a local port to one target, for clients that speak no SOCKS
+    /// (psql, RDP clients, database GUIs).
+    ///
+    /// Every connection to LOCAL_ADDR gets its own tunnel to TARGET:PORT. The
+    /// config file applies as for `serve`, except its `listen`, `[[forward]]`
+    /// and `[metrics]`, which are serve's own.
+    ///
+    /// Example: eice-proxy forward 13389 i-0123456789abcdef0:3389
+    Forward(ForwardArgs),
     /// Open one tunnel and join it to stdin/stdout (for ssh's ProxyCommand).
     ///
     /// Example: ssh -o ProxyCommand='eice-proxy connect %h %p' ec2-user@i-0123456789abcdef0
@@ -96,13 +107,40 @@ pub struct ServeArgs {
     /// Where to listen (overrides `listen`; default 127.0.0.1:1080).
     #[arg(long, value_name = "ADDR", env = "EICE_PROXY_LISTEN")]
     pub listen: Option<SocketAddr>,
+    #[command(flatten)]
+    pub options: ServeOptions,
+}
+
+/// What the long-running commands, `serve` and `forward`, share.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeOptions {
     /// Seconds after which the service closes each tunnel (1-3600; overrides `max_tunnel_duration`).
     #[arg(long, value_name = "SECONDS", env = "EICE_PROXY_MAX_TUNNEL_DURATION",
           value_parser = clap::value_parser!(u32).range(1..=3600))]
     pub max_tunnel_duration: Option<u32>,
-    /// Serve /metrics and /status on this loopback address (overrides `[metrics] listen`; default off).
+    /// Serve /metrics and /status on this loopback address (for `serve`, overrides
+    /// `[metrics] listen`; default off).
     #[arg(long, value_name = "ADDR", env = "EICE_PROXY_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Args)]
+pub struct ForwardArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(flatten)]
+    pub options: ServeOptions,
+    /// Listen on a non-loopback LOCAL_ADDR, although a forward port asks for
+    /// no credentials: anyone who reaches it uses your AWS identity.
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// Where to listen: IP:PORT, or a port alone on 127.0.0.1 (port 0 picks a free one).
+    #[arg(value_name = "LOCAL_ADDR", value_parser = crate::config::local_addr)]
+    pub listen: SocketAddr,
+    /// Where every connection goes: an instance id, private IP, private DNS
+    /// name or Name tag, and the port (EICE accepts 22 and 3389).
+    #[arg(value_name = "TARGET:PORT", value_parser = Target::parse)]
+    pub target: Target,
 }
 
 #[derive(Debug, Args)]

@@ -3,8 +3,8 @@
 //!
 //! # The life of a connection
 //!
-//! A client asks for a target: an instance id, a private IP or DNS name, or a
-//! Name tag, and a port. [`resolve`] turns it into a [`eice::TunnelRequest`]
+//! A client asks for a target (or connects to a forward port, which names one
+//! for it): an instance id, a private IP or DNS name, or a Name tag, and a port. [`resolve`] turns it into a [`eice::TunnelRequest`]
 //! (which endpoint, which private IP, which port) through caches, searching
 //! every configured region; for port 22, [`keys`] may first push an SSH key. [`eice::sign`] presigns a fresh
 //! SigV4 `openTunnel` URL for it with the caller's AWS credentials
@@ -20,11 +20,11 @@
 //! | module | job |
 //! | --- | --- |
 //! | [`cli`] | clap definitions of every subcommand |
-//! | [`commands`] | one small `run` per subcommand (`connect`, `presign`) |
+//! | [`commands`] | one small `run` per subcommand (`serve`, `forward`, `connect`, …) |
 //! | [`config`] | settings and their environment overrides (`EICE_PROXY_ENDPOINT_URL`, `AWS_CA_BUNDLE`) |
 //! | [`aws`] | the AWS credential chain, cached for signing |
 //! | [`eice`] | the EICE client: presign, transport, tunnel open, stream view |
-//! | [`server`] | the listener (limits, shutdown) and the per-connection handler |
+//! | [`server`] | the listeners (limits, shutdown), the per-connection handler, forward ports |
 //! | [`proxy`] | shared policy: ports, per-endpoint tunnel limits, timeouts; target → open tunnel |
 //! | [`inbound`] | SOCKS5 and HTTP CONNECT, told apart by the first byte |
 //! | [`target`] | what the client asked for: instance id, IP, private DNS name, Name tag |

@@ -27,13 +27,13 @@ const SECRET_BEARING: [&str; 11] = [
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // `serve` logs each connection; the others stay quiet, since `connect`
-    // shares the terminal with ssh.
-    let default = if matches!(cli.command, Command::Serve(_) | Command::Demo(_)) {
-        "info"
-    } else {
-        "warn"
-    };
+    // `serve` and `forward` log each connection; the others stay quiet, since
+    // `connect` shares the terminal with ssh.
+    let long_running = matches!(
+        cli.command,
+        Command::Serve(_) | Command::Forward(_) | Command::Demo(_)
+    );
+    let default = if long_running { "info" } else { "warn" };
     let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     for directive in SECRET_BEARING {
         filter = filter.add_directive(directive.parse().expect("a valid directive"));

@@ -1,6 +1,11 @@
-//! The proxy server: a listener that accepts, limits and shuts down, and a
-//! per-connection handler that strings the data path together —
+//! The proxy server: listeners that accept, limit and shut down together, and
+//! a per-connection handler that strings the data path together —
 //! sniff → handshake → resolve → sign and open → splice.
+//!
+//! Each listening port has a [`Front`]: the proxy's (SOCKS5 and HTTP CONNECT,
+//! told apart by the first byte), or a forward's ([`forward`]: no handshake,
+//! one fixed target). One accept loop serves every port, so they share the
+//! connection limit, the connection ids and the shutdown.
 //!
 //! The shape follows tokio's mini-redis: a semaphore bounds concurrent
 //! connections, a broadcast channel tells handlers still in their handshake to
@@ -9,10 +14,16 @@
 //! Each connection is counted by how it ended, and its tunnel is listed on the
 //! status page, bytes counted as they move ([`crate::metrics`]).
 
-use std::future::Future;
+mod forward;
+
+pub use forward::bind_forward;
+
+use std::future::{Future, poll_fn};
+use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -33,18 +44,35 @@ use crate::target::Target;
 /// How long before EICE closes a tunnel (maxTunnelDuration) the log warns.
 const DURATION_WARNING: Duration = Duration::from_secs(60);
 
-/// Accepts connections until `shutdown` resolves, then stops accepting and
-/// lets open tunnels finish for the grace period before returning.
-pub async fn run(listener: TcpListener, proxy: Arc<Proxy>, shutdown: impl Future) {
+/// What a listening port serves.
+#[derive(Debug, Clone)]
+pub enum Front {
+    /// SOCKS5 and HTTP CONNECT, told apart by the first byte.
+    Proxy,
+    /// Every connection to this one target, with no handshake
+    /// (`eice-proxy forward`, `[[forward]]`).
+    Forward(Target),
+}
+
+/// A bound port and what it serves.
+pub struct Listener {
+    pub socket: TcpListener,
+    pub front: Front,
+}
+
+/// Accepts connections on every listener until `shutdown` resolves, then
+/// stops accepting and lets open tunnels finish for the grace period before
+/// returning.
+pub async fn run(listeners: Vec<Listener>, proxy: Arc<Proxy>, shutdown: impl Future) {
     let (notify_shutdown, _) = broadcast::channel(1);
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
     let limit = Arc::new(Semaphore::new(proxy.settings.max_connections));
     let grace = proxy.settings.shutdown_grace;
     tokio::select! {
-        () = accept_loop(&listener, &proxy, &limit, &notify_shutdown, &done_tx) => {}
+        () = accept_loop(&listeners, &proxy, &limit, &notify_shutdown, &done_tx) => {}
         _ = shutdown => {}
     }
-    drop(listener);
+    drop(listeners);
     let open = proxy.settings.max_connections - limit.available_permits();
     info!(
         "shutting down: no new connections; {open} open connection(s) get {}s to finish",
@@ -83,15 +111,20 @@ impl Conn {
     }
 }
 
+/// Takes a place under the connection limit, then the next connection on
+/// any listener, so that clients beyond the limit wait in the kernel's
+/// accept queues, whichever port they came to.
 async fn accept_loop(
-    listener: &TcpListener,
+    listeners: &[Listener],
     proxy: &Arc<Proxy>,
     limit: &Arc<Semaphore>,
     notify_shutdown: &broadcast::Sender<()>,
     done: &mpsc::Sender<()>,
 ) {
     let ids = AtomicU64::new(1);
+    let mut turn = 0usize;
     loop {
+        turn = turn.wrapping_add(1);
         let permit = match limit.clone().try_acquire_owned() {
             Ok(permit) => permit,
             Err(_) => {
@@ -106,7 +139,8 @@ async fn accept_loop(
                     .expect("the semaphore is never closed")
             }
         };
-        let (socket, peer) = match listener.accept().await {
+        let (accepted, front) = accept(listeners, turn).await;
+        let (socket, peer) = match accepted {
             Ok(accepted) => accepted,
             Err(e) => {
                 // Out of file descriptors and the like: wait, then go on.
@@ -129,14 +163,43 @@ async fn accept_loop(
         };
         let shutdown = notify_shutdown.subscribe();
         // `target` is recorded once the client names it.
-        tokio::spawn(
-            handle(proxy.clone(), socket, conn, shutdown, guard)
-                .instrument(info_span!("conn", id, client = %peer, target = Empty)),
-        );
+        let span = info_span!("conn", id, client = %peer, target = Empty);
+        let proxy = proxy.clone();
+        match front {
+            Front::Proxy => {
+                tokio::spawn(handle(proxy, socket, conn, shutdown, guard).instrument(span));
+            }
+            Front::Forward(target) => {
+                let target = target.clone();
+                tokio::spawn(
+                    forward::handle(proxy, socket, target, conn, shutdown, guard).instrument(span),
+                );
+            }
+        }
     }
 }
 
-/// Serves one client connection from its first byte to its last. Shutdown
+/// The next connection on any of `listeners`, with the front it came to.
+/// The scan starts at a different listener each `turn`, so that a busy port
+/// cannot keep the others waiting.
+async fn accept(
+    listeners: &[Listener],
+    turn: usize,
+) -> (io::Result<(TcpStream, SocketAddr)>, &Front) {
+    let n = listeners.len();
+    poll_fn(|cx| {
+        for i in 0..n {
+            let listener = &listeners[(turn % n + i) % n];
+            if let Poll::Ready(accepted) = listener.socket.poll_accept(cx) {
+                return Poll::Ready((accepted, &listener.front));
+            }
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// Serves one proxy-port connection from its first byte to its last. Shutdown
 /// interrupts it only before its tunnel is open.
 async fn handle(
     proxy: Arc<Proxy>,
@@ -165,6 +228,8 @@ async fn handle(
         }
     };
     match protocol {
+        // Only a forward port's handler counts as Forward; no first byte does.
+        Protocol::Forward => unreachable!("sniff never answers Forward"),
         Protocol::Socks5 => {
             let ready = tokio::select! {
                 ready = socks5_until_open(&proxy, socket) => ready,
@@ -414,7 +479,12 @@ pub async fn bind(addr: SocketAddr, auth_configured: bool) -> anyhow::Result<Tcp
              your AWS identity; configure [auth] in the config file or listen on 127.0.0.1"
         );
     }
-    // The I/O error stays inside, so a caller can tell "in use" from the rest.
+    listen(addr).await
+}
+
+/// Binds `addr`, the I/O error kept inside, so a caller can tell "in use"
+/// from the rest.
+async fn listen(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))

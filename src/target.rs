@@ -43,6 +43,10 @@ pub enum TargetError {
     Invalid(String),
     #[error("{0:?} looks like an instance id but is not one (i- followed by 8 or 17 hex digits)")]
     BadInstanceId(String),
+    #[error("{0:?} has no port: write HOST:PORT ([v6]:PORT for an IPv6 address)")]
+    MissingPort(String),
+    #[error("{0:?} does not end in a port (1-65535)")]
+    BadPort(String),
 }
 
 impl Host {
@@ -94,6 +98,42 @@ impl Host {
         }
         Ok(Host::Name(text.to_owned()))
     }
+}
+
+impl Target {
+    /// Parses `HOST:PORT` (`[v6]:PORT` for IPv6), as a target is written on
+    /// the command line and in the config file. The port is required: a
+    /// forward to "some port" of a host is a typo, not a default.
+    pub fn parse(text: &str) -> Result<Target, TargetError> {
+        let (host, port) =
+            split_port(text).ok_or_else(|| TargetError::MissingPort(text.to_owned()))?;
+        let port = match port.parse::<u16>() {
+            Ok(port) if port > 0 => port,
+            _ => return Err(TargetError::BadPort(text.to_owned())),
+        };
+        Ok(Target {
+            host: Host::parse(host)?,
+            port,
+        })
+    }
+
+    /// [`Target::parse`], with `port` for a host written alone.
+    pub fn parse_or_port(text: &str, port: u16) -> Result<Target, TargetError> {
+        match split_port(text) {
+            Some(_) => Target::parse(text),
+            None => Ok(Target {
+                host: Host::parse(text)?,
+                port,
+            }),
+        }
+    }
+}
+
+/// `HOST:PORT` split at its last colon, unless that colon is inside a bare
+/// IPv6 address (`fd00::1` is a host alone; `[fd00::1]:22` has a port).
+fn split_port(text: &str) -> Option<(&str, &str)> {
+    let (host, port) = text.rsplit_once(':')?;
+    (!host.contains(':') || host.ends_with(']')).then_some((host, port))
 }
 
 /// `ip-a-b-c-d.ec2.internal` / `ip-a-b-c-d.<region>.compute.internal`.
@@ -229,6 +269,36 @@ mod tests {
                 "{empty_label}"
             );
         }
+    }
+
+    #[test]
+    fn targets_need_a_port_unless_one_is_given_for_them() {
+        let t = Target::parse("i-0123456789abcdef0:3389").unwrap();
+        assert_eq!(t.host, Host::InstanceId("i-0123456789abcdef0".into()));
+        assert_eq!(t.port, 3389);
+        assert_eq!(
+            Target::parse("[fd00::1]:22").unwrap().to_string(),
+            "[fd00::1]:22"
+        );
+        assert_eq!(
+            Target::parse("web-1"),
+            Err(TargetError::MissingPort("web-1".into()))
+        );
+        assert_eq!(
+            Target::parse("fd00::1"),
+            Err(TargetError::MissingPort("fd00::1".into()))
+        );
+        for bad in ["web-1:", "web-1:0", "web-1:70000", "web-1:ssh"] {
+            assert_eq!(Target::parse(bad), Err(TargetError::BadPort(bad.into())));
+        }
+        assert!(matches!(
+            Target::parse("i-xyz:22"),
+            Err(TargetError::BadInstanceId(_))
+        ));
+        assert_eq!(Target::parse(":22"), Err(TargetError::Empty));
+        assert_eq!(Target::parse_or_port("web-1", 22).unwrap().port, 22);
+        assert_eq!(Target::parse_or_port("fd00::1", 22).unwrap().port, 22);
+        assert_eq!(Target::parse_or_port("web-1:3389", 22).unwrap().port, 3389);
     }
 
     #[test]

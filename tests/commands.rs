@@ -1,13 +1,19 @@
-//! The one-shot commands against a simulated account: `resolve` explains a
-//! route, `connect` reaches an instance by any name.
+//! The commands against a simulated account: `resolve` explains a route,
+//! `connect` reaches an instance by any name, and `forward` (or a
+//! `[[forward]]` of `serve`) joins every connection to its port to one target.
 
 mod common;
 
-use common::{PATIENCE, aws_command};
+use common::clients::{Dest, banner, reaches};
+use common::{PATIENCE, Proxy, addr_after, aws_command, run};
 use eice_proxy::sim::aws::SimAws;
 use eice_proxy::sim::world::World;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio::time::timeout;
+
+const WEB_1: &str = "i-0a1b2c3d4e5f60001";
+const DB_1: &str = "i-0a1b2c3d4e5f60002";
 
 #[tokio::test]
 async fn resolve_prints_the_route_and_who_answered() {
@@ -86,6 +92,119 @@ async fn connect_to_a_stopped_instance_says_so_and_fails() {
     );
 }
 
+/// Connects to a forward port and expects `instance`'s SSH banner, then a
+/// live echo: the port leads to that instance.
+async fn forwards_to(port: std::net::SocketAddr, instance: &str) {
+    let mut s = TcpStream::connect(port).await.unwrap();
+    let line = timeout(PATIENCE, banner(&mut s)).await.unwrap();
+    assert!(
+        line.starts_with("SSH-2.0-") && line.contains(instance) && line.contains("port 22"),
+        "{line}"
+    );
+    s.write_all(b"ping").await.unwrap();
+    let mut echo = [0u8; 4];
+    timeout(PATIENCE, s.read_exact(&mut echo))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&echo, b"ping");
+}
+
+#[tokio::test]
+async fn forward_joins_each_connection_to_its_one_target_until_sigterm() {
+    let aws = SimAws::start(World::demo(), false).await.unwrap();
+    let target = format!("{WEB_1}:22");
+    let mut forward = Proxy::forward(aws, "", "127.0.0.1:0", &target).await;
+    let line = forward.log_line("forwarding ").await;
+    assert!(
+        line.contains(&format!("forwarding {} → {target}", forward.addr)),
+        "{line}"
+    );
+    // Two connections one after the other, each with a tunnel of its own.
+    forwards_to(forward.addr, WEB_1).await;
+    forwards_to(forward.addr, WEB_1).await;
+    forward.log_count("tunnel closed", 2).await;
+    assert_eq!(forward.aws.eice.stats().tunnels_opened, 2);
+
+    forward.signal("TERM");
+    assert!(forward.exit_status().await.success());
+    forward.log_line("shutting down: no new connections").await;
+}
+
+#[tokio::test]
+async fn serve_opens_each_forward_port_beside_the_proxy_port() {
+    let config = "[[forward]]\nlisten = \"127.0.0.1:0\"\ntarget = \"db-1:22\"\n";
+    let proxy = Proxy::start(World::demo(), config).await;
+    let line = proxy.log_line("forwarding ").await;
+    assert!(line.contains("→ db-1:22"), "{line}");
+    let port = addr_after(&line, "forwarding ");
+    assert_ne!(port, proxy.addr);
+    forwards_to(port, DB_1).await;
+    reaches(proxy.addr, Dest::Domain(WEB_1), 22, WEB_1).await;
+    forwards_to(port, DB_1).await;
+}
+
+#[tokio::test]
+async fn a_refused_forward_connection_is_logged_and_closed() {
+    let aws = SimAws::start(World::demo(), false).await.unwrap();
+    let unknown = "i-0a1b2c3d4e5f6ffff";
+    let forward = Proxy::forward(aws, "", "127.0.0.1:0", &format!("{unknown}:22")).await;
+    let mut s = TcpStream::connect(forward.addr).await.unwrap();
+    let mut got = Vec::new();
+    // Closed, or reset: either way nothing arrives and the stream ends.
+    let _ = timeout(PATIENCE, s.read_to_end(&mut got))
+        .await
+        .expect("the forward closes a refused connection");
+    assert!(got.is_empty(), "{got:?}");
+    let line = forward.log_line("refused: ").await;
+    assert!(
+        line.contains(unknown) && !line.contains("socks="),
+        "one line naming the target, with no reply code: {line}"
+    );
+    assert_eq!(forward.aws.eice.stats().tunnels_opened, 0);
+}
+
+#[tokio::test]
+async fn forward_refuses_at_start_what_could_never_work() {
+    let aws = SimAws::start(World::demo(), false).await.unwrap();
+    for (args, expected) in [
+        (
+            ["forward", "0.0.0.0:0", "web-1:22"],
+            "refusing to forward 0.0.0.0:0 to web-1:22: a forward port asks for no credentials",
+        ),
+        (
+            ["forward", "0", "web-1:80"],
+            "cannot forward 127.0.0.1:0 to web-1:80: port 80 is not allowed",
+        ),
+        (["forward", "0", "web-1"], "\"web-1\" has no port"),
+    ] {
+        let (cmd, _dir) = aws_command(&aws, &args);
+        let (status, _, stderr) = run(cmd).await;
+        assert!(!status.success(), "{args:?}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}
+
+#[tokio::test]
+async fn a_bad_forward_target_in_the_config_names_the_key_and_line() {
+    let aws = SimAws::start(World::demo(), false).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("config.toml");
+    std::fs::write(
+        &file,
+        "allowed_ports = [22]\n\n[[forward]]\nlisten = \"5432\"\ntarget = \"i-0a1b:22\"\n",
+    )
+    .unwrap();
+    let (cmd, _dir) = aws_command(&aws, &["serve", "--config", file.to_str().unwrap()]);
+    let (status, _, stderr) = run(cmd).await;
+    assert!(!status.success());
+    assert!(
+        stderr.contains("line 5")
+            && stderr.contains("[[forward]] target: \"i-0a1b\" looks like an instance id"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn the_example_config_parses_with_its_commented_keys_enabled() {
     let text = include_str!("../config/eice-proxy.example.toml");
@@ -128,7 +247,9 @@ fn the_example_config_parses_with_its_commented_keys_enabled() {
         .replace("~/.ssh/id_ed25519.pub", &public_key.display().to_string());
     let config = eice_proxy::config::Config::parse(&enabled).expect("the example with every key");
     assert_eq!(config.max_tunnel_duration, Some(3600));
-    assert_eq!(config.routes.len(), 3);
+    assert_eq!(config.routes.len(), 4);
+    assert!(config.routes[3].via.is_some(), "the last route goes via a hop");
+    assert_eq!(config.hops.len(), 1);
     assert_eq!(config.regions, vec!["us-east-1", "eu-west-1"]);
     assert_eq!(config.profile_for("eu-west-1"), Some("platform-prod-eu"));
     assert_eq!(config.profile_for("us-east-1"), Some("platform-dev"));
@@ -138,4 +259,6 @@ fn the_example_config_parses_with_its_commented_keys_enabled() {
     assert_eq!(config.timeouts.shutdown_grace, 30);
     assert_eq!(config.limits.tunnels_per_endpoint, 20);
     assert_eq!(config.metrics.listen, Some(([127, 0, 0, 1], 9180).into()));
+    assert_eq!(config.forwards.len(), 1);
+    assert_eq!(config.forwards[0].target.port, 3389);
 }

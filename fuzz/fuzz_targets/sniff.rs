@@ -12,6 +12,8 @@ fuzz_target!(|data: &[u8]| {
         match classify(first) {
             Ok(Protocol::Socks5) => assert_eq!(first, 0x05),
             Ok(Protocol::Http) => assert!(first.is_ascii_alphabetic(), "0x{first:02x}"),
+            // Only a forward port counts its connections as Forward; no byte names one.
+            Ok(Protocol::Forward) => panic!("0x{first:02x} classified as a forward port"),
             Err(refusal) => {
                 assert!(first != 0x05 && !first.is_ascii_alphabetic());
                 assert!(!refusal.to_string().is_empty());

@@ -53,7 +53,11 @@ pub(super) async fn run(args: DemoArgs) -> anyhow::Result<()> {
     tracing::info!(
         "listening on {listen} for SOCKS5 and HTTP CONNECT (simulated us-east-1 and eu-west-1)"
     );
-    server::run(listener, proxy, super::serve::shutdown_signal()).await;
+    let listeners = vec![server::Listener {
+        socket: listener,
+        front: server::Front::Proxy,
+    }];
+    server::run(listeners, proxy, super::serve::shutdown_signal()).await;
     Ok(())
 }
 

@@ -5,6 +5,7 @@ mod completions;
 mod connect;
 mod demo;
 mod doctor;
+mod forward;
 mod presign;
 mod resolve;
 mod serve;
@@ -36,6 +37,7 @@ use crate::server::Proxy;
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => Box::pin(serve::run(&cli.aws, args)).await,
+        Command::Forward(args) => Box::pin(forward::run(&cli.aws, args)).await,
         Command::Connect(args) => Box::pin(connect::run(&cli.aws, args)).await,
         Command::Resolve(args) => Box::pin(resolve::run(&cli.aws, args)).await,
         Command::Presign(args) => Box::pin(presign::run(&cli.aws, args)).await,
@@ -190,7 +192,7 @@ async fn build_aws(config: &Config) -> anyhow::Result<(Resolver, KeyPusher)> {
     ))
 }
 
-/// Everything `serve`, `connect` and `resolve` need: resolver, connector, policy.
+/// Everything `serve`, `forward`, `connect` and `resolve` need: resolver, connector, policy.
 async fn build_proxy(config: &Config) -> anyhow::Result<Proxy> {
     let (resolver, keys) = build_aws(config).await?;
     Proxy::new(resolver, connector(config)?, keys, config)

@@ -6,13 +6,14 @@ use anyhow::Context as _;
 
 use crate::cli::{AwsArgs, ResolveArgs};
 use crate::resolve::{HopRoute, Lookups, Resolution, Source, Way};
-use crate::target::{Host, Target};
+use crate::target::Target;
 
 pub(super) async fn run(aws_args: &AwsArgs, args: ResolveArgs) -> anyhow::Result<()> {
     let config = super::load_config(&args.config, aws_args)?;
     let proxy = super::build_proxy(&config).await?;
     for (i, text) in args.targets.iter().enumerate() {
-        let target = parse_target(text)?;
+        // The port defaults to 22: `resolve web-1` asks where ssh would go.
+        let target = Target::parse_or_port(text, 22)?;
         let way = proxy
             .way(&target)
             .await
@@ -26,22 +27,6 @@ pub(super) async fn run(aws_args: &AwsArgs, args: ResolveArgs) -> anyhow::Result
         }
     }
     Ok(())
-}
-
-/// `HOST` or `HOST:PORT` (`[v6]:PORT` for IPv6); the port defaults to 22.
-fn parse_target(text: &str) -> anyhow::Result<Target> {
-    let (host, port) = match text.rsplit_once(':') {
-        Some((host, port)) if !host.is_empty() && (!host.contains(':') || host.ends_with(']')) => (
-            host,
-            port.parse()
-                .with_context(|| format!("bad port in {text:?}"))?,
-        ),
-        _ => (text, 22),
-    };
-    Ok(Target {
-        host: Host::parse(host)?,
-        port,
-    })
 }
 
 /// A target reached through a hop: which hop, why, what it connects to, and
@@ -104,20 +89,4 @@ fn answered_by(lookups: &Lookups) -> String {
         })
         .collect();
     format!("answered by {}\n", lookups.join(", "))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn targets_take_an_optional_port() {
-        assert_eq!(parse_target("i-0123456789abcdef0").unwrap().port, 22);
-        assert_eq!(parse_target("web-1:3389").unwrap().port, 3389);
-        assert_eq!(
-            parse_target("[fd00::1]:3389").unwrap().to_string(),
-            "[fd00::1]:3389"
-        );
-        assert_eq!(parse_target("fd00::1").unwrap().port, 22);
-    }
 }

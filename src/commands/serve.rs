@@ -1,44 +1,97 @@
-//! `eice-proxy serve`: the long-running local proxy.
+//! `eice-proxy serve`: the long-running local proxy, with a port beside it
+//! for each `[[forward]]`. `forward` starts and stops through the same steps.
 
 use std::sync::Arc;
 
+use anyhow::Context as _;
+use tokio::net::TcpListener;
 use tracing::info;
 
-use crate::cli::{AwsArgs, ServeArgs};
-use crate::{metrics, server};
+use crate::cli::{AwsArgs, ServeArgs, ServeOptions};
+use crate::config::{Config, ForwardRule};
+use crate::metrics;
+use crate::server::{self, Front, Listener, Proxy, check_port};
 
 pub(super) async fn run(aws_args: &AwsArgs, args: ServeArgs) -> anyhow::Result<()> {
     let mut config = super::load_config(&args.config, aws_args)?;
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
-    if args.max_tunnel_duration.is_some() {
-        config.max_tunnel_duration = args.max_tunnel_duration;
-    }
+    apply(&args.options, &mut config);
+    check_forwards(&config, &config.forwards)?;
     let listen = config.listen;
     // Bound first, so that a refused address stops the proxy before it starts.
-    let metrics_listener = match args.metrics_listen.or(config.metrics.listen) {
-        Some(addr) => Some(metrics::http::bind(addr).await?),
-        None => None,
-    };
+    let metrics_listener =
+        bind_metrics(args.options.metrics_listen.or(config.metrics.listen)).await?;
     let proxy = Arc::new(super::build_proxy(&config).await?);
-    let listener = server::bind(listen, config.auth.is_some()).await?;
-    if let Some(metrics_listener) = metrics_listener {
-        info!(
-            "metrics at http://{}/metrics, open tunnels at /status",
-            metrics_listener.local_addr()?
-        );
-        tokio::spawn(metrics::http::serve(
-            metrics_listener,
-            proxy.metrics().clone(),
-        ));
+    let mut listeners = vec![Listener {
+        socket: server::bind(listen, config.auth.is_some()).await?,
+        front: Front::Proxy,
+    }];
+    for rule in &config.forwards {
+        listeners.push(server::bind_forward(rule).await?);
     }
+    start_metrics(metrics_listener, &proxy)?;
     info!(
         "listening on {} for SOCKS5 and HTTP CONNECT (regions: {})",
-        listener.local_addr()?,
+        listeners[0].socket.local_addr()?,
         proxy.resolver().regions().join(", ")
     );
-    server::run(listener, proxy, shutdown_signal()).await;
+    log_forwards(&listeners)?;
+    server::run(listeners, proxy, shutdown_signal()).await;
+    Ok(())
+}
+
+/// The command line's options over the config file's.
+pub(super) fn apply(options: &ServeOptions, config: &mut Config) {
+    if options.max_tunnel_duration.is_some() {
+        config.max_tunnel_duration = options.max_tunnel_duration;
+    }
+}
+
+/// Refuses, before any AWS call, a forward whose every connection would be
+/// refused for its port: one EICE does not carry, with no hop to carry it.
+pub(super) fn check_forwards(config: &Config, rules: &[ForwardRule]) -> anyhow::Result<()> {
+    if !config.hops.is_empty() {
+        return Ok(());
+    }
+    for rule in rules {
+        check_port(&config.allowed_ports, rule.target.port)
+            .with_context(|| format!("cannot forward {} to {}", rule.listen, rule.target))?;
+    }
+    Ok(())
+}
+
+/// The metrics address bound, if one is asked for.
+pub(super) async fn bind_metrics(
+    addr: Option<std::net::SocketAddr>,
+) -> anyhow::Result<Option<TcpListener>> {
+    match addr {
+        Some(addr) => Ok(Some(metrics::http::bind(addr).await?)),
+        None => Ok(None),
+    }
+}
+
+/// Serves `/metrics` and `/status` of `proxy` on `listener`, if there is one.
+pub(super) fn start_metrics(listener: Option<TcpListener>, proxy: &Proxy) -> anyhow::Result<()> {
+    if let Some(listener) = listener {
+        info!(
+            "metrics at http://{}/metrics, open tunnels at /status",
+            listener.local_addr()?
+        );
+        tokio::spawn(metrics::http::serve(listener, proxy.metrics().clone()));
+    }
+    Ok(())
+}
+
+/// Logs where each forward port leads, with the address it is bound to (port
+/// 0 picks one, and tests read it from this line).
+pub(super) fn log_forwards(listeners: &[Listener]) -> anyhow::Result<()> {
+    for listener in listeners {
+        if let Front::Forward(target) = &listener.front {
+            info!("forwarding {} → {target}", listener.socket.local_addr()?);
+        }
+    }
     Ok(())
 }
 

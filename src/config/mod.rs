@@ -13,6 +13,7 @@
 mod auth;
 mod check;
 mod env;
+mod forward;
 mod hop;
 mod locate;
 
@@ -23,6 +24,7 @@ use std::path::Path;
 pub use auth::{AuthConfig, ProxyAuth};
 pub use check::region_name;
 pub use env::{CA_BUNDLE_ENV, ENDPOINT_URL_ENV, EndpointOverride, TunnelSettings, USE_FIPS_ENV};
+pub use forward::{ForwardRule, local_addr};
 pub use hop::HopConfig;
 pub use locate::{CONFIG_ENV, default_path};
 
@@ -59,6 +61,10 @@ pub struct Config {
     /// Where `serve` listens; loopback unless authentication is configured.
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
+    /// `[[forward]]`: more ports `serve` listens on, each forwarding every
+    /// connection to one target.
+    #[serde(default, rename = "forward")]
+    pub forwards: Vec<ForwardRule>,
     /// Sent as `maxTunnelDuration` (1–3600 s). An IAM policy with the
     /// `ec2-instance-connect:maxTunnelDuration` condition refuses requests
     /// without it or above its cap, so it is configurable; unset sends nothing.
@@ -136,6 +142,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             listen: default_listen(),
+            forwards: Vec::new(),
             max_tunnel_duration: None,
             allowed_ports: default_ports(),
             regions: Vec::new(),

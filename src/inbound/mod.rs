@@ -15,11 +15,15 @@ use std::io;
 
 use tokio::net::TcpStream;
 
-/// The protocol a client speaks, from its first byte.
+/// How a client named its target: the protocol its first byte announced, or
+/// none at all on a forward port, whose target is fixed in advance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
     Socks5,
     Http,
+    /// A forward port (`eice-proxy forward`, `[[forward]]`): never sniffed,
+    /// the port itself names the target.
+    Forward,
 }
 
 /// Why the first byte was not accepted.

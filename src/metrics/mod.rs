@@ -111,6 +111,7 @@ fn protocol_label(protocol: Option<Protocol>) -> &'static str {
     match protocol {
         Some(Protocol::Socks5) => "socks5",
         Some(Protocol::Http) => "http",
+        Some(Protocol::Forward) => "forward",
         None => "unknown",
     }
 }
@@ -295,7 +296,7 @@ pub struct Status {
 pub struct TunnelStatus {
     /// The connection id, as in the log's `conn{id=…}`.
     pub id: u64,
-    /// `socks5` or `http`.
+    /// `socks5`, `http` or `forward`.
     pub protocol: String,
     pub client: SocketAddr,
     pub target: String,

@@ -179,3 +179,16 @@ fn outcome_labels_are_distinct_and_follow_the_reply() {
 fn label_values_are_escaped() {
     assert_eq!(prometheus::escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
 }
+
+#[test]
+fn forward_connections_are_labelled_forward_on_both_pages() {
+    let metrics = Arc::new(Metrics::new());
+    metrics.connection(Some(Protocol::Forward), Outcome::Tunnelled);
+    let _meter = metrics.tunnel_opened(TunnelInfo {
+        protocol: Protocol::Forward,
+        ..info(3)
+    });
+    let series = "eice_proxy_connections_total{protocol=\"forward\",outcome=\"tunnelled\"}";
+    assert_eq!(sample(&metrics.render(), series), Some(1.0));
+    assert_eq!(metrics.status().tunnels[0].protocol, "forward");
+}

@@ -214,12 +214,56 @@ impl Proxy {
         Proxy::launch(aws, config, &[], &[], args).await
     }
 
+    /// `eice-proxy forward LOCAL TARGET` against `aws` with `config`; its
+    /// `addr` is the forward port.
+    pub async fn forward(
+        aws: eice_proxy::sim::aws::SimAws,
+        config: &str,
+        local: &str,
+        target: &str,
+    ) -> Proxy {
+        Proxy::spawn(
+            aws,
+            config,
+            &[],
+            &[],
+            &["forward"],
+            &[local, target],
+            "forwarding ",
+        )
+        .await
+    }
+
     async fn launch(
         aws: eice_proxy::sim::aws::SimAws,
         config: &str,
         extra_env: &[(&str, &str)],
         removed: &[&str],
         args: &[&str],
+    ) -> Proxy {
+        let serve = ["serve", "--listen", "127.0.0.1:0"];
+        Proxy::spawn(
+            aws,
+            config,
+            extra_env,
+            removed,
+            &serve,
+            args,
+            "listening on ",
+        )
+        .await
+    }
+
+    /// Runs `eice-proxy COMMAND… --config FILE ARGS…` and waits for the log
+    /// line with `ready` in front of the address it listens on.
+    async fn spawn(
+        aws: eice_proxy::sim::aws::SimAws,
+        config: &str,
+        extra_env: &[(&str, &str)],
+        removed: &[&str],
+        command: &[&str],
+        args: &[&str],
+        ready: &str,
     ) -> Proxy {
         use tokio::io::AsyncBufReadExt;
         let dir = tempfile::tempdir().unwrap();
@@ -228,7 +272,8 @@ impl Proxy {
         let empty = dir.path().join("empty-aws-config");
         std::fs::write(&empty, "").unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_eice-proxy"));
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        cmd.args(command)
+            .arg("--config")
             .arg(&config_path)
             .args(args)
             .env_clear()
@@ -247,19 +292,14 @@ impl Proxy {
         for name in removed {
             cmd.env_remove(name);
         }
-        let mut child = cmd.spawn().expect("spawn eice-proxy serve");
+        let mut child = cmd.spawn().expect("spawn eice-proxy");
         let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
         let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let addr = tokio::time::timeout(PATIENCE, async {
             while let Some(line) = lines.next_line().await.unwrap() {
                 log.lock().unwrap().push(line.clone());
-                if let Some(rest) = line.split("listening on ").nth(1) {
-                    return rest
-                        .split_whitespace()
-                        .next()
-                        .unwrap()
-                        .parse::<SocketAddr>()
-                        .unwrap();
+                if line.contains(ready) {
+                    return addr_after(&line, ready);
                 }
             }
             panic!(
@@ -366,6 +406,18 @@ impl Proxy {
     pub fn is_running(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
     }
+}
+
+/// The address that follows `needle` in a log line (`listening on ADDR …`,
+/// `forwarding ADDR → TARGET`).
+pub fn addr_after(line: &str, needle: &str) -> SocketAddr {
+    let rest = line
+        .split(needle)
+        .nth(1)
+        .unwrap_or_else(|| panic!("no {needle:?} in {line:?}"));
+    let addr = rest.split_whitespace().next().unwrap_or_default();
+    addr.parse()
+        .unwrap_or_else(|_| panic!("no address after {needle:?} in {line:?}"))
 }
 
 /// Runs a one-shot command to its end: its exit status, stdout and stderr.
