@@ -48,6 +48,8 @@
 //! | `E2E_WAIT_QUIET_SECS` | 0 | first wait up to this long for the machine to be idle (< 0.25 busy cores over 3 s) |
 //! | `E2E_PROXY_WRAPPER` | none | a command to run the proxy under, for profiling: `valgrind --tool=callgrind` |
 
+#[path = "e2e/figures.rs"]
+mod figures;
 #[path = "e2e/measure.rs"]
 mod measure;
 #[path = "e2e/peers.rs"]
@@ -70,9 +72,10 @@ use anyhow::Context as _;
 use eice_proxy::sim::aws::SimAws;
 use eice_proxy::sim::world::World;
 
+use figures::Machine;
 use peers::Route;
 use process::{LoadMeter, ProxyFiles, ProxyProcess};
-use report::{Baseline, Machine, OtherLoad, Report, TransportReport};
+use report::{Baseline, OtherLoad, Report, TransportReport};
 pub use settings::Settings;
 
 /// The proxy binary cargo built for this bench (the bench profile).

@@ -9,13 +9,12 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use eice_proxy::sim::aws::SimAws;
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::peers::{Dir, Route, transfer};
+use crate::figures::{Idle, Latency, Throughput};
+use crate::peers::{Dir, Route, Stream, transfer};
 use crate::process::{self, cpu_secs, status_kib};
-use crate::report::{Idle, Latency, Throughput};
 
 const MIB: f64 = 1024.0 * 1024.0;
 const GIB: f64 = 1024.0 * MIB;
@@ -149,7 +148,7 @@ pub async fn aggregate(
 }
 
 /// Opens `count` streams, at most `parallel` at a time; each result in any order.
-async fn open_many(route: &Route, count: usize, parallel: usize) -> Vec<anyhow::Result<TcpStream>> {
+async fn open_many(route: &Route, count: usize, parallel: usize) -> Vec<anyhow::Result<Stream>> {
     let permits = Arc::new(Semaphore::new(parallel.max(1)));
     let mut set = JoinSet::new();
     for _ in 0..count {

@@ -1,6 +1,7 @@
 //! The harness's own network peers, all on 127.0.0.1: the source/sink that
 //! stands for the instance's port 22, the plain TCP relays of the baseline
-//! chain, and a minimal SOCKS5 client.
+//! chain, and a minimal SOCKS5 client. Clients reach the sink over TCP,
+//! through SOCKS5, or through a unix socket (an `ssh -L` forward).
 //!
 //! The sink speaks first (a banner, as sshd does) because the proxy waits
 //! for a port-22 server's first bytes before it answers SOCKS. After the
@@ -10,12 +11,17 @@
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UnixStream};
 use tokio::task::JoinHandle;
+use tokio_util::either::Either;
+
+/// A client's connection to the sink, whichever way it goes.
+pub type Stream = Either<TcpStream, UnixStream>;
 
 /// The sink's greeting; the proxy answers SOCKS only after it arrived.
 pub const BANNER: &[u8] = b"SSH-2.0-eice-proxy-e2e-bench\r\n";
@@ -116,7 +122,7 @@ async fn serve_sink(mut socket: TcpStream) -> io::Result<()> {
 }
 
 /// Reads and discards exactly `len` bytes.
-async fn drain(socket: &mut TcpStream, mut len: u64) -> io::Result<()> {
+async fn drain(socket: &mut (impl AsyncRead + Unpin), mut len: u64) -> io::Result<()> {
     let mut buf = vec![0u8; CHUNK];
     while len > 0 {
         let want = buf.len().min(usize::try_from(len).unwrap_or(usize::MAX));
@@ -129,7 +135,7 @@ async fn drain(socket: &mut TcpStream, mut len: u64) -> io::Result<()> {
 }
 
 /// Writes exactly `len` bytes of bulk data.
-async fn fill(socket: &mut TcpStream, mut len: u64) -> io::Result<()> {
+async fn fill(socket: &mut (impl AsyncWrite + Unpin), mut len: u64) -> io::Result<()> {
     let data = chunk();
     while len > 0 {
         let n = data.len().min(usize::try_from(len).unwrap_or(usize::MAX));
@@ -176,25 +182,29 @@ pub enum Route {
         host: String,
         port: u16,
     },
+    /// A unix socket a forwarder listens on (`ssh -L PATH:HOST:PORT`).
+    #[allow(dead_code, reason = "only the hop bench measures ssh -L")]
+    Unix(PathBuf),
 }
 
 impl Route {
     /// A connected stream, past the SOCKS5 exchange if any, before the banner.
-    pub async fn connect(&self) -> io::Result<TcpStream> {
+    pub async fn connect(&self) -> io::Result<Stream> {
         let (addr, socks) = match self {
             Route::Tcp(addr) => (*addr, None),
             Route::Socks { proxy, host, port } => (*proxy, Some((host, *port))),
+            Route::Unix(path) => return Ok(Either::Right(UnixStream::connect(path).await?)),
         };
         let mut stream = TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
         if let Some((host, port)) = socks {
             socks5_connect(&mut stream, host, port).await?;
         }
-        Ok(stream)
+        Ok(Either::Left(stream))
     }
 
     /// A stream positioned after the sink's banner.
-    pub async fn open(&self) -> io::Result<TcpStream> {
+    pub async fn open(&self) -> io::Result<Stream> {
         let mut stream = self.connect().await?;
         read_banner(&mut stream, 0).await?;
         Ok(stream)
@@ -219,7 +229,7 @@ impl Route {
 
 /// Reads the rest of the banner, `seen` bytes of which were already read.
 /// The sink sends nothing else before a command, so reads cannot overrun it.
-async fn read_banner(stream: &mut TcpStream, seen: usize) -> io::Result<()> {
+async fn read_banner(stream: &mut Stream, seen: usize) -> io::Result<()> {
     let mut buf = [0u8; BANNER.len()];
     let mut have = seen;
     buf[..seen].copy_from_slice(&BANNER[..seen]);
@@ -240,7 +250,7 @@ async fn read_banner(stream: &mut TcpStream, seen: usize) -> io::Result<()> {
 
 /// Moves `len` bytes in `dir` over an opened stream; returns when the last
 /// byte reached the other end (for uploads, when the sink acknowledged it).
-pub async fn transfer(stream: &mut TcpStream, dir: Dir, len: u64) -> io::Result<()> {
+pub async fn transfer(stream: &mut Stream, dir: Dir, len: u64) -> io::Result<()> {
     let mut command = [0u8; 9];
     command[0] = dir.command();
     command[1..].copy_from_slice(&len.to_be_bytes());

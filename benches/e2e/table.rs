@@ -2,8 +2,9 @@
 
 use std::fmt::Write as _;
 
+use crate::figures::{Latency, PerDir};
 use crate::peers::Dir;
-use crate::report::{Latency, PerDir, Report};
+use crate::report::Report;
 
 fn num(value: Option<f64>, decimals: usize) -> String {
     value.map_or("-".into(), |v| format!("{v:.decimals$}"))
