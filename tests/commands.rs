@@ -248,7 +248,10 @@ fn the_example_config_parses_with_its_commented_keys_enabled() {
     let config = eice_proxy::config::Config::parse(&enabled).expect("the example with every key");
     assert_eq!(config.max_tunnel_duration, Some(3600));
     assert_eq!(config.routes.len(), 4);
-    assert!(config.routes[3].via.is_some(), "the last route goes via a hop");
+    assert!(
+        config.routes[3].via.is_some(),
+        "the last route goes via a hop"
+    );
     assert_eq!(config.hops.len(), 1);
     assert_eq!(config.regions, vec!["us-east-1", "eu-west-1"]);
     assert_eq!(config.profile_for("eu-west-1"), Some("platform-prod-eu"));

@@ -16,6 +16,7 @@
 
 mod known_hosts;
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::io;
 use std::path::PathBuf;
@@ -27,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use russh::client::{self, Handle, Msg};
 use russh::keys::{PrivateKey, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
-use russh::{ChannelOpenFailure, ChannelStream};
+use russh::{ChannelOpenFailure, ChannelStream, Preferred, cipher};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{Mutex, OwnedSemaphorePermit};
 use tracing::{info, warn};
@@ -44,6 +45,17 @@ use crate::keys::expand_home;
 /// unanswered before it is given up (and made again on the next stream).
 const KEEPALIVE: Duration = Duration::from_secs(15);
 const KEEPALIVE_MAX: usize = 3;
+
+/// AES-GCM first: the CPU does it in hardware, where russh's default
+/// ChaCha20-Poly1305 is software (measured: ~60% more throughput per hop
+/// connection). The rest of russh's default order follows.
+const CIPHERS: &[cipher::Name] = &[
+    cipher::AES_256_GCM,
+    cipher::CHACHA20_POLY1305,
+    cipher::AES_256_CTR,
+    cipher::AES_192_CTR,
+    cipher::AES_128_CTR,
+];
 
 /// Why a stream through a hop could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -230,6 +242,10 @@ impl Hop {
             keepalive_max: KEEPALIVE_MAX,
             // Wide windows keep a fast stream from waiting on window updates.
             window_size: 8 * 1024 * 1024,
+            preferred: Preferred {
+                cipher: Cow::Borrowed(CIPHERS),
+                ..Preferred::default()
+            },
             ..client::Config::default()
         };
         Ok(Hop {
@@ -274,6 +290,12 @@ impl Hop {
                     .channel_open_direct_tcpip(host, u32::from(port), "127.0.0.1", 0);
             match tokio::time::timeout(self.step_timeout, open).await {
                 Ok(Ok(channel)) => {
+                    // sshd leaves Nagle on for a forwarded channel: the
+                    // target's first bytes wait behind the unacknowledged
+                    // open confirmation until our delayed ACK (~40 ms). A
+                    // keepalive now carries that ACK at once (measured: first
+                    // byte p50 43 ms → 0.6 ms). It is an ignorable message.
+                    let _ = connection.handle.send_keepalive(false).await;
                     return Ok(HopChannel {
                         stream: channel.into_stream(),
                         connection,
