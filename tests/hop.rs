@@ -1,21 +1,187 @@
 //! The SSH hop: connections to hosts that only a hop instance can reach,
-//! carried as `direct-tcpip` channels of one SSH connection to the hop's sshd.
+//! carried as `direct-tcpip` channels of one SSH connection to the hop's
+//! sshd, a real OpenSSH server standing for web-1's port 22 behind the
+//! simulated EICE.
 //!
-//! The hop's private network is a [`HopNet`]: real PostgreSQL, HTTP and echo
-//! servers in a network namespace whose only way in is the hop's sshd.
+//! Two kinds of private network are behind it: listeners on 127.0.0.1 that
+//! only the hop is told to reach (`cidrs = ["127.0.0.0/8"]`, on ports EICE
+//! refuses), and a [`HopNet`]: real PostgreSQL, HTTP and echo servers in a
+//! network namespace whose only way in is the hop's sshd, under names only
+//! the namespace resolves.
 
 mod common;
 
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
 use std::process::Stdio;
 
+use common::clients::{Dest, SocksFailure, banner, socks5};
 use common::hopnet::{
     DB_HOST, DB_PORT, ECHO_HOST, ECHO_PORT, HopNet, WEB_BODY, WEB_HOST, WEB_PORT,
 };
 use common::sshd::Sshd;
-use common::{PATIENCE, payload};
+use common::{PATIENCE, Proxy, payload};
+use eice_proxy::sim::aws::{SimAws, banner as sim_banner, spawn_instance};
+use eice_proxy::sim::ec2_api::Action;
+use eice_proxy::sim::sshd::SimSshd;
+use eice_proxy::sim::world::World;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 use tokio::time::timeout;
+
+const WEB_1: &str = "i-0a1b2c3d4e5f60001";
+const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+/// The simulated account with web-1's port 22 the real `sshd`.
+async fn account_with_hop(sshd: &mut Sshd) -> SimAws {
+    let aws = SimAws::start(World::demo(), false).await.unwrap();
+    let local = sshd.listen("web-1").await;
+    aws.eice.add_target("10.0.1.10:22".parse().unwrap(), local);
+    aws
+}
+
+/// A config whose one `[[hop]]` is web-1, logging in to `sshd`, serving what
+/// `serves` says (`cidrs = […]`, `domains = […]`, `default = true`).
+fn hop_config(sshd: &Sshd, known_hosts: &Path, serves: &str) -> String {
+    format!(
+        "[ssh]\nknown_hosts = {:?}\n\n[[hop]]\nname = \"web\"\ninstance = \"{WEB_1}\"\n\
+         os_user = {:?}\nkey = {:?}\n{serves}\n",
+        known_hosts.display().to_string(),
+        sshd.user,
+        sshd.key.display().to_string(),
+    )
+}
+
+/// The environment the proxy runs with: `HOME` is the sshd's directory, so
+/// no known_hosts of this machine's user is read.
+fn home(sshd: &Sshd) -> String {
+    sshd.dir.path().display().to_string()
+}
+
+/// The simulated account and a proxy whose `[[hop]]` is web-1 serving
+/// 127.0.0.0/8.
+async fn hop_proxy(sshd: &mut Sshd, known_hosts: &Path) -> Proxy {
+    let aws = account_with_hop(sshd).await;
+    let config = hop_config(sshd, known_hosts, "cidrs = [\"127.0.0.0/8\"]");
+    Proxy::start_with(aws, &config, &[("HOME", &home(sshd))]).await
+}
+
+/// A stand-in service on 127.0.0.1: a banner, then an echo.
+async fn service(label: &str) -> u16 {
+    let (addr, task) = spawn_instance(label.to_owned(), false).await.unwrap();
+    std::mem::forget(task);
+    addr.port()
+}
+
+#[tokio::test]
+async fn many_streams_share_one_tunnel_and_survive_a_cut() {
+    if !SimSshd::available() {
+        eprintln!("skipped: needs root and openssh-server");
+        return;
+    }
+    let mut sshd = Sshd::new();
+    let known_hosts = sshd.dir.path().join("hop_known_hosts");
+    let proxy = hop_proxy(&mut sshd, &known_hosts).await;
+    let port = service("svc").await;
+
+    // 50 streams at once, each with its own echo.
+    let streams = (0..50).map(|i| {
+        let addr = proxy.addr;
+        tokio::spawn(async move {
+            let mut s = socks5(addr, Dest::Ip(LOOPBACK), port, None, 0x01)
+                .await
+                .expect("a stream through the hop");
+            assert_eq!(banner(&mut s).await, sim_banner("svc"));
+            let msg = format!("stream {i}\n");
+            s.write_all(msg.as_bytes()).await.unwrap();
+            let mut back = vec![0u8; msg.len()];
+            s.read_exact(&mut back).await.unwrap();
+            assert_eq!(back, msg.as_bytes());
+            s
+        })
+    });
+    let mut open = Vec::new();
+    for s in streams {
+        open.push(timeout(PATIENCE, s).await.unwrap().unwrap());
+    }
+    assert_eq!(
+        proxy.aws.eice.stats().tunnels_opened,
+        1,
+        "one EICE tunnel for 50 streams"
+    );
+    proxy
+        .log_line("permanently added the ssh-ed25519 host key")
+        .await;
+    let recorded = std::fs::read_to_string(&known_hosts).unwrap();
+    assert!(
+        recorded.starts_with(&format!("{WEB_1} ssh-ed25519 ")),
+        "{recorded}"
+    );
+
+    // The service cuts the tunnel: open streams end, none hangs.
+    proxy
+        .aws
+        .eice
+        .cut_open_tunnels(1011, "connection reset by instance");
+    for mut s in open {
+        let mut rest = Vec::new();
+        // EOF or a reset: either way the stream ends instead of hanging.
+        let _ = timeout(PATIENCE, s.read_to_end(&mut rest))
+            .await
+            .expect("a stream on the cut connection ends");
+        assert!(rest.is_empty(), "nothing arrives after the cut");
+    }
+    // The next stream makes a new connection.
+    let mut s = timeout(
+        PATIENCE,
+        socks5(proxy.addr, Dest::Ip(LOOPBACK), port, None, 0x01),
+    )
+    .await
+    .unwrap()
+    .expect("a stream after the cut");
+    assert_eq!(banner(&mut s).await, sim_banner("svc"));
+    assert_eq!(proxy.aws.eice.stats().tunnels_opened, 2);
+}
+
+#[tokio::test]
+async fn a_changed_host_key_is_refused() {
+    if !SimSshd::available() {
+        eprintln!("skipped: needs root and openssh-server");
+        return;
+    }
+    let mut sshd = Sshd::new();
+    let known_hosts = sshd.dir.path().join("hop_known_hosts");
+    // Another key recorded for web-1: what a man in the middle would look like.
+    let other = sshd.dir.path().join("other_host_key");
+    eice_proxy::sim::sshd::keygen(&other).unwrap();
+    let other_pub = std::fs::read_to_string(other.with_extension("pub")).unwrap();
+    let key_part: Vec<&str> = other_pub.split_whitespace().take(2).collect();
+    std::fs::write(&known_hosts, format!("{WEB_1} {}\n", key_part.join(" "))).unwrap();
+    let proxy = hop_proxy(&mut sshd, &known_hosts).await;
+    let port = service("svc").await;
+    let refused = socks5(proxy.addr, Dest::Ip(LOOPBACK), port, None, 0x01).await;
+    assert_eq!(refused.err(), Some(SocksFailure::Reply(0x02)));
+    let line = proxy
+        .log_line("REMOTE HOST IDENTIFICATION HAS CHANGED")
+        .await;
+    assert!(line.contains(&format!("ssh-keygen -R {WEB_1}")), "{line}");
+    assert_eq!(proxy.aws.eice.stats().tunnels_opened, 1);
+}
+
+#[tokio::test]
+async fn a_port_eice_refuses_names_the_fix_without_a_hop() {
+    let aws = SimAws::start(World::demo(), false).await.unwrap();
+    let proxy = Proxy::start_with(aws, "", &[]).await;
+    let refused = socks5(proxy.addr, Dest::Domain(WEB_1), 5432, None, 0x01).await;
+    assert_eq!(refused.err(), Some(SocksFailure::Reply(0x02)));
+    let line = proxy.log_line("port 5432 is not allowed").await;
+    assert!(line.contains("add a [[hop]]"), "{line}");
+    assert_eq!(
+        proxy.aws.ec2.calls_total(),
+        0,
+        "refused before any AWS call"
+    );
+}
 
 /// OpenSSH's `ssh OPTIONS… user@127.0.0.1 REMOTE…` to the hop listening on
 /// `port`, with piped stdio.
@@ -169,4 +335,112 @@ async fn hop_network_services_answer_through_the_hop_sshd_and_are_gone_after_dro
             "process {pid} is left"
         );
     }
+}
+
+/// The hop network, its sshd as web-1's port 22, and the known_hosts file the
+/// proxy keeps; `None` where the machine cannot make the network.
+async fn hop_network() -> Option<(HopNet, Sshd, SimAws, std::path::PathBuf)> {
+    let net = HopNet::start().await?;
+    let mut sshd = net.sshd();
+    let aws = account_with_hop(&mut sshd).await;
+    let known_hosts = sshd.dir.path().join("hop_known_hosts");
+    Some((net, sshd, aws, known_hosts))
+}
+
+#[tokio::test]
+async fn psql_through_a_forward_port_queries_postgres_behind_the_hop() {
+    let Some((net, sshd, aws, known_hosts)) = hop_network().await else {
+        return;
+    };
+    // The database's name is one only the hop resolves; a domain rule sends
+    // it there unresolved.
+    let config = hop_config(&sshd, &known_hosts, "domains = [\"*.vpc.internal\"]");
+    let target = format!("{DB_HOST}:{DB_PORT}");
+    let forward = Proxy::forward_with(
+        aws,
+        &config,
+        &[("HOME", &home(&sshd))],
+        "127.0.0.1:0",
+        &target,
+    )
+    .await;
+    let port = forward.addr.port().to_string();
+    let psql = |query: &'static str| {
+        let mut psql = Command::new("psql");
+        psql.args(["-h", "127.0.0.1", "-p", &port, "-U", "postgres"])
+            .args(["-d", "postgres", "-X", "-A", "-t", "-c", query])
+            .env("PGCONNECT_TIMEOUT", "10")
+            .env("PGSSLMODE", "disable")
+            .kill_on_drop(true);
+        psql
+    };
+    let (status, out, err) = common::run(psql("select 40 + 2")).await;
+    assert!(status.success(), "psql: {err}");
+    assert_eq!(out, "42\n");
+    // The server it reached is the one in the hop's network.
+    let (status, out, err) = common::run(psql("show data_directory")).await;
+    assert!(status.success(), "psql: {err}");
+    assert_eq!(out.trim_end(), net.pg_data().display().to_string());
+    let line = forward.log_line("stream open through the hop").await;
+    assert!(line.contains(DB_HOST), "{line}");
+    assert_eq!(
+        forward.aws.eice.stats().tunnels_opened,
+        1,
+        "both sessions on the one hop connection"
+    );
+    assert_eq!(
+        forward.aws.ec2.calls(Action::DescribeInstances),
+        1,
+        "one instance lookup, of the hop; the name itself goes to the hop"
+    );
+}
+
+#[tokio::test]
+async fn curl_reaches_a_vpc_only_name_through_the_default_hop() {
+    let Some((_net, sshd, aws, known_hosts)) = hop_network().await else {
+        return;
+    };
+    // No domain rule: a dotted name that is no instance's Name tag goes to
+    // the default hop.
+    let config = hop_config(&sshd, &known_hosts, "default = true");
+    let proxy = Proxy::start_with(aws, &config, &[("HOME", &home(&sshd))]).await;
+    let url = format!("http://{WEB_HOST}:{WEB_PORT}/");
+    let proxy_addr = proxy.addr.to_string();
+    for via in [
+        vec!["--socks5-hostname", proxy_addr.as_str()],
+        vec!["--proxytunnel", "--proxy", proxy_addr.as_str()],
+    ] {
+        let mut curl = Command::new("curl");
+        curl.args(["--silent", "--show-error", "--fail", "--max-time", "30"])
+            .args(&via)
+            .arg(&url)
+            .kill_on_drop(true);
+        let (status, out, err) = common::run(curl).await;
+        assert!(status.success(), "curl {via:?}: {err}");
+        assert_eq!(out, WEB_BODY, "curl {via:?}");
+    }
+    // The echo server, a quarter MiB each way, over SOCKS5 with the name.
+    let mut s = socks5(proxy.addr, Dest::Domain(ECHO_HOST), ECHO_PORT, None, 0x01)
+        .await
+        .expect("a stream to the echo server");
+    let data = payload(256 * 1024, 7);
+    let (mut r, mut w) = s.split();
+    let mut back = Vec::new();
+    let (written, read) = timeout(PATIENCE, async {
+        tokio::join!(
+            async {
+                w.write_all(&data).await?;
+                w.shutdown().await
+            },
+            r.read_to_end(&mut back)
+        )
+    })
+    .await
+    .expect("the echo ends");
+    written.unwrap();
+    read.unwrap();
+    assert!(back == data, "the echo came back whole");
+    let line = proxy.log_line("stream open through the hop").await;
+    assert!(line.contains(WEB_HOST), "{line}");
+    assert_eq!(proxy.aws.eice.stats().tunnels_opened, 1);
 }

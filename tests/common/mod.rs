@@ -222,10 +222,21 @@ impl Proxy {
         local: &str,
         target: &str,
     ) -> Proxy {
+        Proxy::forward_with(aws, config, &[], local, target).await
+    }
+
+    /// [`Proxy::forward`] with extra environment.
+    pub async fn forward_with(
+        aws: eice_proxy::sim::aws::SimAws,
+        config: &str,
+        extra_env: &[(&str, &str)],
+        local: &str,
+        target: &str,
+    ) -> Proxy {
         Proxy::spawn(
             aws,
             config,
-            &[],
+            extra_env,
             &[],
             &["forward"],
             &[local, target],
