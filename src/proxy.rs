@@ -159,6 +159,11 @@ impl Proxy {
         self.router.way(&self.resolver, target).await
     }
 
+    /// The configured hops, for `eice-proxy doctor`.
+    pub fn hops(&self) -> &[Hop] {
+        &self.hops
+    }
+
     /// The name of the hop a route goes through.
     pub fn hop_name(&self, route: &HopRoute) -> &str {
         self.hops[route.hop].name()

@@ -173,6 +173,48 @@ async fn doctor_reports_a_healthy_setup() {
 }
 
 #[tokio::test]
+async fn doctor_checks_each_hop_instance_and_key() {
+    let aws = SimAws::start(World::demo(), false).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("hop_key");
+    eice_proxy::sim::sshd::keygen(&key).expect("ssh-keygen (openssh-client)");
+    let file = dir.path().join("config.toml");
+    write(
+        &file,
+        &format!(
+            "listen = \"127.0.0.1:0\"\n\n\
+             [[hop]]\nname = \"web\"\ninstance = \"web-1\"\nkey = {key:?}\ndefault = true\n\n\
+             [[hop]]\nname = \"gone\"\ninstance = \"no-such-name\"\nkey = {key:?}\n\
+             cidrs = [\"10.9.0.0/16\"]\n",
+            key = key.display().to_string()
+        ),
+    );
+    let (cmd, _d) = aws_command(&aws, &["doctor", "--config", file.to_str().unwrap()]);
+    let (status, stdout, stderr) = run(cmd).await;
+    assert!(
+        !status.success(),
+        "a hop that cannot be found fails: {stdout}"
+    );
+    let web = format!(
+        "ok    hop web                          i-0a1b2c3d4e5f60001 in vpc-0a1b2c3d4e5f60001 \
+         through eice-0a1b2c3d4e5f60021, as ec2-user with {}\n",
+        key.display()
+    );
+    assert!(
+        stdout.contains(&web),
+        "missing {web:?} in:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains("FAIL  hop gone ") && stdout.contains("no-such-name"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("doctor found 1 problem") || stderr.contains("doctor found 1 problem"),
+        "{stdout}\n{stderr}"
+    );
+}
+
+#[tokio::test]
 async fn doctor_warns_when_the_listen_address_is_taken() {
     let aws = SimAws::start(World::demo(), false).await.unwrap();
     let taken = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

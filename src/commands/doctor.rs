@@ -3,7 +3,8 @@
 //!
 //! It makes only read-only calls (STS GetCallerIdentity and the EC2
 //! Describe* actions the proxy itself uses) and opens no tunnel: the
-//! `ec2-instance-connect:OpenTunnel` permission can only be seen by using it.
+//! `ec2-instance-connect:OpenTunnel` permission can only be seen by using it,
+//! and a hop's SSH login only by making it.
 
 use std::fmt;
 use std::time::SystemTime;
@@ -16,6 +17,7 @@ use crate::cli::{AwsArgs, DoctorArgs};
 use crate::config::{Config, ENDPOINT_URL_ENV, TunnelSettings, default_path};
 use crate::resolve::{AwsError, Ec2, Scope};
 use crate::server;
+use crate::target::Target;
 
 /// How one check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +84,7 @@ pub(super) async fn run(aws_args: &AwsArgs, args: DoctorArgs) -> anyhow::Result<
             report.fix("add `regions = [\"us-east-1\"]` to the config file, or pass --region");
         }
     }
+    check_hops(&mut report, &config).await;
     check_listen(&mut report, &config).await;
     match report.failures {
         0 => {
@@ -281,6 +284,52 @@ fn denied(report: &mut Report, region: &str, e: &AwsError) {
              (Describe* actions cannot be limited to resources)",
             e.action
         ));
+    }
+}
+
+/// Each `[[hop]]`: its key loads, and its instance is found with the
+/// endpoint that reaches it. Logging in needs a tunnel, which doctor does
+/// not open; the first stream through the hop shows the rest.
+async fn check_hops(report: &mut Report, config: &Config) {
+    if config.hops.is_empty() {
+        return;
+    }
+    let proxy = match super::build_proxy(config).await {
+        Ok(proxy) => proxy,
+        Err(e) => {
+            report.line(Status::Fail, "hops", format!("{e:#}"));
+            return;
+        }
+    };
+    for hop in proxy.hops() {
+        let check = format!("hop {}", hop.name());
+        let target = Target {
+            host: hop.config.instance.clone(),
+            port: 22,
+        };
+        match proxy.resolver().resolve(&target).await {
+            Ok(r) => {
+                let id = r
+                    .instance
+                    .as_ref()
+                    .map_or_else(|| target.host.to_string(), |i| i.id.clone());
+                report.line(
+                    Status::Ok,
+                    &check,
+                    format!(
+                        "{id} in {} through {}, as {} with {}",
+                        r.vpc_id,
+                        r.endpoint.id,
+                        hop.config.os_user,
+                        hop.key_path().display()
+                    ),
+                );
+            }
+            Err(e) => {
+                report.line(Status::Fail, &check, e);
+                report.fix("set the hop's `instance` to a running instance's id or Name tag");
+            }
+        }
     }
 }
 

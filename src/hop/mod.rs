@@ -267,6 +267,11 @@ impl Hop {
         &self.config.name
     }
 
+    /// The private key it logs in with.
+    pub fn key_path(&self) -> &std::path::Path {
+        &self.key_path
+    }
+
     /// Opens a `direct-tcpip` channel to `host:port` on the hop's connection,
     /// making the connection with `connect` first if there is none (or the
     /// one there is has gone or grown old). A connection found dead when the
