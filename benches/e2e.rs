@@ -62,13 +62,14 @@ mod report;
 mod settings;
 #[path = "e2e/table.rs"]
 mod table;
+#[path = "e2e/vars.rs"]
+mod vars;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
 use eice_proxy::sim::aws::SimAws;
 use eice_proxy::sim::world::World;
 
@@ -92,29 +93,8 @@ fn main() -> anyhow::Result<()> {
     let report = runtime.block_on(run(settings))?;
     runtime.shutdown_timeout(Duration::from_secs(5));
     print!("{}", table::render(&report));
-    let path = json_path();
-    std::fs::write(&path, serde_json::to_string_pretty(&report)? + "\n")
-        .with_context(|| format!("writing {}", path.display()))?;
-    println!("JSON: {}", path.display());
+    figures::write_json(&report, PROXY_EXE, "e2e-bench.json")?;
     Ok(())
-}
-
-/// `target/e2e-bench.json`: the proxy binary lives in `target/<profile>/`.
-fn json_path() -> PathBuf {
-    Path::new(PROXY_EXE)
-        .parent()
-        .and_then(Path::parent)
-        .unwrap_or(Path::new("."))
-        .join("e2e-bench.json")
-}
-
-/// The 1, 5 and 15-minute load averages.
-fn loadavg() -> String {
-    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    text.split_whitespace()
-        .take(3)
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// Runs measurements within a per-measurement bound and an overall
@@ -172,7 +152,7 @@ async fn run(settings: Settings) -> anyhow::Result<Report> {
         eprintln!("e2e: waited {waited:.0?}; the machine is using {cores:.2} cores");
     }
     let started = Instant::now();
-    let loadavg_start = loadavg();
+    let loadavg_start = figures::loadavg();
     // Each idle tunnel costs four descriptors here and two in the proxy.
     let open_files = process::raise_open_files(8 * settings.idle_tunnels as u64 + 1024);
     let mut budget = Budget {
@@ -207,7 +187,7 @@ async fn run(settings: Settings) -> anyhow::Result<Report> {
         errors: budget.errors,
         other_load: budget.other_load,
         loadavg_start,
-        loadavg_end: loadavg(),
+        loadavg_end: figures::loadavg(),
         wall_secs: started.elapsed().as_secs_f64(),
     })
 }

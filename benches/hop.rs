@@ -59,13 +59,14 @@ mod settings;
 #[allow(dead_code)]
 #[path = "../tests/common/sshd.rs"]
 mod sshd;
+#[path = "e2e/vars.rs"]
+mod vars;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
 use eice_proxy::sim::aws::SimAws;
 use eice_proxy::sim::sshd::{SSHD, SimSshd};
 use eice_proxy::sim::world::World;
@@ -99,29 +100,8 @@ fn main() -> anyhow::Result<()> {
     let report = runtime.block_on(run(settings))?;
     runtime.shutdown_timeout(Duration::from_secs(5));
     print!("{}", report::render(&report));
-    let path = json_path();
-    std::fs::write(&path, serde_json::to_string_pretty(&report)? + "\n")
-        .with_context(|| format!("writing {}", path.display()))?;
-    println!("JSON: {}", path.display());
+    figures::write_json(&report, PROXY_EXE, "hop-bench.json")?;
     Ok(())
-}
-
-/// `target/hop-bench.json`: the proxy binary lives in `target/<profile>/`.
-fn json_path() -> PathBuf {
-    Path::new(PROXY_EXE)
-        .parent()
-        .and_then(Path::parent)
-        .unwrap_or(Path::new("."))
-        .join("hop-bench.json")
-}
-
-/// The 1, 5 and 15-minute load averages.
-fn loadavg() -> String {
-    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    text.split_whitespace()
-        .take(3)
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// Runs each measurement within a bound, recording what failed instead of
@@ -156,7 +136,7 @@ impl Runner {
 
 async fn run(s: Settings) -> anyhow::Result<Report> {
     let started = Instant::now();
-    let loadavg_start = loadavg();
+    let loadavg_start = figures::loadavg();
     let mut runner = Runner {
         each: Duration::from_secs(s.timeout_secs),
         errors: Vec::new(),
@@ -184,7 +164,7 @@ async fn run(s: Settings) -> anyhow::Result<Report> {
         paths,
         errors: runner.errors,
         loadavg_start,
-        loadavg_end: loadavg(),
+        loadavg_end: figures::loadavg(),
         wall_secs: started.elapsed().as_secs_f64(),
     })
 }

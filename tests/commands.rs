@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::clients::{Dest, banner, reaches};
+use common::clients::{Dest, banner, ping, reaches};
 use common::{PATIENCE, Proxy, addr_after, aws_command, run};
 use eice_proxy::sim::aws::SimAws;
 use eice_proxy::sim::world::World;
@@ -101,13 +101,7 @@ async fn forwards_to(port: std::net::SocketAddr, instance: &str) {
         line.starts_with("SSH-2.0-") && line.contains(instance) && line.contains("port 22"),
         "{line}"
     );
-    s.write_all(b"ping").await.unwrap();
-    let mut echo = [0u8; 4];
-    timeout(PATIENCE, s.read_exact(&mut echo))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(&echo, b"ping");
+    ping(&mut s).await;
 }
 
 #[tokio::test]

@@ -3,8 +3,10 @@
 //! were taken on. Shared by the `e2e` and `hop` benches; each bench's own
 //! report (`report.rs` here) arranges them.
 
+use std::path::Path;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use serde::Serialize;
 
 use crate::peers::Dir;
@@ -131,4 +133,27 @@ impl Machine {
             proxy_binary: proxy_binary.to_owned(),
         }
     }
+}
+
+/// Writes `report` as pretty JSON to `target/NAME` (the proxy binary `exe`
+/// lives in `target/<profile>/`) and says where.
+pub fn write_json<T: Serialize>(report: &T, exe: &str, name: &str) -> anyhow::Result<()> {
+    let path = Path::new(exe)
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or(Path::new("."))
+        .join(name);
+    std::fs::write(&path, serde_json::to_string_pretty(report)? + "\n")
+        .with_context(|| format!("writing {}", path.display()))?;
+    println!("JSON: {}", path.display());
+    Ok(())
+}
+
+/// The 1, 5 and 15-minute load averages.
+pub fn loadavg() -> String {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    text.split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
 }

@@ -1,12 +1,11 @@
 //! Sizes, counts and bounds of a run, from `E2E_*` variables (documented at
 //! the top of `e2e.rs`), and the config file the proxy is given.
 
-use std::str::FromStr;
-
 use anyhow::bail;
 use serde::Serialize;
 
 use crate::peers::Dir;
+use crate::vars::{directions, list, var};
 
 /// The names `E2E_MEASURE` accepts: (a), (b), (c), (d).
 pub const MEASUREMENTS: [&str; 4] = ["throughput", "ttfb", "idle", "aggregate"];
@@ -42,7 +41,7 @@ pub struct Settings {
 impl Settings {
     pub fn from_env() -> anyhow::Result<Settings> {
         let transports = transports()?;
-        let directions = directions()?;
+        let directions = directions("E2E_DIRECTIONS")?;
         let measure = list(&var("E2E_MEASURE", MEASUREMENTS.join(","))?);
         if let Some(bad) = measure.iter().find(|m| !MEASUREMENTS.contains(&m.as_str())) {
             bail!("E2E_MEASURE: {bad:?} is not one of {MEASUREMENTS:?}");
@@ -125,37 +124,4 @@ fn transports() -> anyhow::Result<Vec<String>> {
         Some(bad) => bail!("E2E_TRANSPORTS: {bad:?} is neither ws nor wss"),
         None => Ok(transports),
     }
-}
-
-/// `E2E_DIRECTIONS`: `up`, `down` or both.
-fn directions() -> anyhow::Result<Vec<Dir>> {
-    let names = list(&var("E2E_DIRECTIONS", "up,down".to_owned())?);
-    let directions: Vec<Dir> = Dir::BOTH
-        .into_iter()
-        .filter(|d| names.iter().any(|name| name == d.label()))
-        .collect();
-    if directions.is_empty() {
-        bail!("E2E_DIRECTIONS must name up, down or both");
-    }
-    Ok(directions)
-}
-
-fn var<T: FromStr>(name: &str, default: T) -> anyhow::Result<T>
-where
-    T::Err: std::fmt::Display,
-{
-    match std::env::var(name) {
-        Ok(text) if !text.trim().is_empty() => text
-            .trim()
-            .parse()
-            .map_err(|e| anyhow::anyhow!("{name}={text:?}: {e}")),
-        _ => Ok(default),
-    }
-}
-
-fn list(text: &str) -> Vec<String> {
-    text.split(',')
-        .map(|item| item.trim().to_owned())
-        .filter(|item| !item.is_empty())
-        .collect()
 }

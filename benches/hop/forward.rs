@@ -62,12 +62,7 @@ impl Forward {
             .arg(format!("ProxyCommand={} connect %h %p", exe.display()))
             .arg(format!("{}@{host}", sshd.user))
             .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("AWS_CONFIG_FILE", &empty)
-            .env("AWS_SHARED_CREDENTIALS_FILE", &empty)
-            // Any AWS service the sim does not stand for still stays on this machine.
-            .env("AWS_ENDPOINT_URL", aws.ec2.url())
-            .envs(aws.env())
+            .envs(aws.isolated_env(&empty))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

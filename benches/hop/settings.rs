@@ -1,12 +1,11 @@
 //! Sizes, counts and bounds of a run, from `HOP_*` variables (documented at
 //! the top of `hop.rs`).
 
-use std::str::FromStr;
-
 use anyhow::bail;
 use serde::Serialize;
 
 use crate::peers::Dir;
+use crate::vars::{directions, list, var};
 
 /// The paths `HOP_PATHS` accepts.
 pub const PATHS: [&str; 3] = ["direct", "hop", "ssh-l"];
@@ -33,14 +32,7 @@ impl Settings {
         if let Some(bad) = paths.iter().find(|p| !PATHS.contains(&p.as_str())) {
             bail!("HOP_PATHS: {bad:?} is not one of {PATHS:?}");
         }
-        let names = list(&var("HOP_DIRECTIONS", "up,down".to_owned())?);
-        let directions: Vec<Dir> = Dir::BOTH
-            .into_iter()
-            .filter(|d| names.iter().any(|name| name == d.label()))
-            .collect();
-        if directions.is_empty() {
-            bail!("HOP_DIRECTIONS must name up, down or both");
-        }
+        let directions = directions("HOP_DIRECTIONS")?;
         let words = |text: String| text.split_whitespace().map(str::to_owned).collect();
         let settings = Settings {
             mib: var("HOP_MIB", 256)?,
@@ -68,24 +60,4 @@ impl Settings {
     pub fn bytes(&self) -> u64 {
         self.mib << 20
     }
-}
-
-fn var<T: FromStr>(name: &str, default: T) -> anyhow::Result<T>
-where
-    T::Err: std::fmt::Display,
-{
-    match std::env::var(name) {
-        Ok(text) if !text.trim().is_empty() => text
-            .trim()
-            .parse()
-            .map_err(|e| anyhow::anyhow!("{name}={text:?}: {e}")),
-        _ => Ok(default),
-    }
-}
-
-fn list(text: &str) -> Vec<String> {
-    text.split(',')
-        .map(|item| item.trim().to_owned())
-        .filter(|item| !item.is_empty())
-        .collect()
 }

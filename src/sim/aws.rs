@@ -140,6 +140,22 @@ impl SimAws {
             ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
         ]
     }
+
+    /// The whole environment of a process (started with `env_clear`) that
+    /// must see this account and nothing of this machine's: [`SimAws::env`],
+    /// `PATH`, the AWS config and credentials files pointed at `empty` (an
+    /// empty file), and `AWS_ENDPOINT_URL` too, so that any AWS service the
+    /// simulator does not stand for still stays on this machine.
+    pub fn isolated_env(&self, empty: &std::path::Path) -> Vec<(&'static str, String)> {
+        let mut env = vec![
+            ("PATH", std::env::var("PATH").unwrap_or_default()),
+            ("AWS_CONFIG_FILE", empty.display().to_string()),
+            ("AWS_SHARED_CREDENTIALS_FILE", empty.display().to_string()),
+            ("AWS_ENDPOINT_URL", self.ec2.url()),
+        ];
+        env.extend(self.env());
+        env
+    }
 }
 
 /// Starts the listeners for `world`'s running instances and makes them EICE's

@@ -4,7 +4,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
@@ -200,13 +200,17 @@ pub async fn reaches(proxy: SocketAddr, dest: Dest<'_>, port: u16, instance: &st
         "{first}"
     );
     if port == 22 {
-        // The stream is live both ways: the instance echoes.
-        s.write_all(b"ping").await.unwrap();
-        let mut echo = [0u8; 4];
-        timeout(PATIENCE, s.read_exact(&mut echo))
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(&echo, b"ping");
+        ping(&mut s).await;
     }
+}
+
+/// Proves a stream to a simulated instance is live both ways: it echoes.
+pub async fn ping<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S) {
+    s.write_all(b"ping").await.unwrap();
+    let mut echo = [0u8; 4];
+    timeout(PATIENCE, s.read_exact(&mut echo))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&echo, b"ping");
 }

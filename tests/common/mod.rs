@@ -288,13 +288,8 @@ impl Proxy {
             .arg(&config_path)
             .args(args)
             .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("AWS_CONFIG_FILE", &empty)
-            .env("AWS_SHARED_CREDENTIALS_FILE", &empty)
+            .envs(aws.isolated_env(&empty))
             .env("RUST_LOG", "info")
-            // Any AWS service the sim does not stand for still stays on this machine.
-            .env("AWS_ENDPOINT_URL", aws.ec2.url())
-            .envs(aws.env())
             .envs(extra_env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -453,12 +448,7 @@ pub fn aws_command(aws: &eice_proxy::sim::aws::SimAws, args: &[&str]) -> (Comman
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_eice-proxy"));
     cmd.args(args)
         .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("AWS_CONFIG_FILE", &empty)
-        .env("AWS_SHARED_CREDENTIALS_FILE", &empty)
-        // Any AWS service the sim does not stand for still stays on this machine.
-        .env("AWS_ENDPOINT_URL", aws.ec2.url())
-        .envs(aws.env())
+        .envs(aws.isolated_env(&empty))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
