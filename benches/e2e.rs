@@ -123,24 +123,13 @@ impl Budget {
         }
         eprintln!("e2e: {what}");
         let load = LoadMeter::start(self.proxy);
-        let outcome = tokio::time::timeout(self.each.min(left), measurement).await;
+        let bound = self.each.min(left);
+        let outcome = figures::bounded("e2e", what, bound, &mut self.errors, measurement).await;
         if let Some(cores) = load.other_cores() {
             let measurement = what.to_owned();
             self.other_load.push(OtherLoad { measurement, cores });
         }
-        match outcome {
-            Ok(Ok(value)) => Some(value),
-            Ok(Err(e)) => {
-                eprintln!("e2e: {what} failed: {e:#}");
-                self.errors.push(format!("{what}: {e:#}"));
-                None
-            }
-            Err(_) => {
-                eprintln!("e2e: {what} timed out");
-                self.errors.push(format!("{what}: timed out"));
-                None
-            }
-        }
+        outcome
     }
 }
 

@@ -118,19 +118,7 @@ impl Runner {
         measurement: impl Future<Output = anyhow::Result<T>>,
     ) -> Option<T> {
         eprintln!("hop: {what}");
-        match tokio::time::timeout(self.each, measurement).await {
-            Ok(Ok(value)) => Some(value),
-            Ok(Err(e)) => {
-                eprintln!("hop: {what} failed: {e:#}");
-                self.errors.push(format!("{what}: {e:#}"));
-                None
-            }
-            Err(_) => {
-                eprintln!("hop: {what} timed out");
-                self.errors.push(format!("{what}: timed out"));
-                None
-            }
-        }
+        figures::bounded("hop", what, self.each, &mut self.errors, measurement).await
     }
 }
 

@@ -1,7 +1,8 @@
 //! Single figures, each over any path: a transfer's throughput, a latency
 //! distribution, the proxy's memory with idle tunnels, and the machine they
-//! were taken on. Shared by the `e2e` and `hop` benches; each bench's own
-//! report (`report.rs` here) arranges them.
+//! were taken on, and the bounds and output every run shares. Shared by the
+//! `e2e` and `hop` benches; each bench's own report (`report.rs` here)
+//! arranges them.
 
 use std::path::Path;
 use std::time::Duration;
@@ -156,4 +157,28 @@ pub fn loadavg() -> String {
         .take(3)
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// Runs `measurement` within `bound`. A failure or a timeout is said on
+/// stderr (after `bench: `) and kept in `errors`, and the run goes on.
+pub async fn bounded<T>(
+    bench: &str,
+    what: &str,
+    bound: Duration,
+    errors: &mut Vec<String>,
+    measurement: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> Option<T> {
+    match tokio::time::timeout(bound, measurement).await {
+        Ok(Ok(value)) => Some(value),
+        Ok(Err(e)) => {
+            eprintln!("{bench}: {what} failed: {e:#}");
+            errors.push(format!("{what}: {e:#}"));
+            None
+        }
+        Err(_) => {
+            eprintln!("{bench}: {what} timed out");
+            errors.push(format!("{what}: timed out"));
+            None
+        }
+    }
 }
