@@ -87,14 +87,7 @@ const INSTANCE_PORT: &str = "10.0.1.10:22";
 
 fn main() -> anyhow::Result<()> {
     let settings = Settings::from_env()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let report = runtime.block_on(run(settings))?;
-    runtime.shutdown_timeout(Duration::from_secs(5));
-    print!("{}", table::render(&report));
-    figures::write_json(&report, PROXY_EXE, "e2e-bench.json")?;
-    Ok(())
+    figures::run_bench(run(settings), table::render, PROXY_EXE, "e2e-bench.json")
 }
 
 /// Runs measurements within a per-measurement bound and an overall

@@ -94,14 +94,7 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let settings = Settings::from_env()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let report = runtime.block_on(run(settings))?;
-    runtime.shutdown_timeout(Duration::from_secs(5));
-    print!("{}", report::render(&report));
-    figures::write_json(&report, PROXY_EXE, "hop-bench.json")?;
-    Ok(())
+    figures::run_bench(run(settings), report::render, PROXY_EXE, "hop-bench.json")
 }
 
 /// Runs each measurement within a bound, recording what failed instead of

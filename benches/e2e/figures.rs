@@ -136,6 +136,24 @@ impl Machine {
     }
 }
 
+/// A bench's whole run: `run` on a multi-threaded runtime, then the table
+/// `render` makes of its report on stdout, and the report as JSON in
+/// `target/NAME`.
+pub fn run_bench<R: Serialize>(
+    run: impl std::future::Future<Output = anyhow::Result<R>>,
+    render: fn(&R) -> String,
+    exe: &str,
+    name: &str,
+) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let report = runtime.block_on(run)?;
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    print!("{}", render(&report));
+    write_json(&report, exe, name)
+}
+
 /// Writes `report` as pretty JSON to `target/NAME` (the proxy binary `exe`
 /// lives in `target/<profile>/`) and says where.
 pub fn write_json<T: Serialize>(report: &T, exe: &str, name: &str) -> anyhow::Result<()> {
