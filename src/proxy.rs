@@ -235,6 +235,7 @@ impl Proxy {
             request_id: tunnel.request_id.clone(),
             stream: TunnelStream::from(tunnel),
             slot,
+            counted: self.metrics.hop_tunnel_opened(),
             instance,
             endpoint: resolution.endpoint.id.clone(),
         })

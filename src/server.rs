@@ -386,7 +386,7 @@ async fn join<C: AsyncRead + AsyncWrite + Unpin>(
     conn: &Conn,
     protocol: Protocol,
 ) {
-    let (instance, endpoint, warning) = match &opened {
+    let (instance, endpoint, warning, via) = match &opened {
         Opened::Tunnel {
             tunnel, resolution, ..
         } => {
@@ -410,7 +410,7 @@ async fn join<C: AsyncRead + AsyncWrite + Unpin>(
                 .instrument(Span::current()),
             );
             let instance = resolution.instance.as_ref().map(|i| i.id.clone());
-            (instance, request.endpoint.id.clone(), Some(warning))
+            (instance, request.endpoint.id.clone(), Some(warning), None)
         }
         Opened::Hop {
             channel,
@@ -433,7 +433,7 @@ async fn join<C: AsyncRead + AsyncWrite + Unpin>(
                 .and_then(|r| r.instance.as_ref())
                 .map(|i| i.id.clone());
             let endpoint = format!("{} (hop {hop})", connection.endpoint);
-            (instance, endpoint, None)
+            (instance, endpoint, None, Some(hop.clone()))
         }
     };
     let meter = conn.metrics.tunnel_opened(TunnelInfo {
@@ -443,6 +443,7 @@ async fn join<C: AsyncRead + AsyncWrite + Unpin>(
         target: target.to_string(),
         instance,
         endpoint,
+        hop: via,
     });
     let started = Instant::now();
     let finished = opened.splice(client, &meter).await;

@@ -19,6 +19,7 @@ use common::clients::{Dest, SocksFailure, banner, socks5};
 use common::hopnet::{
     DB_HOST, DB_PORT, ECHO_HOST, ECHO_PORT, HopNet, WEB_BODY, WEB_HOST, WEB_PORT,
 };
+use common::metrics::{METRICS, metrics_addr, sample, scrape_until};
 use common::sshd::Sshd;
 use common::{PATIENCE, Proxy, payload};
 use eice_proxy::sim::aws::{SimAws, banner as sim_banner, spawn_instance};
@@ -62,7 +63,7 @@ fn home(sshd: &Sshd) -> String {
 /// 127.0.0.0/8.
 async fn hop_proxy(sshd: &mut Sshd, known_hosts: &Path) -> Proxy {
     let aws = account_with_hop(sshd).await;
-    let config = hop_config(sshd, known_hosts, "cidrs = [\"127.0.0.0/8\"]");
+    let config = hop_config(sshd, known_hosts, "cidrs = [\"127.0.0.0/8\"]") + METRICS;
     Proxy::start_with(aws, &config, &[("HOME", &home(sshd))]).await
 }
 
@@ -109,6 +110,13 @@ async fn many_streams_share_one_tunnel_and_survive_a_cut() {
         1,
         "one EICE tunnel for 50 streams"
     );
+    // The metrics count one EICE tunnel too, and the 50 streams on it.
+    let metrics = metrics_addr(&proxy).await;
+    scrape_until(metrics, "one tunnel, 50 hop streams", |page| {
+        sample(page, "eice_proxy_open_tunnels") == 1
+            && sample(page, "eice_proxy_hop_streams_open") == 50
+    })
+    .await;
     proxy
         .log_line("permanently added the ssh-ed25519 host key")
         .await;
@@ -131,6 +139,11 @@ async fn many_streams_share_one_tunnel_and_survive_a_cut() {
             .expect("a stream on the cut connection ends");
         assert!(rest.is_empty(), "nothing arrives after the cut");
     }
+    scrape_until(metrics, "no tunnel and no stream after the cut", |page| {
+        sample(page, "eice_proxy_open_tunnels") == 0
+            && sample(page, "eice_proxy_hop_streams_open") == 0
+    })
+    .await;
     // The next stream makes a new connection.
     let mut s = timeout(
         PATIENCE,

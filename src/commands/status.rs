@@ -155,6 +155,7 @@ mod tests {
             target: target.into(),
             instance: None,
             endpoint: "eice-0123456789abcdef0".into(),
+            hop: None,
             age_seconds: 61,
             bytes_up: 10,
             bytes_down: 2048,

@@ -40,6 +40,7 @@ use crate::eice::TunnelStream;
 use crate::error::{Error, Reply};
 use crate::keys::PublicKey;
 use crate::keys::expand_home;
+use crate::metrics::HopTunnel;
 
 /// How often an idle hop connection is probed, and how many probes may go
 /// unanswered before it is given up (and made again on the next stream).
@@ -161,6 +162,8 @@ pub struct Transport {
     pub stream: TunnelStream,
     /// Holds one of the endpoint's tunnel slots for as long as the connection lives.
     pub slot: OwnedSemaphorePermit,
+    /// Counts the tunnel in `eice_proxy_open_tunnels` as long, too.
+    pub counted: HopTunnel,
     /// The hop instance's id: the alias its host key is recorded under.
     pub instance: String,
     pub endpoint: String,
@@ -398,7 +401,7 @@ impl Hop {
         };
         let carried = Carried {
             stream: transport.stream,
-            _slot: transport.slot,
+            _held: (transport.slot, transport.counted),
         };
         let mut handle = client::connect_stream(Arc::clone(&self.ssh), carried, client)
             .await
@@ -526,11 +529,11 @@ impl client::Handler for Client {
     }
 }
 
-/// The tunnel under a connection, holding the endpoint slot until the
-/// connection's session ends and drops it.
+/// The tunnel under a connection, holding the endpoint slot (and its count
+/// in the metrics) until the connection's session ends and drops it.
 struct Carried {
     stream: TunnelStream,
-    _slot: OwnedSemaphorePermit,
+    _held: (OwnedSemaphorePermit, HopTunnel),
 }
 
 impl AsyncRead for Carried {

@@ -38,8 +38,12 @@ pub struct Metrics {
     connections: Counter<(&'static str, &'static str)>,
     /// Accepted connections not yet closed, tunnels included.
     open_connections: AtomicU64,
-    /// Open tunnels by connection id; its length is the open-tunnels gauge.
+    /// Open tunnels and hop streams by connection id, for the status page and
+    /// the open-tunnels and hop-streams gauges.
     tunnels: Mutex<BTreeMap<u64, Arc<LiveTunnel>>>,
+    /// EICE tunnels under the hops' SSH connections: each carries any number
+    /// of hop streams, and is one of the endpoint's 20.
+    hop_tunnels: AtomicU64,
     /// Bytes through every tunnel, client → instance.
     bytes_up: AtomicU64,
     /// Bytes through every tunnel, instance → client.
@@ -127,6 +131,9 @@ pub struct TunnelInfo {
     pub target: String,
     pub instance: Option<String>,
     pub endpoint: String,
+    /// The hop it goes through: a channel on the hop's SSH connection, not
+    /// an EICE tunnel of its own.
+    pub hop: Option<String>,
 }
 
 /// An open tunnel, live.
@@ -149,6 +156,7 @@ impl Metrics {
             connections: Counter::new(),
             open_connections: AtomicU64::new(0),
             tunnels: Mutex::new(BTreeMap::new()),
+            hop_tunnels: AtomicU64::new(0),
             bytes_up: AtomicU64::new(0),
             bytes_down: AtomicU64::new(0),
             setup: Mutex::new(Histogram::default()),
@@ -208,6 +216,13 @@ impl Metrics {
         }
     }
 
+    /// Counts the EICE tunnel under a hop's SSH connection in
+    /// `eice_proxy_open_tunnels` until the returned guard is dropped.
+    pub fn hop_tunnel_opened(self: &Arc<Self>) -> HopTunnel {
+        self.hop_tunnels.fetch_add(1, Relaxed);
+        HopTunnel(self.clone())
+    }
+
     /// The open tunnels and the process's uptime, for `/status`.
     pub fn status(&self) -> Status {
         let now = Instant::now();
@@ -224,6 +239,7 @@ impl Metrics {
                     target: t.info.target.clone(),
                     instance: t.info.instance.clone(),
                     endpoint: t.info.endpoint.clone(),
+                    hop: t.info.hop.clone(),
                     age_seconds: now.duration_since(t.opened).as_secs(),
                     bytes_up: t.up.load(Relaxed),
                     bytes_down: t.down.load(Relaxed),
@@ -250,6 +266,15 @@ pub struct OpenConnection(Arc<Metrics>);
 impl Drop for OpenConnection {
     fn drop(&mut self) {
         self.0.open_connections.fetch_sub(1, Relaxed);
+    }
+}
+
+/// The tunnel under a hop's SSH connection, counted while it lives.
+pub struct HopTunnel(Arc<Metrics>);
+
+impl Drop for HopTunnel {
+    fn drop(&mut self) {
+        self.0.hop_tunnels.fetch_sub(1, Relaxed);
     }
 }
 
@@ -302,6 +327,9 @@ pub struct TunnelStatus {
     pub target: String,
     pub instance: Option<String>,
     pub endpoint: String,
+    /// The hop a stream goes through; `None` for a tunnel of its own.
+    #[serde(default)]
+    pub hop: Option<String>,
     pub age_seconds: u64,
     /// Bytes so far, client → instance.
     pub bytes_up: u64,

@@ -55,11 +55,29 @@ pub(super) fn render(m: &Metrics) -> String {
     );
 
     // The table lock is taken before the byte counters are read: a tunnel
-    // that is gone from the table has made its last add, so once the gauge
-    // reads 0 the byte totals are exact.
-    let open_tunnels = m.tunnels.lock().expect("tunnel table lock").len();
-    page.family("eice_proxy_open_tunnels", "gauge", "EICE tunnels open now.");
-    page.sample("eice_proxy_open_tunnels", &[], open_tunnels);
+    // (or hop stream) that is gone from the table has made its last add, so
+    // once the table is empty the byte totals are exact.
+    let (hop_streams, own_tunnels) = {
+        let tunnels = m.tunnels.lock().expect("tunnel table lock");
+        let hop_streams = tunnels.values().filter(|t| t.info.hop.is_some()).count() as u64;
+        (hop_streams, tunnels.len() as u64 - hop_streams)
+    };
+    page.family(
+        "eice_proxy_open_tunnels",
+        "gauge",
+        "EICE tunnels open now: one per direct connection, one per hop SSH connection.",
+    );
+    page.sample(
+        "eice_proxy_open_tunnels",
+        &[],
+        own_tunnels + m.hop_tunnels.load(Relaxed),
+    );
+    page.family(
+        "eice_proxy_hop_streams_open",
+        "gauge",
+        "Streams open now as channels on a hop's SSH connection.",
+    );
+    page.sample("eice_proxy_hop_streams_open", &[], hop_streams);
     page.family(
         "eice_proxy_tunnel_bytes_total",
         "counter",

@@ -11,6 +11,7 @@ fn info(id: u64) -> TunnelInfo {
         target: "web-1:22".into(),
         instance: Some("i-0123456789abcdef0".into()),
         endpoint: "eice-0123456789abcdef0".into(),
+        hop: None,
     }
 }
 
@@ -191,4 +192,38 @@ fn forward_connections_are_labelled_forward_on_both_pages() {
     let series = "eice_proxy_connections_total{protocol=\"forward\",outcome=\"tunnelled\"}";
     assert_eq!(sample(&metrics.render(), series), Some(1.0));
     assert_eq!(metrics.status().tunnels[0].protocol, "forward");
+}
+
+#[test]
+fn hop_streams_share_the_one_tunnel_the_gauge_counts() {
+    let metrics = Arc::new(Metrics::new());
+    let direct = metrics.tunnel_opened(info(1));
+    let hop_tunnel = metrics.hop_tunnel_opened();
+    let streams: Vec<_> = (2..5)
+        .map(|id| {
+            metrics.tunnel_opened(TunnelInfo {
+                hop: Some("prod".into()),
+                ..info(id)
+            })
+        })
+        .collect();
+    let page = metrics.render();
+    assert_eq!(sample(&page, "eice_proxy_open_tunnels"), Some(2.0));
+    assert_eq!(sample(&page, "eice_proxy_hop_streams_open"), Some(3.0));
+    let status = metrics.status();
+    assert_eq!(
+        status.tunnels.len(),
+        4,
+        "the status page lists every stream"
+    );
+    assert_eq!(status.tunnels[1].hop.as_deref(), Some("prod"));
+    drop((direct, streams));
+    assert_eq!(
+        sample(&metrics.render(), "eice_proxy_open_tunnels"),
+        Some(1.0)
+    );
+    drop(hop_tunnel);
+    let page = metrics.render();
+    assert_eq!(sample(&page, "eice_proxy_open_tunnels"), Some(0.0));
+    assert_eq!(sample(&page, "eice_proxy_hop_streams_open"), Some(0.0));
 }

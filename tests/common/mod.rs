@@ -7,6 +7,7 @@
 pub mod clients;
 pub mod credential_process;
 pub mod hopnet;
+pub mod metrics;
 pub mod sshd;
 
 use std::collections::HashMap;
