@@ -157,6 +157,84 @@ async fn many_streams_share_one_tunnel_and_survive_a_cut() {
 }
 
 #[tokio::test]
+async fn near_its_max_duration_a_connection_gives_new_streams_to_a_fresh_one() {
+    if !SimSshd::available() {
+        eprintln!("skipped: needs root and openssh-server");
+        return;
+    }
+    let mut sshd = Sshd::new();
+    let known_hosts = sshd.dir.path().join("hop_known_hosts");
+    let aws = account_with_hop(&mut sshd).await;
+    // EICE would close the first tunnel at 6 s. What matters here happens
+    // before that, so the simulator keeps tunnels open past the limit rather
+    // than race it.
+    aws.eice.keep_tunnels_past_max_duration();
+    let config = format!(
+        "max_tunnel_duration = 6\n{}{METRICS}",
+        hop_config(&sshd, &known_hosts, "cidrs = [\"127.0.0.0/8\"]")
+    );
+    let proxy = Proxy::start_with(aws, &config, &[("HOME", &home(&sshd))]).await;
+    let metrics = metrics_addr(&proxy).await;
+    let port = service("svc").await;
+    let open = || async {
+        let mut s = timeout(
+            PATIENCE,
+            socks5(proxy.addr, Dest::Ip(LOOPBACK), port, None, 0x01),
+        )
+        .await
+        .expect("a stream in time")
+        .expect("a stream through the hop");
+        assert_eq!(banner(&mut s).await, sim_banner("svc"));
+        s
+    };
+    // The first connection is made after this instant.
+    let started = std::time::Instant::now();
+    let mut old = open().await;
+    // New streams go to the first connection until it is five sixths of the
+    // duration old (5 s), then to a second one.
+    while proxy.aws.eice.stats().tunnels_opened < 2 {
+        drop(open().await);
+        assert!(
+            started.elapsed() < PATIENCE,
+            "no fresh connection after {:?}",
+            started.elapsed()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(5),
+        "not before it is old"
+    );
+    proxy
+        .log_line("replacing the hop's SSH connection before EICE's maxTunnelDuration ends it")
+        .await;
+    // The stream on the old connection goes on.
+    old.write_all(b"still here\n").await.unwrap();
+    let mut back = [0u8; 11];
+    timeout(PATIENCE, old.read_exact(&mut back))
+        .await
+        .expect("the old stream answers")
+        .unwrap();
+    assert_eq!(&back, b"still here\n");
+    scrape_until(metrics, "both connections' tunnels", |page| {
+        sample(page, "eice_proxy_open_tunnels") == 2
+    })
+    .await;
+    // Its last stream gone, the old connection closes and frees its tunnel.
+    drop(old);
+    scrape_until(metrics, "the old tunnel released", |page| {
+        sample(page, "eice_proxy_open_tunnels") == 1
+    })
+    .await;
+    timeout(PATIENCE, proxy.aws.eice.wait_for(|s| s.tunnels_active == 1))
+        .await
+        .expect("the simulator sees the old tunnel closed");
+    // And the fresh one carries what comes next.
+    drop(open().await);
+    assert_eq!(proxy.aws.eice.stats().tunnels_opened, 2);
+}
+
+#[tokio::test]
 async fn a_changed_host_key_is_refused() {
     if !SimSshd::available() {
         eprintln!("skipped: needs root and openssh-server");

@@ -25,6 +25,7 @@ mod tunnel;
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Duration, SystemTime};
 
@@ -133,6 +134,8 @@ struct Shared {
     /// Set by [`EiceSim::cut_open_tunnels`]: every tunnel open then is closed
     /// with this code and reason.
     cut_all: watch::Sender<Option<(u16, String)>>,
+    /// Cleared by [`EiceSim::keep_tunnels_past_max_duration`].
+    enforce_max_duration: AtomicBool,
 }
 
 impl Shared {
@@ -201,6 +204,7 @@ impl EiceSim {
             faults: Mutex::new(FaultTable::default()),
             stopped,
             cut_all: watch::channel(None).0,
+            enforce_max_duration: AtomicBool::new(true),
         });
         let accept_task = tokio::spawn(accept_loop(listener, acceptor, Arc::clone(&shared)));
         debug!(%addr, tls = ca.is_some(), "simulated EICE listening");
@@ -320,6 +324,15 @@ impl EiceSim {
         self.shared
             .cut_all
             .send_replace(Some((code, reason.to_owned())));
+    }
+
+    /// Tunnels opened from now on are not closed at their `maxTunnelDuration`,
+    /// as the real service always does: for tests of what a client does
+    /// *before* the limit, which would otherwise race it.
+    pub fn keep_tunnels_past_max_duration(&self) {
+        self.shared
+            .enforce_max_duration
+            .store(false, Ordering::Relaxed);
     }
 
     /// Disarms every injected fault; hung requests stay hung.

@@ -19,6 +19,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf};
@@ -115,7 +116,15 @@ where
         request.cut.clone(),
         shared.cut_all.subscribe(),
     ));
-    let linger = supervise(events, &out, &request, shared.ping_interval).await;
+    let enforce_max_duration = shared.enforce_max_duration.load(Ordering::Relaxed);
+    let linger = supervise(
+        events,
+        &out,
+        &request,
+        shared.ping_interval,
+        enforce_max_duration,
+    )
+    .await;
     let _ = stop_tx.send(true);
     if linger {
         let _ = timeout(LINGER, &mut up).await;
@@ -173,6 +182,7 @@ async fn supervise(
     out: &Outbound,
     request: &TunnelRequest,
     ping_interval: Option<Duration>,
+    enforce_max_duration: bool,
 ) -> bool {
     let deadline = tokio::time::sleep(request.max_duration);
     tokio::pin!(deadline);
@@ -182,7 +192,7 @@ async fn supervise(
     loop {
         let event = tokio::select! {
             event = events.recv() => event.unwrap_or(Event::ClientGone),
-            () = &mut deadline => Event::Deadline,
+            () = &mut deadline, if enforce_max_duration => Event::Deadline,
             () = tick(&mut pings) => {
                 let _ = out.ping().await;
                 continue;
