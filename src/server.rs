@@ -38,7 +38,8 @@ use crate::error::Error;
 use crate::inbound::http_connect::{self, Refusal, Rejection};
 use crate::inbound::{self, Protocol, socks5};
 use crate::metrics::{Metrics, OpenConnection, Outcome, TunnelInfo};
-pub use crate::proxy::{Opened, Proxy, check_port};
+pub use crate::proxy::{Opened, Proxy};
+pub use crate::resolve::check_port;
 use crate::target::Target;
 
 /// How long before EICE closes a tunnel (maxTunnelDuration) the log warns.

@@ -23,9 +23,7 @@ pub(super) async fn run(aws_args: &AwsArgs, args: ConnectArgs) -> anyhow::Result
         host: Host::parse(&args.host)?,
         port: args.port,
     };
-    if config.hops.is_empty() {
-        check_port(&config.allowed_ports, target.port)?;
-    }
+    check_port(&config.allowed_ports, !config.hops.is_empty(), target.port)?;
     let span = info_span!("connect", %target);
     async move {
         let stdio = tokio::io::join(tokio::io::stdin(), tokio::io::stdout());

@@ -52,11 +52,9 @@ pub(super) fn apply(options: &ServeOptions, config: &mut Config) {
 /// Refuses, before any AWS call, a forward whose every connection would be
 /// refused for its port: one EICE does not carry, with no hop to carry it.
 pub(super) fn check_forwards(config: &Config, rules: &[ForwardRule]) -> anyhow::Result<()> {
-    if !config.hops.is_empty() {
-        return Ok(());
-    }
+    let hops = !config.hops.is_empty();
     for rule in rules {
-        check_port(&config.allowed_ports, rule.target.port)
+        check_port(&config.allowed_ports, hops, rule.target.port)
             .with_context(|| format!("cannot forward {} to {}", rule.listen, rule.target))?;
     }
     Ok(())

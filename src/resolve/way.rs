@@ -80,6 +80,20 @@ pub struct Router {
     allowed_ports: Vec<u16>,
 }
 
+/// Refuses, before any AWS call, a port outside `allowed` (what EICE
+/// accepts) when no hop could carry it instead: the one port rule `serve`,
+/// `forward` and `connect` all apply.
+pub fn check_port(allowed: &[u16], hops: bool, port: u16) -> Result<(), Error> {
+    if hops || allowed.contains(&port) {
+        Ok(())
+    } else {
+        Err(Error::PortNotAllowed {
+            port,
+            allowed: allowed.to_vec(),
+        })
+    }
+}
+
 impl Router {
     pub fn new(config: &Config) -> Router {
         Router {
@@ -97,13 +111,8 @@ impl Router {
     /// Decides how `target` is reached, resolving it when that is needed.
     pub async fn way(&self, resolver: &Resolver, target: &Target) -> Result<Way, Error> {
         let port = target.port;
+        check_port(&self.allowed_ports, !self.hops.is_empty(), port)?;
         let eice_port = self.allowed_ports.contains(&port);
-        if !eice_port && self.hops.is_empty() {
-            return Err(Error::PortNotAllowed {
-                port,
-                allowed: self.allowed_ports.clone(),
-            });
-        }
         let hop = |hop: usize, host: String, why: HopReason, resolution: Option<Resolution>| {
             let mut lookups = resolution
                 .as_ref()
