@@ -164,6 +164,21 @@ impl Proxy {
         &self.hops
     }
 
+    /// Where `hop`'s SSH connection goes: its instance's port 22, resolved,
+    /// and the instance id (the alias its host key is recorded under).
+    pub async fn locate_hop(&self, hop: &Hop) -> Result<(Resolution, String), Error> {
+        let target = Target {
+            host: hop.config.instance.clone(),
+            port: 22,
+        };
+        let resolution = self.resolver.resolve(&target).await?;
+        let instance = resolution
+            .instance
+            .as_ref()
+            .map_or_else(|| target.host.to_string(), |i| i.id.clone());
+        Ok((resolution, instance))
+    }
+
     /// The name of the hop a route goes through.
     pub fn hop_name(&self, route: &HopRoute) -> &str {
         self.hops[route.hop].name()
@@ -214,11 +229,7 @@ impl Proxy {
     /// The tunnel under a hop's SSH connection: to the hop instance's port
     /// 22, with its key pushed first when the hop says so.
     async fn connect_hop(&self, hop: &Hop) -> Result<Transport, Error> {
-        let target = Target {
-            host: hop.config.instance.clone(),
-            port: 22,
-        };
-        let resolution = timeout(self.settings.resolve, self.resolver.resolve(&target))
+        let (resolution, instance) = timeout(self.settings.resolve, self.locate_hop(hop))
             .await
             .map_err(|_| self.resolve_timeout())??;
         self.metrics.lookups(&resolution.lookups);
@@ -227,10 +238,6 @@ impl Proxy {
             .push_key
             .then_some((hop.config.os_user.as_str(), &hop.public_key));
         let (tunnel, slot) = self.open_tunnel(&resolution, push).await?;
-        let instance = resolution
-            .instance
-            .as_ref()
-            .map_or_else(|| target.host.to_string(), |i| i.id.clone());
         Ok(Transport {
             request_id: tunnel.request_id.clone(),
             stream: TunnelStream::from(tunnel),
@@ -324,17 +331,5 @@ impl Proxy {
                 endpoint: endpoint.to_owned(),
                 limit: self.tunnels_per_endpoint,
             })
-    }
-}
-
-/// Refuses a port outside `allowed` before any AWS call is made.
-pub fn check_port(allowed: &[u16], port: u16) -> Result<(), Error> {
-    if allowed.contains(&port) {
-        Ok(())
-    } else {
-        Err(Error::PortNotAllowed {
-            port,
-            allowed: allowed.to_vec(),
-        })
     }
 }

@@ -17,7 +17,6 @@ use crate::cli::{AwsArgs, DoctorArgs};
 use crate::config::{Config, ENDPOINT_URL_ENV, TunnelSettings, default_path};
 use crate::resolve::{AwsError, Ec2, Scope};
 use crate::server;
-use crate::target::Target;
 
 /// How one check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -303,16 +302,8 @@ async fn check_hops(report: &mut Report, config: &Config) {
     };
     for hop in proxy.hops() {
         let check = format!("hop {}", hop.name());
-        let target = Target {
-            host: hop.config.instance.clone(),
-            port: 22,
-        };
-        match proxy.resolver().resolve(&target).await {
-            Ok(r) => {
-                let id = r
-                    .instance
-                    .as_ref()
-                    .map_or_else(|| target.host.to_string(), |i| i.id.clone());
+        match proxy.locate_hop(hop).await {
+            Ok((r, id)) => {
                 report.line(
                     Status::Ok,
                     &check,
