@@ -11,27 +11,34 @@
 
 mod common;
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::process::Stdio;
 
 use common::clients::{Dest, SocksFailure, banner, socks5};
 use common::hopnet::{
-    DB_HOST, DB_PORT, ECHO_HOST, ECHO_PORT, HopNet, WEB_BODY, WEB_HOST, WEB_PORT,
+    DB_HOST, DB_PORT, ECHO_HOST, ECHO_PORT, HopNet, WEB_BODY, WEB_HOST, WEB_PORT, sshd_missing,
 };
 use common::metrics::{METRICS, metrics_addr, sample, scrape_until};
 use common::sshd::Sshd;
 use common::{PATIENCE, Proxy, payload};
 use eice_proxy::sim::aws::{SimAws, banner as sim_banner, spawn_instance};
 use eice_proxy::sim::ec2_api::Action;
-use eice_proxy::sim::sshd::SimSshd;
 use eice_proxy::sim::world::World;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
 use tokio::process::Command;
 use tokio::time::timeout;
 
 const WEB_1: &str = "i-0a1b2c3d4e5f60001";
 const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+/// The hop's real sshd, where this machine can run one (see
+/// [`common::prerequisites`]).
+fn hop_sshd() -> Option<Sshd> {
+    common::prerequisites("the hop tests", &sshd_missing()).then(Sshd::new)
+}
 
 /// The simulated account with web-1's port 22 the real `sshd`.
 async fn account_with_hop(sshd: &mut Sshd) -> SimAws {
@@ -74,13 +81,59 @@ async fn service(label: &str) -> u16 {
     addr.port()
 }
 
+/// A SOCKS5 stream through `proxy` to the `svc` [`service`] on `port`, its
+/// banner read.
+async fn svc_stream(proxy: SocketAddr, port: u16) -> TcpStream {
+    let mut s = timeout(
+        PATIENCE,
+        socks5(proxy, Dest::Ip(LOOPBACK), port, None, 0x01),
+    )
+    .await
+    .expect("a stream in time")
+    .expect("a stream through the hop");
+    assert_eq!(banner(&mut s).await, sim_banner("svc"));
+    s
+}
+
+/// Sends `line` on an echoing stream and checks it comes back.
+async fn echoes(s: &mut TcpStream, line: &str) {
+    s.write_all(line.as_bytes()).await.unwrap();
+    let mut back = vec![0u8; line.len()];
+    timeout(PATIENCE, s.read_exact(&mut back))
+        .await
+        .expect("the echo in time")
+        .unwrap();
+    assert_eq!(back, line.as_bytes());
+}
+
+/// Writes all of `data`, half-closes, and reads to the end: what came back,
+/// or the error of either side. The writer is dropped once done, since a
+/// pipe's shutdown alone does not close it.
+async fn exchange<R, W>(mut r: R, mut w: W, data: &[u8]) -> (io::Result<()>, io::Result<Vec<u8>>)
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut back = Vec::new();
+    let (written, read) = timeout(PATIENCE, async {
+        tokio::join!(
+            async move {
+                w.write_all(data).await?;
+                w.shutdown().await
+            },
+            r.read_to_end(&mut back)
+        )
+    })
+    .await
+    .expect("the exchange ends");
+    (written, read.map(|_| back))
+}
+
 #[tokio::test]
 async fn many_streams_share_one_tunnel_and_survive_a_cut() {
-    if !SimSshd::available() {
-        eprintln!("skipped: needs root and openssh-server");
+    let Some(mut sshd) = hop_sshd() else {
         return;
-    }
-    let mut sshd = Sshd::new();
+    };
     let known_hosts = sshd.dir.path().join("hop_known_hosts");
     let proxy = hop_proxy(&mut sshd, &known_hosts).await;
     let port = service("svc").await;
@@ -89,15 +142,8 @@ async fn many_streams_share_one_tunnel_and_survive_a_cut() {
     let streams = (0..50).map(|i| {
         let addr = proxy.addr;
         tokio::spawn(async move {
-            let mut s = socks5(addr, Dest::Ip(LOOPBACK), port, None, 0x01)
-                .await
-                .expect("a stream through the hop");
-            assert_eq!(banner(&mut s).await, sim_banner("svc"));
-            let msg = format!("stream {i}\n");
-            s.write_all(msg.as_bytes()).await.unwrap();
-            let mut back = vec![0u8; msg.len()];
-            s.read_exact(&mut back).await.unwrap();
-            assert_eq!(back, msg.as_bytes());
+            let mut s = svc_stream(addr, port).await;
+            echoes(&mut s, &format!("stream {i}\n")).await;
             s
         })
     });
@@ -145,24 +191,15 @@ async fn many_streams_share_one_tunnel_and_survive_a_cut() {
     })
     .await;
     // The next stream makes a new connection.
-    let mut s = timeout(
-        PATIENCE,
-        socks5(proxy.addr, Dest::Ip(LOOPBACK), port, None, 0x01),
-    )
-    .await
-    .unwrap()
-    .expect("a stream after the cut");
-    assert_eq!(banner(&mut s).await, sim_banner("svc"));
+    svc_stream(proxy.addr, port).await;
     assert_eq!(proxy.aws.eice.stats().tunnels_opened, 2);
 }
 
 #[tokio::test]
 async fn near_its_max_duration_a_connection_gives_new_streams_to_a_fresh_one() {
-    if !SimSshd::available() {
-        eprintln!("skipped: needs root and openssh-server");
+    let Some(mut sshd) = hop_sshd() else {
         return;
-    }
-    let mut sshd = Sshd::new();
+    };
     let known_hosts = sshd.dir.path().join("hop_known_hosts");
     let aws = account_with_hop(&mut sshd).await;
     // EICE would close the first tunnel at 6 s. What matters here happens
@@ -176,24 +213,13 @@ async fn near_its_max_duration_a_connection_gives_new_streams_to_a_fresh_one() {
     let proxy = Proxy::start_with(aws, &config, &[("HOME", &home(&sshd))]).await;
     let metrics = metrics_addr(&proxy).await;
     let port = service("svc").await;
-    let open = || async {
-        let mut s = timeout(
-            PATIENCE,
-            socks5(proxy.addr, Dest::Ip(LOOPBACK), port, None, 0x01),
-        )
-        .await
-        .expect("a stream in time")
-        .expect("a stream through the hop");
-        assert_eq!(banner(&mut s).await, sim_banner("svc"));
-        s
-    };
     // The first connection is made after this instant.
     let started = std::time::Instant::now();
-    let mut old = open().await;
+    let mut old = svc_stream(proxy.addr, port).await;
     // New streams go to the first connection until it is five sixths of the
     // duration old (5 s), then to a second one.
     while proxy.aws.eice.stats().tunnels_opened < 2 {
-        drop(open().await);
+        drop(svc_stream(proxy.addr, port).await);
         assert!(
             started.elapsed() < PATIENCE,
             "no fresh connection after {:?}",
@@ -209,13 +235,7 @@ async fn near_its_max_duration_a_connection_gives_new_streams_to_a_fresh_one() {
         .log_line("replacing the hop's SSH connection before EICE's maxTunnelDuration ends it")
         .await;
     // The stream on the old connection goes on.
-    old.write_all(b"still here\n").await.unwrap();
-    let mut back = [0u8; 11];
-    timeout(PATIENCE, old.read_exact(&mut back))
-        .await
-        .expect("the old stream answers")
-        .unwrap();
-    assert_eq!(&back, b"still here\n");
+    echoes(&mut old, "still here\n").await;
     scrape_until(metrics, "both connections' tunnels", |page| {
         sample(page, "eice_proxy_open_tunnels") == 2
     })
@@ -230,17 +250,15 @@ async fn near_its_max_duration_a_connection_gives_new_streams_to_a_fresh_one() {
         .await
         .expect("the simulator sees the old tunnel closed");
     // And the fresh one carries what comes next.
-    drop(open().await);
+    drop(svc_stream(proxy.addr, port).await);
     assert_eq!(proxy.aws.eice.stats().tunnels_opened, 2);
 }
 
 #[tokio::test]
 async fn a_changed_host_key_is_refused() {
-    if !SimSshd::available() {
-        eprintln!("skipped: needs root and openssh-server");
+    let Some(mut sshd) = hop_sshd() else {
         return;
-    }
-    let mut sshd = Sshd::new();
+    };
     let known_hosts = sshd.dir.path().join("hop_known_hosts");
     // Another key recorded for web-1: what a man in the middle would look like.
     let other = sshd.dir.path().join("other_host_key");
@@ -294,27 +312,16 @@ fn ssh(sshd: &Sshd, port: u16, options: &[&str], remote: &[&str]) -> Command {
 /// that came back.
 async fn through_stdio_forward(sshd: &Sshd, port: u16, target: &str, input: &[u8]) -> Vec<u8> {
     let mut child = ssh(sshd, port, &["-W", target], &[]).spawn().unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let (mut back, input) = (Vec::new(), input.to_vec());
-    let (written, read) = timeout(PATIENCE, async {
-        tokio::join!(
-            async move {
-                stdin.write_all(&input).await?;
-                stdin.shutdown().await
-            },
-            stdout.read_to_end(&mut back)
-        )
-    })
-    .await
-    .expect("the forward ends");
+    let stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (written, read) = exchange(stdout, stdin, input).await;
     let output = timeout(PATIENCE, child.wait_with_output())
         .await
         .expect("ssh exits")
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     written.unwrap_or_else(|e| panic!("write to ssh -W {target}: {e}; {stderr}"));
-    read.unwrap();
+    let back = read.unwrap();
     assert!(output.status.success(), "ssh -W {target}: {stderr}");
     back
 }
@@ -515,22 +522,10 @@ async fn curl_reaches_a_vpc_only_name_through_the_default_hop() {
         .await
         .expect("a stream to the echo server");
     let data = payload(256 * 1024, 7);
-    let (mut r, mut w) = s.split();
-    let mut back = Vec::new();
-    let (written, read) = timeout(PATIENCE, async {
-        tokio::join!(
-            async {
-                w.write_all(&data).await?;
-                w.shutdown().await
-            },
-            r.read_to_end(&mut back)
-        )
-    })
-    .await
-    .expect("the echo ends");
+    let (r, w) = s.split();
+    let (written, read) = exchange(r, w, &data).await;
     written.unwrap();
-    read.unwrap();
-    assert!(back == data, "the echo came back whole");
+    assert!(read.unwrap() == data, "the echo came back whole");
     let line = proxy.log_line("stream open through the hop").await;
     assert!(line.contains(WEB_HOST), "{line}");
     assert_eq!(proxy.aws.eice.stats().tunnels_opened, 1);

@@ -70,10 +70,7 @@ pub struct HopNet {
 impl HopNet {
     /// What this machine lacks to build a `HopNet`, each with where it comes from.
     pub fn missing() -> Vec<String> {
-        let mut missing = Vec::new();
-        if !eice_proxy::sim::sshd::SimSshd::available() {
-            missing.push("root and sshd (Debian package openssh-server)".to_owned());
-        }
+        let mut missing = sshd_missing();
         for (program, package) in [
             ("ip", "iproute2"),
             ("python3", "python3"),
@@ -95,11 +92,7 @@ impl HopNet {
     /// when [`HopNet::missing`] finds something missing, except under
     /// `CI=true`, where a missing prerequisite fails the test instead.
     pub async fn start() -> Option<HopNet> {
-        let missing = HopNet::missing();
-        if !missing.is_empty() {
-            let ci = std::env::var("CI").is_ok_and(|v| v == "true");
-            assert!(!ci, "the hop tests need {}", missing.join(", "));
-            eprintln!("skipping: the hop tests need {}", missing.join(", "));
+        if !super::prerequisites("the hop tests", &HopNet::missing()) {
             return None;
         }
         let bin = postgres_bin().expect("checked above");
@@ -291,6 +284,15 @@ fn remove_stale() {
                 .status();
             let _ = std::fs::remove_dir_all(Path::new(NETNS_ETC).join(name));
         }
+    }
+}
+
+/// What the hop's real sshd needs that this machine lacks, if anything.
+pub fn sshd_missing() -> Vec<String> {
+    if eice_proxy::sim::sshd::SimSshd::available() {
+        Vec::new()
+    } else {
+        vec!["root and sshd (Debian package openssh-server)".to_owned()]
     }
 }
 

@@ -36,6 +36,19 @@ pub const ENDPOINT_DNS: &str =
 /// A guard against a hung test: every wait is bounded by this.
 pub const PATIENCE: Duration = Duration::from_secs(60);
 
+/// Whether `tests` have everything they need (`missing` is empty). What is
+/// missing is printed and the test skips, except under `CI=true`, where it
+/// fails: CI installs everything.
+pub fn prerequisites(tests: &str, missing: &[String]) -> bool {
+    if missing.is_empty() {
+        return true;
+    }
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    assert!(!ci, "{tests} need {}", missing.join(", "));
+    eprintln!("skipping: {tests} need {}", missing.join(", "));
+    false
+}
+
 /// A running simulated service and the files the binary needs to trust it.
 pub struct Sim {
     pub eice: EiceSim,
