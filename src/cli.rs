@@ -59,9 +59,10 @@ pub enum Command {
     /// Forward a local port to one target, for clients that speak no SOCKS
     /// (psql, RDP clients, database GUIs).
     ///
-    /// Every connection to LOCAL_ADDR gets its own tunnel to TARGET:PORT. The
-    /// config file applies as for `serve`, except its `listen`, `[[forward]]`
-    /// and `[metrics]`, which are serve's own.
+    /// Every connection to LOCAL_ADDR goes to TARGET:PORT: a tunnel of its own,
+    /// or a stream through a `[[hop]]` for a port EICE refuses. The config file
+    /// applies as for `serve`, except its `listen`, `[[forward]]` and
+    /// `[metrics]`, which are serve's own.
     ///
     /// Example: eice-proxy forward 13389 i-0123456789abcdef0:3389
     Forward(ForwardArgs),
@@ -69,12 +70,12 @@ pub enum Command {
     ///
     /// Example: ssh -o ProxyCommand='eice-proxy connect %h %p' ec2-user@i-0123456789abcdef0
     Connect(ConnectArgs),
-    /// Print the route a target would take (instance, IP, VPC, subnet, endpoint).
+    /// Print the route a target would take (instance, IP, VPC, subnet, endpoint, or the hop).
     Resolve(ResolveArgs),
     /// Run the proxy against a simulated AWS account on this machine (no AWS account needed).
     Demo(DemoArgs),
     /// Check the setup (config, credentials, identity, regions, permissions,
-    /// endpoints, listen address) and say how to fix what is wrong.
+    /// endpoints, hops, listen address) and say how to fix what is wrong.
     Doctor(DoctorArgs),
     /// Print an ssh_config block that sends `ssh i-…` through eice-proxy.
     SshConfig(SshConfigArgs),
@@ -138,7 +139,8 @@ pub struct ForwardArgs {
     #[arg(value_name = "LOCAL_ADDR", value_parser = crate::config::local_addr)]
     pub listen: SocketAddr,
     /// Where every connection goes: an instance id, private IP, private DNS
-    /// name or Name tag, and the port (EICE accepts 22 and 3389).
+    /// name or Name tag (or, through a hop, any name the VPC resolves), and
+    /// the port (EICE accepts 22 and 3389; a hop carries any other).
     #[arg(value_name = "TARGET:PORT", value_parser = Target::parse)]
     pub target: Target,
 }

@@ -24,14 +24,14 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use futures_util::{Sink, Stream};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Sleep;
-
-/// Each direction's buffer when two byte streams are spliced.
-const COPY_BUF: usize = 64 * 1024;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_util::io::poll_read_buf;
 
 use crate::eice::tunnel::{CLOSE_GRACE, Incoming, MAX_FRAME_PAYLOAD, classify, normal_close};
 use crate::eice::{Tunnel, TunnelError};
+
+/// Each direction's buffer when two byte streams are spliced.
+const COPY_BUF: usize = 64 * 1024;
 
 /// Bytes carried each way.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
