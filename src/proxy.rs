@@ -108,7 +108,10 @@ impl Proxy {
         let t = &config.timeouts;
         let tunnel_lifetime =
             Duration::from_secs(config.max_tunnel_duration.unwrap_or(3600).into());
-        let host_keys = HostKeys::new(config.ssh.known_hosts.as_deref().map(expand_home));
+        let host_keys = HostKeys::new(
+            config.ssh.known_hosts.as_deref().map(expand_home),
+            config.ssh.strict_host_key_checking,
+        );
         let hops = config
             .hops
             .iter()

@@ -12,99 +12,24 @@
 mod common;
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::Path;
 use std::process::Stdio;
 
-use common::clients::{Dest, SocksFailure, banner, socks5};
+use common::clients::{Dest, SocksFailure, socks5};
+use common::hop::{
+    WEB_1, account_with_hop, echoes, home, hop_config, hop_proxy, hop_sshd, service, svc_stream,
+};
 use common::hopnet::{
-    DB_HOST, DB_PORT, ECHO_HOST, ECHO_PORT, HopNet, WEB_BODY, WEB_HOST, WEB_PORT, sshd_missing,
+    DB_HOST, DB_PORT, ECHO_HOST, ECHO_PORT, HopNet, WEB_BODY, WEB_HOST, WEB_PORT,
 };
 use common::metrics::{METRICS, metrics_addr, sample, scrape_until};
 use common::sshd::Sshd;
 use common::{PATIENCE, Proxy, payload};
-use eice_proxy::sim::aws::{SimAws, banner as sim_banner, spawn_instance};
+use eice_proxy::sim::aws::SimAws;
 use eice_proxy::sim::ec2_api::Action;
 use eice_proxy::sim::world::World;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
 use tokio::process::Command;
 use tokio::time::timeout;
-
-const WEB_1: &str = "i-0a1b2c3d4e5f60001";
-const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
-
-/// The hop's real sshd, where this machine can run one (see
-/// [`common::prerequisites`]).
-fn hop_sshd() -> Option<Sshd> {
-    common::prerequisites("the hop tests", &sshd_missing()).then(Sshd::new)
-}
-
-/// The simulated account with web-1's port 22 the real `sshd`.
-async fn account_with_hop(sshd: &mut Sshd) -> SimAws {
-    let aws = SimAws::start(World::demo(), false).await.unwrap();
-    let local = sshd.listen("web-1").await;
-    aws.eice.add_target("10.0.1.10:22".parse().unwrap(), local);
-    aws
-}
-
-/// A config whose one `[[hop]]` is web-1, logging in to `sshd`, serving what
-/// `serves` says (`cidrs = […]`, `domains = […]`, `default = true`).
-fn hop_config(sshd: &Sshd, known_hosts: &Path, serves: &str) -> String {
-    format!(
-        "[ssh]\nknown_hosts = {:?}\n\n[[hop]]\nname = \"web\"\ninstance = \"{WEB_1}\"\n\
-         os_user = {:?}\nkey = {:?}\n{serves}\n",
-        known_hosts.display().to_string(),
-        sshd.user,
-        sshd.key.display().to_string(),
-    )
-}
-
-/// The environment the proxy runs with: `HOME` is the sshd's directory, so
-/// no known_hosts of this machine's user is read.
-fn home(sshd: &Sshd) -> String {
-    sshd.dir.path().display().to_string()
-}
-
-/// The simulated account and a proxy whose `[[hop]]` is web-1 serving
-/// 127.0.0.0/8.
-async fn hop_proxy(sshd: &mut Sshd, known_hosts: &Path) -> Proxy {
-    let aws = account_with_hop(sshd).await;
-    let config = hop_config(sshd, known_hosts, "cidrs = [\"127.0.0.0/8\"]") + METRICS;
-    Proxy::start_with(aws, &config, &[("HOME", &home(sshd))]).await
-}
-
-/// A stand-in service on 127.0.0.1: a banner, then an echo.
-async fn service(label: &str) -> u16 {
-    let (addr, task) = spawn_instance(label.to_owned(), false).await.unwrap();
-    std::mem::forget(task);
-    addr.port()
-}
-
-/// A SOCKS5 stream through `proxy` to the `svc` [`service`] on `port`, its
-/// banner read.
-async fn svc_stream(proxy: SocketAddr, port: u16) -> TcpStream {
-    let mut s = timeout(
-        PATIENCE,
-        socks5(proxy, Dest::Ip(LOOPBACK), port, None, 0x01),
-    )
-    .await
-    .expect("a stream in time")
-    .expect("a stream through the hop");
-    assert_eq!(banner(&mut s).await, sim_banner("svc"));
-    s
-}
-
-/// Sends `line` on an echoing stream and checks it comes back.
-async fn echoes(s: &mut TcpStream, line: &str) {
-    s.write_all(line.as_bytes()).await.unwrap();
-    let mut back = vec![0u8; line.len()];
-    timeout(PATIENCE, s.read_exact(&mut back))
-        .await
-        .expect("the echo in time")
-        .unwrap();
-    assert_eq!(back, line.as_bytes());
-}
 
 /// Writes all of `data`, half-closes, and reads to the end: what came back,
 /// or the error of either side. The writer is dropped once done, since a
@@ -252,29 +177,6 @@ async fn near_its_max_duration_a_connection_gives_new_streams_to_a_fresh_one() {
     // And the fresh one carries what comes next.
     drop(svc_stream(proxy.addr, port).await);
     assert_eq!(proxy.aws.eice.stats().tunnels_opened, 2);
-}
-
-#[tokio::test]
-async fn a_changed_host_key_is_refused() {
-    let Some(mut sshd) = hop_sshd() else {
-        return;
-    };
-    let known_hosts = sshd.dir.path().join("hop_known_hosts");
-    // Another key recorded for web-1: what a man in the middle would look like.
-    let other = sshd.dir.path().join("other_host_key");
-    eice_proxy::sim::sshd::keygen(&other).unwrap();
-    let other_pub = std::fs::read_to_string(other.with_extension("pub")).unwrap();
-    let key_part: Vec<&str> = other_pub.split_whitespace().take(2).collect();
-    std::fs::write(&known_hosts, format!("{WEB_1} {}\n", key_part.join(" "))).unwrap();
-    let proxy = hop_proxy(&mut sshd, &known_hosts).await;
-    let port = service("svc").await;
-    let refused = socks5(proxy.addr, Dest::Ip(LOOPBACK), port, None, 0x01).await;
-    assert_eq!(refused.err(), Some(SocksFailure::Reply(0x02)));
-    let line = proxy
-        .log_line("REMOTE HOST IDENTIFICATION HAS CHANGED")
-        .await;
-    assert!(line.contains(&format!("ssh-keygen -R {WEB_1}")), "{line}");
-    assert_eq!(proxy.aws.eice.stats().tunnels_opened, 1);
 }
 
 #[tokio::test]

@@ -309,3 +309,34 @@ async fn a_push_key_rule_lets_plain_ssh_through_the_socks_proxy_log_in() {
         "the second login reuses the push"
     );
 }
+
+#[tokio::test]
+async fn strict_host_key_checking_yes_holds_for_eice_proxy_ssh_too() {
+    let (aws, sshd) = account().await;
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join("config.toml");
+    std::fs::write(&config, "[ssh]\nstrict_host_key_checking = \"yes\"\n").unwrap();
+    let login = || {
+        let mut cmd = eice_ssh(
+            &aws,
+            home.path(),
+            &[&format!("{}@{WEB_1}", sshd.user)],
+            &["echo $INSTANCE"],
+        );
+        cmd.env("EICE_PROXY_CONFIG", &config);
+        run(cmd)
+    };
+    // The test's own `StrictHostKeyChecking=accept-new` comes after ours and loses.
+    let (status, _, stderr) = login().await;
+    assert_eq!(status.code(), Some(255), "{stderr}");
+    assert!(stderr.contains("Host key verification failed"), "{stderr}");
+    let known_hosts = home.path().join("known_hosts");
+    assert!(!known_hosts.exists(), "nothing learned");
+    // Recorded under the instance id, as a team would distribute it: in.
+    let public = std::fs::read_to_string(sshd.dir.path().join("host_key.pub")).unwrap();
+    let key: Vec<&str> = public.split_whitespace().take(2).collect();
+    std::fs::write(&known_hosts, format!("{WEB_1} {}\n", key.join(" "))).unwrap();
+    let (status, stdout, stderr) = login().await;
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert_eq!(stdout.trim(), "web-1");
+}

@@ -178,18 +178,29 @@ async fn doctor_checks_each_hop_instance_and_key() {
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("hop_key");
     eice_proxy::sim::sshd::keygen(&key).expect("ssh-keygen (openssh-client)");
+    // web-1's host key, recorded in the hops' known_hosts file.
+    let known_hosts = dir.path().join("known_hosts");
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    let recorded: Vec<&str> = public.split_whitespace().take(2).collect();
+    write(
+        &known_hosts,
+        &format!("i-0a1b2c3d4e5f60001 {}\n", recorded.join(" ")),
+    );
     let file = dir.path().join("config.toml");
     write(
         &file,
         &format!(
-            "listen = \"127.0.0.1:0\"\n\n\
+            "listen = \"127.0.0.1:0\"\n[ssh]\nknown_hosts = {known_hosts:?}\n\n\
              [[hop]]\nname = \"web\"\ninstance = \"web-1\"\nkey = {key:?}\ndefault = true\n\n\
              [[hop]]\nname = \"gone\"\ninstance = \"no-such-name\"\nkey = {key:?}\n\
              cidrs = [\"10.9.0.0/16\"]\n",
-            key = key.display().to_string()
+            key = key.display().to_string(),
+            known_hosts = known_hosts.display().to_string(),
         ),
     );
-    let (cmd, _d) = aws_command(&aws, &["doctor", "--config", file.to_str().unwrap()]);
+    let (mut cmd, _d) = aws_command(&aws, &["doctor", "--config", file.to_str().unwrap()]);
+    // No known_hosts of this machine's user is read.
+    cmd.env("HOME", dir.path());
     let (status, stdout, stderr) = run(cmd).await;
     assert!(
         !status.success(),
@@ -203,6 +214,15 @@ async fn doctor_checks_each_hop_instance_and_key() {
     assert!(
         stdout.contains(&web),
         "missing {web:?} in:\n{stdout}\n{stderr}"
+    );
+    let host_key = stdout
+        .lines()
+        .find(|l| l.contains("host key of i-0a1b2c3d4e5f60001"))
+        .unwrap_or_else(|| panic!("no host key check in:\n{stdout}"));
+    assert!(
+        host_key.starts_with("ok ")
+            && host_key.ends_with(&format!("ED25519 key in {}:1", known_hosts.display())),
+        "{host_key}"
     );
     assert!(
         stdout.contains("FAIL  hop gone ") && stdout.contains("no-such-name"),

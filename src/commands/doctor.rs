@@ -14,7 +14,10 @@ use aws_sdk_sts::error::ProvideErrorMetadata;
 
 use super::{ProfileAws, config_path, load_aws, load_config};
 use crate::cli::{AwsArgs, DoctorArgs};
-use crate::config::{Config, ENDPOINT_URL_ENV, TunnelSettings, default_path};
+use crate::config::{
+    Config, ENDPOINT_URL_ENV, StrictHostKeyChecking, TunnelSettings, default_path,
+};
+use crate::hop::{Expected, HostKeys};
 use crate::resolve::{AwsError, Ec2, Scope};
 use crate::server;
 
@@ -315,11 +318,47 @@ async fn check_hops(report: &mut Report, config: &Config) {
                         hop.key_path().display()
                     ),
                 );
+                check_hop_host_key(report, hop.host_keys(), &id);
             }
             Err(e) => {
                 report.line(Status::Fail, &check, e);
                 report.fix("set the hop's `instance` to a running instance's id or Name tag");
             }
+        }
+    }
+}
+
+/// Where the hop `id`'s host key is recorded, or what happens on first use.
+fn check_hop_host_key(report: &mut Report, keys: &HostKeys, id: &str) {
+    let check = format!("host key of {id}");
+    match keys.expect(id) {
+        Ok(Expected {
+            pinned: Some(recorded),
+            ..
+        }) => report.line(Status::Ok, &check, format!("{recorded}")),
+        Ok(_) if keys.strict == StrictHostKeyChecking::Yes => {
+            report.line(
+                Status::Fail,
+                &check,
+                "none recorded, and strict_host_key_checking = \"yes\" forbids learning it",
+            );
+            report.fix(format!(
+                "record the instance's key as a line `{id} TYPE KEY` in {} or ~/.ssh/known_hosts \
+                 (the first refused stream prints the exact line)",
+                keys.own_file.display()
+            ));
+        }
+        Ok(_) => report.line(
+            Status::Warn,
+            &check,
+            format!(
+                "none recorded: the first connection trusts the key it is shown and records it in {}",
+                keys.own_file.display()
+            ),
+        ),
+        Err(e) => {
+            report.line(Status::Fail, &check, e.to_string());
+            report.fix("correct or remove the known_hosts line named");
         }
     }
 }

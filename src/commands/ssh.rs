@@ -15,6 +15,7 @@ use tempfile::TempDir;
 
 use super::ssh_config::connect_command;
 use crate::cli::{AwsArgs, SshArgs};
+use crate::config::StrictHostKeyChecking;
 use crate::keys::{DEFAULT_OS_USER, PublicKey, expand_home};
 use crate::target::{Host, Target};
 
@@ -80,6 +81,11 @@ pub(super) async fn run(aws_args: &AwsArgs, args: SshArgs) -> anyhow::Result<Exi
         .arg(&key.private);
     if key.temporary.is_some() {
         ssh.args(["-o", "IdentitiesOnly=yes"]);
+    }
+    // The team's rule for hop keys holds for logins too; ssh takes the first
+    // value it is given, so this one beats the user's ssh_config.
+    if config.ssh.strict_host_key_checking == StrictHostKeyChecking::Yes {
+        ssh.args(["-o", "StrictHostKeyChecking=yes"]);
     }
     ssh.args(options).arg(&instance.id).args(remote_command);
     let status = run_until_exit(ssh).await?;

@@ -128,6 +128,46 @@ pub struct SshConfig {
     /// Where hop host keys not in `~/.ssh/known_hosts` are trusted on first
     /// use (default `$XDG_STATE_HOME/eice-proxy/known_hosts`).
     pub known_hosts: Option<std::path::PathBuf>,
+    /// Whether a hop whose host key is recorded nowhere may be trusted on
+    /// first use. Spelled as in ssh_config too, so a line can be carried over.
+    #[serde(default, alias = "StrictHostKeyChecking")]
+    pub strict_host_key_checking: StrictHostKeyChecking,
+}
+
+/// OpenSSH's `StrictHostKeyChecking`, for the hops' host keys: the two
+/// values that never let a changed key through.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum StrictHostKeyChecking {
+    /// Never learn a key: every hop's key must be recorded beforehand (a
+    /// team that distributes its known_hosts file).
+    Yes,
+    /// Learn the key of a host that has none recorded; refuse any other.
+    #[default]
+    AcceptNew,
+}
+
+impl TryFrom<String> for StrictHostKeyChecking {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, String> {
+        match value.to_ascii_lowercase().as_str() {
+            "yes" | "true" => Ok(StrictHostKeyChecking::Yes),
+            "accept-new" => Ok(StrictHostKeyChecking::AcceptNew),
+            "no" | "off" | "false" => Err(format!(
+                "strict_host_key_checking = {value:?} is not offered: it would let a changed host \
+                 key through; use \"accept-new\" (learn only unknown hosts) or \"yes\""
+            )),
+            "ask" => Err(
+                "strict_host_key_checking = \"ask\" is not offered: a proxy has no terminal to ask \
+                 on; use \"yes\" or \"accept-new\""
+                    .into(),
+            ),
+            _ => Err(format!(
+                "strict_host_key_checking must be \"yes\" or \"accept-new\", got {value:?}"
+            )),
+        }
+    }
 }
 
 fn default_listen() -> SocketAddr {
@@ -391,5 +431,26 @@ mod tests {
         );
         let err = Config::parse("allowed_ports = [22, 70000]\n").unwrap_err();
         assert!(err.contains("70000 is not a port"), "{err}");
+    }
+
+    #[test]
+    fn strict_host_key_checking_takes_openssh_s_safe_values_under_either_name() {
+        let strict = |text: &str| Config::parse(text).map(|c| c.ssh.strict_host_key_checking);
+        assert_eq!(strict(""), Ok(StrictHostKeyChecking::AcceptNew));
+        assert_eq!(
+            strict("[ssh]\nstrict_host_key_checking = \"yes\"\n"),
+            Ok(StrictHostKeyChecking::Yes)
+        );
+        assert_eq!(
+            strict("[ssh]\nStrictHostKeyChecking = \"accept-new\"\n"),
+            Ok(StrictHostKeyChecking::AcceptNew)
+        );
+        let err = strict("[ssh]\nstrict_host_key_checking = \"no\"\n").unwrap_err();
+        assert!(
+            err.contains("line 2") && err.contains("would let a changed host key through"),
+            "{err}"
+        );
+        let err = strict("[ssh]\nStrictHostKeyChecking = \"ask\"\n").unwrap_err();
+        assert!(err.contains("no terminal"), "{err}");
     }
 }

@@ -12,8 +12,10 @@
 //! tunnel cut, keepalives unanswered) is made again on the next stream, and
 //! one nearing EICE's maxTunnelDuration is replaced for new streams while
 //! the old one carries its streams to their end. The hop's host key is
-//! checked ([`known_hosts`]) before the key is offered.
+//! checked as OpenSSH checks it ([`known_hosts`]) before the user's key is
+//! offered, and only the host-key types recorded for the hop are asked for.
 
+mod hostfile;
 mod known_hosts;
 
 use std::borrow::Cow;
@@ -27,13 +29,14 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use russh::client::{self, Handle, Msg};
+use russh::keys::Algorithm;
 use russh::keys::{PrivateKey, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
-use russh::{ChannelOpenFailure, ChannelStream, Preferred, cipher};
+use russh::{AlgorithmKind, ChannelOpenFailure, ChannelStream, Preferred, cipher};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{Mutex, OwnedSemaphorePermit};
 use tracing::{info, warn};
 
-pub use known_hosts::{HostKeys, Trust, fingerprint};
+pub use known_hosts::{Expected, HostKeyError, HostKeys, Recorded, Trust, fingerprint};
 
 use crate::config::HopConfig;
 use crate::eice::TunnelStream;
@@ -63,25 +66,22 @@ const CIPHERS: &[cipher::Name] = &[
 pub enum HopError {
     #[error("hop {hop}: cannot reach the hop instance: {source}")]
     Tunnel { hop: String, source: Box<Error> },
-    #[error(
-        "@ WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED! @ IT IS POSSIBLE THAT SOMEONE IS DOING \
-         SOMETHING NASTY! The {key_type} host key for {alias} is now {fingerprint}, which is not the \
-         key recorded in {}:{line}. Host key verification failed. If the instance was replaced, \
-         remove the old key with: ssh-keygen -R {alias} -f {}",
-        file.display(),
-        file.display()
-    )]
-    HostKeyChanged {
-        alias: String,
-        key_type: String,
-        fingerprint: String,
-        file: PathBuf,
-        line: usize,
-    },
-    #[error("hop host key file {}: {why}", file.display())]
-    KnownHosts { file: PathBuf, why: String },
+    #[error("hop {hop}: {source}")]
+    HostKey { hop: String, source: HostKeyError },
     #[error("hop {hop}: {why}")]
     HostKeyRefused { hop: String, why: String },
+    /// The key exchange found no host-key type both sides have: the server
+    /// holds none of the types asked for (see [`HostKeys::expect`]).
+    #[error(
+        "hop {hop}: the hop's sshd has no host key of the types asked for ({}); it offers {}",
+        ours.join(", "),
+        theirs.join(", ")
+    )]
+    NoCommonHostKey {
+        hop: String,
+        ours: Vec<String>,
+        theirs: Vec<String>,
+    },
     #[error(
         "hop {hop}: {instance} refused the key {key} for user {user}: {hint}",
         key = key.display()
@@ -133,8 +133,13 @@ impl HopError {
     pub fn reply(&self) -> Reply {
         match self {
             HopError::Tunnel { source, .. } => source.reply(),
-            HopError::HostKeyChanged { .. }
+            HopError::HostKey {
+                source: HostKeyError::File { .. },
+                ..
+            } => Reply::GeneralFailure,
+            HopError::HostKey { .. }
             | HopError::HostKeyRefused { .. }
+            | HopError::NoCommonHostKey { .. }
             | HopError::AuthFailed { .. } => Reply::NotAllowed,
             HopError::ChannelRefused { why, .. } => match why {
                 ChannelOpenFailure::AdministrativelyProhibited => Reply::NotAllowed,
@@ -142,17 +147,29 @@ impl HopError {
                 _ => Reply::GeneralFailure,
             },
             HopError::Timeout { .. } => Reply::TimedOut,
-            HopError::KnownHosts { .. } | HopError::Ssh { .. } => Reply::GeneralFailure,
+            HopError::Ssh { .. } => Reply::GeneralFailure,
         }
     }
 }
 
-/// russh reports its own failures through the handler's error type.
+/// russh reports its own failures through the handler's error type; the
+/// hop's name is filled in by [`Hop::named`].
 impl From<russh::Error> for HopError {
     fn from(e: russh::Error) -> HopError {
-        HopError::Ssh {
-            hop: String::new(),
-            why: e.to_string(),
+        match e {
+            russh::Error::NoCommonAlgo {
+                kind: AlgorithmKind::Key,
+                ours,
+                theirs,
+            } => HopError::NoCommonHostKey {
+                hop: String::new(),
+                ours,
+                theirs,
+            },
+            e => HopError::Ssh {
+                hop: String::new(),
+                why: e.to_string(),
+            },
         }
     }
 }
@@ -178,7 +195,6 @@ pub struct Hop {
     /// The key's public half, pushed when `push_key` is set.
     pub public_key: PublicKey,
     host_keys: HostKeys,
-    ssh: Arc<client::Config>,
     /// A connection older than this takes no new streams.
     rotate_after: Duration,
     /// Bounds making the connection (tunnel, SSH handshake, authentication)
@@ -240,24 +256,12 @@ impl Hop {
             .map_err(|e| format!("[[hop]] {}: {e}", config.name))?;
         let public_key = PublicKey::parse(&line, &key_path.with_extension("pub"))
             .map_err(|e| format!("[[hop]] {}: {e}", config.name))?;
-        let ssh = client::Config {
-            keepalive_interval: Some(KEEPALIVE),
-            keepalive_max: KEEPALIVE_MAX,
-            // Wide windows keep a fast stream from waiting on window updates.
-            window_size: 8 * 1024 * 1024,
-            preferred: Preferred {
-                cipher: Cow::Borrowed(CIPHERS),
-                ..Preferred::default()
-            },
-            ..client::Config::default()
-        };
         Ok(Hop {
             config,
             key: Arc::new(key),
             key_path,
             public_key,
             host_keys,
-            ssh: Arc::new(ssh),
             rotate_after: tunnel_lifetime * 5 / 6,
             step_timeout,
             current: Mutex::new(None),
@@ -268,6 +272,11 @@ impl Hop {
     /// The hop's name in the config.
     pub fn name(&self) -> &str {
         &self.config.name
+    }
+
+    /// Where its host key is looked up, and whether it may be learned.
+    pub fn host_keys(&self) -> &HostKeys {
+        &self.host_keys
     }
 
     /// The private key it logs in with.
@@ -393,6 +402,12 @@ impl Hop {
             hop: name.clone(),
             source: Box::new(e),
         })?;
+        let alias = transport.instance.clone();
+        let host_key = |source| HopError::HostKey {
+            hop: name.clone(),
+            source,
+        };
+        let expected = self.host_keys.expect(&alias).map_err(host_key)?;
         let number = self.connections.fetch_add(1, Ordering::Relaxed) + 1;
         let client = Client {
             hop: name.clone(),
@@ -403,9 +418,21 @@ impl Hop {
             stream: transport.stream,
             _held: (transport.slot, transport.counted),
         };
-        let mut handle = client::connect_stream(Arc::clone(&self.ssh), carried, client)
+        let ssh = Arc::new(ssh_config(expected.algorithms));
+        let mut handle = client::connect_stream(ssh, carried, client)
             .await
-            .map_err(|e| self.named(e))?;
+            .map_err(|e| match (e, expected.pinned) {
+                // The server holds none of the recorded types: to the user,
+                // that is a changed host key, and it is refused as one.
+                (HopError::NoCommonHostKey { theirs, .. }, Some(recorded)) => {
+                    host_key(HostKeyError::Changed {
+                        alias: alias.clone(),
+                        offered: format!("offers only {} host keys", theirs.join(", ")),
+                        recorded,
+                    })
+                }
+                (e, _) => self.named(e),
+            })?;
         let hash = handle
             .best_supported_rsa_hash()
             .await
@@ -454,13 +481,43 @@ impl Hop {
     }
 
     fn named(&self, e: HopError) -> HopError {
+        let hop = self.config.name.clone();
         match e {
-            HopError::Ssh { why, .. } => HopError::Ssh {
-                hop: self.config.name.clone(),
-                why,
-            },
+            HopError::Ssh { why, .. } => HopError::Ssh { hop, why },
+            HopError::NoCommonHostKey { ours, theirs, .. } => {
+                HopError::NoCommonHostKey { hop, ours, theirs }
+            }
             other => other,
         }
+    }
+}
+
+/// The SSH client settings of one connection, asking for the host-key
+/// `algorithms` recorded for the hop, or for any safe one when none is.
+fn ssh_config(algorithms: Option<Vec<Algorithm>>) -> client::Config {
+    let key = match algorithms {
+        Some(recorded) => Cow::Owned(recorded),
+        // russh's list less `ssh-rsa` (SHA-1 signatures), which OpenSSH no
+        // longer accepts by default: a server must not be able to downgrade
+        // the exchange to it.
+        None => Preferred::DEFAULT
+            .key
+            .iter()
+            .filter(|a| **a != Algorithm::Rsa { hash: None })
+            .cloned()
+            .collect(),
+    };
+    client::Config {
+        keepalive_interval: Some(KEEPALIVE),
+        keepalive_max: KEEPALIVE_MAX,
+        // Wide windows keep a fast stream from waiting on window updates.
+        window_size: 8 * 1024 * 1024,
+        preferred: Preferred {
+            cipher: Cow::Borrowed(CIPHERS),
+            key,
+            ..Preferred::default()
+        },
+        ..client::Config::default()
     }
 }
 
@@ -514,7 +571,14 @@ impl client::Handler for Client {
                     .into(),
             });
         };
-        match self.host_keys.check(&self.alias, key)? {
+        let trust = self
+            .host_keys
+            .check(&self.alias, key)
+            .map_err(|source| HopError::HostKey {
+                hop: self.hop.clone(),
+                source,
+            })?;
+        match trust {
             Trust::Known(_) => {}
             Trust::Learned(file) => info!(
                 hop = %self.hop,
@@ -582,6 +646,38 @@ mod tests {
             retire(true, Duration::from_secs(1), rotate_after),
             Some(Retire::Closed)
         );
+    }
+
+    #[test]
+    fn host_key_types_offered_are_the_recorded_ones_else_all_but_sha1_rsa() {
+        let names = |c: client::Config| -> Vec<String> {
+            c.preferred.key.iter().map(|a| a.to_string()).collect()
+        };
+        let any = names(ssh_config(None));
+        assert!(any.contains(&"ssh-ed25519".to_owned()), "{any:?}");
+        assert!(any.contains(&"rsa-sha2-512".to_owned()), "{any:?}");
+        assert!(!any.contains(&"ssh-rsa".to_owned()), "no SHA-1: {any:?}");
+        assert_eq!(
+            names(ssh_config(Some(vec![Algorithm::Ed25519]))),
+            ["ssh-ed25519"]
+        );
+    }
+
+    #[test]
+    fn a_failed_host_key_negotiation_is_its_own_refusal() {
+        let e = HopError::from(russh::Error::NoCommonAlgo {
+            kind: AlgorithmKind::Key,
+            ours: vec!["ssh-ed25519".into()],
+            theirs: vec!["ecdsa-sha2-nistp256".into()],
+        });
+        assert!(matches!(e, HopError::NoCommonHostKey { .. }), "{e}");
+        assert_eq!(e.reply(), Reply::NotAllowed);
+        let cipher = HopError::from(russh::Error::NoCommonAlgo {
+            kind: AlgorithmKind::Cipher,
+            ours: vec![],
+            theirs: vec![],
+        });
+        assert!(matches!(cipher, HopError::Ssh { .. }), "{cipher}");
     }
 
     #[test]

@@ -34,6 +34,12 @@ const SFTP_SERVER: &str = "/usr/lib/openssh/sftp-server";
 pub struct SimSshd {
     dir: PathBuf,
     config: PathBuf,
+    /// The `HostKey` files, in the order sshd is told them.
+    host_keys: Vec<PathBuf>,
+    /// Which keys it trusts: the `AuthorizedKeys…` lines.
+    keys: String,
+    /// sshd's `LogLevel`, into `sshd-LABEL.log`.
+    log_level: &'static str,
     /// The network namespace sessions run in; `None` runs them in ours.
     netns: Option<String>,
     listeners: Vec<JoinHandle<()>>,
@@ -49,8 +55,14 @@ impl Drop for SimSshd {
 
 /// Makes an ed25519 key pair at `path` and `path.pub` with OpenSSH's ssh-keygen.
 pub fn keygen(path: &Path) -> io::Result<()> {
+    keygen_of(path, "ed25519")
+}
+
+/// Makes a key pair of `kind` (`ed25519`, `ecdsa`, `rsa`: ssh-keygen's `-t`)
+/// at `path` and `path.pub`.
+pub fn keygen_of(path: &Path, kind: &str) -> io::Result<()> {
     let status = std::process::Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .args(["-q", "-t", kind, "-N", "", "-f"])
         .arg(path)
         .stdin(Stdio::null())
         .status()?;
@@ -103,24 +115,66 @@ impl SimSshd {
     fn configure(dir: &Path, keys: &str) -> io::Result<SimSshd> {
         let host_key = dir.join("host_key");
         keygen(&host_key)?;
-        let config = dir.join("sshd_config");
-        std::fs::write(
-            &config,
-            format!(
-                "HostKey {}\n{keys}PasswordAuthentication no\nKbdInteractiveAuthentication no\n\
-                 PubkeyAuthentication yes\nPermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\n\
-                 PidFile none\nAllowTcpForwarding yes\nSubsystem sftp {SFTP_SERVER}\nLogLevel ERROR\n",
-                host_key.display(),
-            ),
-        )?;
         // sshd's privilege separation needs this directory (systemd makes it at boot).
         let _ = std::fs::create_dir_all("/run/sshd");
-        Ok(SimSshd {
+        let sshd = SimSshd {
             dir: dir.to_owned(),
-            config,
+            config: dir.join("sshd_config"),
+            host_keys: vec![host_key],
+            keys: keys.to_owned(),
+            log_level: "ERROR",
             netns: None,
             listeners: Vec::new(),
-        })
+        };
+        sshd.write_config()?;
+        Ok(sshd)
+    }
+
+    fn write_config(&self) -> io::Result<()> {
+        let host_keys: String = self
+            .host_keys
+            .iter()
+            .map(|k| format!("HostKey {}\n", k.display()))
+            .collect();
+        std::fs::write(
+            &self.config,
+            format!(
+                "{host_keys}{}PasswordAuthentication no\nKbdInteractiveAuthentication no\n\
+                 PubkeyAuthentication yes\nPermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\n\
+                 PidFile none\nAllowTcpForwarding yes\nSubsystem sftp {SFTP_SERVER}\nLogLevel {}\n",
+                self.keys, self.log_level,
+            ),
+        )
+    }
+
+    /// Replaces the server's host key with new ones of `kinds` (ssh-keygen's
+    /// `-t` names), for sessions started from now on; returns each key's
+    /// `.pub` file, in the order given. A server holding only an ECDSA key,
+    /// or several, is what a host-key check must be tested against.
+    pub fn host_keys(&mut self, kinds: &[&str]) -> io::Result<Vec<PathBuf>> {
+        let mut keys = Vec::new();
+        for kind in kinds {
+            let key = self.dir.join(format!("host_key_{kind}"));
+            keygen_of(&key, kind)?;
+            keys.push(key);
+        }
+        let public = keys.iter().map(|k| k.with_extension("pub")).collect();
+        self.host_keys = keys;
+        self.write_config()?;
+        Ok(public)
+    }
+
+    /// Sets sshd's `LogLevel` (`ERROR` unless told) for sessions started
+    /// from now on, e.g. `DEBUG1` so that its log shows every step of a
+    /// session, authentication attempts included.
+    pub fn log_level(&mut self, level: &'static str) -> io::Result<()> {
+        self.log_level = level;
+        self.write_config()
+    }
+
+    /// Where the sessions of the listener labelled `label` log.
+    pub fn log_file(&self, label: &str) -> PathBuf {
+        self.dir.join(format!("sshd-{label}.log"))
     }
 
     /// Runs the sessions of listeners started from now on inside the network
@@ -139,7 +193,7 @@ impl SimSshd {
         let addr = listener.local_addr()?;
         let (config, label) = (self.config.clone(), label.to_owned());
         let netns = self.netns.clone();
-        let log = self.dir.join(format!("sshd-{label}.log"));
+        let log = self.log_file(&label);
         self.listeners.push(tokio::spawn(async move {
             while let Ok((socket, _)) = listener.accept().await {
                 if let Err(e) = session(socket, &config, netns.as_deref(), &label, &log) {
@@ -176,7 +230,9 @@ fn session(
         None => Command::new(SSHD),
     };
     let mut child = command
+        // -e: log to stderr (the log file) rather than to a syslog that may not exist.
         .arg("-i")
+        .arg("-e")
         .arg("-f")
         .arg(config)
         .arg("-o")

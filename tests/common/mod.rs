@@ -6,6 +6,7 @@
 
 pub mod clients;
 pub mod credential_process;
+pub mod hop;
 pub mod hopnet;
 pub mod metrics;
 pub mod sshd;

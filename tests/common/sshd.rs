@@ -65,6 +65,22 @@ impl Sshd {
         self.server.in_netns(name);
     }
 
+    /// Gives the server new host keys of `kinds` (`ed25519`, `ecdsa`, `rsa`)
+    /// in place of its one ed25519 key; returns their `.pub` files.
+    pub fn host_keys(&mut self, kinds: &[&str]) -> Vec<PathBuf> {
+        self.server.host_keys(kinds).expect("ssh-keygen")
+    }
+
+    /// Makes sshd log at `level` (e.g. `DEBUG1`: every authentication attempt).
+    pub fn log_level(&mut self, level: &'static str) {
+        self.server.log_level(level).unwrap();
+    }
+
+    /// What the sessions of the listener labelled `label` logged so far.
+    pub fn log(&self, label: &str) -> String {
+        std::fs::read_to_string(self.server.log_file(label)).unwrap_or_default()
+    }
+
     /// A TCP listener on 127.0.0.1 whose connections become `sshd -i` sessions
     /// with `INSTANCE=label`.
     pub async fn listen(&mut self, label: &str) -> SocketAddr {
