@@ -95,14 +95,16 @@ pub enum EiceIo {
 /// Why the connection under the WebSocket could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
-    #[error("cannot connect to {host}:{port}: {source}")]
+    // The io::Error is in the words rather than a `source`, so that a
+    // printed error chain does not say it twice.
+    #[error("cannot connect to {host}:{port}: {error}")]
     Connect {
         host: String,
         port: u16,
-        source: io::Error,
+        error: io::Error,
     },
-    #[error("TLS handshake with {host} failed: {source}")]
-    Tls { host: String, source: io::Error },
+    #[error("TLS handshake with {host} failed: {error}{}", certificate_hint(error))]
+    Tls { host: String, error: io::Error },
     #[error("{0:?} is not a valid TLS server name")]
     ServerName(String),
 }
@@ -125,10 +127,10 @@ impl Transport {
     pub async fn connect(&self, target: &WsTarget) -> Result<EiceIo, TransportError> {
         let tcp = TcpStream::connect((target.host.as_str(), target.port))
             .await
-            .map_err(|source| TransportError::Connect {
+            .map_err(|error| TransportError::Connect {
                 host: target.host.clone(),
                 port: target.port,
-                source,
+                error,
             })?;
         // Best effort: a socket that refuses the option still works, only slower.
         let _ = tcp.set_nodelay(true);
@@ -140,11 +142,26 @@ impl Transport {
             .tls
             .connect(name, tcp)
             .await
-            .map_err(|source| TransportError::Tls {
+            .map_err(|error| TransportError::Tls {
                 host: target.host.clone(),
-                source,
+                error,
             })?;
         Ok(EiceIo::Tls(Box::new(tls)))
+    }
+}
+
+/// What to do about a certificate rustls refused. The refusal happens in
+/// the handshake, so the presigned URL was never sent.
+fn certificate_hint(e: &io::Error) -> &'static str {
+    match e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
+        Some(rustls::Error::InvalidCertificate(_)) => {
+            " (the endpoint's certificate is not trusted, so no request was sent; behind a \
+             TLS-inspecting proxy, point AWS_CA_BUNDLE at a PEM file of its CA)"
+        }
+        _ => "",
     }
 }
 
