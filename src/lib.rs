@@ -33,6 +33,7 @@
 //! | [`hop`] | the SSH hop: any port in a VPC through one SSH connection over one EICE tunnel |
 //! | [`splice`] | byte stream ⇄ WebSocket copy with back-pressure and half-close |
 //! | [`error`] | what each failure tells a SOCKS or HTTP client |
+//! | [`glob`] | `*` and `?` wildcards, for `[[push_key]]` rules and known_hosts patterns |
 //! | [`metrics`] | counters and open tunnels, served on loopback at `/metrics` and `/status` |
 //! | [`sim`] | the simulated AWS used by tests, benches and the demo (never by the product path) |
 
@@ -42,6 +43,7 @@ pub mod commands;
 pub mod config;
 pub mod eice;
 pub mod error;
+pub mod glob;
 pub mod hop;
 pub mod inbound;
 pub mod keys;
