@@ -28,6 +28,7 @@
 //! | [`proxy`] | shared policy: ports, per-endpoint tunnel limits, timeouts; target → open tunnel |
 //! | [`inbound`] | SOCKS5 and HTTP CONNECT, told apart by the first byte |
 //! | [`target`] | what the client asked for: instance id, IP, private DNS name, Name tag |
+//! | [`reach`] | security groups and network ACLs between an endpoint and an instance, evaluated as AWS does |
 //! | [`resolve`] | target → route through caches: the one place that decides how a target is reached |
 //! | [`keys`] | EC2 Instance Connect key push: `[[push_key]]` rules and `eice-proxy ssh` |
 //! | [`hop`] | the SSH hop: any port in a VPC through one SSH connection over one EICE tunnel |
@@ -49,6 +50,7 @@ pub mod inbound;
 pub mod keys;
 pub mod metrics;
 pub mod proxy;
+pub mod reach;
 pub mod resolve;
 pub mod server;
 pub mod sim;
