@@ -23,10 +23,10 @@ use eice_proxy::error::Reply;
 use eice_proxy::inbound::http_connect::{self, Refusal, Upgraded};
 use eice_proxy::inbound::socks5;
 use eice_proxy::resolve::{Ec2, Regional, Resolver, Scope};
-use eice_proxy::sim::aws::SimAws;
-use eice_proxy::sim::eice::{EXAMPLE_ACCESS_KEY_ID, EXAMPLE_SECRET_ACCESS_KEY};
-use eice_proxy::sim::world::World;
 use eice_proxy::target::{Host, Target};
+use eice_sim::aws::SimAws;
+use eice_sim::eice::{EXAMPLE_ACCESS_KEY_ID, EXAMPLE_SECRET_ACCESS_KEY};
+use eice_sim::world::World;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::runtime::Runtime;
 

@@ -34,7 +34,6 @@
 //! | [`splice`] | byte stream ⇄ WebSocket copy with back-pressure and half-close |
 //! | [`error`] | what each failure tells a SOCKS or HTTP client |
 //! | [`metrics`] | counters and open tunnels, served on loopback at `/metrics` and `/status` |
-//! | [`sim`] | the simulated AWS used by tests, benches and the demo (never by the product path) |
 
 pub mod aws;
 pub mod cli;
@@ -49,6 +48,5 @@ pub mod metrics;
 pub mod proxy;
 pub mod resolve;
 pub mod server;
-pub mod sim;
 pub mod splice;
 pub mod target;

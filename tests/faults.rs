@@ -12,9 +12,9 @@ use std::time::Instant;
 use common::clients::{CONNECT, Dest, SocksFailure, http_connect, reaches, socks5};
 use common::credential_process::{CredentialProcess, process_key_id};
 use common::{PATIENCE, Proxy};
-use eice_proxy::sim::aws::{self, SimAws};
-use eice_proxy::sim::ec2_api::{Action, Fault};
-use eice_proxy::sim::world::World;
+use eice_sim::aws::{self, SimAws};
+use eice_sim::ec2_api::{Action, Fault};
+use eice_sim::world::World;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::timeout;
 

@@ -23,9 +23,9 @@ use common::hopnet::{
 use common::metrics::{METRICS, metrics_addr, sample, scrape_until};
 use common::sshd::Sshd;
 use common::{PATIENCE, Proxy, payload};
-use eice_proxy::sim::aws::{SimAws, banner as sim_banner, spawn_instance};
-use eice_proxy::sim::ec2_api::Action;
-use eice_proxy::sim::world::World;
+use eice_sim::aws::{SimAws, banner as sim_banner, spawn_instance};
+use eice_sim::ec2_api::Action;
+use eice_sim::world::World;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::process::Command;
@@ -262,7 +262,7 @@ async fn a_changed_host_key_is_refused() {
     let known_hosts = sshd.dir.path().join("hop_known_hosts");
     // Another key recorded for web-1: what a man in the middle would look like.
     let other = sshd.dir.path().join("other_host_key");
-    eice_proxy::sim::sshd::keygen(&other).unwrap();
+    eice_sim::sshd::keygen(&other).unwrap();
     let other_pub = std::fs::read_to_string(other.with_extension("pub")).unwrap();
     let key_part: Vec<&str> = other_pub.split_whitespace().take(2).collect();
     std::fs::write(&known_hosts, format!("{WEB_1} {}\n", key_part.join(" "))).unwrap();

@@ -12,6 +12,10 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use aws_config::BehaviorVersion;
 use aws_credential_types::Credentials;
+use eice_sim::aws::SimAws;
+use eice_sim::eice::{EXAMPLE_ACCESS_KEY_ID, EXAMPLE_SECRET_ACCESS_KEY};
+use eice_sim::sshd::{SimSshd, pushed_keys_dir};
+use eice_sim::world::World;
 
 use crate::aws::CredentialCache;
 use crate::cli::DemoArgs;
@@ -20,10 +24,6 @@ use crate::eice::Connector;
 use crate::keys::KeyPusher;
 use crate::resolve::{Ec2, Plan, Regional, Resolver};
 use crate::server::{self, Proxy};
-use crate::sim::aws::SimAws;
-use crate::sim::eice::{EXAMPLE_ACCESS_KEY_ID, EXAMPLE_SECRET_ACCESS_KEY};
-use crate::sim::sshd::{SimSshd, pushed_keys_dir};
-use crate::sim::world::World;
 
 pub(super) async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let aws = SimAws::start_regions(vec![World::demo(), World::demo_eu()], true)

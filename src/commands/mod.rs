@@ -3,6 +3,7 @@
 
 mod completions;
 mod connect;
+#[cfg(feature = "demo")]
 mod demo;
 mod doctor;
 mod forward;
@@ -41,6 +42,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Connect(args) => Box::pin(connect::run(&cli.aws, args)).await,
         Command::Resolve(args) => Box::pin(resolve::run(&cli.aws, args)).await,
         Command::Presign(args) => Box::pin(presign::run(&cli.aws, args)).await,
+        #[cfg(feature = "demo")]
         Command::Demo(args) => Box::pin(demo::run(args)).await,
         Command::Doctor(args) => Box::pin(doctor::run(&cli.aws, args)).await,
         Command::SshConfig(args) => ssh_config::run(&cli.aws, args),
