@@ -37,10 +37,11 @@ pub use known_hosts::{HostKeys, Trust, fingerprint};
 
 use crate::config::HopConfig;
 use crate::eice::TunnelStream;
-use crate::error::{Error, Reply};
+use crate::error::Error;
 use crate::keys::PublicKey;
 use crate::keys::expand_home;
 use crate::metrics::HopTunnel;
+use crate::reply::Reply;
 
 /// How often an idle hop connection is probed, and how many probes may go
 /// unanswered before it is given up (and made again on the next stream).

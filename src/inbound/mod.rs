@@ -6,7 +6,7 @@
 //! SOCKS4 client or a TLS client pointed at the wrong port is a common mistake.
 //!
 //! Nothing here knows about EICE: each protocol yields a [`crate::target::Target`]
-//! and gets back a [`crate::error::Reply`] or a byte stream to hand over.
+//! and gets back a [`crate::reply::Reply`] or a byte stream to hand over.
 
 pub mod http_connect;
 pub mod socks5;

@@ -23,7 +23,7 @@ use moka::future::Cache;
 pub use public_key::PublicKey;
 pub use rules::{DEFAULT_OS_USER, PushKeyConfig, PushRule, expand_home, first_match};
 
-use crate::error::Reply;
+use crate::reply::Reply;
 use crate::resolve::{InstanceInfo, Scope};
 
 /// How long a push is reused: the key lives 60 s on the instance; 15 s are

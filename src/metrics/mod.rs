@@ -24,8 +24,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Reply};
+use crate::error::Error;
 use crate::inbound::Protocol;
+use crate::reply::Reply;
 use crate::splice::Observer;
 
 /// The shared counters, gauges and table of open tunnels.

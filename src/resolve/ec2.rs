@@ -16,8 +16,8 @@ use aws_sdk_ec2::types::{
 };
 use ipnet::IpNet;
 
-use crate::error::Reply;
 use crate::metrics::{counted, counted_page};
+use crate::reply::Reply;
 
 /// The endpoint states in which tunnels can be opened.
 const USABLE_STATES: [State; 4] = [

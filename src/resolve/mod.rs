@@ -32,7 +32,7 @@ pub use way::{HopReason, HopRoute, Router, Way, check_port};
 use crate::aws::CredentialCache;
 use crate::config::{Config, RouteRule};
 use crate::eice::{TunnelError, TunnelRequest};
-use crate::error::Reply;
+use crate::reply::Reply;
 use crate::target::{Host, Target};
 
 /// Each lookup a resolution made, and who answered it.
