@@ -70,7 +70,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use eice_sim::aws::SimAws;
+use eice_sim::account::SimAws;
 use eice_sim::world::World;
 
 use figures::Machine;

@@ -67,7 +67,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use eice_sim::aws::SimAws;
+use eice_sim::account::SimAws;
 use eice_sim::sshd::{SSHD, SimSshd};
 use eice_sim::world::World;
 

@@ -8,7 +8,7 @@
 //! (which endpoint, which private IP, which port) through caches, searching
 //! every configured region; for port 22, [`keys`] may first push an SSH key. [`eice::sign`] presigns a fresh
 //! SigV4 `openTunnel` URL for it with the caller's AWS credentials
-//! ([`aws::CredentialCache`]), [`eice::Connector`] opens that URL as a
+//! ([`credentials::CredentialCache`]), [`eice::Connector`] opens that URL as a
 //! WebSocket over TLS ([`eice::transport`]) and turns any refusal into a
 //! [`eice::TunnelError`] that says what to fix, and [`splice`] then copies the
 //! client's byte stream onto binary WebSocket frames both ways until either side
@@ -22,7 +22,7 @@
 //! | [`cli`] | clap definitions of every subcommand |
 //! | [`commands`] | one small `run` per subcommand (`serve`, `forward`, `connect`, …) |
 //! | [`config`] | settings and their environment overrides (`EICE_PROXY_ENDPOINT_URL`, `AWS_CA_BUNDLE`) |
-//! | [`aws`] | the AWS credential chain, cached for signing |
+//! | [`credentials`] | the AWS credential chain, cached for signing |
 //! | [`eice`] | the EICE client: presign, transport, tunnel open, stream view |
 //! | [`server`] | the listeners (limits, shutdown), the per-connection handler, forward ports |
 //! | [`proxy`] | shared policy: ports, per-endpoint tunnel limits, timeouts; target → open tunnel |
@@ -35,10 +35,10 @@
 //! | [`error`] | what each failure tells a SOCKS or HTTP client |
 //! | [`metrics`] | counters and open tunnels, served on loopback at `/metrics` and `/status` |
 
-pub mod aws;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod credentials;
 pub mod eice;
 pub mod error;
 pub mod hop;

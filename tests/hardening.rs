@@ -7,7 +7,7 @@ use std::process::Stdio;
 
 use common::clients::{CONNECT, Dest, banner, read_http_answer, socks5};
 use common::{PATIENCE, Proxy, aws_command};
-use eice_sim::aws::SimAws;
+use eice_sim::account::SimAws;
 use eice_sim::eice::EXAMPLE_SECRET_ACCESS_KEY;
 use eice_sim::world::World;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};

@@ -23,7 +23,7 @@ use common::hopnet::{
 use common::metrics::{METRICS, metrics_addr, sample, scrape_until};
 use common::sshd::Sshd;
 use common::{PATIENCE, Proxy, payload};
-use eice_sim::aws::{SimAws, banner as sim_banner, spawn_instance};
+use eice_sim::account::{SimAws, banner as sim_banner, spawn_instance};
 use eice_sim::ec2_api::Action;
 use eice_sim::world::World;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};

@@ -112,7 +112,7 @@ async fn settled(proxy: &Proxy, fds: usize) -> (usize, u64) {
 #[tokio::test]
 async fn ten_thousand_connections_leave_no_descriptor_or_memory_behind() {
     let proxy = Proxy::start_with(
-        eice_sim::aws::SimAws::start(World::demo(), false)
+        eice_sim::account::SimAws::start(World::demo(), false)
             .await
             .unwrap(),
         "",

@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::clients::{CONNECT, Dest, SocksFailure, banner, http_connect, socks5};
 use common::metrics::{METRICS, metrics_addr, sample, scrape_until, status};
 use common::{PATIENCE, Proxy, aws_command, payload};
-use eice_sim::aws::SimAws;
+use eice_sim::account::SimAws;
 use eice_sim::ec2_api::Action;
 use eice_sim::world::World;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

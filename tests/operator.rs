@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 
 use common::{aws_command, run};
-use eice_sim::aws::SimAws;
+use eice_sim::account::SimAws;
 use eice_sim::ec2_api::{Action, Fault};
 use eice_sim::world::World;
 use tokio::process::Command;

@@ -12,14 +12,14 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use aws_config::BehaviorVersion;
 use aws_credential_types::Credentials;
-use eice_sim::aws::SimAws;
+use eice_sim::account::SimAws;
 use eice_sim::eice::{EXAMPLE_ACCESS_KEY_ID, EXAMPLE_SECRET_ACCESS_KEY};
 use eice_sim::sshd::{SimSshd, pushed_keys_dir};
 use eice_sim::world::World;
 
-use crate::aws::CredentialCache;
 use crate::cli::DemoArgs;
 use crate::config::{Config, EndpointOverride, TunnelSettings};
+use crate::credentials::CredentialCache;
 use crate::eice::Connector;
 use crate::keys::KeyPusher;
 use crate::resolve::{Ec2, Plan, Regional, Resolver};

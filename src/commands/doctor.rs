@@ -202,7 +202,7 @@ async fn check_profile(report: &mut Report, p: &ProfileAws) {
                 &format!("identity ({name})"),
                 format!(
                     "STS GetCallerIdentity did not answer ({}); the EC2 checks below still tell",
-                    crate::aws::error_chain(&e)
+                    crate::credentials::error_chain(&e)
                 ),
             ),
         },

@@ -13,7 +13,7 @@ use tokio_tungstenite::tungstenite;
 
 use super::sign::SignError;
 use super::transport::TransportError;
-use crate::aws::CredentialsError;
+use crate::credentials::CredentialsError;
 use crate::reply::Reply;
 
 /// The close code a normal end of tunnel carries.

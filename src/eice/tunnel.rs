@@ -18,8 +18,8 @@ pub use super::error::{CLOSE_INTERNAL_ERROR, CLOSE_NORMAL, ServiceError, TunnelE
 use super::handshake::{self, Upgrade};
 use super::sign::{self, OPEN_TUNNEL_PATH};
 use super::transport::{self, EiceIo, TlsSetupError, Transport, WsTarget};
-use crate::aws::CredentialCache;
 use crate::config::TunnelSettings;
+use crate::credentials::CredentialCache;
 
 /// The largest frame or message accepted from the service. Far above what it
 /// sends; a bound so a broken peer cannot make us buffer without limit.

@@ -213,7 +213,7 @@ impl KeyPusher {
                 };
                 let message = match &e {
                     SdkError::ServiceError(_) => e.message().unwrap_or("no message").to_owned(),
-                    _ => crate::aws::error_chain(&e),
+                    _ => crate::credentials::error_chain(&e),
                 };
                 Err(attempt.failed(kind, message, e.request_id().map(str::to_owned)))
             }

@@ -10,11 +10,11 @@
 //! Every label value is a `&'static str` written in this crate, never a string
 //! from a client or from AWS, so the number of series stays bounded.
 
-mod aws;
+mod api_calls;
 pub mod http;
 mod prometheus;
 
-pub use aws::{counted, counted_page};
+pub use api_calls::{counted, counted_page};
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

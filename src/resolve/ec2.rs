@@ -171,7 +171,7 @@ where
     let message = error
         .message()
         .map(str::to_owned)
-        .unwrap_or_else(|| crate::aws::error_chain(&error));
+        .unwrap_or_else(|| crate::credentials::error_chain(&error));
     AwsError {
         action,
         code,

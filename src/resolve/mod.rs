@@ -29,8 +29,8 @@ pub use regional::Regional;
 pub use scope::{Plan, Scope};
 pub use way::{HopReason, HopRoute, Router, Way, check_port};
 
-use crate::aws::CredentialCache;
 use crate::config::{Config, RouteRule};
+use crate::credentials::CredentialCache;
 use crate::eice::{TunnelError, TunnelRequest};
 use crate::reply::Reply;
 use crate::target::{Host, Target};

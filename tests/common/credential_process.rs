@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use eice_sim::aws::SimAws;
+use eice_sim::account::SimAws;
 use eice_sim::sigv4::SimCredential;
 use eice_sim::world::World;
 use tempfile::TempDir;

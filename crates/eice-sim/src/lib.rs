@@ -12,7 +12,7 @@
 //! clock tests advance to expire pushed keys; [`tls`] makes a throwaway CA so the
 //! simulated endpoint can speak `wss://`.
 
-pub mod aws;
+pub mod account;
 pub mod clock;
 pub mod ec2_api;
 pub mod eice;

@@ -138,7 +138,7 @@ pub enum WorldError {
 #[serde(deny_unknown_fields)]
 pub struct World {
     /// The region this world is; the services sign and answer for it. An account
-    /// spread over several regions is several worlds (see [`crate::aws`]).
+    /// spread over several regions is several worlds (see [`crate::account`]).
     pub region: String,
     /// The owner of every resource, as it appears in ARNs and `ownerId`.
     #[serde(default = "default_account_id")]
