@@ -18,9 +18,9 @@ use eice_sim::sshd::{SimSshd, pushed_keys_dir};
 use eice_sim::world::World;
 
 use crate::cli::DemoArgs;
-use crate::config::{Config, EndpointOverride, TunnelSettings};
+use crate::config::Config;
 use crate::credentials::CredentialCache;
-use crate::eice::Connector;
+use crate::eice::{Connector, EndpointOverride, TunnelSettings};
 use crate::keys::KeyPusher;
 use crate::resolve::{Ec2, Plan, Regional, Resolver};
 use crate::server::{self, Proxy};

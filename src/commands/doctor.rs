@@ -14,7 +14,8 @@ use aws_sdk_sts::error::ProvideErrorMetadata;
 
 use super::{ProfileAws, config_path, load_aws, load_config};
 use crate::cli::{AwsArgs, DoctorArgs};
-use crate::config::{Config, ENDPOINT_URL_ENV, TunnelSettings, default_path};
+use crate::config::{Config, default_path};
+use crate::eice::{ENDPOINT_URL_ENV, TunnelSettings};
 use crate::resolve::{AwsError, Ec2, Scope};
 use crate::server;
 

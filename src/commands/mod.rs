@@ -22,9 +22,9 @@ use std::sync::Arc;
 use anyhow::{Context as _, bail};
 
 use crate::cli::{AwsArgs, Cli, Command, ConfigArgs};
-use crate::config::{self, Config, TunnelSettings};
+use crate::config::{self, Config};
 use crate::credentials::{self, CredentialCache};
-use crate::eice::Connector;
+use crate::eice::{Connector, TunnelSettings};
 use crate::keys::KeyPusher;
 use crate::resolve::{Ec2, Plan, Regional, Resolver, Scope};
 use crate::server::Proxy;

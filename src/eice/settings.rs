@@ -1,4 +1,6 @@
-//! The environment knobs of the tunnel client, read once at start-up.
+//! What the tunnel client needs to know besides each request, owned here so
+//! the client depends on no config of the proxy: [`TunnelSettings`], from the
+//! environment knobs read once at start-up.
 //!
 //! `EICE_PROXY_ENDPOINT_URL` replaces `wss://<endpoint DnsName>` for every
 //! endpoint (the simulated service listens on 127.0.0.1); `AWS_CA_BUNDLE` adds
@@ -10,7 +12,18 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::ConfigError;
+/// An environment knob that could not be accepted, with the words that say why.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("{ENDPOINT_URL_ENV}={url:?} is not usable: {why}")]
+    EndpointUrl { url: String, why: String },
+    #[error("{name} must be {expected}, got {value:?}")]
+    Value {
+        name: &'static str,
+        expected: &'static str,
+        value: String,
+    },
+}
 
 /// The variable that points every endpoint at another WebSocket URL.
 pub const ENDPOINT_URL_ENV: &str = "EICE_PROXY_ENDPOINT_URL";
@@ -38,8 +51,8 @@ impl EndpointOverride {
     /// Plain `ws://` is accepted only for a loopback host: the URL carries a
     /// signature that grants a tunnel into a VPC, so it never crosses a network
     /// in clear text.
-    pub fn parse(url: &str) -> Result<EndpointOverride, ConfigError> {
-        let bad = |why: &str| ConfigError::EndpointUrl {
+    pub fn parse(url: &str) -> Result<EndpointOverride, SettingsError> {
+        let bad = |why: &str| SettingsError::EndpointUrl {
             url: url.to_owned(),
             why: why.to_owned(),
         };
@@ -106,7 +119,7 @@ impl Default for TunnelSettings {
 impl TunnelSettings {
     /// Defaults overlaid with `EICE_PROXY_ENDPOINT_URL`, `AWS_CA_BUNDLE` and
     /// `AWS_USE_FIPS_ENDPOINT` from the environment.
-    pub fn from_env() -> Result<TunnelSettings, ConfigError> {
+    pub fn from_env() -> Result<TunnelSettings, SettingsError> {
         let mut settings = TunnelSettings::default();
         if let Some(url) = non_empty_var(ENDPOINT_URL_ENV) {
             settings.endpoint_override = Some(EndpointOverride::parse(&url)?);
@@ -123,11 +136,11 @@ fn non_empty_var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
-fn parse_bool(name: &'static str, value: &str) -> Result<bool, ConfigError> {
+fn parse_bool(name: &'static str, value: &str) -> Result<bool, SettingsError> {
     match value.trim().to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" => Ok(true),
         "false" | "0" | "no" => Ok(false),
-        _ => Err(ConfigError::Value {
+        _ => Err(SettingsError::Value {
             name,
             expected: "true or false",
             value: value.to_owned(),
