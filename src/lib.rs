@@ -46,6 +46,7 @@ pub mod inbound;
 pub mod keys;
 pub mod metrics;
 pub mod proxy;
+pub mod public_key;
 pub mod reply;
 pub mod resolve;
 pub mod server;

@@ -10,12 +10,13 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::timeout;
 
-use crate::config::{Config, ProxyAuth};
+use crate::config::{Config, ProxyAuth, PushRule, expand_home, first_match};
 use crate::eice::{Connector, Tunnel, TunnelError, TunnelStream};
 use crate::error::Error;
 use crate::hop::{Hop, HopChannel, HostKeys, Transport};
-use crate::keys::{KeyPusher, PublicKey, PushRule, expand_home, first_match};
+use crate::keys::KeyPusher;
 use crate::metrics::Metrics;
+use crate::public_key::PublicKey;
 use crate::resolve::{HopRoute, Resolution, Resolver, Router, Way};
 use crate::splice::{Finished, Observer, splice_streams, splice_tunnel_observed};
 use crate::target::Target;

@@ -12,6 +12,7 @@ mod check;
 mod forward;
 mod hop;
 mod locate;
+mod push_key;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -21,13 +22,13 @@ pub use auth::{AuthConfig, ProxyAuth};
 pub use check::region_name;
 pub use forward::{ForwardRule, local_addr};
 pub use hop::HopConfig;
-pub use locate::{CONFIG_ENV, default_path};
+pub use locate::{CONFIG_ENV, default_path, expand_home};
+pub use push_key::{DEFAULT_OS_USER, PushKeyConfig, PushRule, first_match};
 
 use ipnet::IpNet;
 use serde::Deserialize;
 
 use crate::eice::SERVICE_PORTS;
-use crate::keys::{PushKeyConfig, PushRule};
 
 /// A setting that could not be accepted, with the words that say why.
 #[derive(Debug, thiserror::Error)]

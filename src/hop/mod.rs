@@ -36,11 +36,11 @@ use tracing::{info, warn};
 pub use known_hosts::{HostKeys, Trust, fingerprint};
 
 use crate::config::HopConfig;
+use crate::config::expand_home;
 use crate::eice::TunnelStream;
 use crate::error::Error;
-use crate::keys::PublicKey;
-use crate::keys::expand_home;
 use crate::metrics::HopTunnel;
+use crate::public_key::PublicKey;
 use crate::reply::Reply;
 
 /// How often an idle hop connection is probed, and how many probes may go

@@ -8,9 +8,6 @@
 //! key's 60-second life, so a burst of connections (Ansible, scp after ssh)
 //! makes one call, not one each.
 
-mod public_key;
-mod rules;
-
 use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
@@ -20,9 +17,7 @@ use aws_sdk_ec2instanceconnect::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2instanceconnect::operation::RequestId;
 use moka::future::Cache;
 
-pub use public_key::PublicKey;
-pub use rules::{DEFAULT_OS_USER, PushKeyConfig, PushRule, expand_home, first_match};
-
+use crate::public_key::PublicKey;
 use crate::reply::Reply;
 use crate::resolve::{InstanceInfo, Scope};
 

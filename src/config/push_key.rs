@@ -3,6 +3,8 @@
 //! A rule matches by instance id glob, Name tag glob and/or CIDR (all that
 //! are given must match); the first matching rule wins. Rules are read once
 //! at load, with their key files, so a missing key is reported at start-up.
+//! The file's format lives here, with every other table; [`crate::keys`]
+//! pushes the key a rule names.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -10,7 +12,8 @@ use std::path::PathBuf;
 use ipnet::IpNet;
 use serde::Deserialize;
 
-use super::PublicKey;
+use super::expand_home;
+use crate::public_key::PublicKey;
 
 /// The OS user pushed for when a rule or the command line names none: the
 /// default user of Amazon Linux, where EC2 Instance Connect is preinstalled.
@@ -91,14 +94,6 @@ pub fn first_match<'a>(
     ip: IpAddr,
 ) -> Option<&'a PushRule> {
     rules.iter().find(|r| r.matches(id, name, ip))
-}
-
-/// `~/…` made absolute with `$HOME`, as a shell would.
-pub fn expand_home(path: &std::path::Path) -> PathBuf {
-    match (path.strip_prefix("~"), std::env::var_os("HOME")) {
-        (Ok(rest), Some(home)) => PathBuf::from(home).join(rest),
-        _ => path.to_owned(),
-    }
 }
 
 /// Shell-style matching: `*` any run of characters, `?` any one.
