@@ -21,34 +21,18 @@ use crate::eice::TunnelError;
 use crate::hop::HopError;
 use crate::keys::PushError;
 use crate::reply::Reply;
-use crate::resolve::ResolveError;
+use crate::resolve::{ResolveError, RouteError};
 
 /// Why a target could not be connected.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(
-        "port {port} is not allowed: EICE accepts only ports {}; to reach any other port, add a \
-         [[hop]] to the config file (an instance in the VPC running sshd, which the proxy reaches \
-         over EICE and forwards through; README, \"Any port through an SSH hop\")",
-        list(allowed)
-    )]
-    PortNotAllowed { port: u16, allowed: Vec<u16> },
-    #[error(
-        "port {port} of {target} is not one EICE accepts ({}), and no [[hop]] serves {vpc}: \
-         add vpc = \"{vpc}\" to a [[hop]], or make one default = true",
-        list(allowed)
-    )]
-    NoHop {
-        target: String,
-        port: u16,
-        vpc: String,
-        allowed: Vec<u16>,
-    },
-    #[error(
         "endpoint {endpoint} already carries {limit} tunnels from this proxy, the EICE quota per \
          endpoint; wait for one to close (limits.tunnels_per_endpoint if AWS raised your quota)"
     )]
     EndpointBusy { endpoint: String, limit: usize },
+    #[error(transparent)]
+    Route(RouteError),
     #[error(transparent)]
     Resolve(#[from] ResolveError),
     /// Boxed: the push error carries several strings, and `Error` travels in
@@ -68,22 +52,28 @@ impl From<HopError> for Error {
     }
 }
 
+/// A lookup that failed on the way to a route stays a resolve error, so its
+/// AWS request id is found where every other lookup's is.
+impl From<RouteError> for Error {
+    fn from(e: RouteError) -> Error {
+        match e {
+            RouteError::Resolve(e) => Error::Resolve(e),
+            other => Error::Route(other),
+        }
+    }
+}
+
 impl From<PushError> for Error {
     fn from(e: PushError) -> Error {
         Error::KeyPush(Box::new(e))
     }
 }
 
-fn list(ports: &[u16]) -> String {
-    let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
-    ports.join(" and ")
-}
-
 impl Error {
     /// What a proxy client is told.
     pub fn reply(&self) -> Reply {
         match self {
-            Error::PortNotAllowed { .. } | Error::NoHop { .. } => Reply::NotAllowed,
+            Error::Route(e) => e.reply(),
             Error::EndpointBusy { .. } => Reply::GeneralFailure,
             Error::Resolve(e) => e.reply(),
             Error::KeyPush(e) => e.reply(),
@@ -116,24 +106,5 @@ impl Error {
             },
             _ => None,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_refused_port_names_the_allowed_ones() {
-        let e = Error::PortNotAllowed {
-            port: 8080,
-            allowed: vec![22, 3389],
-        };
-        assert!(
-            e.to_string()
-                .starts_with("port 8080 is not allowed: EICE accepts only ports 22 and 3389")
-        );
-        assert!(e.to_string().contains("add a [[hop]]"), "{e}");
-        assert_eq!(e.reply().socks_code(), 0x02);
     }
 }

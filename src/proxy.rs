@@ -157,7 +157,7 @@ impl Proxy {
 
     /// How `target` would be reached, for `eice-proxy resolve`.
     pub async fn way(&self, target: &Target) -> Result<Way, Error> {
-        self.router.way(&self.resolver, target).await
+        Ok(self.router.way(&self.resolver, target).await?)
     }
 
     /// The configured hops, for `eice-proxy doctor`.

@@ -39,7 +39,6 @@ use crate::inbound::http_connect::{self, Refusal, Rejection};
 use crate::inbound::{self, Protocol, socks5};
 use crate::metrics::{Metrics, OpenConnection, Outcome, TunnelInfo};
 pub use crate::proxy::{Opened, Proxy};
-pub use crate::resolve::check_port;
 use crate::target::Target;
 
 /// How long before EICE closes a tunnel (maxTunnelDuration) the log warns.

@@ -10,7 +10,7 @@ use tracing::{Instrument, debug, info_span};
 use crate::cli::{AwsArgs, ConnectArgs};
 use crate::credentials::CredentialCache;
 use crate::eice::{Endpoint, TunnelRequest, region_from_dns_name};
-use crate::server::check_port;
+use crate::resolve::check_port;
 use crate::splice::splice_tunnel;
 use crate::target::{Host, Target};
 

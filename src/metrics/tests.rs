@@ -169,10 +169,10 @@ fn outcome_labels_are_distinct_and_follow_the_reply() {
         limit: 20,
     };
     assert_eq!(Outcome::refused(&busy).label(), "refused_endpoint_busy");
-    let port = Error::PortNotAllowed {
+    let port = Error::from(crate::resolve::RouteError::PortNotAllowed {
         port: 80,
         allowed: vec![22],
-    };
+    });
     assert_eq!(Outcome::refused(&port).label(), "refused_not_allowed");
 }
 

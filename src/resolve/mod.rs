@@ -27,7 +27,7 @@ use moka::future::Cache;
 pub use ec2::{AwsError, Ec2, EndpointInfo, Family, InstanceInfo};
 pub use regional::Regional;
 pub use scope::{Plan, Scope};
-pub use way::{HopReason, HopRoute, Router, Way, check_port};
+pub use way::{HopReason, HopRoute, RouteError, Router, Way, check_port};
 
 use crate::config::{Config, RouteRule};
 use crate::credentials::CredentialCache;
