@@ -20,6 +20,7 @@
 use crate::eice::TunnelError;
 use crate::hop::HopError;
 use crate::keys::PushError;
+use crate::metrics::Outcome;
 use crate::reply::Reply;
 use crate::resolve::{ResolveError, RouteError};
 
@@ -82,6 +83,15 @@ impl Error {
         }
     }
 
+    /// How the connection is counted in the metrics: a refusal by the reply
+    /// the client was told, except a full endpoint, counted apart.
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            Error::EndpointBusy { .. } => Outcome::EndpointBusy,
+            e => Outcome::Refused(e.reply()),
+        }
+    }
+
     /// The endpoint that refused the tunnel, when the service answered.
     pub fn endpoint(&self) -> Option<&str> {
         match self {
@@ -106,5 +116,24 @@ impl Error {
             },
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_endpoint_and_a_refused_port_are_counted_apart() {
+        let busy = Error::EndpointBusy {
+            endpoint: "eice-1".into(),
+            limit: 20,
+        };
+        assert_eq!(busy.outcome().label(), "refused_endpoint_busy");
+        let port = Error::from(RouteError::PortNotAllowed {
+            port: 80,
+            allowed: vec![22],
+        });
+        assert_eq!(port.outcome().label(), "refused_not_allowed");
     }
 }

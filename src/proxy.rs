@@ -17,7 +17,7 @@ use crate::hop::{Hop, HopChannel, HostKeys, Transport};
 use crate::keys::KeyPusher;
 use crate::metrics::Metrics;
 use crate::public_key::PublicKey;
-use crate::resolve::{HopRoute, Resolution, Resolver, Router, Way};
+use crate::resolve::{HopRoute, Resolution, Resolver, Router, Way, cache_lookups};
 use crate::splice::{Finished, Observer, splice_streams, splice_tunnel_observed};
 use crate::target::Target;
 
@@ -202,7 +202,7 @@ impl Proxy {
         .map_err(|_| self.resolve_timeout())??;
         let opened = match way {
             Way::Direct(resolution) => {
-                self.metrics.lookups(&resolution.lookups);
+                self.metrics.lookups(cache_lookups(&resolution.lookups));
                 let (tunnel, slot) = self.open_tunnel(&resolution, None).await?;
                 Opened::Tunnel {
                     tunnel,
@@ -211,7 +211,7 @@ impl Proxy {
                 }
             }
             Way::Hop(route) => {
-                self.metrics.lookups(&route.lookups);
+                self.metrics.lookups(cache_lookups(&route.lookups));
                 let hop = &self.hops[route.hop];
                 let channel = hop
                     .channel(&route.host, route.port, || self.connect_hop(hop))
@@ -233,7 +233,7 @@ impl Proxy {
         let (resolution, instance) = timeout(self.settings.resolve, self.locate_hop(hop))
             .await
             .map_err(|_| self.resolve_timeout())??;
-        self.metrics.lookups(&resolution.lookups);
+        self.metrics.lookups(cache_lookups(&resolution.lookups));
         let push = hop
             .config
             .push_key

@@ -106,8 +106,10 @@ struct Conn {
 
 impl Conn {
     /// Counts how the connection ended (or, tunnelled, began).
+    /// `None`: the first byte matched neither protocol.
     fn outcome(&self, protocol: Option<Protocol>, outcome: Outcome) {
-        self.metrics.connection(protocol, outcome);
+        self.metrics
+            .connection(protocol.map_or("unknown", Protocol::label), outcome);
     }
 }
 
@@ -299,7 +301,7 @@ async fn socks5_until_open(
         Err(e) => {
             refused(&e);
             let _ = request.fail(e.reply()).await;
-            Err(Outcome::refused(&e))
+            Err(e.outcome())
         }
     }
 }
@@ -324,7 +326,7 @@ async fn serve_http(
             let result = proxy.open(&target).await;
             let outcome = match &result {
                 Ok(_) => Outcome::Tunnelled,
-                Err(e) => Outcome::refused(e),
+                Err(e) => e.outcome(),
             };
             *last.lock().expect("outcome lock") = Some(outcome);
             result.map(|opened| (opened, target.clone())).map_err(|e| {
@@ -438,7 +440,7 @@ async fn join<C: AsyncRead + AsyncWrite + Unpin>(
     };
     let meter = conn.metrics.tunnel_opened(TunnelInfo {
         id: conn.id,
-        protocol,
+        protocol: protocol.label(),
         client: conn.peer,
         target: target.to_string(),
         instance,

@@ -26,6 +26,17 @@ pub enum Protocol {
     Forward,
 }
 
+impl Protocol {
+    /// The `protocol` label of the metrics and the status page.
+    pub fn label(self) -> &'static str {
+        match self {
+            Protocol::Socks5 => "socks5",
+            Protocol::Http => "http",
+            Protocol::Forward => "forward",
+        }
+    }
+}
+
 /// Why the first byte was not accepted.
 #[derive(Debug, thiserror::Error)]
 pub enum SniffError {
@@ -72,5 +83,11 @@ mod tests {
         assert!(matches!(classify(0x04), Err(SniffError::Socks4)));
         assert!(matches!(classify(0x16), Err(SniffError::Tls)));
         assert!(matches!(classify(0x00), Err(SniffError::Unknown(0))));
+    }
+
+    #[test]
+    fn each_protocol_has_its_own_label() {
+        let labels = [Protocol::Socks5, Protocol::Http, Protocol::Forward].map(Protocol::label);
+        assert_eq!(labels, ["socks5", "http", "forward"]);
     }
 }

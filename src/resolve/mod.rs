@@ -53,6 +53,26 @@ pub enum Source {
     Config,
 }
 
+impl Source {
+    /// Whether a cache answered, as the metrics count lookups: a hit, a miss
+    /// (the API answered), or `None` for a `[[route]]` rule, which is no lookup.
+    pub fn cache_hit(self) -> Option<bool> {
+        match self {
+            Source::Cache => Some(true),
+            Source::Api => Some(false),
+            Source::Config => None,
+        }
+    }
+}
+
+/// The lookups a resolution made, as the metrics take them (see
+/// [`Source::cache_hit`]).
+pub fn cache_lookups(lookups: &Lookups) -> impl Iterator<Item = (&'static str, Option<bool>)> + '_ {
+    lookups
+        .iter()
+        .map(|(kind, source)| (*kind, source.cache_hit()))
+}
+
 /// A resolved target: the route, and what was learned on the way.
 #[derive(Debug, Clone)]
 pub struct Resolution {
@@ -532,6 +552,24 @@ fn choose(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cache_answers_are_hits_api_answers_misses_and_routes_no_lookup() {
+        let lookups = vec![
+            ("route", Source::Config),
+            ("vpc cidrs", Source::Api),
+            ("endpoints", Source::Cache),
+        ];
+        let counted: Vec<_> = cache_lookups(&lookups).collect();
+        assert_eq!(
+            counted,
+            [
+                ("route", None),
+                ("vpc cidrs", Some(false)),
+                ("endpoints", Some(true))
+            ]
+        );
+    }
 
     fn endpoint(id: &str, subnet: &str, az: &str) -> Arc<EndpointInfo> {
         Arc::new(EndpointInfo {
