@@ -18,7 +18,7 @@
 //! | anything else | 0x01 | 502 |
 
 use crate::eice::TunnelError;
-use crate::hop::HopError;
+use crate::hop::{CarrierError, HopError};
 use crate::keys::PushError;
 use crate::metrics::Outcome;
 use crate::reply::Reply;
@@ -61,6 +61,15 @@ impl From<RouteError> for Error {
             RouteError::Resolve(e) => Error::Resolve(e),
             other => Error::Route(other),
         }
+    }
+}
+
+/// The proxy's failure to open a hop connection's tunnel, as the hop keeps it.
+impl From<Error> for CarrierError {
+    fn from(e: Error) -> CarrierError {
+        let (reply, endpoint) = (e.reply(), e.endpoint().map(str::to_owned));
+        let request_id = e.request_id().map(str::to_owned);
+        CarrierError::new(e, reply, endpoint, request_id)
     }
 }
 

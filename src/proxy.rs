@@ -13,7 +13,7 @@ use tokio::time::timeout;
 use crate::config::{Config, ProxyAuth, PushRule, expand_home, first_match};
 use crate::eice::{Connector, Tunnel, TunnelError, TunnelStream};
 use crate::error::Error;
-use crate::hop::{Hop, HopChannel, HostKeys, Transport};
+use crate::hop::{Carrier, CarrierError, Hop, HopChannel, HostKeys};
 use crate::keys::KeyPusher;
 use crate::metrics::Metrics;
 use crate::public_key::PublicKey;
@@ -214,7 +214,9 @@ impl Proxy {
                 self.metrics.lookups(cache_lookups(&route.lookups));
                 let hop = &self.hops[route.hop];
                 let channel = hop
-                    .channel(&route.host, route.port, || self.connect_hop(hop))
+                    .channel(&route.host, route.port, || async {
+                        self.connect_hop(hop).await.map_err(CarrierError::from)
+                    })
                     .await?;
                 Opened::Hop {
                     channel,
@@ -229,7 +231,7 @@ impl Proxy {
 
     /// The tunnel under a hop's SSH connection: to the hop instance's port
     /// 22, with its key pushed first when the hop says so.
-    async fn connect_hop(&self, hop: &Hop) -> Result<Transport, Error> {
+    async fn connect_hop(&self, hop: &Hop) -> Result<Carrier, Error> {
         let (resolution, instance) = timeout(self.settings.resolve, self.locate_hop(hop))
             .await
             .map_err(|_| self.resolve_timeout())??;
@@ -239,7 +241,7 @@ impl Proxy {
             .push_key
             .then_some((hop.config.os_user.as_str(), &hop.public_key));
         let (tunnel, slot) = self.open_tunnel(&resolution, push).await?;
-        Ok(Transport {
+        Ok(Carrier {
             request_id: tunnel.request_id.clone(),
             stream: TunnelStream::from(tunnel),
             slot,

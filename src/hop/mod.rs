@@ -14,6 +14,7 @@
 //! the old one carries its streams to their end. The hop's host key is
 //! checked ([`known_hosts`]) before the key is offered.
 
+mod carrier;
 mod known_hosts;
 
 use std::borrow::Cow;
@@ -33,12 +34,12 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{Mutex, OwnedSemaphorePermit};
 use tracing::{info, warn};
 
+pub use carrier::CarrierError;
 pub use known_hosts::{HostKeys, Trust, fingerprint};
 
 use crate::config::HopConfig;
 use crate::config::expand_home;
 use crate::eice::TunnelStream;
-use crate::error::Error;
 use crate::metrics::HopTunnel;
 use crate::public_key::PublicKey;
 use crate::reply::Reply;
@@ -63,7 +64,10 @@ const CIPHERS: &[cipher::Name] = &[
 #[derive(Debug, thiserror::Error)]
 pub enum HopError {
     #[error("hop {hop}: cannot reach the hop instance: {source}")]
-    Tunnel { hop: String, source: Box<Error> },
+    Tunnel {
+        hop: String,
+        source: Box<CarrierError>,
+    },
     #[error(
         "@ WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED! @ IT IS POSSIBLE THAT SOMEONE IS DOING \
          SOMETHING NASTY! The {key_type} host key for {alias} is now {fingerprint}, which is not the \
@@ -159,7 +163,7 @@ impl From<russh::Error> for HopError {
 }
 
 /// The EICE tunnel a hop connection runs over, as the proxy opened it.
-pub struct Transport {
+pub struct Carrier {
     pub stream: TunnelStream,
     /// Holds one of the endpoint's tunnel slots for as long as the connection lives.
     pub slot: OwnedSemaphorePermit,
@@ -288,7 +292,7 @@ impl Hop {
     ) -> Result<HopChannel, HopError>
     where
         F: Fn() -> Fut,
-        Fut: Future<Output = Result<Transport, Error>>,
+        Fut: Future<Output = Result<Carrier, CarrierError>>,
     {
         let mut retried = false;
         loop {
@@ -345,7 +349,7 @@ impl Hop {
     async fn connection<F, Fut>(&self, connect: &F) -> Result<Arc<Connection>, HopError>
     where
         F: Fn() -> Fut,
-        Fut: Future<Output = Result<Transport, Error>>,
+        Fut: Future<Output = Result<Carrier, CarrierError>>,
     {
         let mut current = self.current.lock().await;
         if let Some(c) = current.as_ref() {
@@ -387,7 +391,7 @@ impl Hop {
     async fn connect<F, Fut>(&self, connect: &F) -> Result<Connection, HopError>
     where
         F: Fn() -> Fut,
-        Fut: Future<Output = Result<Transport, Error>>,
+        Fut: Future<Output = Result<Carrier, CarrierError>>,
     {
         let name = &self.config.name;
         let transport = connect().await.map_err(|e| HopError::Tunnel {
