@@ -17,23 +17,35 @@
 //!
 //! # Module map
 //!
+//! In reading order, bottom first: each module uses only modules above it in
+//! this table, never one below (`scripts/module-graph` checks this order and
+//! that no two modules need each other, even around a circle). Small shared
+//! values sit at the bottom; the crate-wide [`error::Error`] gathers the
+//! domain errors near the top, and no domain module holds it.
+//!
 //! | module | job |
 //! | --- | --- |
-//! | [`cli`] | clap definitions of every subcommand |
-//! | [`commands`] | one small `run` per subcommand (`serve`, `forward`, `connect`, …) |
-//! | [`config`] | settings and their environment overrides (`EICE_PROXY_ENDPOINT_URL`, `AWS_CA_BUNDLE`) |
-//! | [`credentials`] | the AWS credential chain, cached for signing |
-//! | [`eice`] | the EICE client: presign, transport, tunnel open, stream view |
-//! | [`server`] | the listeners (limits, shutdown), the per-connection handler, forward ports |
-//! | [`proxy`] | shared policy: ports, per-endpoint tunnel limits, timeouts; target → open tunnel |
-//! | [`inbound`] | SOCKS5 and HTTP CONNECT, told apart by the first byte |
+//! | [`reply`] | what a SOCKS5 or HTTP client is told of a failure: one table for both |
 //! | [`target`] | what the client asked for: instance id, IP, private DNS name, Name tag |
-//! | [`resolve`] | target → route through caches: the one place that decides how a target is reached |
-//! | [`keys`] | EC2 Instance Connect key push: `[[push_key]]` rules and `eice-proxy ssh` |
-//! | [`hop`] | the SSH hop: any port in a VPC through one SSH connection over one EICE tunnel |
+//! | [`public_key`] | an OpenSSH public key read from a `.pub` file, as pushed |
+//! | [`credentials`] | the AWS credential chain, cached for signing |
+//! | [`eice`] | the EICE client: settings, presign, transport, tunnel open, stream view |
 //! | [`splice`] | byte stream ⇄ WebSocket copy with back-pressure and half-close |
-//! | [`error`] | what each failure tells a SOCKS or HTTP client |
-//! | [`metrics`] | counters and open tunnels, served on loopback at `/metrics` and `/status` |
+//! | [`metrics`] | counters and open tunnels, fed plain values, served on loopback at `/metrics` and `/status` |
+//! | [`config`] | the config file, every table of it (`[[hop]]`, `[[push_key]]`, `[[route]]`, …) |
+//! | [`inbound`] | SOCKS5 and HTTP CONNECT, told apart by the first byte |
+//! | [`resolve`] | target → route through caches; `way` is the one place that decides direct or hop |
+//! | [`keys`] | EC2 Instance Connect key push, for `[[push_key]]` rules, hops and `eice-proxy ssh` |
+//! | [`hop`] | the SSH hop: any port in a VPC through one SSH connection over one EICE tunnel |
+//! | [`error`] | the crate-wide error: every domain error, and what each tells the client |
+//! | [`proxy`] | shared policy: ports, per-endpoint tunnel limits, timeouts; target → open tunnel |
+//! | [`server`] | the listeners (limits, shutdown), the per-connection handler, forward ports |
+//! | [`cli`] | clap definitions of every subcommand |
+//! | [`commands`] | one small `run` per subcommand (`serve`, `forward`, `connect`, …); the edge, where `anyhow` lives |
+//!
+//! The simulated AWS that tests, benches and `demo` run against is a crate of
+//! its own, `eice-sim` (`crates/eice-sim`): it imports nothing of this crate,
+//! and the product links it only with the `demo` cargo feature (on by default).
 
 pub mod cli;
 pub mod commands;

@@ -245,13 +245,13 @@ impl World {
         Ok(world)
     }
 
-    /// The built-in demo scenario (`src/sim/demo-world.toml`): two VPCs with the same
+    /// The built-in demo scenario (`world/demo-world.toml`): two VPCs with the same
     /// 10.0.0.0/16 block, so IP targets are ambiguous while instance ids are not.
     pub fn demo() -> World {
         World::from_toml(DEMO_WORLD).expect("the built-in demo world is valid")
     }
 
-    /// The built-in second region (`src/sim/demo-world-eu.toml`): `eu-west-1` of the
+    /// The built-in second region (`world/demo-world-eu.toml`): `eu-west-1` of the
     /// same account, one VPC (10.20.0.0/16, apart from the demo's 10.0.0.0/16), one
     /// endpoint and two running instances, `eu-web-1` and `eu-db-1`.
     pub fn demo_eu() -> World {
