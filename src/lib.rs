@@ -46,21 +46,25 @@
 //! The simulated AWS that tests, benches and `demo` run against is a crate of
 //! its own, `eice-sim` (`crates/eice-sim`): it imports nothing of this crate,
 //! and the product links it only with the `demo` cargo feature (on by default).
+//!
+//! The library's interface is what the binary, the tests, the benches and the
+//! fuzz targets use; the modules only the crate itself uses (`error`,
+//! `public_key`, `keys`, `hop`, `proxy`, `server`) are `pub(crate)`.
 
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod credentials;
 pub mod eice;
-pub mod error;
-pub mod hop;
+pub(crate) mod error;
+pub(crate) mod hop;
 pub mod inbound;
-pub mod keys;
+pub(crate) mod keys;
 pub mod metrics;
-pub mod proxy;
-pub mod public_key;
+pub(crate) mod proxy;
+pub(crate) mod public_key;
 pub mod reply;
 pub mod resolve;
-pub mod server;
+pub(crate) mod server;
 pub mod splice;
 pub mod target;
