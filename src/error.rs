@@ -1,9 +1,11 @@
-//! What a failure tells the client.
+//! The crate-wide error: every failure the data path can meet, and what it
+//! tells the client.
 //!
-//! Every error the data path can meet is classified once, here, into a
-//! [`Reply`]: the SOCKS5 reply code (RFC 1928 §6) and the HTTP status
-//! (RFC 9110) that a proxy client receives. Keeping the table in one place
-//! means SOCKS and HTTP CONNECT can never disagree about the same failure.
+//! It gathers the domain errors (a route, a lookup, a key push, a tunnel, a
+//! hop) near the top of the module graph; each of them says which [`Reply`]
+//! its failure maps to (the SOCKS5 reply code and the HTTP status, one table
+//! in [`crate::reply`]), and none of them holds this type, so none of their
+//! modules needs this one. The mapping, failure by failure:
 //!
 //! | failure | SOCKS5 | HTTP |
 //! | --- | --- | --- |

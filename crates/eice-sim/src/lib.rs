@@ -1,8 +1,9 @@
 //! The simulated AWS: the project's stand-in for AWS in tests, benches and the demo.
 //!
-//! Nothing here talks to AWS and nothing in the product path imports this module; it
+//! Nothing here talks to AWS, and this crate imports nothing of the product: it
 //! exists so the proxy can be exercised end to end on 127.0.0.1 with realistic
-//! behaviour. [`world`] describes one region of a simulated account (VPCs, subnets,
+//! behaviour, and the product links it only for `eice-proxy demo` (its `demo`
+//! feature). [`account`] starts a whole simulated account at once. [`world`] describes one region of a simulated account (VPCs, subnets,
 //! instances, endpoints) in TOML; [`ec2_api`] serves the EC2 Query API calls the
 //! resolver makes over one world per region, and at the same URL [`sts`]
 //! (`GetCallerIdentity`) and [`keys`] (EC2 Instance Connect `SendSSHPublicKey`, and
