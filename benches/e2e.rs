@@ -70,8 +70,8 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use eice_proxy::sim::aws::SimAws;
-use eice_proxy::sim::world::World;
+use eice_sim::account::SimAws;
+use eice_sim::world::World;
 
 use figures::Machine;
 use peers::Route;

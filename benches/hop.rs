@@ -67,9 +67,9 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use eice_proxy::sim::aws::SimAws;
-use eice_proxy::sim::sshd::{SSHD, SimSshd};
-use eice_proxy::sim::world::World;
+use eice_sim::account::SimAws;
+use eice_sim::sshd::{SSHD, SimSshd};
+use eice_sim::world::World;
 
 use figures::Machine;
 use forward::{Forward, cpu_of, sshd_pids};

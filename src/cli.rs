@@ -73,6 +73,7 @@ pub enum Command {
     /// Print the route a target would take (instance, IP, VPC, subnet, endpoint, or the hop).
     Resolve(ResolveArgs),
     /// Run the proxy against a simulated AWS account on this machine (no AWS account needed).
+    #[cfg(feature = "demo")]
     Demo(DemoArgs),
     /// Check the setup (config, credentials, identity, regions, permissions,
     /// endpoints, hops, listen address) and say how to fix what is wrong.
@@ -151,6 +152,7 @@ pub struct DoctorArgs {
     pub config: ConfigArgs,
 }
 
+#[cfg(feature = "demo")]
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Where the demo proxy listens.

@@ -1,9 +1,11 @@
-//! What a failure tells the client.
+//! The crate-wide error: every failure the data path can meet, and what it
+//! tells the client.
 //!
-//! Every error the data path can meet is classified once, here, into a
-//! [`Reply`]: the SOCKS5 reply code (RFC 1928 §6) and the HTTP status
-//! (RFC 9110) that a proxy client receives. Keeping the table in one place
-//! means SOCKS and HTTP CONNECT can never disagree about the same failure.
+//! It gathers the domain errors (a route, a lookup, a key push, a tunnel, a
+//! hop) near the top of the module graph; each of them says which [`Reply`]
+//! its failure maps to (the SOCKS5 reply code and the HTTP status, one table
+//! in [`crate::reply`]), and none of them holds this type, so none of their
+//! modules needs this one. The mapping, failure by failure:
 //!
 //! | failure | SOCKS5 | HTTP |
 //! | --- | --- | --- |
@@ -17,39 +19,23 @@
 //! | IPv6 target behind an ipv4-only endpoint | 0x08 | 502 |
 //! | anything else | 0x01 | 502 |
 
-use http::StatusCode;
-
 use crate::eice::TunnelError;
-use crate::hop::HopError;
+use crate::hop::{CarrierError, HopError};
 use crate::keys::PushError;
-use crate::resolve::ResolveError;
+use crate::metrics::Outcome;
+use crate::reply::Reply;
+use crate::resolve::{ResolveError, RouteError};
 
 /// Why a target could not be connected.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(
-        "port {port} is not allowed: EICE accepts only ports {}; to reach any other port, add a \
-         [[hop]] to the config file (an instance in the VPC running sshd, which the proxy reaches \
-         over EICE and forwards through; README, \"Any port through an SSH hop\")",
-        list(allowed)
-    )]
-    PortNotAllowed { port: u16, allowed: Vec<u16> },
-    #[error(
-        "port {port} of {target} is not one EICE accepts ({}), and no [[hop]] serves {vpc}: \
-         add vpc = \"{vpc}\" to a [[hop]], or make one default = true",
-        list(allowed)
-    )]
-    NoHop {
-        target: String,
-        port: u16,
-        vpc: String,
-        allowed: Vec<u16>,
-    },
-    #[error(
         "endpoint {endpoint} already carries {limit} tunnels from this proxy, the EICE quota per \
          endpoint; wait for one to close (limits.tunnels_per_endpoint if AWS raised your quota)"
     )]
     EndpointBusy { endpoint: String, limit: usize },
+    #[error(transparent)]
+    Route(RouteError),
     #[error(transparent)]
     Resolve(#[from] ResolveError),
     /// Boxed: the push error carries several strings, and `Error` travels in
@@ -69,27 +55,51 @@ impl From<HopError> for Error {
     }
 }
 
+/// A lookup that failed on the way to a route stays a resolve error, so its
+/// AWS request id is found where every other lookup's is.
+impl From<RouteError> for Error {
+    fn from(e: RouteError) -> Error {
+        match e {
+            RouteError::Resolve(e) => Error::Resolve(e),
+            other => Error::Route(other),
+        }
+    }
+}
+
+/// The proxy's failure to open a hop connection's tunnel, as the hop keeps it.
+impl From<Error> for CarrierError {
+    fn from(e: Error) -> CarrierError {
+        let (reply, endpoint) = (e.reply(), e.endpoint().map(str::to_owned));
+        let request_id = e.request_id().map(str::to_owned);
+        CarrierError::new(e, reply, endpoint, request_id)
+    }
+}
+
 impl From<PushError> for Error {
     fn from(e: PushError) -> Error {
         Error::KeyPush(Box::new(e))
     }
 }
 
-fn list(ports: &[u16]) -> String {
-    let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
-    ports.join(" and ")
-}
-
 impl Error {
     /// What a proxy client is told.
     pub fn reply(&self) -> Reply {
         match self {
-            Error::PortNotAllowed { .. } | Error::NoHop { .. } => Reply::NotAllowed,
+            Error::Route(e) => e.reply(),
             Error::EndpointBusy { .. } => Reply::GeneralFailure,
             Error::Resolve(e) => e.reply(),
             Error::KeyPush(e) => e.reply(),
             Error::Tunnel(e) => e.reply(),
             Error::Hop(e) => e.reply(),
+        }
+    }
+
+    /// How the connection is counted in the metrics: a refusal by the reply
+    /// the client was told, except a full endpoint, counted apart.
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            Error::EndpointBusy { .. } => Outcome::EndpointBusy,
+            e => Outcome::Refused(e.reply()),
         }
     }
 
@@ -120,101 +130,21 @@ impl Error {
     }
 }
 
-/// The outcome a proxy client is told about, independent of its protocol.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reply {
-    /// Forbidden by policy: a port EICE refuses, an IAM denial, a bad signature.
-    NotAllowed,
-    /// The target's network has no usable endpoint.
-    NetworkUnreachable,
-    /// No such instance or address.
-    HostUnreachable,
-    /// The endpoint could not reach the instance on that port.
-    ConnectionRefused,
-    /// A step ran out of time.
-    TimedOut,
-    /// The request named a command the proxy does not implement (SOCKS BIND, UDP).
-    CommandNotSupported,
-    /// The address family cannot be reached (IPv6 behind an ipv4-only endpoint).
-    AddressTypeNotSupported,
-    /// Anything else: service trouble, a protocol error.
-    GeneralFailure,
-}
-
-impl Reply {
-    /// Every outcome, in SOCKS5 code order (for tests and exhaustive checks).
-    pub const ALL: [Reply; 8] = [
-        Reply::GeneralFailure,
-        Reply::NotAllowed,
-        Reply::NetworkUnreachable,
-        Reply::HostUnreachable,
-        Reply::ConnectionRefused,
-        Reply::TimedOut,
-        Reply::CommandNotSupported,
-        Reply::AddressTypeNotSupported,
-    ];
-
-    /// The SOCKS5 reply field (`REP`) for this outcome.
-    pub fn socks_code(self) -> u8 {
-        match self {
-            Reply::GeneralFailure => 0x01,
-            Reply::NotAllowed => 0x02,
-            Reply::NetworkUnreachable => 0x03,
-            Reply::HostUnreachable => 0x04,
-            Reply::ConnectionRefused => 0x05,
-            Reply::TimedOut => 0x06,
-            Reply::CommandNotSupported => 0x07,
-            Reply::AddressTypeNotSupported => 0x08,
-        }
-    }
-
-    /// The HTTP status a `CONNECT` request gets for this outcome.
-    pub fn http_status(self) -> StatusCode {
-        match self {
-            Reply::NotAllowed => StatusCode::FORBIDDEN,
-            Reply::HostUnreachable => StatusCode::NOT_FOUND,
-            Reply::TimedOut => StatusCode::GATEWAY_TIMEOUT,
-            Reply::CommandNotSupported => StatusCode::METHOD_NOT_ALLOWED,
-            Reply::NetworkUnreachable
-            | Reply::ConnectionRefused
-            | Reply::AddressTypeNotSupported
-            | Reply::GeneralFailure => StatusCode::BAD_GATEWAY,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn socks_codes_follow_rfc_1928() {
-        let codes: Vec<u8> = Reply::ALL.iter().map(|r| r.socks_code()).collect();
-        assert_eq!(codes, (1..=8).collect::<Vec<u8>>());
-    }
-
-    #[test]
-    fn a_refused_port_names_the_allowed_ones() {
-        let e = Error::PortNotAllowed {
-            port: 8080,
-            allowed: vec![22, 3389],
+    fn a_full_endpoint_and_a_refused_port_are_counted_apart() {
+        let busy = Error::EndpointBusy {
+            endpoint: "eice-1".into(),
+            limit: 20,
         };
-        assert!(
-            e.to_string()
-                .starts_with("port 8080 is not allowed: EICE accepts only ports 22 and 3389")
-        );
-        assert!(e.to_string().contains("add a [[hop]]"), "{e}");
-        assert_eq!(e.reply().socks_code(), 0x02);
-    }
-
-    #[test]
-    fn refusals_are_forbidden_and_failures_are_bad_gateway() {
-        assert_eq!(Reply::NotAllowed.http_status(), StatusCode::FORBIDDEN);
-        assert_eq!(Reply::HostUnreachable.http_status(), StatusCode::NOT_FOUND);
-        assert_eq!(Reply::TimedOut.http_status(), StatusCode::GATEWAY_TIMEOUT);
-        assert_eq!(
-            Reply::ConnectionRefused.http_status(),
-            StatusCode::BAD_GATEWAY
-        );
+        assert_eq!(busy.outcome().label(), "refused_endpoint_busy");
+        let port = Error::from(RouteError::PortNotAllowed {
+            port: 80,
+            allowed: vec![22],
+        });
+        assert_eq!(port.outcome().label(), "refused_not_allowed");
     }
 }

@@ -8,7 +8,7 @@
 //! (which endpoint, which private IP, which port) through caches, searching
 //! every configured region; for port 22, [`keys`] may first push an SSH key. [`eice::sign`] presigns a fresh
 //! SigV4 `openTunnel` URL for it with the caller's AWS credentials
-//! ([`aws::CredentialCache`]), [`eice::Connector`] opens that URL as a
+//! ([`credentials::CredentialCache`]), [`eice::Connector`] opens that URL as a
 //! WebSocket over TLS ([`eice::transport`]) and turns any refusal into a
 //! [`eice::TunnelError`] that says what to fix, and [`splice`] then copies the
 //! client's byte stream onto binary WebSocket frames both ways until either side
@@ -17,42 +17,58 @@
 //!
 //! # Module map
 //!
+//! In reading order, bottom first: each module uses only modules above it in
+//! this table, never one below (`scripts/module-graph` checks this order and
+//! that no two modules need each other, even around a circle). Small shared
+//! values sit at the bottom; the crate-wide [`error::Error`] gathers the
+//! domain errors near the top, and no domain module holds it.
+//!
 //! | module | job |
 //! | --- | --- |
-//! | [`cli`] | clap definitions of every subcommand |
-//! | [`commands`] | one small `run` per subcommand (`serve`, `forward`, `connect`, …) |
-//! | [`config`] | settings and their environment overrides (`EICE_PROXY_ENDPOINT_URL`, `AWS_CA_BUNDLE`) |
-//! | [`aws`] | the AWS credential chain, cached for signing |
-//! | [`eice`] | the EICE client: presign, transport, tunnel open, stream view |
-//! | [`server`] | the listeners (limits, shutdown), the per-connection handler, forward ports |
-//! | [`proxy`] | shared policy: ports, per-endpoint tunnel limits, timeouts; target → open tunnel |
-//! | [`inbound`] | SOCKS5 and HTTP CONNECT, told apart by the first byte |
+//! | [`reply`] | what a SOCKS5 or HTTP client is told of a failure: one table for both |
 //! | [`target`] | what the client asked for: instance id, IP, private DNS name, Name tag |
-//! | [`reach`] | security groups and network ACLs between an endpoint and an instance, evaluated as AWS does |
-//! | [`resolve`] | target → route through caches: the one place that decides how a target is reached |
-//! | [`keys`] | EC2 Instance Connect key push: `[[push_key]]` rules and `eice-proxy ssh` |
-//! | [`hop`] | the SSH hop: any port in a VPC through one SSH connection over one EICE tunnel |
-//! | [`splice`] | byte stream ⇄ WebSocket copy with back-pressure and half-close |
-//! | [`error`] | what each failure tells a SOCKS or HTTP client |
 //! | [`glob`] | `*` and `?` wildcards, for `[[push_key]]` rules and known_hosts patterns |
-//! | [`metrics`] | counters and open tunnels, served on loopback at `/metrics` and `/status` |
-//! | [`sim`] | the simulated AWS used by tests, benches and the demo (never by the product path) |
+//! | [`reach`] | security groups and network ACLs between an endpoint and an instance, evaluated as AWS does |
+//! | [`public_key`] | an OpenSSH public key read from a `.pub` file, as pushed |
+//! | [`credentials`] | the AWS credential chain, cached for signing |
+//! | [`eice`] | the EICE client: settings, presign, transport, tunnel open, stream view |
+//! | [`splice`] | byte stream ⇄ WebSocket copy with back-pressure and half-close |
+//! | [`metrics`] | counters and open tunnels, fed plain values, served on loopback at `/metrics` and `/status` |
+//! | [`config`] | the config file, every table of it (`[[hop]]`, `[[push_key]]`, `[[route]]`, …) |
+//! | [`inbound`] | SOCKS5 and HTTP CONNECT, told apart by the first byte |
+//! | [`resolve`] | target → route through caches; `way` is the one place that decides direct or hop |
+//! | [`keys`] | EC2 Instance Connect key push, for `[[push_key]]` rules, hops and `eice-proxy ssh` |
+//! | [`hop`] | the SSH hop: any port in a VPC through one SSH connection over one EICE tunnel |
+//! | [`error`] | the crate-wide error: every domain error, and what each tells the client |
+//! | [`proxy`] | shared policy: ports, per-endpoint tunnel limits, timeouts; target → open tunnel |
+//! | [`server`] | the listeners (limits, shutdown), the per-connection handler, forward ports |
+//! | [`cli`] | clap definitions of every subcommand |
+//! | [`commands`] | one small `run` per subcommand (`serve`, `forward`, `connect`, …); the edge, where `anyhow` lives |
+//!
+//! The simulated AWS that tests, benches and `demo` run against is a crate of
+//! its own, `eice-sim` (`crates/eice-sim`): it imports nothing of this crate,
+//! and the product links it only with the `demo` cargo feature (on by default).
+//!
+//! The library's interface is what the binary, the tests, the benches and the
+//! fuzz targets use; the modules only the crate itself uses (`error`,
+//! `glob`, `public_key`, `keys`, `hop`, `proxy`, `server`) are `pub(crate)`.
 
-pub mod aws;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod credentials;
 pub mod eice;
-pub mod error;
-pub mod glob;
-pub mod hop;
+pub(crate) mod error;
+pub(crate) mod glob;
+pub(crate) mod hop;
 pub mod inbound;
-pub mod keys;
+pub(crate) mod keys;
 pub mod metrics;
-pub mod proxy;
+pub(crate) mod proxy;
+pub(crate) mod public_key;
 pub mod reach;
+pub mod reply;
 pub mod resolve;
-pub mod server;
-pub mod sim;
+pub(crate) mod server;
 pub mod splice;
 pub mod target;

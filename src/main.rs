@@ -29,10 +29,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // `serve` and `forward` log each connection; the others stay quiet, since
     // `connect` shares the terminal with ssh.
-    let long_running = matches!(
-        cli.command,
-        Command::Serve(_) | Command::Forward(_) | Command::Demo(_)
-    );
+    let long_running = match cli.command {
+        Command::Serve(_) | Command::Forward(_) => true,
+        #[cfg(feature = "demo")]
+        Command::Demo(_) => true,
+        _ => false,
+    };
     let default = if long_running { "info" } else { "warn" };
     let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     for directive in SECRET_BEARING {

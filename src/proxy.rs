@@ -10,13 +10,14 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::timeout;
 
-use crate::config::{Config, ProxyAuth};
+use crate::config::{Config, ProxyAuth, PushRule, expand_home, first_match};
 use crate::eice::{Connector, Tunnel, TunnelError, TunnelStream};
 use crate::error::Error;
-use crate::hop::{Hop, HopChannel, HostKeys, Transport};
-use crate::keys::{KeyPusher, PublicKey, PushRule, expand_home, first_match};
+use crate::hop::{Carrier, CarrierError, Hop, HopChannel, HostKeys};
+use crate::keys::KeyPusher;
 use crate::metrics::Metrics;
-use crate::resolve::{HopRoute, Resolution, Resolver, Router, Way};
+use crate::public_key::PublicKey;
+use crate::resolve::{HopRoute, Resolution, Resolver, Router, Way, cache_lookups};
 use crate::splice::{Finished, Observer, splice_streams, splice_tunnel_observed};
 use crate::target::Target;
 
@@ -159,7 +160,7 @@ impl Proxy {
 
     /// How `target` would be reached, for `eice-proxy resolve`.
     pub async fn way(&self, target: &Target) -> Result<Way, Error> {
-        self.router.way(&self.resolver, target).await
+        Ok(self.router.way(&self.resolver, target).await?)
     }
 
     /// The configured hops, for `eice-proxy doctor`.
@@ -204,7 +205,7 @@ impl Proxy {
         .map_err(|_| self.resolve_timeout())??;
         let opened = match way {
             Way::Direct(resolution) => {
-                self.metrics.lookups(&resolution.lookups);
+                self.metrics.lookups(cache_lookups(&resolution.lookups));
                 let (tunnel, slot) = self.open_tunnel(&resolution, None).await?;
                 Opened::Tunnel {
                     tunnel,
@@ -213,10 +214,12 @@ impl Proxy {
                 }
             }
             Way::Hop(route) => {
-                self.metrics.lookups(&route.lookups);
+                self.metrics.lookups(cache_lookups(&route.lookups));
                 let hop = &self.hops[route.hop];
                 let channel = hop
-                    .channel(&route.host, route.port, || self.connect_hop(hop))
+                    .channel(&route.host, route.port, || async {
+                        self.connect_hop(hop).await.map_err(CarrierError::from)
+                    })
                     .await?;
                 Opened::Hop {
                     channel,
@@ -231,17 +234,17 @@ impl Proxy {
 
     /// The tunnel under a hop's SSH connection: to the hop instance's port
     /// 22, with its key pushed first when the hop says so.
-    async fn connect_hop(&self, hop: &Hop) -> Result<Transport, Error> {
+    async fn connect_hop(&self, hop: &Hop) -> Result<Carrier, Error> {
         let (resolution, instance) = timeout(self.settings.resolve, self.locate_hop(hop))
             .await
             .map_err(|_| self.resolve_timeout())??;
-        self.metrics.lookups(&resolution.lookups);
+        self.metrics.lookups(cache_lookups(&resolution.lookups));
         let push = hop
             .config
             .push_key
             .then_some((hop.config.os_user.as_str(), &hop.public_key));
         let (tunnel, slot) = self.open_tunnel(&resolution, push).await?;
-        Ok(Transport {
+        Ok(Carrier {
             request_id: tunnel.request_id.clone(),
             stream: TunnelStream::from(tunnel),
             slot,

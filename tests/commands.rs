@@ -6,8 +6,8 @@ mod common;
 
 use common::clients::{Dest, banner, ping, reaches};
 use common::{PATIENCE, Proxy, addr_after, aws_command, run};
-use eice_proxy::sim::aws::SimAws;
-use eice_proxy::sim::world::World;
+use eice_sim::account::SimAws;
+use eice_sim::world::World;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;

@@ -199,7 +199,7 @@ async fn a_wrong_secret_is_reported_as_a_signature_mismatch() {
 
 #[tokio::test]
 async fn an_expired_url_is_reported_with_the_clock_hint() {
-    let sim = Sim::start_with(eice_proxy::sim::eice::EiceSimConfig {
+    let sim = Sim::start_with(eice_sim::eice::EiceSimConfig {
         clock_skew_secs: 600,
         ..Default::default()
     })

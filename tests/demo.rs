@@ -142,7 +142,7 @@ async fn every_command_the_demo_prints_works_when_pasted() {
         .find(|l| l.trim().starts_with("eice-proxy ssh "));
     assert_eq!(
         ssh.is_some(),
-        eice_proxy::sim::sshd::SimSshd::available(),
+        eice_sim::sshd::SimSshd::available(),
         "{guide:#?}"
     );
     if let Some(ssh) = ssh {

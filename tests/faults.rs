@@ -12,9 +12,9 @@ use std::time::Instant;
 use common::clients::{CONNECT, Dest, SocksFailure, http_connect, reaches, socks5};
 use common::credential_process::{CredentialProcess, process_key_id};
 use common::{PATIENCE, Proxy};
-use eice_proxy::sim::aws::{self, SimAws};
-use eice_proxy::sim::ec2_api::{Action, Fault};
-use eice_proxy::sim::world::World;
+use eice_sim::account::{self, SimAws};
+use eice_sim::ec2_api::{Action, Fault};
+use eice_sim::world::World;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::timeout;
 
@@ -180,7 +180,7 @@ async fn refusals_for_one_endpoint_leave_the_others_working() {
 #[tokio::test]
 async fn a_tunnel_cut_mid_stream_delivers_what_came_before_then_eof_and_logs_code_and_reason() {
     let proxy = Proxy::start(World::demo(), "").await;
-    let greeting = aws::banner(&format!("{WEB_1} web-1 port 22"));
+    let greeting = account::banner(&format!("{WEB_1} web-1 port 22"));
     let sent = common::payload(4000, 7);
     let echoed_before_cut = 1000;
     let reason = "connection reset by instance";

@@ -7,9 +7,9 @@ use std::process::Stdio;
 
 use common::clients::{CONNECT, Dest, banner, read_http_answer, socks5};
 use common::{PATIENCE, Proxy, aws_command};
-use eice_proxy::sim::aws::SimAws;
-use eice_proxy::sim::eice::EXAMPLE_SECRET_ACCESS_KEY;
-use eice_proxy::sim::world::World;
+use eice_sim::account::SimAws;
+use eice_sim::eice::EXAMPLE_SECRET_ACCESS_KEY;
+use eice_sim::world::World;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
@@ -126,7 +126,7 @@ async fn a_full_session_at_trace_level_logs_no_secret() {
     );
     let extra = std::collections::HashMap::from([(
         key.to_owned(),
-        eice_proxy::sim::sigv4::SimCredential::with_session_token(secret, token),
+        eice_sim::sigv4::SimCredential::with_session_token(secret, token),
     )]);
     let aws = SimAws::start_with(World::demo(), true, extra)
         .await

@@ -24,9 +24,9 @@ use common::hopnet::{
 use common::metrics::{METRICS, metrics_addr, sample, scrape_until};
 use common::sshd::Sshd;
 use common::{PATIENCE, Proxy, payload};
-use eice_proxy::sim::aws::SimAws;
-use eice_proxy::sim::ec2_api::Action;
-use eice_proxy::sim::world::World;
+use eice_sim::account::SimAws;
+use eice_sim::ec2_api::Action;
+use eice_sim::world::World;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 use tokio::time::timeout;

@@ -37,7 +37,7 @@ fn recorded_line(public: &Path) -> String {
 /// A key pair of `kind` that no server holds, for a pin no server matches.
 fn foreign_key(sshd: &Sshd, kind: &str) -> PathBuf {
     let path = sshd.dir.path().join(format!("foreign_{kind}"));
-    eice_proxy::sim::sshd::keygen_of(&path, kind).unwrap();
+    eice_sim::sshd::keygen_of(&path, kind).unwrap();
     path.with_extension("pub")
 }
 

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use common::sshd::Sshd;
 use common::{PATIENCE, Proxy, aws_command, run};
-use eice_proxy::sim::aws::SimAws;
-use eice_proxy::sim::world::World;
+use eice_sim::account::SimAws;
+use eice_sim::world::World;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 use tokio::time::timeout;

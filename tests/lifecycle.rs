@@ -6,7 +6,7 @@ mod common;
 
 use common::clients::{CONNECT, Dest, banner, socks5};
 use common::{PATIENCE, Proxy};
-use eice_proxy::sim::world::World;
+use eice_sim::world::World;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::timeout;
 
@@ -112,7 +112,7 @@ async fn settled(proxy: &Proxy, fds: usize) -> (usize, u64) {
 #[tokio::test]
 async fn ten_thousand_connections_leave_no_descriptor_or_memory_behind() {
     let proxy = Proxy::start_with(
-        eice_proxy::sim::aws::SimAws::start(World::demo(), false)
+        eice_sim::account::SimAws::start(World::demo(), false)
             .await
             .unwrap(),
         "",

@@ -6,9 +6,9 @@ mod common;
 use std::path::Path;
 
 use common::{aws_command, run};
-use eice_proxy::sim::aws::SimAws;
-use eice_proxy::sim::ec2_api::{Action, Fault};
-use eice_proxy::sim::world::World;
+use eice_sim::account::SimAws;
+use eice_sim::ec2_api::{Action, Fault};
+use eice_sim::world::World;
 use tokio::process::Command;
 
 /// An address both demo VPCs hold: resolving it needs a `[[route]]` rule.
@@ -177,7 +177,7 @@ async fn doctor_checks_each_hop_instance_and_key() {
     let aws = SimAws::start(World::demo(), false).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("hop_key");
-    eice_proxy::sim::sshd::keygen(&key).expect("ssh-keygen (openssh-client)");
+    eice_sim::sshd::keygen(&key).expect("ssh-keygen (openssh-client)");
     // web-1's host key, recorded in the hops' known_hosts file.
     let known_hosts = dir.path().join("known_hosts");
     let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();

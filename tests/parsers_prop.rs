@@ -15,9 +15,9 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use eice_proxy::config::ProxyAuth;
-use eice_proxy::error::Reply;
 use eice_proxy::inbound::http_connect::{self, Refusal, Upgraded};
 use eice_proxy::inbound::{Protocol, classify, socks5};
+use eice_proxy::reply::Reply;
 use eice_proxy::target::{Host, Target};
 use proptest::collection::vec;
 use proptest::prelude::*;

@@ -8,8 +8,8 @@ use std::net::IpAddr;
 
 use common::clients::{CONNECT, Dest, SocksFailure, banner, hello, http_connect, reaches, socks5};
 use common::{PATIENCE, Proxy};
-use eice_proxy::sim::ec2_api::Action;
-use eice_proxy::sim::world::{IpAddressType, World};
+use eice_sim::ec2_api::Action;
+use eice_sim::world::{IpAddressType, World};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::timeout;
 
@@ -335,7 +335,7 @@ async fn an_unreachable_instance_is_refused_and_its_stale_cache_entry_dropped() 
     assert_eq!(proxy.aws.ec2.calls(Action::DescribeInstances), 1);
 
     // The instance stops behind the proxy's back: EC2 knows, the cache does not.
-    use eice_proxy::sim::world::InstanceState;
+    use eice_sim::world::InstanceState;
     proxy
         .aws
         .ec2

@@ -8,7 +8,7 @@ use std::process::Stdio;
 
 use common::sshd::Sshd;
 use common::{PATIENCE, Proxy, payload, sha256};
-use eice_proxy::sim::world::World;
+use eice_sim::world::World;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::time::timeout;
 

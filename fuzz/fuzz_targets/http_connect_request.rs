@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use eice_proxy::config::ProxyAuth;
-use eice_proxy::error::Reply;
+use eice_proxy::reply::Reply;
 use eice_proxy::inbound::http_connect::{Refusal, Upgraded, serve};
 use eice_proxy::target::Target;
 use fuzz_harness::{exchange, response_statuses};

@@ -8,7 +8,7 @@
 #![no_main]
 
 use eice_proxy::config::ProxyAuth;
-use eice_proxy::error::Reply;
+use eice_proxy::reply::Reply;
 use eice_proxy::inbound::socks5::accept;
 use fuzz_harness::exchange;
 use libfuzzer_sys::fuzz_target;

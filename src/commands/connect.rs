@@ -7,10 +7,10 @@ use std::sync::Arc;
 use anyhow::{Context as _, bail};
 use tracing::{Instrument, debug, info_span};
 
-use crate::aws::CredentialCache;
 use crate::cli::{AwsArgs, ConnectArgs};
+use crate::credentials::CredentialCache;
 use crate::eice::{Endpoint, TunnelRequest, region_from_dns_name};
-use crate::server::check_port;
+use crate::resolve::check_port;
 use crate::splice::splice_tunnel;
 use crate::target::{Host, Target};
 

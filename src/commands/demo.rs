@@ -12,18 +12,18 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use aws_config::BehaviorVersion;
 use aws_credential_types::Credentials;
+use eice_sim::account::SimAws;
+use eice_sim::eice::{EXAMPLE_ACCESS_KEY_ID, EXAMPLE_SECRET_ACCESS_KEY};
+use eice_sim::sshd::{SimSshd, pushed_keys_dir};
+use eice_sim::world::World;
 
-use crate::aws::CredentialCache;
 use crate::cli::DemoArgs;
-use crate::config::{Config, EndpointOverride, TunnelSettings};
-use crate::eice::Connector;
+use crate::config::Config;
+use crate::credentials::CredentialCache;
+use crate::eice::{Connector, EndpointOverride, TunnelSettings};
 use crate::keys::KeyPusher;
 use crate::resolve::{Ec2, Plan, Regional, Resolver};
 use crate::server::{self, Proxy};
-use crate::sim::aws::SimAws;
-use crate::sim::eice::{EXAMPLE_ACCESS_KEY_ID, EXAMPLE_SECRET_ACCESS_KEY};
-use crate::sim::sshd::{SimSshd, pushed_keys_dir};
-use crate::sim::world::World;
 
 pub(super) async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let aws = SimAws::start_regions(vec![World::demo(), World::demo_eu()], true)

@@ -14,9 +14,8 @@ use aws_sdk_sts::error::ProvideErrorMetadata;
 
 use super::{ProfileAws, config_path, load_aws, load_config};
 use crate::cli::{AwsArgs, DoctorArgs};
-use crate::config::{
-    Config, ENDPOINT_URL_ENV, StrictHostKeyChecking, TunnelSettings, default_path,
-};
+use crate::config::{Config, StrictHostKeyChecking, default_path};
+use crate::eice::{ENDPOINT_URL_ENV, TunnelSettings};
 use crate::hop::{Expected, HostKeys};
 use crate::resolve::{AwsError, Ec2, Scope};
 use crate::server;
@@ -205,7 +204,7 @@ async fn check_profile(report: &mut Report, p: &ProfileAws) {
                 &format!("identity ({name})"),
                 format!(
                     "STS GetCallerIdentity did not answer ({}); the EC2 checks below still tell",
-                    crate::aws::error_chain(&e)
+                    crate::credentials::error_chain(&e)
                 ),
             ),
         },

@@ -3,6 +3,7 @@
 
 mod completions;
 mod connect;
+#[cfg(feature = "demo")]
 mod demo;
 mod doctor;
 mod forward;
@@ -20,10 +21,10 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 
-use crate::aws::{self, CredentialCache};
 use crate::cli::{AwsArgs, Cli, Command, ConfigArgs};
-use crate::config::{self, Config, TunnelSettings};
-use crate::eice::Connector;
+use crate::config::{self, Config};
+use crate::credentials::{self, CredentialCache};
+use crate::eice::{Connector, TunnelSettings};
 use crate::keys::KeyPusher;
 use crate::resolve::{Ec2, Plan, Regional, Resolver, Scope};
 use crate::server::Proxy;
@@ -41,6 +42,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Connect(args) => Box::pin(connect::run(&cli.aws, args)).await,
         Command::Resolve(args) => Box::pin(resolve::run(&cli.aws, args)).await,
         Command::Presign(args) => Box::pin(presign::run(&cli.aws, args)).await,
+        #[cfg(feature = "demo")]
         Command::Demo(args) => Box::pin(demo::run(args)).await,
         Command::Doctor(args) => Box::pin(doctor::run(&cli.aws, args)).await,
         Command::SshConfig(args) => ssh_config::run(&cli.aws, args),
@@ -88,7 +90,7 @@ async fn sdk_config(
     region: Option<String>,
 ) -> anyhow::Result<(aws_config::SdkConfig, String)> {
     let region = region.or_else(|| aws_args.regions.first().cloned());
-    let sdk = aws::load_sdk_config(region, aws_args.profile.clone()).await;
+    let sdk = credentials::load_sdk_config(region, aws_args.profile.clone()).await;
     let Some(region) = sdk.region().map(|r| r.to_string()) else {
         bail!("{NO_REGION}");
     };
@@ -144,7 +146,7 @@ async fn load_aws(config: &Config) -> anyhow::Result<(Plan, Vec<ProfileAws>)> {
     // The profile's own region stands in for an unset `regions`.
     let default_region = match config.regions.first() {
         Some(region) => region.clone(),
-        None => aws::load_sdk_config(None, config.profile.clone())
+        None => credentials::load_sdk_config(None, config.profile.clone())
             .await
             .region()
             .map(|r| r.to_string())
@@ -158,7 +160,7 @@ async fn load_aws(config: &Config) -> anyhow::Result<(Plan, Vec<ProfileAws>)> {
             .iter()
             .find(|s| s.profile == profile)
             .map(|s| s.region.clone());
-        let sdk = aws::load_sdk_config(first_region, profile.clone()).await;
+        let sdk = credentials::load_sdk_config(first_region, profile.clone()).await;
         let credentials = Arc::new(CredentialCache::from_sdk_config(&sdk));
         profiles.push(ProfileAws {
             profile,

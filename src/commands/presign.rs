@@ -3,9 +3,9 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::aws::CredentialCache;
 use crate::cli::{AwsArgs, PresignArgs};
-use crate::config::TunnelSettings;
+use crate::credentials::CredentialCache;
+use crate::eice::TunnelSettings;
 use crate::eice::sign::presign;
 use crate::eice::transport::WsTarget;
 use crate::eice::{Endpoint, TunnelRequest, region_from_dns_name};

@@ -10,7 +10,8 @@ use tracing::info;
 use crate::cli::{AwsArgs, ServeArgs, ServeOptions};
 use crate::config::{Config, ForwardRule};
 use crate::metrics;
-use crate::server::{self, Front, Listener, Proxy, check_port};
+use crate::resolve::check_port;
+use crate::server::{self, Front, Listener, Proxy};
 
 pub(super) async fn run(aws_args: &AwsArgs, args: ServeArgs) -> anyhow::Result<()> {
     let mut config = super::load_config(&args.config, aws_args)?;

@@ -15,8 +15,8 @@ use tempfile::TempDir;
 
 use super::ssh_config::connect_command;
 use crate::cli::{AwsArgs, SshArgs};
-use crate::config::StrictHostKeyChecking;
-use crate::keys::{DEFAULT_OS_USER, PublicKey, expand_home};
+use crate::config::{DEFAULT_OS_USER, StrictHostKeyChecking, expand_home};
+use crate::public_key::PublicKey;
 use crate::target::{Host, Target};
 
 /// The key ssh logs in with, and the public half that is pushed.

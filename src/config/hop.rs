@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use ipnet::IpNet;
 use serde::Deserialize;
 
-use crate::keys::DEFAULT_OS_USER;
+use super::DEFAULT_OS_USER;
 use crate::target::Host;
 
 /// A `[[hop]]`, checked.

@@ -1,8 +1,9 @@
 //! Which config file applies: `--config FILE` (or `EICE_PROXY_CONFIG`), else
 //! `$XDG_CONFIG_HOME/eice-proxy/config.toml` (`~/.config/…` when the variable
-//! is unset) if it exists, else none and the built-in defaults.
+//! is unset) if it exists, else none and the built-in defaults; and where a
+//! path the file names (`~/.ssh/…`) points.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The variable that names the config file, like `--config`.
 pub const CONFIG_ENV: &str = "EICE_PROXY_CONFIG";
@@ -15,4 +16,12 @@ pub fn default_path() -> Option<PathBuf> {
         _ => PathBuf::from(std::env::var_os("HOME")?).join(".config"),
     };
     Some(base.join("eice-proxy").join("config.toml"))
+}
+
+/// `~/…` made absolute with `$HOME`, as a shell would.
+pub fn expand_home(path: &Path) -> PathBuf {
+    match (path.strip_prefix("~"), std::env::var_os("HOME")) {
+        (Ok(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => path.to_owned(),
+    }
 }

@@ -1,21 +1,18 @@
-//! Settings: the config file of `serve`, and the environment knobs that
-//! point the tunnel client elsewhere.
+//! Settings: the config file of `serve`, every table of it (`[[hop]]`,
+//! `[[push_key]]`, `[[route]]`, `[[forward]]` alike).
 //!
 //! The file is plain serde structs validated once at load, so a typo is an
-//! error that names the key and line before the proxy accepts anything.
-//!
-//! Two variables matter for offline use and tests. `EICE_PROXY_ENDPOINT_URL`
-//! replaces `wss://<endpoint DnsName>` for every endpoint (the simulated
-//! service listens on 127.0.0.1); `AWS_CA_BUNDLE` adds a PEM bundle of trusted
-//! roots, as every AWS SDK and the AWS CLI do. Both are read once, at start-up,
-//! and validated then, so a typo is reported before the first connection.
+//! error that names the key and line before the proxy accepts anything. The
+//! environment knobs that point the tunnel client elsewhere
+//! (`EICE_PROXY_ENDPOINT_URL`, `AWS_CA_BUNDLE`) belong to the client:
+//! [`crate::eice::settings`].
 
 mod auth;
 mod check;
-mod env;
 mod forward;
 mod hop;
 mod locate;
+mod push_key;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -23,22 +20,19 @@ use std::path::Path;
 
 pub use auth::{AuthConfig, ProxyAuth};
 pub use check::region_name;
-pub use env::{CA_BUNDLE_ENV, ENDPOINT_URL_ENV, EndpointOverride, TunnelSettings, USE_FIPS_ENV};
 pub use forward::{ForwardRule, local_addr};
 pub use hop::HopConfig;
-pub use locate::{CONFIG_ENV, default_path};
+pub use locate::{CONFIG_ENV, default_path, expand_home};
+pub use push_key::{DEFAULT_OS_USER, PushKeyConfig, PushRule, first_match};
 
 use ipnet::IpNet;
 use serde::Deserialize;
 
 use crate::eice::SERVICE_PORTS;
-use crate::keys::{PushKeyConfig, PushRule};
 
 /// A setting that could not be accepted, with the words that say why.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{ENDPOINT_URL_ENV}={url:?} is not usable: {why}")]
-    EndpointUrl { url: String, why: String },
     #[error("cannot read the config file {path}: {source}")]
     Read {
         path: String,
@@ -46,12 +40,6 @@ pub enum ConfigError {
     },
     #[error("config file {path}: {message}")]
     Parse { path: String, message: String },
-    #[error("{name} must be {expected}, got {value:?}")]
-    Value {
-        name: &'static str,
-        expected: &'static str,
-        value: String,
-    },
 }
 
 /// The proxy's own settings, from `--config FILE` (every key optional).

@@ -13,8 +13,8 @@ use tokio_tungstenite::tungstenite;
 
 use super::sign::SignError;
 use super::transport::TransportError;
-use crate::aws::CredentialsError;
-use crate::error::Reply;
+use crate::credentials::CredentialsError;
+use crate::reply::Reply;
 
 /// The close code a normal end of tunnel carries.
 pub const CLOSE_NORMAL: u16 = 1000;

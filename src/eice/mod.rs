@@ -6,10 +6,16 @@
 //! - [`tunnel`] performs the upgrade and turns refusals and close frames into
 //!   [`TunnelError`]s that say what to fix;
 //! - [`handshake`] is the HTTP/1.1 upgrade, read by hand to keep error bodies;
-//! - [`stream`] offers an open tunnel as `AsyncRead + AsyncWrite`.
+//! - [`stream`] offers an open tunnel as `AsyncRead + AsyncWrite`;
+//! - [`settings`] is what the client is told besides each request (an
+//!   endpoint override, extra CA roots, FIPS), read from the environment.
+//!
+//! It depends on nothing of the proxy but [`crate::credentials`] (to sign)
+//! and [`crate::reply`] (what each refusal tells a client).
 
 mod error;
 mod handshake;
+pub mod settings;
 pub mod sign;
 pub mod stream;
 pub mod transport;
@@ -18,6 +24,9 @@ pub mod tunnel;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+pub use settings::{
+    CA_BUNDLE_ENV, ENDPOINT_URL_ENV, EndpointOverride, SettingsError, TunnelSettings, USE_FIPS_ENV,
+};
 pub use stream::TunnelStream;
 pub use tunnel::{Connector, ServiceError, Tunnel, TunnelError};
 

@@ -22,7 +22,7 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 use super::Endpoint;
-use crate::config::TunnelSettings;
+use super::TunnelSettings;
 
 /// Where a tunnel's WebSocket connects, and the `host` that gets signed.
 #[derive(Debug, Clone, PartialEq, Eq)]

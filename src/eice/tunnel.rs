@@ -14,12 +14,12 @@ use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self, Message};
 
 use super::TunnelRequest;
+use super::TunnelSettings;
 pub use super::error::{CLOSE_INTERNAL_ERROR, CLOSE_NORMAL, ServiceError, TunnelError};
 use super::handshake::{self, Upgrade};
 use super::sign::{self, OPEN_TUNNEL_PATH};
 use super::transport::{self, EiceIo, TlsSetupError, Transport, WsTarget};
-use crate::aws::CredentialCache;
-use crate::config::TunnelSettings;
+use crate::credentials::CredentialCache;
 
 /// The largest frame or message accepted from the service. Far above what it
 /// sends; a bound so a broken peer cannot make us buffer without limit.

@@ -15,6 +15,7 @@
 //! checked as OpenSSH checks it ([`known_hosts`]) before the user's key is
 //! offered, and only the host-key types recorded for the hop are asked for.
 
+mod carrier;
 mod hostfile;
 mod known_hosts;
 
@@ -36,14 +37,15 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{Mutex, OwnedSemaphorePermit};
 use tracing::{info, warn};
 
-pub use known_hosts::{Expected, HostKeyError, HostKeys, Recorded, Trust, fingerprint};
+pub use carrier::CarrierError;
+pub use known_hosts::{Expected, HostKeyError, HostKeys, Trust, fingerprint};
 
 use crate::config::HopConfig;
+use crate::config::expand_home;
 use crate::eice::TunnelStream;
-use crate::error::{Error, Reply};
-use crate::keys::PublicKey;
-use crate::keys::expand_home;
 use crate::metrics::HopTunnel;
+use crate::public_key::PublicKey;
+use crate::reply::Reply;
 
 /// How often an idle hop connection is probed, and how many probes may go
 /// unanswered before it is given up (and made again on the next stream).
@@ -65,7 +67,10 @@ const CIPHERS: &[cipher::Name] = &[
 #[derive(Debug, thiserror::Error)]
 pub enum HopError {
     #[error("hop {hop}: cannot reach the hop instance: {source}")]
-    Tunnel { hop: String, source: Box<Error> },
+    Tunnel {
+        hop: String,
+        source: Box<CarrierError>,
+    },
     #[error("hop {hop}: {source}")]
     HostKey { hop: String, source: HostKeyError },
     #[error("hop {hop}: {why}")]
@@ -175,7 +180,7 @@ impl From<russh::Error> for HopError {
 }
 
 /// The EICE tunnel a hop connection runs over, as the proxy opened it.
-pub struct Transport {
+pub struct Carrier {
     pub stream: TunnelStream,
     /// Holds one of the endpoint's tunnel slots for as long as the connection lives.
     pub slot: OwnedSemaphorePermit,
@@ -296,7 +301,7 @@ impl Hop {
     ) -> Result<HopChannel, HopError>
     where
         F: Fn() -> Fut,
-        Fut: Future<Output = Result<Transport, Error>>,
+        Fut: Future<Output = Result<Carrier, CarrierError>>,
     {
         let mut retried = false;
         loop {
@@ -353,7 +358,7 @@ impl Hop {
     async fn connection<F, Fut>(&self, connect: &F) -> Result<Arc<Connection>, HopError>
     where
         F: Fn() -> Fut,
-        Fut: Future<Output = Result<Transport, Error>>,
+        Fut: Future<Output = Result<Carrier, CarrierError>>,
     {
         let mut current = self.current.lock().await;
         if let Some(c) = current.as_ref() {
@@ -395,7 +400,7 @@ impl Hop {
     async fn connect<F, Fut>(&self, connect: &F) -> Result<Connection, HopError>
     where
         F: Fn() -> Fut,
-        Fut: Future<Output = Result<Transport, Error>>,
+        Fut: Future<Output = Result<Carrier, CarrierError>>,
     {
         let name = &self.config.name;
         let transport = connect().await.map_err(|e| HopError::Tunnel {

@@ -24,7 +24,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tracing::{debug, info};
 
 use crate::config::ProxyAuth;
-use crate::error::Reply;
+use crate::reply::Reply;
 use crate::target::{Host, Target};
 
 /// The client's stream after a successful CONNECT.

@@ -6,7 +6,7 @@
 //! SOCKS4 client or a TLS client pointed at the wrong port is a common mistake.
 //!
 //! Nothing here knows about EICE: each protocol yields a [`crate::target::Target`]
-//! and gets back a [`crate::error::Reply`] or a byte stream to hand over.
+//! and gets back a [`crate::reply::Reply`] or a byte stream to hand over.
 
 pub mod http_connect;
 pub mod socks5;
@@ -24,6 +24,17 @@ pub enum Protocol {
     /// A forward port (`eice-proxy forward`, `[[forward]]`): never sniffed,
     /// the port itself names the target.
     Forward,
+}
+
+impl Protocol {
+    /// The `protocol` label of the metrics and the status page.
+    pub fn label(self) -> &'static str {
+        match self {
+            Protocol::Socks5 => "socks5",
+            Protocol::Http => "http",
+            Protocol::Forward => "forward",
+        }
+    }
 }
 
 /// Why the first byte was not accepted.
@@ -72,5 +83,11 @@ mod tests {
         assert!(matches!(classify(0x04), Err(SniffError::Socks4)));
         assert!(matches!(classify(0x16), Err(SniffError::Tls)));
         assert!(matches!(classify(0x00), Err(SniffError::Unknown(0))));
+    }
+
+    #[test]
+    fn each_protocol_has_its_own_label() {
+        let labels = [Protocol::Socks5, Protocol::Http, Protocol::Forward].map(Protocol::label);
+        assert_eq!(labels, ["socks5", "http", "forward"]);
     }
 }

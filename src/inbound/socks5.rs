@@ -15,7 +15,7 @@ use fast_socks5::{ReplyError, Socks5Command};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::config::ProxyAuth;
-use crate::error::Reply;
+use crate::reply::Reply;
 use crate::target::{Host, Target, TargetError};
 
 /// A SOCKS5 client that has said where it wants to go and waits for the answer.

@@ -8,9 +8,6 @@
 //! key's 60-second life, so a burst of connections (Ansible, scp after ssh)
 //! makes one call, not one each.
 
-mod public_key;
-mod rules;
-
 use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
@@ -20,10 +17,8 @@ use aws_sdk_ec2instanceconnect::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2instanceconnect::operation::RequestId;
 use moka::future::Cache;
 
-pub use public_key::PublicKey;
-pub use rules::{DEFAULT_OS_USER, PushKeyConfig, PushRule, expand_home, first_match};
-
-use crate::error::Reply;
+use crate::public_key::PublicKey;
+use crate::reply::Reply;
 use crate::resolve::{InstanceInfo, Scope};
 
 /// How long a push is reused: the key lives 60 s on the instance; 15 s are
@@ -213,7 +208,7 @@ impl KeyPusher {
                 };
                 let message = match &e {
                     SdkError::ServiceError(_) => e.message().unwrap_or("no message").to_owned(),
-                    _ => crate::aws::error_chain(&e),
+                    _ => crate::credentials::error_chain(&e),
                 };
                 Err(attempt.failed(kind, message, e.request_id().map(str::to_owned)))
             }

@@ -9,12 +9,16 @@
 //!
 //! Every label value is a `&'static str` written in this crate, never a string
 //! from a client or from AWS, so the number of series stays bounded.
+//!
+//! It is fed plain values (labels, counts, the [`Reply`] a client was told),
+//! not the domain types of the modules that count, so that all of them can
+//! use it without it knowing them.
 
-mod aws;
+mod api_calls;
 pub mod http;
 mod prometheus;
 
-pub use aws::{counted, counted_page};
+pub use api_calls::{counted, counted_page};
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -24,8 +28,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Reply};
-use crate::inbound::Protocol;
+use crate::reply::Reply;
 use crate::splice::Observer;
 
 /// The shared counters, gauges and table of open tunnels.
@@ -78,14 +81,6 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// The outcome of a target the proxy could not connect.
-    pub fn refused(error: &Error) -> Outcome {
-        match error {
-            Error::EndpointBusy { .. } => Outcome::EndpointBusy,
-            e => Outcome::Refused(e.reply()),
-        }
-    }
-
     /// The `outcome` label.
     pub fn label(self) -> &'static str {
         match self {
@@ -110,22 +105,13 @@ impl Outcome {
     }
 }
 
-/// The `protocol` label; `unknown` when the first byte matched neither.
-fn protocol_label(protocol: Option<Protocol>) -> &'static str {
-    match protocol {
-        Some(Protocol::Socks5) => "socks5",
-        Some(Protocol::Http) => "http",
-        Some(Protocol::Forward) => "forward",
-        None => "unknown",
-    }
-}
-
 /// What the handler knows of a tunnel it has just opened.
 #[derive(Debug, Clone)]
 pub struct TunnelInfo {
     /// The connection id, as in the log's `conn{id=…}`.
     pub id: u64,
-    pub protocol: Protocol,
+    /// The `protocol` label: `socks5`, `http` or `forward`.
+    pub protocol: &'static str,
     pub client: SocketAddr,
     /// What the client asked for, as it asked.
     pub target: String,
@@ -170,10 +156,10 @@ impl Metrics {
         OpenConnection(self.clone())
     }
 
-    /// Counts how a client connection ended (or, for a tunnel, began).
-    pub fn connection(&self, protocol: Option<Protocol>, outcome: Outcome) {
-        self.connections
-            .add((protocol_label(protocol), outcome.label()));
+    /// Counts how a client connection ended (or, for a tunnel, began);
+    /// `protocol` is its label (`unknown` when the first byte matched neither).
+    pub fn connection(&self, protocol: &'static str, outcome: Outcome) {
+        self.connections.add((protocol, outcome.label()));
     }
 
     /// Records the time a tunnel took from the request to ready (resolve + open).
@@ -184,15 +170,15 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
     }
 
-    /// Counts the resolver's cache lookups: `Api` answers are misses, `Cache`
-    /// answers hits; `Config` answers (a `[[route]]` rule) are no lookup.
-    pub fn lookups(&self, lookups: &[(&'static str, crate::resolve::Source)]) {
-        use crate::resolve::Source;
-        for (kind, source) in lookups {
-            match source {
-                Source::Cache => self.lookups.add((kind, "hit")),
-                Source::Api => self.lookups.add((kind, "miss")),
-                Source::Config => {}
+    /// Counts the resolver's cache lookups, each a kind and whether the cache
+    /// answered: `Some(true)` a hit, `Some(false)` a miss (the API answered),
+    /// `None` no lookup at all (a `[[route]]` rule answered).
+    pub fn lookups(&self, lookups: impl IntoIterator<Item = (&'static str, Option<bool>)>) {
+        for (kind, hit) in lookups {
+            match hit {
+                Some(true) => self.lookups.add((kind, "hit")),
+                Some(false) => self.lookups.add((kind, "miss")),
+                None => {}
             }
         }
     }
@@ -234,7 +220,7 @@ impl Metrics {
                 .values()
                 .map(|t| TunnelStatus {
                     id: t.info.id,
-                    protocol: protocol_label(Some(t.info.protocol)).to_owned(),
+                    protocol: t.info.protocol.to_owned(),
                     client: t.info.client,
                     target: t.info.target.clone(),
                     instance: t.info.instance.clone(),

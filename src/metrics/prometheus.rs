@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering::Relaxed;
 
-use super::aws::AWS_CALLS;
+use super::api_calls::AWS_CALLS;
 use super::{Metrics, SETUP_BUCKETS};
 
 /// The `Content-Type` of the page.

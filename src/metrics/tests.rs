@@ -1,12 +1,11 @@
 use std::collections::HashSet;
 
 use super::*;
-use crate::resolve::Source;
 
 fn info(id: u64) -> TunnelInfo {
     TunnelInfo {
         id,
-        protocol: Protocol::Socks5,
+        protocol: "socks5",
         client: "127.0.0.1:50000".parse().unwrap(),
         target: "web-1:22".into(),
         instance: Some("i-0123456789abcdef0".into()),
@@ -25,7 +24,7 @@ fn sample(page: &str, series: &str) -> Option<f64> {
 #[test]
 fn every_family_has_help_and_type_before_its_samples() {
     let metrics = Arc::new(Metrics::new());
-    metrics.connection(Some(Protocol::Http), Outcome::Tunnelled);
+    metrics.connection("http", Outcome::Tunnelled);
     let page = metrics.render();
     let mut declared = HashSet::new();
     for line in page.lines() {
@@ -126,11 +125,11 @@ fn the_setup_histogram_is_cumulative() {
 #[test]
 fn lookups_are_hits_or_misses_and_routes_are_not_counted() {
     let metrics = Metrics::new();
-    metrics.lookups(&[
-        ("route", Source::Config),
-        ("vpc cidrs", Source::Api),
-        ("endpoints", Source::Cache),
-        ("endpoints", Source::Cache),
+    metrics.lookups([
+        ("route", None),
+        ("vpc cidrs", Some(false)),
+        ("endpoints", Some(true)),
+        ("endpoints", Some(true)),
     ]);
     let page = metrics.render();
     assert_eq!(
@@ -164,16 +163,6 @@ fn outcome_labels_are_distinct_and_follow_the_reply() {
     ]);
     let labels: HashSet<&str> = outcomes.iter().map(|o| o.label()).collect();
     assert_eq!(labels.len(), outcomes.len());
-    let busy = Error::EndpointBusy {
-        endpoint: "eice-1".into(),
-        limit: 20,
-    };
-    assert_eq!(Outcome::refused(&busy).label(), "refused_endpoint_busy");
-    let port = Error::PortNotAllowed {
-        port: 80,
-        allowed: vec![22],
-    };
-    assert_eq!(Outcome::refused(&port).label(), "refused_not_allowed");
 }
 
 #[test]
@@ -184,9 +173,9 @@ fn label_values_are_escaped() {
 #[test]
 fn forward_connections_are_labelled_forward_on_both_pages() {
     let metrics = Arc::new(Metrics::new());
-    metrics.connection(Some(Protocol::Forward), Outcome::Tunnelled);
+    metrics.connection("forward", Outcome::Tunnelled);
     let _meter = metrics.tunnel_opened(TunnelInfo {
-        protocol: Protocol::Forward,
+        protocol: "forward",
         ..info(3)
     });
     let series = "eice_proxy_connections_total{protocol=\"forward\",outcome=\"tunnelled\"}";

@@ -16,8 +16,8 @@ use aws_sdk_ec2::types::{
 };
 use ipnet::IpNet;
 
-use crate::error::Reply;
 use crate::metrics::{counted, counted_page};
+use crate::reply::Reply;
 
 /// The endpoint states in which tunnels can be opened.
 const USABLE_STATES: [State; 4] = [
@@ -171,7 +171,7 @@ where
     let message = error
         .message()
         .map(str::to_owned)
-        .unwrap_or_else(|| crate::aws::error_chain(&error));
+        .unwrap_or_else(|| crate::credentials::error_chain(&error));
     AwsError {
         action,
         code,

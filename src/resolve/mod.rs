@@ -27,12 +27,12 @@ use moka::future::Cache;
 pub use ec2::{AwsError, Ec2, EndpointInfo, Family, InstanceInfo};
 pub use regional::Regional;
 pub use scope::{Plan, Scope};
-pub use way::{HopReason, HopRoute, Router, Way, check_port};
+pub use way::{HopReason, HopRoute, RouteError, Router, Way, check_port};
 
-use crate::aws::CredentialCache;
 use crate::config::{Config, RouteRule};
+use crate::credentials::CredentialCache;
 use crate::eice::{TunnelError, TunnelRequest};
-use crate::error::Reply;
+use crate::reply::Reply;
 use crate::target::{Host, Target};
 
 /// Each lookup a resolution made, and who answered it.
@@ -51,6 +51,26 @@ pub enum Source {
     Cache,
     Api,
     Config,
+}
+
+impl Source {
+    /// Whether a cache answered, as the metrics count lookups: a hit, a miss
+    /// (the API answered), or `None` for a `[[route]]` rule, which is no lookup.
+    pub fn cache_hit(self) -> Option<bool> {
+        match self {
+            Source::Cache => Some(true),
+            Source::Api => Some(false),
+            Source::Config => None,
+        }
+    }
+}
+
+/// The lookups a resolution made, as the metrics take them (see
+/// [`Source::cache_hit`]).
+pub fn cache_lookups(lookups: &Lookups) -> impl Iterator<Item = (&'static str, Option<bool>)> + '_ {
+    lookups
+        .iter()
+        .map(|(kind, source)| (*kind, source.cache_hit()))
 }
 
 /// A resolved target: the route, and what was learned on the way.
@@ -532,6 +552,24 @@ fn choose(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cache_answers_are_hits_api_answers_misses_and_routes_no_lookup() {
+        let lookups = vec![
+            ("route", Source::Config),
+            ("vpc cidrs", Source::Api),
+            ("endpoints", Source::Cache),
+        ];
+        let counted: Vec<_> = cache_lookups(&lookups).collect();
+        assert_eq!(
+            counted,
+            [
+                ("route", None),
+                ("vpc cidrs", Some(false)),
+                ("endpoints", Some(true))
+            ]
+        );
+    }
 
     fn endpoint(id: &str, subnet: &str, az: &str) -> Arc<EndpointInfo> {
         Arc::new(EndpointInfo {

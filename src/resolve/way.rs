@@ -19,7 +19,7 @@ use std::net::IpAddr;
 
 use super::{Lookups, Resolution, ResolveError, Resolver, Source, cidr};
 use crate::config::{Config, HopConfig, RouteRule, Via};
-use crate::error::Error;
+use crate::reply::Reply;
 use crate::target::{Host, Target};
 
 /// How a target is reached.
@@ -70,6 +70,47 @@ impl std::fmt::Display for HopReason {
     }
 }
 
+/// Why a target has no way to it: a port that neither EICE nor a hop carries,
+/// or a lookup that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RouteError {
+    #[error(
+        "port {port} is not allowed: EICE accepts only ports {}; to reach any other port, add a \
+         [[hop]] to the config file (an instance in the VPC running sshd, which the proxy reaches \
+         over EICE and forwards through; README, \"Any port through an SSH hop\")",
+        list(allowed)
+    )]
+    PortNotAllowed { port: u16, allowed: Vec<u16> },
+    #[error(
+        "port {port} of {target} is not one EICE accepts ({}), and no [[hop]] serves {vpc}: \
+         add vpc = \"{vpc}\" to a [[hop]], or make one default = true",
+        list(allowed)
+    )]
+    NoHop {
+        target: String,
+        port: u16,
+        vpc: String,
+        allowed: Vec<u16>,
+    },
+    #[error(transparent)]
+    Resolve(#[from] ResolveError),
+}
+
+impl RouteError {
+    /// What a proxy client is told.
+    pub fn reply(&self) -> Reply {
+        match self {
+            RouteError::PortNotAllowed { .. } | RouteError::NoHop { .. } => Reply::NotAllowed,
+            RouteError::Resolve(e) => e.reply(),
+        }
+    }
+}
+
+fn list(ports: &[u16]) -> String {
+    let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
+    ports.join(" and ")
+}
+
 /// The hops and the rules that send targets to them.
 #[derive(Debug, Clone)]
 pub struct Router {
@@ -83,11 +124,11 @@ pub struct Router {
 /// Refuses, before any AWS call, a port outside `allowed` (what EICE
 /// accepts) when no hop could carry it instead: the one port rule `serve`,
 /// `forward` and `connect` all apply.
-pub fn check_port(allowed: &[u16], hops: bool, port: u16) -> Result<(), Error> {
+pub fn check_port(allowed: &[u16], hops: bool, port: u16) -> Result<(), RouteError> {
     if hops || allowed.contains(&port) {
         Ok(())
     } else {
-        Err(Error::PortNotAllowed {
+        Err(RouteError::PortNotAllowed {
             port,
             allowed: allowed.to_vec(),
         })
@@ -109,7 +150,7 @@ impl Router {
     }
 
     /// Decides how `target` is reached, resolving it when that is needed.
-    pub async fn way(&self, resolver: &Resolver, target: &Target) -> Result<Way, Error> {
+    pub async fn way(&self, resolver: &Resolver, target: &Target) -> Result<Way, RouteError> {
         let port = target.port;
         check_port(&self.allowed_ports, !self.hops.is_empty(), port)?;
         let eice_port = self.allowed_ports.contains(&port);
@@ -162,7 +203,7 @@ impl Router {
             .or_else(|| self.default_hop());
         match serving {
             Some(i) => hop(i, ip.to_string(), HopReason::Port, Some(resolution)),
-            None => Err(Error::NoHop {
+            None => Err(RouteError::NoHop {
                 target: target.to_string(),
                 port,
                 vpc: resolution.vpc_id.clone(),
@@ -181,7 +222,7 @@ impl Router {
         target: &Target,
         error: ResolveError,
         eice_port: bool,
-    ) -> Result<(usize, String, HopReason), Error> {
+    ) -> Result<(usize, String, HopReason), RouteError> {
         let default = self.default_hop();
         match (&error, &target.host, default) {
             (ResolveError::NameNotFound { .. }, Host::Name(name), Some(i))
@@ -221,4 +262,23 @@ impl Router {
 
 fn in_cidrs(hop: &HopConfig, ip: IpAddr) -> bool {
     hop.cidrs.iter().any(|c| c.contains(&ip))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_port_names_the_allowed_ones() {
+        let e = RouteError::PortNotAllowed {
+            port: 8080,
+            allowed: vec![22, 3389],
+        };
+        assert!(
+            e.to_string()
+                .starts_with("port 8080 is not allowed: EICE accepts only ports 22 and 3389")
+        );
+        assert!(e.to_string().contains("add a [[hop]]"), "{e}");
+        assert_eq!(e.reply().socks_code(), 0x02);
+    }
 }

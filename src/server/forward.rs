@@ -63,7 +63,7 @@ pub(super) async fn handle(
         }
         Err(e) => {
             refused(&e);
-            conn.outcome(Some(Protocol::Forward), Outcome::refused(&e));
+            conn.outcome(Some(Protocol::Forward), e.outcome());
         }
     }
     drop(guard);

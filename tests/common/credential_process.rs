@@ -5,9 +5,9 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use eice_proxy::sim::aws::SimAws;
-use eice_proxy::sim::sigv4::SimCredential;
-use eice_proxy::sim::world::World;
+use eice_sim::account::SimAws;
+use eice_sim::sigv4::SimCredential;
+use eice_sim::world::World;
 use tempfile::TempDir;
 
 use super::Proxy;

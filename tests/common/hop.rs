@@ -5,8 +5,8 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 
-use eice_proxy::sim::aws::{SimAws, banner as sim_banner, spawn_instance};
-use eice_proxy::sim::world::World;
+use eice_sim::account::{SimAws, banner as sim_banner, spawn_instance};
+use eice_sim::world::World;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;

@@ -3,7 +3,7 @@
 //! [`HopNet`] makes a network namespace with nothing in it but its loopback
 //! interface, and runs inside it a real PostgreSQL server, an HTTP server and
 //! a TCP echo server, each under a VPC-style name that only the namespace's
-//! own hosts file knows. A [`SimSshd`](eice_proxy::sim::sshd::SimSshd) told
+//! own hosts file knows. A [`SimSshd`](eice_sim::sshd::SimSshd) told
 //! to run there ([`HopNet::sshd`]) is the hop: its listener accepts in our
 //! namespace and hands the socket to `sshd -i` inside, so the sshd's
 //! `direct-tcpip` channels are the one way in. There is deliberately no veth
@@ -289,7 +289,7 @@ fn remove_stale() {
 
 /// What the hop's real sshd needs that this machine lacks, if anything.
 pub fn sshd_missing() -> Vec<String> {
-    if eice_proxy::sim::sshd::SimSshd::available() {
+    if eice_sim::sshd::SimSshd::available() {
         Vec::new()
     } else {
         vec!["root and sshd (Debian package openssh-server)".to_owned()]

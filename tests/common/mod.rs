@@ -17,8 +17,8 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use eice_proxy::sim::eice::{EiceSim, EiceSimConfig};
-use eice_proxy::sim::sigv4::SimCredential;
+use eice_sim::eice::{EiceSim, EiceSimConfig};
+use eice_sim::sigv4::SimCredential;
 use sha2::{Digest, Sha256};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
@@ -181,7 +181,7 @@ pub fn sha256(data: &[u8]) -> String {
 
 /// `eice-proxy serve` running against a whole simulated account.
 pub struct Proxy {
-    pub aws: eice_proxy::sim::aws::SimAws,
+    pub aws: eice_sim::account::SimAws,
     pub addr: SocketAddr,
     child: tokio::process::Child,
     /// Everything the proxy logged so far.
@@ -193,8 +193,8 @@ pub struct Proxy {
 
 impl Proxy {
     /// Starts the simulated account for `world` and the proxy with `config`.
-    pub async fn start(world: eice_proxy::sim::world::World, config: &str) -> Proxy {
-        let aws = eice_proxy::sim::aws::SimAws::start(world, false)
+    pub async fn start(world: eice_sim::world::World, config: &str) -> Proxy {
+        let aws = eice_sim::account::SimAws::start(world, false)
             .await
             .expect("simulated AWS");
         Proxy::start_with(aws, config, &[]).await
@@ -202,7 +202,7 @@ impl Proxy {
 
     /// Starts the proxy against `aws` with `config` and extra environment.
     pub async fn start_with(
-        aws: eice_proxy::sim::aws::SimAws,
+        aws: eice_sim::account::SimAws,
         config: &str,
         extra_env: &[(&str, &str)],
     ) -> Proxy {
@@ -212,7 +212,7 @@ impl Proxy {
     /// [`Proxy::start_with`], with the variables named in `removed` taken out
     /// of the environment (e.g. the static keys, to use a profile instead).
     pub async fn start_with_env(
-        aws: eice_proxy::sim::aws::SimAws,
+        aws: eice_sim::account::SimAws,
         config: &str,
         extra_env: &[(&str, &str)],
         removed: &[&str],
@@ -222,7 +222,7 @@ impl Proxy {
 
     /// [`Proxy::start_with`], with `args` added to `serve`'s command line.
     pub async fn start_with_args(
-        aws: eice_proxy::sim::aws::SimAws,
+        aws: eice_sim::account::SimAws,
         config: &str,
         args: &[&str],
     ) -> Proxy {
@@ -232,7 +232,7 @@ impl Proxy {
     /// `eice-proxy forward LOCAL TARGET` against `aws` with `config`; its
     /// `addr` is the forward port.
     pub async fn forward(
-        aws: eice_proxy::sim::aws::SimAws,
+        aws: eice_sim::account::SimAws,
         config: &str,
         local: &str,
         target: &str,
@@ -242,7 +242,7 @@ impl Proxy {
 
     /// [`Proxy::forward`] with extra environment.
     pub async fn forward_with(
-        aws: eice_proxy::sim::aws::SimAws,
+        aws: eice_sim::account::SimAws,
         config: &str,
         extra_env: &[(&str, &str)],
         local: &str,
@@ -261,7 +261,7 @@ impl Proxy {
     }
 
     async fn launch(
-        aws: eice_proxy::sim::aws::SimAws,
+        aws: eice_sim::account::SimAws,
         config: &str,
         extra_env: &[(&str, &str)],
         removed: &[&str],
@@ -283,7 +283,7 @@ impl Proxy {
     /// Runs `eice-proxy COMMAND… --config FILE ARGS…` and waits for the log
     /// line with `ready` in front of the address it listens on.
     async fn spawn(
-        aws: eice_proxy::sim::aws::SimAws,
+        aws: eice_sim::account::SimAws,
         config: &str,
         extra_env: &[(&str, &str)],
         removed: &[&str],
@@ -456,7 +456,7 @@ pub async fn run(mut cmd: Command) -> (std::process::ExitStatus, String, String)
 
 /// A one-shot `eice-proxy ARGS…` pointed at `aws`; keep the returned
 /// directory alive while the command runs (it holds empty AWS config files).
-pub fn aws_command(aws: &eice_proxy::sim::aws::SimAws, args: &[&str]) -> (Command, TempDir) {
+pub fn aws_command(aws: &eice_sim::account::SimAws, args: &[&str]) -> (Command, TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let empty = dir.path().join("empty-aws-config");
     std::fs::write(&empty, "").unwrap();

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Stdio;
 
-use eice_proxy::sim::sshd::{SimSshd, keygen, pushed_keys_dir};
+use eice_sim::sshd::{SimSshd, keygen, pushed_keys_dir};
 use tempfile::TempDir;
 use tokio::process::Command;
 

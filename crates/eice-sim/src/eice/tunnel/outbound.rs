@@ -1,0 +1,125 @@
+//! The service → client half of a tunnel's WebSocket, shared by the tasks that send
+//! on it (target data, pongs, pings, the Close).
+//!
+//! A mutex keeps frames whole when two tasks send at once; the `close_sent` flag under
+//! the same lock enforces RFC 6455 §5.5.1 (nothing after our Close) without races.
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::sync::Mutex;
+use tokio::time::timeout;
+
+use super::super::Shared;
+use crate::ws::{self, Opcode};
+
+/// How long one send may wait (for the lock and the socket) before the client is
+/// considered gone: a client that stops reading must not pin a tunnel forever.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The write side of the client connection, cloneable across tasks.
+#[derive(Clone)]
+pub(super) struct Outbound {
+    inner: Arc<Mutex<Inner>>,
+    shared: Arc<Shared>,
+}
+
+struct Inner {
+    io: Box<dyn AsyncWrite + Send + Unpin>,
+    /// Reused for every frame, so each is one write of header + payload.
+    buf: BytesMut,
+    /// Set once our Close is on the wire; later frames are dropped.
+    close_sent: bool,
+}
+
+impl Outbound {
+    pub(super) fn new(io: Box<dyn AsyncWrite + Send + Unpin>, shared: Arc<Shared>) -> Self {
+        let inner = Inner {
+            io,
+            buf: BytesMut::new(),
+            close_sent: false,
+        };
+        Outbound {
+            inner: Arc::new(Mutex::new(inner)),
+            shared,
+        }
+    }
+
+    /// Sends target data as one binary frame; `Ok(false)` when the tunnel already
+    /// sent its Close and the data was dropped.
+    pub(super) async fn data(&self, payload: &[u8]) -> io::Result<bool> {
+        let sent = self.send(Opcode::Binary, payload).await?;
+        if sent {
+            let len = payload.len() as u64;
+            self.shared
+                .stats
+                .update(|stats| stats.bytes_to_client += len);
+        }
+        Ok(sent)
+    }
+
+    /// A keep-alive probe, as the real service sends.
+    pub(super) async fn ping(&self) -> io::Result<()> {
+        self.send(Opcode::Ping, b"").await.map(drop)
+    }
+
+    /// Answers a client Ping with its payload.
+    pub(super) async fn pong(&self, payload: &[u8]) -> io::Result<()> {
+        self.send(Opcode::Pong, payload).await.map(drop)
+    }
+
+    /// Sends our Close once; later calls do nothing. The code is recorded in the
+    /// stats only when the frame was actually sent.
+    pub(super) async fn close(&self, code: u16, reason: &str) -> io::Result<()> {
+        let payload = ws::close_payload(code, reason);
+        if self.send(Opcode::Close, &payload).await? {
+            self.shared
+                .stats
+                .update(|stats| stats.close_codes_sent.push(code));
+        }
+        Ok(())
+    }
+
+    /// Ends the connection's write side (TCP FIN, or TLS close_notify first).
+    pub(super) async fn shutdown(&self) {
+        let _ = timeout(WRITE_TIMEOUT, async {
+            let mut inner = self.inner.lock().await;
+            inner.io.shutdown().await
+        })
+        .await;
+    }
+
+    pub(super) fn count_from_client(&self, len: usize) {
+        let len = len as u64;
+        self.shared
+            .stats
+            .update(|stats| stats.bytes_from_client += len);
+    }
+
+    pub(super) fn count_pong(&self) {
+        self.shared.stats.update(|stats| stats.pongs_received += 1);
+    }
+
+    /// Writes one frame unless our Close went first; `Ok(true)` when written.
+    async fn send(&self, opcode: Opcode, payload: &[u8]) -> io::Result<bool> {
+        let attempt = async {
+            let mut guard = self.inner.lock().await;
+            let inner = &mut *guard;
+            if inner.close_sent {
+                return Ok(false);
+            }
+            inner.close_sent = opcode == Opcode::Close;
+            ws::write_frame(&mut inner.io, &mut inner.buf, opcode, payload).await?;
+            Ok(true)
+        };
+        timeout(WRITE_TIMEOUT, attempt).await.unwrap_or_else(|_| {
+            Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "client stopped reading",
+            ))
+        })
+    }
+}

@@ -1,0 +1,390 @@
+//! The simulated AWS account: its VPCs, subnets, instances and Instance Connect
+//! Endpoints, loaded from a TOML file.
+//!
+//! Every simulated service (the EC2 Query API, the EICE WebSocket, the instances
+//! behind it) answers from one [`World`], so a test describes its scenario once —
+//! "two VPCs with overlapping CIDRs", "an endpoint still being created" — and every
+//! AWS call the proxy makes sees the same account. The world is validated once at
+//! load ([`World::from_toml`]) so that a scenario EC2 could never produce (an
+//! instance outside its subnet, a dangling reference) fails loudly, naming the id,
+//! instead of quietly testing nothing.
+//!
+//! [`World::demo`] is the built-in scenario for the demo and most tests; its source,
+//! `demo-world.toml`, doubles as the file format's documentation. [`World::demo_eu`]
+//! is a second region of the same account, for multi-region scenarios.
+
+mod cidr;
+mod ids;
+mod states;
+#[cfg(test)]
+mod tests;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use serde::Deserialize;
+
+pub use cidr::{CidrError, Ipv4Cidr, Ipv6Cidr};
+pub use ids::ResourceKind;
+pub use states::{EndpointState, InstanceState, IpAddressType};
+
+/// The account id used when the world file names none: the one AWS documentation
+/// uses, so ARNs in logs look familiar.
+pub const DEFAULT_ACCOUNT_ID: &str = "123456789012";
+
+/// The built-in scenario, kept as TOML so it also documents the format.
+const DEMO_WORLD: &str = include_str!("demo-world.toml");
+
+/// The built-in second region of the same account.
+const DEMO_WORLD_EU: &str = include_str!("demo-world-eu.toml");
+
+/// Why a world file was refused. Every variant names the offending id (or text) so
+/// the author of a test scenario can find the line to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum WorldError {
+    /// The TOML did not parse, or a field had the wrong type or an unknown name.
+    #[error("invalid world file: {0}")]
+    Toml(#[from] toml::de::Error),
+    /// The region is empty; every ARN and DNS name needs one.
+    #[error("the world's region must not be empty")]
+    EmptyRegion,
+    /// The account id is not twelve digits.
+    #[error("account_id '{0}' is not a 12-digit AWS account id")]
+    BadAccountId(String),
+    /// An id is not of the form EC2 issues (`{prefix}-` and 8 or 17 hex digits).
+    #[error(
+        "'{id}' is not a well-formed {noun} (expected '{prefix}-' and 8 or 17 lower-case hex digits)"
+    )]
+    MalformedId {
+        /// The id as written.
+        id: String,
+        /// What kind of id it should have been.
+        noun: &'static str,
+        /// The prefix it should have had.
+        prefix: &'static str,
+    },
+    /// Two resources share an id.
+    #[error("id '{0}' is used more than once")]
+    DuplicateId(String),
+    /// A resource refers to a VPC or subnet that the world does not have.
+    #[error("{id}: {field} '{target}' does not exist")]
+    UnknownReference {
+        /// The resource holding the reference.
+        id: String,
+        /// The field, e.g. `subnet`.
+        field: &'static str,
+        /// The id it refers to.
+        target: String,
+    },
+    /// A VPC has no IPv4 block; EC2 VPCs always have a primary one.
+    #[error("{0}: a VPC needs at least one IPv4 CIDR block")]
+    VpcWithoutCidr(String),
+    /// A subnet's block is not inside any of its VPC's IPv4 blocks.
+    #[error("{subnet}: cidr {cidr} is not inside any CIDR block of {vpc}")]
+    SubnetOutsideVpc {
+        /// The subnet.
+        subnet: String,
+        /// Its block.
+        cidr: Ipv4Cidr,
+        /// Its VPC.
+        vpc: String,
+    },
+    /// An instance's private IPv4 address is not inside its subnet's block.
+    #[error("{instance}: private_ip {ip} is not inside {subnet} ({cidr})")]
+    IpOutsideSubnet {
+        /// The instance.
+        instance: String,
+        /// Its address.
+        ip: Ipv4Addr,
+        /// Its subnet.
+        subnet: String,
+        /// The subnet's block.
+        cidr: Ipv4Cidr,
+    },
+    /// An instance's IPv6 address is not inside any of its VPC's IPv6 blocks.
+    #[error("{instance}: ipv6 {ip} is not inside any ipv6_cidrs block of {vpc}")]
+    Ipv6OutsideVpc {
+        /// The instance.
+        instance: String,
+        /// Its address.
+        ip: Ipv6Addr,
+        /// Its VPC.
+        vpc: String,
+    },
+    /// Two subnets of one VPC overlap.
+    #[error("{0} and {1} are in the same VPC and their CIDR blocks overlap")]
+    SubnetsOverlap(String, String),
+    /// Two instances in one subnet have the same private address.
+    #[error("{second}: private_ip {ip} is already used by {first} in the same subnet")]
+    AddressInUse {
+        /// The address.
+        ip: Ipv4Addr,
+        /// The instance listed first.
+        first: String,
+        /// The instance reusing the address.
+        second: String,
+    },
+    /// An instance sets its Name both with `name` and in `tags`.
+    #[error("{0}: the Name tag is set both by `name` and in `tags`; keep one")]
+    NameTwice(String),
+    /// A run-time change named an instance the world does not have.
+    #[error("the instance ID '{0}' does not exist")]
+    UnknownInstance(String),
+}
+
+/// The simulated account: everything the EC2 Query API can describe.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct World {
+    /// The region this world is; the services sign and answer for it. An account
+    /// spread over several regions is several worlds (see [`crate::account`]).
+    pub region: String,
+    /// The owner of every resource, as it appears in ARNs and `ownerId`.
+    #[serde(default = "default_account_id")]
+    pub account_id: String,
+    /// The `[[vpc]]` tables.
+    #[serde(rename = "vpc", default)]
+    pub vpcs: Vec<Vpc>,
+    /// The `[[subnet]]` tables.
+    #[serde(rename = "subnet", default)]
+    pub subnets: Vec<Subnet>,
+    /// The `[[instance]]` tables.
+    #[serde(rename = "instance", default)]
+    pub instances: Vec<Instance>,
+    /// The `[[endpoint]]` tables.
+    #[serde(rename = "endpoint", default)]
+    pub endpoints: Vec<Endpoint>,
+}
+
+/// A VPC and the address space the proxy matches IP targets against.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Vpc {
+    /// `vpc-…`.
+    pub id: String,
+    /// Every associated IPv4 block; the first is the primary (`cidrBlock`).
+    pub cidrs: Vec<Ipv4Cidr>,
+    /// Associated IPv6 blocks, if the VPC is dual-stack.
+    #[serde(default)]
+    pub ipv6_cidrs: Vec<Ipv6Cidr>,
+}
+
+/// A subnet: it places instances and endpoints in a VPC and an Availability Zone.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Subnet {
+    /// `subnet-…`.
+    pub id: String,
+    /// The VPC it belongs to.
+    pub vpc: String,
+    /// Its IPv4 block, inside one of the VPC's blocks.
+    pub cidr: Ipv4Cidr,
+    /// E.g. `us-east-1a`; also the AZ of everything in the subnet.
+    pub availability_zone: String,
+}
+
+/// An EC2 instance, as far as reaching it through an endpoint is concerned.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Instance {
+    /// `i-…`.
+    pub id: String,
+    /// Its subnet, which also gives its VPC and AZ.
+    pub subnet: String,
+    /// Its primary private IPv4 address, inside the subnet's block.
+    pub private_ip: Ipv4Addr,
+    /// Its IPv6 address, if any (used through dual-stack and IPv6 endpoints).
+    #[serde(default)]
+    pub ipv6: Option<Ipv6Addr>,
+    /// Its lifecycle state; only `running` instances accept connections.
+    pub state: InstanceState,
+    /// The `Name` tag, the name users type as a proxy target.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Any other tags.
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+/// An EC2 Instance Connect Endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Endpoint {
+    /// `eice-…`.
+    pub id: String,
+    /// Its subnet, which gives its VPC and AZ.
+    pub subnet: String,
+    /// Its lifecycle state; the proxy must only use the usable ones.
+    pub state: EndpointState,
+    /// Which address families it can reach.
+    #[serde(default)]
+    pub ip_address_type: IpAddressType,
+    /// Whether instances see the client's IP rather than the endpoint's.
+    #[serde(default)]
+    pub preserve_client_ip: bool,
+    /// Whether it has a `FipsDnsName`; the proxy must fail clearly without one
+    /// when FIPS is requested.
+    #[serde(default = "default_true")]
+    pub fips: bool,
+}
+
+fn default_account_id() -> String {
+    DEFAULT_ACCOUNT_ID.to_owned()
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl World {
+    /// Parses and validates a world file.
+    pub fn from_toml(text: &str) -> Result<World, WorldError> {
+        let world: World = toml::from_str(text)?;
+        world.validate()?;
+        Ok(world)
+    }
+
+    /// The built-in demo scenario (`world/demo-world.toml`): two VPCs with the same
+    /// 10.0.0.0/16 block, so IP targets are ambiguous while instance ids are not.
+    pub fn demo() -> World {
+        World::from_toml(DEMO_WORLD).expect("the built-in demo world is valid")
+    }
+
+    /// The built-in second region (`world/demo-world-eu.toml`): `eu-west-1` of the
+    /// same account, one VPC (10.20.0.0/16, apart from the demo's 10.0.0.0/16), one
+    /// endpoint and two running instances, `eu-web-1` and `eu-db-1`.
+    pub fn demo_eu() -> World {
+        World::from_toml(DEMO_WORLD_EU).expect("the built-in eu demo world is valid")
+    }
+
+    /// Checks the rules [`World::from_toml`] enforces; for worlds built in code.
+    pub fn validate(&self) -> Result<(), WorldError> {
+        validate::world(self)
+    }
+
+    /// Every resource's kind and id: VPCs, subnets, instances, then endpoints.
+    pub fn resources(&self) -> impl Iterator<Item = (ResourceKind, &str)> {
+        let vpcs = self.vpcs.iter().map(|v| (ResourceKind::Vpc, v.id.as_str()));
+        let subnets = self
+            .subnets
+            .iter()
+            .map(|s| (ResourceKind::Subnet, s.id.as_str()));
+        let instances = self
+            .instances
+            .iter()
+            .map(|i| (ResourceKind::Instance, i.id.as_str()));
+        let endpoints = self
+            .endpoints
+            .iter()
+            .map(|e| (ResourceKind::Endpoint, e.id.as_str()));
+        vpcs.chain(subnets).chain(instances).chain(endpoints)
+    }
+
+    /// The VPC with this id.
+    pub fn vpc(&self, id: &str) -> Option<&Vpc> {
+        self.vpcs.iter().find(|vpc| vpc.id == id)
+    }
+
+    /// The subnet with this id.
+    pub fn subnet(&self, id: &str) -> Option<&Subnet> {
+        self.subnets.iter().find(|subnet| subnet.id == id)
+    }
+
+    /// The instance with this id.
+    pub fn instance(&self, id: &str) -> Option<&Instance> {
+        self.instances.iter().find(|instance| instance.id == id)
+    }
+
+    /// The endpoint with this id.
+    pub fn endpoint(&self, id: &str) -> Option<&Endpoint> {
+        self.endpoints.iter().find(|endpoint| endpoint.id == id)
+    }
+
+    /// The endpoint a TLS/WebSocket connection addressed by host name (without a
+    /// port), standard or FIPS, compared as DNS does, ignoring case: how a simulated
+    /// EICE service knows which endpoint was dialled.
+    pub fn endpoint_by_dns_name(&self, host: &str) -> Option<&Endpoint> {
+        self.endpoints.iter().find(|endpoint| {
+            endpoint.dns_name(&self.region).eq_ignore_ascii_case(host)
+                || endpoint
+                    .fips_dns_name(&self.region)
+                    .is_some_and(|fips| fips.eq_ignore_ascii_case(host))
+        })
+    }
+
+    /// Changes an instance's state, for tests of instances stopping under the proxy.
+    pub fn set_instance_state(&mut self, id: &str, state: InstanceState) -> Result<(), WorldError> {
+        let instance = self
+            .instances
+            .iter_mut()
+            .find(|instance| instance.id == id)
+            .ok_or_else(|| WorldError::UnknownInstance(id.to_owned()))?;
+        instance.state = state;
+        Ok(())
+    }
+
+    /// EC2's private DNS name for an address: `ip-10-0-1-25.ec2.internal` in
+    /// us-east-1, `ip-10-0-1-25.{region}.compute.internal` elsewhere.
+    pub fn private_dns_name(&self, ip: Ipv4Addr) -> String {
+        let host = format!("ip-{}", ip.to_string().replace('.', "-"));
+        if self.region == "us-east-1" {
+            format!("{host}.ec2.internal")
+        } else {
+            format!("{host}.{}.compute.internal", self.region)
+        }
+    }
+
+    /// The ARN partition of the region (`aws`, `aws-cn`, `aws-us-gov`).
+    pub fn partition(&self) -> &'static str {
+        if self.region.starts_with("cn-") {
+            "aws-cn"
+        } else if self.region.starts_with("us-gov-") {
+            "aws-us-gov"
+        } else {
+            "aws"
+        }
+    }
+}
+
+impl Instance {
+    /// Every tag as EC2 lists it: `Name` first (when set), then the others.
+    pub fn all_tags(&self) -> impl Iterator<Item = (&str, &str)> {
+        let name = self.name.as_deref().map(|name| ("Name", name));
+        name.into_iter()
+            .chain(self.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    }
+}
+
+impl Endpoint {
+    /// The endpoint's DNS name, the host of its `openTunnel` URL.
+    ///
+    /// Takes the region because it belongs to the [`World`], not to the endpoint.
+    pub fn dns_name(&self, region: &str) -> String {
+        format!(
+            "{}.ec2-instance-connect-endpoint.{region}.{}",
+            self.id,
+            dns_suffix(region)
+        )
+    }
+
+    /// The FIPS DNS name, or `None` for an endpoint created without one.
+    pub fn fips_dns_name(&self, region: &str) -> Option<String> {
+        self.fips.then(|| {
+            format!(
+                "{}.fips.ec2-instance-connect-endpoint.{region}.{}",
+                self.id,
+                dns_suffix(region)
+            )
+        })
+    }
+}
+
+/// AWS's DNS suffix for a region: China regions live under `amazonaws.com.cn`.
+fn dns_suffix(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "amazonaws.com.cn"
+    } else {
+        "amazonaws.com"
+    }
+}

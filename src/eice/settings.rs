@@ -1,0 +1,190 @@
+//! What the tunnel client needs to know besides each request, owned here so
+//! the client depends on no config of the proxy: [`TunnelSettings`], from the
+//! environment knobs read once at start-up.
+//!
+//! `EICE_PROXY_ENDPOINT_URL` replaces `wss://<endpoint DnsName>` for every
+//! endpoint (the simulated service listens on 127.0.0.1); `AWS_CA_BUNDLE` adds
+//! a PEM bundle of trusted roots, as every AWS SDK and the AWS CLI do;
+//! `AWS_USE_FIPS_ENDPOINT` selects endpoints' FIPS names. A typo is reported
+//! before the first connection.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// An environment knob that could not be accepted, with the words that say why.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("{ENDPOINT_URL_ENV}={url:?} is not usable: {why}")]
+    EndpointUrl { url: String, why: String },
+    #[error("{name} must be {expected}, got {value:?}")]
+    Value {
+        name: &'static str,
+        expected: &'static str,
+        value: String,
+    },
+}
+
+/// The variable that points every endpoint at another WebSocket URL.
+pub const ENDPOINT_URL_ENV: &str = "EICE_PROXY_ENDPOINT_URL";
+
+/// The variable naming extra trusted CA certificates (PEM), shared with the AWS CLI.
+pub const CA_BUNDLE_ENV: &str = "AWS_CA_BUNDLE";
+
+/// The variable that asks for FIPS endpoints, shared with every AWS SDK.
+pub const USE_FIPS_ENV: &str = "AWS_USE_FIPS_ENDPOINT";
+
+/// Where WebSocket connections go instead of the endpoint's own DNS name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointOverride {
+    /// `true` for `wss://` (TLS), `false` for `ws://`, which only loopback may use.
+    pub tls: bool,
+    /// The host as written in the URL, without brackets for IPv6.
+    pub host: String,
+    /// The TCP port, defaulted from the scheme.
+    pub port: u16,
+}
+
+impl EndpointOverride {
+    /// Parses `ws://host[:port]` or `wss://host[:port]`.
+    ///
+    /// Plain `ws://` is accepted only for a loopback host: the URL carries a
+    /// signature that grants a tunnel into a VPC, so it never crosses a network
+    /// in clear text.
+    pub fn parse(url: &str) -> Result<EndpointOverride, SettingsError> {
+        let bad = |why: &str| SettingsError::EndpointUrl {
+            url: url.to_owned(),
+            why: why.to_owned(),
+        };
+        let uri: http::Uri = url.parse().map_err(|_| bad("not a URL"))?;
+        let tls = match uri.scheme_str() {
+            Some("wss") => true,
+            Some("ws") => false,
+            _ => return Err(bad("the scheme must be ws:// or wss://")),
+        };
+        if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+            return Err(bad(
+                "give only scheme, host and port; the path is always /openTunnel",
+            ));
+        }
+        let authority = uri.authority().ok_or_else(|| bad("no host"))?;
+        let host = authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        let port = authority.port_u16().unwrap_or(if tls { 443 } else { 80 });
+        if !tls && !is_loopback_host(host) {
+            return Err(bad(
+                "plain ws:// is allowed only for a loopback host; use wss://",
+            ));
+        }
+        Ok(EndpointOverride {
+            tls,
+            host: host.to_owned(),
+            port,
+        })
+    }
+}
+
+/// `localhost`, 127.0.0.0/8 or ::1.
+fn is_loopback_host(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Everything the tunnel opener needs to know besides the request itself.
+#[derive(Debug, Clone)]
+pub struct TunnelSettings {
+    /// Replaces `wss://<DnsName>` for every endpoint (tests, offline use).
+    pub endpoint_override: Option<EndpointOverride>,
+    /// Extra trusted roots, in addition to the system's and webpki's.
+    pub ca_bundle: Option<PathBuf>,
+    /// Use the endpoint's `FipsDnsName` instead of its `DnsName`.
+    pub use_fips: bool,
+    /// How long TCP connect, TLS and the WebSocket upgrade may take together.
+    pub open_timeout: Duration,
+}
+
+impl Default for TunnelSettings {
+    fn default() -> Self {
+        TunnelSettings {
+            endpoint_override: None,
+            ca_bundle: None,
+            use_fips: false,
+            open_timeout: Duration::from_secs(15),
+        }
+    }
+}
+
+impl TunnelSettings {
+    /// Defaults overlaid with `EICE_PROXY_ENDPOINT_URL`, `AWS_CA_BUNDLE` and
+    /// `AWS_USE_FIPS_ENDPOINT` from the environment.
+    pub fn from_env() -> Result<TunnelSettings, SettingsError> {
+        let mut settings = TunnelSettings::default();
+        if let Some(url) = non_empty_var(ENDPOINT_URL_ENV) {
+            settings.endpoint_override = Some(EndpointOverride::parse(&url)?);
+        }
+        settings.ca_bundle = non_empty_var(CA_BUNDLE_ENV).map(PathBuf::from);
+        if let Some(value) = non_empty_var(USE_FIPS_ENV) {
+            settings.use_fips = parse_bool(USE_FIPS_ENV, &value)?;
+        }
+        Ok(settings)
+    }
+}
+
+fn non_empty_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn parse_bool(name: &'static str, value: &str) -> Result<bool, SettingsError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err(SettingsError::Value {
+            name,
+            expected: "true or false",
+            value: value.to_owned(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_ws_override_is_accepted_with_its_port() {
+        let o = EndpointOverride::parse("ws://127.0.0.1:8443").unwrap();
+        assert_eq!((o.tls, o.host.as_str(), o.port), (false, "127.0.0.1", 8443));
+        let o = EndpointOverride::parse("ws://[::1]:9000/").unwrap();
+        assert_eq!((o.host.as_str(), o.port), ("::1", 9000));
+    }
+
+    #[test]
+    fn wss_override_defaults_to_port_443() {
+        let o = EndpointOverride::parse("wss://eice.example.test").unwrap();
+        assert_eq!((o.tls, o.port), (true, 443));
+    }
+
+    #[test]
+    fn clear_text_to_a_remote_host_is_refused() {
+        let err = EndpointOverride::parse("ws://10.0.0.5:80").unwrap_err();
+        assert!(
+            err.to_string().contains("only for a loopback host"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn other_schemes_and_paths_are_refused() {
+        assert!(EndpointOverride::parse("https://127.0.0.1").is_err());
+        assert!(EndpointOverride::parse("ws://127.0.0.1/openTunnel").is_err());
+    }
+
+    #[test]
+    fn booleans_are_read_like_the_aws_sdks_do() {
+        assert!(parse_bool("X", "TRUE").unwrap());
+        assert!(!parse_bool("X", "false").unwrap());
+        assert!(parse_bool("X", "maybe").is_err());
+    }
+}
