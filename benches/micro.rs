@@ -12,17 +12,18 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
-use aws_sdk_ec2::config::{BehaviorVersion, Region};
 use criterion::{Criterion, criterion_group, criterion_main};
 use eice_proxy::config::Config;
 use eice_proxy::credentials::CredentialCache;
+use eice_proxy::ec2::{ApiUrl, Ec2, Settings};
 use eice_proxy::eice::sign::presign;
-use eice_proxy::eice::transport::WsTarget;
+use eice_proxy::eice::target::WsTarget;
 use eice_proxy::eice::{Endpoint, TunnelRequest};
 use eice_proxy::inbound::http_connect::{self, Refusal, Upgraded};
 use eice_proxy::inbound::socks5;
+use eice_proxy::net::{self, Transport};
 use eice_proxy::reply::Reply;
-use eice_proxy::resolve::{Ec2, Regional, Resolver, Scope};
+use eice_proxy::resolve::{Regional, Resolver, Scope};
 use eice_proxy::target::{Host, Target};
 use eice_sim::account::SimAws;
 use eice_sim::eice::{EXAMPLE_ACCESS_KEY_ID, EXAMPLE_SECRET_ACCESS_KEY};
@@ -145,32 +146,28 @@ fn bench_resolve_warm(c: &mut Criterion) {
     let aws = rt
         .block_on(SimAws::start(World::demo(), false))
         .expect("the simulated AWS starts");
-    let client_config = aws_sdk_ec2::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(aws.ec2.url())
-        .credentials_provider(Credentials::new(
-            EXAMPLE_ACCESS_KEY_ID,
-            EXAMPLE_SECRET_ACCESS_KEY,
-            None,
-            None,
-            "bench",
-        ))
-        .build();
+    let credentials = Arc::new(CredentialCache::fixed(Credentials::new(
+        EXAMPLE_ACCESS_KEY_ID,
+        EXAMPLE_SECRET_ACCESS_KEY,
+        None,
+        None,
+        "bench",
+    )));
+    let url = ApiUrl::parse(&aws.ec2.url()).expect("the simulator's URL");
+    let tls = net::client_config(None).expect("TLS set-up");
+    let ec2 = Ec2::new(
+        Settings::new(url, "us-east-1"),
+        Arc::clone(&credentials),
+        Transport::new(tls),
+    );
     let config = Config::parse(ROUTES).expect("the bench config parses");
     let regional = Regional::new(
-        Ec2::new(aws_sdk_ec2::Client::from_conf(client_config)),
+        ec2,
         Scope {
             region: "us-east-1".into(),
             profile: None,
         },
-        Arc::new(CredentialCache::fixed(Credentials::new(
-            EXAMPLE_ACCESS_KEY_ID,
-            EXAMPLE_SECRET_ACCESS_KEY,
-            None,
-            None,
-            "bench",
-        ))),
+        credentials,
         &config,
     );
     let resolver = Resolver::one_region(regional, &config);

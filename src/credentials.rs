@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime};
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use aws_types::service_config::ServiceConfigKey;
 
 /// Credentials this close to expiry are refreshed before signing, so that a
 /// URL signed now is still backed by valid credentials when the service checks it.
@@ -40,6 +41,23 @@ pub async fn load_sdk_config(region: Option<String>, profile: Option<String>) ->
         loader = loader.profile_name(profile);
     }
     loader.load().await
+}
+
+/// The EC2 API URL configured for this profile, as the AWS SDKs read it:
+/// `AWS_ENDPOINT_URL_EC2`, an `ec2` `endpoint_url` in the profile's
+/// `services` section, then `AWS_ENDPOINT_URL` or the profile's own
+/// `endpoint_url` (`AWS_IGNORE_CONFIGURED_ENDPOINT_URLS` turns all off).
+pub fn ec2_endpoint_url(config: &SdkConfig) -> Option<String> {
+    let key = ServiceConfigKey::builder()
+        .service_id("EC2")
+        .env("AWS_ENDPOINT_URL")
+        .profile("endpoint_url")
+        .build()
+        .expect("every field of the key is set");
+    config
+        .service_config()
+        .and_then(|c| c.load_config(key))
+        .or_else(|| config.endpoint_url().map(str::to_owned))
 }
 
 /// A credentials provider with a cache in front of it.

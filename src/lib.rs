@@ -9,7 +9,7 @@
 //! every configured region; for port 22, [`keys`] may first push an SSH key. [`eice::sign`] presigns a fresh
 //! SigV4 `openTunnel` URL for it with the caller's AWS credentials
 //! ([`credentials::CredentialCache`]), [`eice::Connector`] opens that URL as a
-//! WebSocket over TLS ([`eice::transport`]) and turns any refusal into a
+//! WebSocket over TLS ([`net`]) and turns any refusal into a
 //! [`eice::TunnelError`] that says what to fix, and [`splice`] then copies the
 //! client's byte stream onto binary WebSocket frames both ways until either side
 //! closes. An open tunnel can also be used as a plain byte stream
@@ -31,9 +31,11 @@
 //! | [`reach`] | security groups and network ACLs between an endpoint and an instance, evaluated as AWS does |
 //! | [`public_key`] | an OpenSSH public key read from a `.pub` file, as pushed |
 //! | [`credentials`] | the AWS credential chain, cached for signing |
+//! | [`net`] | TCP and TLS to AWS, one trust store (webpki, the system, `AWS_CA_BUNDLE`) |
 //! | [`eice`] | the EICE client: settings, presign, transport, tunnel open, stream view |
 //! | [`splice`] | byte stream ⇄ WebSocket copy with back-pressure and half-close |
 //! | [`metrics`] | counters and open tunnels, fed plain values, served on loopback at `/metrics` and `/status` |
+//! | [`ec2`] | the EC2 API calls the proxy makes (Query protocol: sign, send, retry, pages) |
 //! | [`config`] | the config file, every table of it (`[[hop]]`, `[[push_key]]`, `[[route]]`, …) |
 //! | [`inbound`] | SOCKS5 and HTTP CONNECT, told apart by the first byte |
 //! | [`resolve`] | target → route through caches; `way` is the one place that decides direct or hop |
@@ -57,6 +59,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod credentials;
+pub mod ec2;
 pub mod eice;
 pub(crate) mod error;
 pub(crate) mod glob;
@@ -64,6 +67,7 @@ pub(crate) mod hop;
 pub mod inbound;
 pub(crate) mod keys;
 pub mod metrics;
+pub mod net;
 pub(crate) mod proxy;
 pub(crate) mod public_key;
 pub mod reach;

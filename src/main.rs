@@ -11,7 +11,7 @@ use tracing_subscriber::EnvFilter;
 /// details at debug and trace. They stay at `info` whatever `RUST_LOG` says,
 /// so that no log level can leak a signature, a session token or a
 /// presigned URL (those last are never logged by eice-proxy itself).
-const SECRET_BEARING: [&str; 11] = [
+const SECRET_BEARING: [&str; 10] = [
     "aws_sigv4=info",
     "aws_smithy_runtime=info",
     "aws_smithy_runtime_api=info",
@@ -19,7 +19,6 @@ const SECRET_BEARING: [&str; 11] = [
     "aws_runtime=info",
     "aws_config=info",
     "aws_credential_types=info",
-    "aws_sdk_ec2=info",
     "hyper=info",
     "hyper_util=info",
     "h2=info",

@@ -20,9 +20,11 @@ use eice_sim::world::World;
 use crate::cli::DemoArgs;
 use crate::config::Config;
 use crate::credentials::CredentialCache;
+use crate::ec2::{self, ApiUrl, Ec2};
 use crate::eice::{Connector, EndpointOverride, TunnelSettings};
 use crate::keys::KeyPusher;
-use crate::resolve::{Ec2, Plan, Regional, Resolver};
+use crate::net::{self, Transport};
+use crate::resolve::{Plan, Regional, Resolver};
 use crate::server::{self, Proxy};
 
 pub(super) async fn run(args: DemoArgs) -> anyhow::Result<()> {
@@ -76,19 +78,18 @@ fn demo_proxy(aws: &SimAws, ca: &CaFile, config: &Config) -> anyhow::Result<Prox
         ..TunnelSettings::default()
     };
     let signing = Arc::new(CredentialCache::fixed(credentials.clone()));
+    let api = Transport::new(net::client_config(Some(&ca.0))?);
     let plan = Plan::new(config, &aws.world.region);
     let mut regionals = Vec::new();
     let mut pushers = HashMap::new();
     for scope in &plan.scopes {
         let region = aws_config::Region::new(scope.region.clone());
-        let ec2 = aws_sdk_ec2::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(region.clone())
-            .endpoint_url(aws.ec2.url())
-            .credentials_provider(credentials.clone())
-            .build();
+        let ec2 = ec2::Settings::new(
+            ApiUrl::parse(&aws.ec2.url()).map_err(anyhow::Error::msg)?,
+            &scope.region,
+        );
         regionals.push(Regional::new(
-            Ec2::new(aws_sdk_ec2::Client::from_conf(ec2)),
+            Ec2::new(ec2, Arc::clone(&signing), api.clone()),
             scope.clone(),
             Arc::clone(&signing),
             config,

@@ -24,9 +24,11 @@ use anyhow::{Context as _, bail};
 use crate::cli::{AwsArgs, Cli, Command, ConfigArgs};
 use crate::config::{self, Config};
 use crate::credentials::{self, CredentialCache};
+use crate::ec2::{self, ApiUrl, Ec2};
 use crate::eice::{Connector, TunnelSettings};
 use crate::keys::KeyPusher;
-use crate::resolve::{Ec2, Plan, Regional, Resolver, Scope};
+use crate::net::{self, Transport};
+use crate::resolve::{Plan, Regional, Resolver, Scope};
 use crate::server::Proxy;
 
 /// Runs the command the user asked for; the exit status is success unless
@@ -113,6 +115,10 @@ struct ProfileAws {
     profile: Option<String>,
     sdk: aws_config::SdkConfig,
     credentials: Arc<CredentialCache>,
+    /// The EC2 API URL the user configured for this profile, if any.
+    ec2_url: Option<ApiUrl>,
+    /// TCP and TLS to AWS, trusting what the tunnels trust (`AWS_CA_BUNDLE`).
+    transport: Transport,
 }
 
 impl ProfileAws {
@@ -124,12 +130,38 @@ impl ProfileAws {
             .expect("every scope's profile was loaded")
     }
 
-    /// The EC2 API in `region` with this profile.
+    /// The EC2 API in `region` with this profile: the configured URL or AWS's
+    /// own (FIPS and dual-stack as the profile asks), with the profile's
+    /// retry and timeout settings.
     fn ec2(&self, region: &str) -> Ec2 {
-        let config = aws_sdk_ec2::config::Builder::from(&self.sdk)
-            .region(aws_config::Region::new(region.to_owned()))
-            .build();
-        Ec2::new(aws_sdk_ec2::Client::from_conf(config))
+        let url = self.ec2_url.clone().unwrap_or_else(|| {
+            ApiUrl::for_region(
+                region,
+                self.sdk.use_fips().unwrap_or(false),
+                self.sdk.use_dual_stack().unwrap_or(false),
+            )
+        });
+        let mut settings = ec2::Settings::new(url, region);
+        if let Some(retry) = self.sdk.retry_config() {
+            settings.retry = ec2::Retry {
+                max_attempts: retry.max_attempts().max(1),
+                initial_backoff: retry.initial_backoff(),
+                max_backoff: retry.max_backoff(),
+            };
+        }
+        if let Some(timeouts) = self.sdk.timeout_config() {
+            if let Some(connect) = timeouts.connect_timeout() {
+                settings.connect_timeout = connect;
+            }
+            if let Some(attempt) = timeouts.operation_attempt_timeout() {
+                settings.attempt_timeout = attempt;
+            }
+        }
+        Ec2::new(
+            settings,
+            Arc::clone(&self.credentials),
+            self.transport.clone(),
+        )
     }
 
     /// The EC2 Instance Connect API in `region` with this profile.
@@ -153,6 +185,7 @@ async fn load_aws(config: &Config) -> anyhow::Result<(Plan, Vec<ProfileAws>)> {
             .ok_or_else(|| anyhow::anyhow!("{NO_REGION}"))?,
     };
     let plan = Plan::new(config, &default_region);
+    let transport = api_transport()?;
     let mut profiles = Vec::new();
     for profile in plan.profiles() {
         let first_region = plan
@@ -162,13 +195,27 @@ async fn load_aws(config: &Config) -> anyhow::Result<(Plan, Vec<ProfileAws>)> {
             .map(|s| s.region.clone());
         let sdk = credentials::load_sdk_config(first_region, profile.clone()).await;
         let credentials = Arc::new(CredentialCache::from_sdk_config(&sdk));
+        let ec2_url = credentials::ec2_endpoint_url(&sdk)
+            .map(|url| ApiUrl::parse(&url))
+            .transpose()
+            .map_err(anyhow::Error::msg)?;
         profiles.push(ProfileAws {
             profile,
             sdk,
             credentials,
+            ec2_url,
+            transport: transport.clone(),
         });
     }
     Ok((plan, profiles))
+}
+
+/// TCP and TLS to AWS's APIs, with the trust the tunnels have.
+fn api_transport() -> anyhow::Result<Transport> {
+    let settings = TunnelSettings::from_env().context("bad environment")?;
+    Ok(Transport::new(net::client_config(
+        settings.ca_bundle.as_deref(),
+    )?))
 }
 
 /// The resolver and key pusher for `config`: per region and profile, one

@@ -7,7 +7,7 @@ use crate::cli::{AwsArgs, PresignArgs};
 use crate::credentials::CredentialCache;
 use crate::eice::TunnelSettings;
 use crate::eice::sign::presign;
-use crate::eice::transport::WsTarget;
+use crate::eice::target::WsTarget;
 use crate::eice::{Endpoint, TunnelRequest, region_from_dns_name};
 
 pub(super) async fn run(aws_args: &AwsArgs, args: PresignArgs) -> anyhow::Result<()> {

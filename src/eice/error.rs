@@ -12,8 +12,8 @@ use std::time::Duration;
 use tokio_tungstenite::tungstenite;
 
 use super::sign::SignError;
-use super::transport::TransportError;
 use crate::credentials::CredentialsError;
+use crate::net::TransportError;
 use crate::reply::Reply;
 
 /// The close code a normal end of tunnel carries.

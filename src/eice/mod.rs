@@ -2,7 +2,8 @@
 //! through this endpoint" and a WebSocket carrying the bytes.
 //!
 //! - [`sign`] presigns the `openTunnel` URL (SigV4 in the query string);
-//! - [`transport`] makes the TCP and TLS connection the WebSocket runs on;
+//! - [`target`] says where the WebSocket goes (and so which `host` is signed);
+//!   [`crate::net`] makes the TCP and TLS connection it runs on;
 //! - [`tunnel`] performs the upgrade and turns refusals and close frames into
 //!   [`TunnelError`]s that say what to fix;
 //! - [`handshake`] is the HTTP/1.1 upgrade, read by hand to keep error bodies;
@@ -10,15 +11,15 @@
 //! - [`settings`] is what the client is told besides each request (an
 //!   endpoint override, extra CA roots, FIPS), read from the environment.
 //!
-//! It depends on nothing of the proxy but [`crate::credentials`] (to sign)
-//! and [`crate::reply`] (what each refusal tells a client).
+//! It depends on nothing of the proxy but [`crate::credentials`] (to sign),
+//! [`crate::net`] (to connect) and [`crate::reply`] (what each refusal tells a client).
 
 mod error;
 mod handshake;
 pub mod settings;
 pub mod sign;
 pub mod stream;
-pub mod transport;
+pub mod target;
 pub mod tunnel;
 
 use std::net::IpAddr;

@@ -18,7 +18,7 @@ use aws_smithy_runtime_api::client::identity::Identity;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use super::TunnelRequest;
-use super::transport::WsTarget;
+use super::target::WsTarget;
 
 /// The SigV4 signing name of the EICE data plane.
 pub const SIGNING_NAME: &str = "ec2-instance-connect";

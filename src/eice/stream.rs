@@ -16,12 +16,12 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::{self, Message};
 
-use super::transport::EiceIo;
 use super::tunnel::{Incoming, MAX_FRAME_PAYLOAD, Tunnel, classify, normal_close};
+use crate::net::Io;
 
 /// A tunnel read and written like a socket.
 #[derive(Debug)]
-pub struct TunnelStream<S = WebSocketStream<EiceIo>> {
+pub struct TunnelStream<S = WebSocketStream<Io>> {
     /// The WebSocket carrying the stream.
     ws: S,
     /// The unread rest of the last frame.

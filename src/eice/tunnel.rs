@@ -18,8 +18,9 @@ use super::TunnelSettings;
 pub use super::error::{CLOSE_INTERNAL_ERROR, CLOSE_NORMAL, ServiceError, TunnelError};
 use super::handshake::{self, Upgrade};
 use super::sign::{self, OPEN_TUNNEL_PATH};
-use super::transport::{self, EiceIo, TlsSetupError, Transport, WsTarget};
+use super::target::WsTarget;
 use crate::credentials::CredentialCache;
+use crate::net::{self, Io, TlsSetupError, Transport};
 
 /// The largest frame or message accepted from the service. Far above what it
 /// sends; a bound so a broken peer cannot make us buffer without limit.
@@ -54,7 +55,7 @@ pub struct Connector {
 impl Connector {
     /// A connector with TLS roots from the system, webpki and `settings.ca_bundle`.
     pub fn new(settings: TunnelSettings) -> Result<Connector, TlsSetupError> {
-        let tls = transport::client_config(settings.ca_bundle.as_deref())?;
+        let tls = net::client_config(settings.ca_bundle.as_deref())?;
         let ws_config = WebSocketConfig::default()
             .max_frame_size(Some(MAX_INCOMING_FRAME))
             .max_message_size(Some(MAX_INCOMING_FRAME))
@@ -100,7 +101,10 @@ impl Connector {
         target: &WsTarget,
         url: &str,
     ) -> Result<Tunnel, TunnelError> {
-        let mut io = self.transport.connect(target).await?;
+        let mut io = self
+            .transport
+            .connect(target.tls(), target.host(), target.port())
+            .await?;
         let path_and_query = &url[url
             .find(OPEN_TUNNEL_PATH)
             .expect("a presigned URL has the path")..];
@@ -140,7 +144,7 @@ impl Connector {
 #[derive(Debug)]
 pub struct Tunnel {
     /// The WebSocket, after a successful upgrade.
-    pub ws: WebSocketStream<EiceIo>,
+    pub ws: WebSocketStream<Io>,
     /// `x-amzn-RequestId` of the upgrade, for logs and support cases.
     pub request_id: Option<String>,
     /// Data read by [`Tunnel::await_first_data`], owed to the client first.

@@ -17,6 +17,7 @@ use aws_sdk_ec2instanceconnect::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2instanceconnect::operation::RequestId;
 use moka::future::Cache;
 
+use crate::metrics::{ApiOutcome, count_api_call};
 use crate::public_key::PublicKey;
 use crate::reply::Reply;
 use crate::resolve::{InstanceInfo, Scope};
@@ -185,7 +186,12 @@ impl KeyPusher {
             .set_availability_zone(instance.availability_zone.clone())
             .send()
             .await;
-        let sent = crate::metrics::counted("SendSSHPublicKey", sent);
+        let outcome = match &sent {
+            Ok(_) => ApiOutcome::Ok,
+            Err(SdkError::TimeoutError(_)) => ApiOutcome::TimedOut,
+            Err(e) => ApiOutcome::Failed(e.code()),
+        };
+        count_api_call("SendSSHPublicKey", outcome);
         match sent {
             Ok(output) if output.success() => {
                 self.pushed.insert(reuse, ()).await;

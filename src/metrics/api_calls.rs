@@ -1,47 +1,33 @@
-//! EC2 API calls, counted where they are made ([`crate::resolve::ec2`]) by
-//! action and a short result, for `eice_proxy_aws_api_calls_total`.
-
-use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
+//! AWS API calls, counted where they are made ([`crate::ec2`], [`crate::keys`])
+//! by action and a short result, for `eice_proxy_aws_api_calls_total`.
 
 use super::Counter;
 
-/// EC2 API calls by (action, result), process-wide.
+/// AWS API calls by (action, result), process-wide.
 ///
-/// The calls are made by [`Ec2`](crate::resolve::Ec2), which the command layer
+/// The calls are made by [`Ec2`](crate::ec2::Ec2), which the command layer
 /// builds and the resolver owns; handing it a [`Metrics`](super::Metrics)
 /// would change both constructors and every caller for one counter. A process
 /// runs one proxy, so one table, rendered by every `Metrics`, says the same.
 pub(super) static AWS_CALLS: Counter<(&'static str, &'static str)> = Counter::new();
 
-/// Counts one EC2 call and hands its result back unchanged.
-pub fn counted<T, E, R>(
-    action: &'static str,
-    result: Result<T, SdkError<E, R>>,
-) -> Result<T, SdkError<E, R>>
-where
-    E: ProvideErrorMetadata,
-{
-    let label = match &result {
-        Ok(_) => "ok",
-        Err(SdkError::TimeoutError(_)) => "timeout",
-        Err(e) => result_label(e.code()),
-    };
-    AWS_CALLS.add((action, label));
-    result
+/// How one API call (retries included) ended, in plain values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiOutcome<'a> {
+    Ok,
+    TimedOut,
+    /// Failed, with AWS's error code when it sent one.
+    Failed(Option<&'a str>),
 }
 
-/// [`counted`] for a paginator's next page; its final `Ok(None)` made no call.
-pub fn counted_page<T, E, R>(
-    action: &'static str,
-    result: Result<Option<T>, SdkError<E, R>>,
-) -> Result<Option<T>, SdkError<E, R>>
-where
-    E: ProvideErrorMetadata,
-{
-    match result {
-        Ok(None) => Ok(None),
-        result => counted(action, result),
-    }
+/// Counts one API call, e.g. `count_api_call("DescribeVpcs", ApiOutcome::Ok)`.
+pub fn count_api_call(action: &'static str, outcome: ApiOutcome<'_>) {
+    let label = match outcome {
+        ApiOutcome::Ok => "ok",
+        ApiOutcome::TimedOut => "timeout",
+        ApiOutcome::Failed(code) => result_label(code),
+    };
+    AWS_CALLS.add((action, label));
 }
 
 /// An AWS error code as one of a few labels, so that the series stay bounded.

@@ -18,7 +18,7 @@ mod api_calls;
 pub mod http;
 mod prometheus;
 
-pub use api_calls::{counted, counted_page};
+pub use api_calls::{ApiOutcome, count_api_call};
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

@@ -11,7 +11,6 @@
 //! "not found" answers live shorter than found ones.
 
 pub mod cidr;
-pub mod ec2;
 mod regional;
 mod scope;
 mod way;
@@ -24,7 +23,7 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use moka::future::Cache;
 
-pub use ec2::{AwsError, Ec2, EndpointInfo, Family, InstanceInfo};
+pub use crate::ec2::{AwsError, Ec2, EndpointInfo, Family, InstanceInfo};
 pub use regional::Regional;
 pub use scope::{Plan, Scope};
 pub use way::{HopReason, HopRoute, RouteError, Router, Way, check_port};
@@ -581,6 +580,8 @@ mod tests {
             fips_dns_name: None,
             family: Family::Ipv4,
             state: "create-complete".into(),
+            security_groups: Vec::new(),
+            preserve_client_ip: false,
         })
     }
 
@@ -595,6 +596,7 @@ mod tests {
             availability_zone: Some(az.into()),
             name: None,
             account: None,
+            security_groups: Vec::new(),
         }
     }
 

@@ -15,10 +15,10 @@ use ipnet::IpNet;
 use moka::Expiry;
 use moka::future::Cache;
 
-use super::ec2::{AwsError, Ec2, EndpointInfo, InstanceInfo};
 use super::{Lookups, Resolution, ResolveError, Route, Scope, Source, choose, cidr};
 use crate::config::{CacheConfig, Config, RouteRule};
 use crate::credentials::CredentialCache;
+use crate::ec2::{AwsError, Ec2, EndpointInfo, InstanceInfo};
 use crate::eice::{Endpoint, TunnelRequest};
 
 /// Which endpoints to list: a VPC's, or one named by id.

@@ -1,10 +1,10 @@
-//! The connection a tunnel's WebSocket runs on: TCP, then TLS unless a
-//! loopback `ws://` override says otherwise.
+//! TCP and TLS connections to AWS: the EICE WebSocket and the EC2 API both
+//! run on them.
 //!
 //! Trust is the union of webpki's roots, the system store and `AWS_CA_BUNDLE`,
 //! so the tool works on a laptop behind a corporate TLS inspector as the AWS
 //! CLI does. TCP_NODELAY is set because interactive SSH keystrokes are small
-//! writes that Nagle's algorithm would hold back.
+//! writes, and API requests small messages, that Nagle's algorithm would hold back.
 
 use std::io;
 use std::net::IpAddr;
@@ -21,78 +21,16 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-use super::Endpoint;
-use super::TunnelSettings;
-
-/// Where a tunnel's WebSocket connects, and the `host` that gets signed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WsTarget {
-    tls: bool,
-    host: String,
-    port: u16,
-}
-
-impl WsTarget {
-    /// A target from its parts; `host` is a DNS name or an IP (no brackets).
-    pub fn new(tls: bool, host: String, port: u16) -> WsTarget {
-        WsTarget { tls, host, port }
-    }
-
-    /// The endpoint's own address (`wss://DnsName`, or `FipsDnsName` when FIPS
-    /// is asked for), unless the settings override every endpoint.
-    pub fn for_endpoint(
-        endpoint: &Endpoint,
-        settings: &TunnelSettings,
-    ) -> Result<WsTarget, String> {
-        if let Some(o) = &settings.endpoint_override {
-            return Ok(WsTarget::new(o.tls, o.host.clone(), o.port));
-        }
-        let host = if settings.use_fips {
-            endpoint.fips_dns_name.clone().ok_or_else(|| {
-                format!(
-                    "FIPS endpoints were requested (AWS_USE_FIPS_ENDPOINT=true) but endpoint {} \
-                     has no FipsDnsName in {}",
-                    endpoint.id, endpoint.region
-                )
-            })?
-        } else {
-            endpoint.dns_name.clone()
-        };
-        Ok(WsTarget::new(true, host, 443))
-    }
-
-    /// `wss` or `ws`.
-    pub fn scheme(&self) -> &'static str {
-        if self.tls { "wss" } else { "ws" }
-    }
-
-    /// `host[:port]` as it appears in the URL and the `Host` header: the port
-    /// only when it is not the scheme's default, IPv6 in brackets.
-    pub fn authority(&self) -> String {
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
-        let default_port = if self.tls { 443 } else { 80 };
-        if self.port == default_port {
-            host
-        } else {
-            format!("{host}:{}", self.port)
-        }
-    }
-}
-
-/// The byte stream under the WebSocket.
+/// A connection to AWS: under a tunnel's WebSocket, or carrying API calls.
 #[derive(Debug)]
-pub enum EiceIo {
-    /// `ws://` to a loopback override (tests, offline use).
+pub enum Io {
+    /// `ws://` or `http://` to a loopback override (tests, offline use).
     Plain(TcpStream),
-    /// `wss://`, the normal case.
+    /// `wss://` or `https://`, the normal case.
     Tls(Box<TlsStream<TcpStream>>),
 }
 
-/// Why the connection under the WebSocket could not be made.
+/// Why a connection to AWS could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
     // The io::Error is in the words rather than a `source`, so that a
@@ -109,7 +47,7 @@ pub enum TransportError {
     ServerName(String),
 }
 
-/// Makes TCP (and TLS) connections to EICE with one shared TLS configuration.
+/// Makes TCP (and TLS) connections to AWS with one shared TLS configuration.
 #[derive(Clone)]
 pub struct Transport {
     tls: TlsConnector,
@@ -123,42 +61,44 @@ impl Transport {
         }
     }
 
-    /// Connects to `target`, with TLS when its scheme asks for it.
-    pub async fn connect(&self, target: &WsTarget) -> Result<EiceIo, TransportError> {
-        let tcp = TcpStream::connect((target.host.as_str(), target.port))
-            .await
-            .map_err(|error| TransportError::Connect {
-                host: target.host.clone(),
-                port: target.port,
-                error,
-            })?;
+    /// Connects to `host:port` (a DNS name or an IP without brackets), with
+    /// TLS when `tls` says so.
+    pub async fn connect(&self, tls: bool, host: &str, port: u16) -> Result<Io, TransportError> {
+        let tcp =
+            TcpStream::connect((host, port))
+                .await
+                .map_err(|error| TransportError::Connect {
+                    host: host.to_owned(),
+                    port,
+                    error,
+                })?;
         // Best effort: a socket that refuses the option still works, only slower.
         let _ = tcp.set_nodelay(true);
-        if !target.tls {
-            return Ok(EiceIo::Plain(tcp));
+        if !tls {
+            return Ok(Io::Plain(tcp));
         }
-        let name = server_name(&target.host)?;
+        let name = server_name(host)?;
         let tls = self
             .tls
             .connect(name, tcp)
             .await
             .map_err(|error| TransportError::Tls {
-                host: target.host.clone(),
+                host: host.to_owned(),
                 error,
             })?;
-        Ok(EiceIo::Tls(Box::new(tls)))
+        Ok(Io::Tls(Box::new(tls)))
     }
 }
 
 /// What to do about a certificate rustls refused. The refusal happens in
-/// the handshake, so the presigned URL was never sent.
+/// the handshake, so no request (no presigned URL, no signed API call) was sent.
 fn certificate_hint(e: &io::Error) -> &'static str {
     match e
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>())
     {
         Some(rustls::Error::InvalidCertificate(_)) => {
-            " (the endpoint's certificate is not trusted, so no request was sent; behind a \
+            " (the server's certificate is not trusted, so no request was sent; behind a \
              TLS-inspecting proxy, point AWS_CA_BUNDLE at a PEM file of its CA)"
         }
         _ => "",
@@ -182,7 +122,8 @@ pub enum TlsSetupError {
 }
 
 /// The client TLS configuration: webpki roots, the system's roots and the
-/// certificates of `ca_bundle`, HTTP/1.1 ALPN (the upgrade is HTTP/1.1).
+/// certificates of `ca_bundle`, HTTP/1.1 ALPN (the upgrade and the EC2
+/// Query API are both HTTP/1.1).
 pub fn client_config(ca_bundle: Option<&Path>) -> Result<Arc<ClientConfig>, TlsSetupError> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
@@ -217,28 +158,28 @@ pub fn client_config(ca_bundle: Option<&Path>) -> Result<Arc<ClientConfig>, TlsS
     Ok(Arc::new(config))
 }
 
-impl AsyncRead for EiceIo {
+impl AsyncRead for Io {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            EiceIo::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            EiceIo::Tls(s) => Pin::new(s).poll_read(cx, buf),
+            Io::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Io::Tls(s) => Pin::new(s).poll_read(cx, buf),
         }
     }
 }
 
-impl AsyncWrite for EiceIo {
+impl AsyncWrite for Io {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
-            EiceIo::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            EiceIo::Tls(s) => Pin::new(s).poll_write(cx, buf),
+            Io::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Io::Tls(s) => Pin::new(s).poll_write(cx, buf),
         }
     }
 
@@ -248,29 +189,29 @@ impl AsyncWrite for EiceIo {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
-            EiceIo::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-            EiceIo::Tls(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Io::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Io::Tls(s) => Pin::new(s).poll_write_vectored(cx, bufs),
         }
     }
 
     fn is_write_vectored(&self) -> bool {
         match self {
-            EiceIo::Plain(s) => s.is_write_vectored(),
-            EiceIo::Tls(s) => s.is_write_vectored(),
+            Io::Plain(s) => s.is_write_vectored(),
+            Io::Tls(s) => s.is_write_vectored(),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            EiceIo::Plain(s) => Pin::new(s).poll_flush(cx),
-            EiceIo::Tls(s) => Pin::new(s).poll_flush(cx),
+            Io::Plain(s) => Pin::new(s).poll_flush(cx),
+            Io::Tls(s) => Pin::new(s).poll_flush(cx),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            EiceIo::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            EiceIo::Tls(s) => Pin::new(s).poll_shutdown(cx),
+            Io::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Io::Tls(s) => Pin::new(s).poll_shutdown(cx),
         }
     }
 }
@@ -278,38 +219,6 @@ impl AsyncWrite for EiceIo {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn authority_omits_default_ports_and_brackets_ipv6() {
-        assert_eq!(
-            WsTarget::new(true, "h.example".into(), 443).authority(),
-            "h.example"
-        );
-        assert_eq!(
-            WsTarget::new(false, "127.0.0.1".into(), 8080).authority(),
-            "127.0.0.1:8080"
-        );
-        assert_eq!(
-            WsTarget::new(true, "::1".into(), 9443).authority(),
-            "[::1]:9443"
-        );
-    }
-
-    #[test]
-    fn fips_without_a_fips_name_is_a_clear_error() {
-        let endpoint = Endpoint {
-            id: "eice-1".into(),
-            region: "us-east-1".into(),
-            dns_name: "eice-1.ec2-instance-connect-endpoint.us-east-1.amazonaws.com".into(),
-            fips_dns_name: None,
-        };
-        let settings = TunnelSettings {
-            use_fips: true,
-            ..TunnelSettings::default()
-        };
-        let err = WsTarget::for_endpoint(&endpoint, &settings).unwrap_err();
-        assert!(err.contains("no FipsDnsName"), "{err}");
-    }
 
     #[test]
     fn a_missing_ca_bundle_names_the_file() {

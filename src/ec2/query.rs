@@ -1,0 +1,533 @@
+//! The EC2 Query protocol, as much of it as read-only Describe calls need:
+//! a form-encoded POST signed with SigV4, an XML answer, `NextToken` pages,
+//! and retries for throttling and passing failures.
+//!
+//! The proxy makes a handful of cached Describe calls, so it speaks the
+//! protocol itself rather than linking the AWS SDK's EC2 crate, whose
+//! thousands of generated operations took most of a first build (16 of 23
+//! minutes). Connections are kept for reuse, so a burst of calls (a
+//! paginated listing, `doctor`'s checks) pays for one TLS handshake.
+
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use aws_credential_types::Credentials;
+use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+use aws_sigv4::sign::v4::SigningParams;
+use aws_smithy_runtime_api::client::identity::Identity;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
+use super::AwsError;
+use super::endpoint::ApiUrl;
+use super::xml::{self, ErrorDocument};
+use crate::credentials::CredentialCache;
+use crate::metrics::{ApiOutcome, count_api_call};
+use crate::net::{Transport, TransportError};
+
+/// The API version every request names (EC2 has kept it since 2016).
+const API_VERSION: &str = "2016-11-15";
+
+/// The SigV4 signing name of the EC2 API.
+const SIGNING_NAME: &str = "ec2";
+
+const CONTENT_TYPE: &str = "application/x-www-form-urlencoded; charset=utf-8";
+
+/// The largest answer read: a page of a thousand instances is a few MiB.
+const MAX_ANSWER: usize = 64 << 20;
+
+/// Connections kept open between calls, and for how long. AWS closes idle
+/// connections after a while; one found closed is dropped, never used.
+const IDLE_CONNECTIONS: usize = 4;
+const IDLE_LIMIT: Duration = Duration::from_secs(20);
+
+/// Form encoding as SigV4 and EC2 expect it: everything but RFC 3986's
+/// unreserved characters percent-encoded.
+const FORM: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// How failed attempts are retried: the AWS SDKs' "standard" mode (three
+/// attempts, exponential back-off with full jitter from one second, at most
+/// twenty), for throttling, 5xx answers, timeouts and broken connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retry {
+    pub max_attempts: u32,
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for Retry {
+    fn default() -> Retry {
+        Retry {
+            max_attempts: 3,
+            initial_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(20),
+        }
+    }
+}
+
+impl Retry {
+    /// The pause before attempt `attempt + 1` (`attempt` counts from 1).
+    fn backoff(&self, attempt: u32) -> Duration {
+        let ceiling = self
+            .initial_backoff
+            .saturating_mul(1 << attempt.saturating_sub(1).min(16))
+            .min(self.max_backoff);
+        ceiling.mul_f64(jitter())
+    }
+}
+
+/// A number in [0, 1), different on every call: enough randomness to keep
+/// many clients from retrying in step, without a random-number crate.
+fn jitter() -> f64 {
+    let bits = RandomState::new().hash_one(Instant::now());
+    (bits >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// What a region's client is told besides each call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub url: ApiUrl,
+    /// The signing region.
+    pub region: String,
+    pub retry: Retry,
+    /// TCP and TLS set-up, per attempt.
+    pub connect_timeout: Duration,
+    /// One attempt, from connecting to the last byte of the answer.
+    pub attempt_timeout: Duration,
+}
+
+impl Settings {
+    /// AWS's endpoint for `region`, the SDKs' default retries and timeouts.
+    pub fn new(url: ApiUrl, region: &str) -> Settings {
+        Settings {
+            url,
+            region: region.to_owned(),
+            retry: Retry::default(),
+            connect_timeout: Duration::from_millis(3100),
+            attempt_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Why one attempt failed.
+#[derive(Debug)]
+enum Failure {
+    /// EC2 answered with its error document.
+    Service {
+        status: u16,
+        error: ErrorDocument,
+    },
+    /// Something answered, but not with EC2's error document (a proxy, a
+    /// load balancer): its status and the start of what it said.
+    Http {
+        status: u16,
+        excerpt: String,
+    },
+    Transport {
+        message: String,
+        retry: bool,
+    },
+    TimedOut,
+    /// No credentials, or none that could be signed with.
+    Local(String),
+}
+
+impl Failure {
+    fn retryable(&self) -> bool {
+        match self {
+            Failure::Service { status, error } => *status >= 500 || is_throttling(&error.code),
+            Failure::Http { status, .. } => *status >= 500 || *status == 429,
+            Failure::Transport { retry, .. } => *retry,
+            Failure::TimedOut => true,
+            Failure::Local(_) => false,
+        }
+    }
+
+    fn into_error(self, action: &'static str, url: &ApiUrl, timeout: Duration) -> AwsError {
+        let mut e = AwsError {
+            action,
+            code: None,
+            message: String::new(),
+            request_id: None,
+            timed_out: false,
+        };
+        match self {
+            Failure::Service { error, .. } => {
+                e.code = Some(error.code);
+                e.message = error.message;
+                e.request_id = error.request_id;
+            }
+            Failure::Http { status, excerpt } => {
+                e.message = format!("{url} answered HTTP {status}: {excerpt}");
+            }
+            Failure::Transport { message, .. } | Failure::Local(message) => e.message = message,
+            Failure::TimedOut => {
+                e.timed_out = true;
+                e.message = format!("no answer from {url} within {} s", timeout.as_secs());
+            }
+        }
+        e
+    }
+}
+
+/// Error codes that mean "slow down" rather than "no".
+fn is_throttling(code: &str) -> bool {
+    matches!(
+        code,
+        "RequestLimitExceeded"
+            | "Throttling"
+            | "ThrottlingException"
+            | "RequestThrottled"
+            | "RequestThrottledException"
+            | "TooManyRequestsException"
+            | "EC2ThrottledException"
+            | "PriorRequestNotComplete"
+            | "SlowDown"
+    )
+}
+
+/// An idle connection and when it last finished a call.
+struct Idle {
+    sender: SendRequest<Full<Bytes>>,
+    since: Instant,
+}
+
+/// One region's EC2 API: signs, sends, retries, and keeps connections.
+pub(super) struct Query {
+    settings: Settings,
+    credentials: Arc<CredentialCache>,
+    transport: Transport,
+    idle: Mutex<Vec<Idle>>,
+}
+
+impl std::fmt::Debug for Query {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Query")
+            .field("url", &self.settings.url.to_string())
+            .field("region", &self.settings.region)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Query {
+    pub(super) fn new(
+        settings: Settings,
+        credentials: Arc<CredentialCache>,
+        transport: Transport,
+    ) -> Query {
+        Query {
+            settings,
+            credentials,
+            transport,
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Calls `action` with `params` (retrying as [`Retry`] says), counts the
+    /// call, and returns EC2's XML answer.
+    pub(super) async fn call(
+        &self,
+        action: &'static str,
+        params: &[(String, String)],
+    ) -> Result<String, AwsError> {
+        let mut body = format!("Action={action}&Version={API_VERSION}");
+        for (name, value) in params {
+            body.push('&');
+            body.extend(utf8_percent_encode(name, FORM));
+            body.push('=');
+            body.extend(utf8_percent_encode(value, FORM));
+        }
+        let body = Bytes::from(body);
+        let retry = self.settings.retry;
+        let mut attempt = 1;
+        let result = loop {
+            let timeout = self.settings.attempt_timeout;
+            let result = match tokio::time::timeout(timeout, self.attempt(&body)).await {
+                Ok(result) => result,
+                Err(_) => Err(Failure::TimedOut),
+            };
+            match result {
+                Err(failure) if failure.retryable() && attempt < retry.max_attempts => {
+                    tracing::debug!(action, attempt, ?failure, "EC2 call failed; retrying");
+                    tokio::time::sleep(retry.backoff(attempt)).await;
+                    attempt += 1;
+                }
+                result => break result,
+            }
+        };
+        let result = result
+            .map_err(|f| f.into_error(action, &self.settings.url, self.settings.attempt_timeout));
+        count_api_call(
+            action,
+            match &result {
+                Ok(_) => ApiOutcome::Ok,
+                Err(e) if e.timed_out => ApiOutcome::TimedOut,
+                Err(e) => ApiOutcome::Failed(e.code.as_deref()),
+            },
+        );
+        if let Err(e) = &result
+            && e.code.as_deref() == Some("ExpiredToken")
+        {
+            // The next call asks the credential chain again.
+            self.credentials.invalidate();
+        }
+        result
+    }
+
+    /// Every page of `action`: `each` sees each answer's root element, and
+    /// `NextToken` is followed until EC2 gives none.
+    pub(super) async fn pages(
+        &self,
+        action: &'static str,
+        params: Vec<(String, String)>,
+        mut each: impl FnMut(roxmltree::Node<'_, '_>),
+    ) -> Result<(), AwsError> {
+        let mut token: Option<String> = None;
+        loop {
+            let mut page_params = params.clone();
+            if let Some(token) = token.take() {
+                page_params.push(("NextToken".into(), token));
+            }
+            let text = self.call(action, &page_params).await?;
+            let doc = xml::parse(&text).map_err(|message| self.bad_answer(action, message))?;
+            let root = doc.root_element();
+            each(root);
+            match xml::text(root, "nextToken") {
+                Some(next) => token = Some(next.to_owned()),
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// An answer that could not be read, as an error of `action`.
+    pub(super) fn bad_answer(&self, action: &'static str, message: String) -> AwsError {
+        AwsError {
+            action,
+            code: None,
+            message: format!("{message} (from {})", self.settings.url),
+            request_id: None,
+            timed_out: false,
+        }
+    }
+
+    /// One signed POST and its answer.
+    async fn attempt(&self, body: &Bytes) -> Result<String, Failure> {
+        let credentials = self
+            .credentials
+            .get()
+            .await
+            .map_err(|e| Failure::Local(e.to_string()))?;
+        let (mut sender, reused) = match self.take_idle() {
+            Some(sender) => (sender, true),
+            None => (self.connect().await?, false),
+        };
+        let mut response = sender.send_request(self.request(body, &credentials)?).await;
+        if reused && response.is_err() {
+            // The server closed the kept connection as we used it: nothing
+            // was answered, so a fresh connection costs no attempt.
+            sender = self.connect().await?;
+            response = sender.send_request(self.request(body, &credentials)?).await;
+        }
+        let response = response.map_err(|e| Failure::Transport {
+            message: format!("the connection to {} failed: {e}", self.settings.url),
+            retry: true,
+        })?;
+        let status = response.status().as_u16();
+        let answer = Limited::new(response.into_body(), MAX_ANSWER)
+            .collect()
+            .await
+            .map_err(|e| Failure::Transport {
+                message: format!("reading the answer of {} failed: {e}", self.settings.url),
+                retry: true,
+            })?
+            .to_bytes();
+        self.keep(sender);
+        let text = String::from_utf8_lossy(&answer).into_owned();
+        if (200..300).contains(&status) {
+            return Ok(text);
+        }
+        Err(match xml::error_document(&text) {
+            Some(error) => Failure::Service { status, error },
+            None => Failure::Http {
+                status,
+                excerpt: excerpt(&text),
+            },
+        })
+    }
+
+    /// The POST for `body`, signed now.
+    fn request(
+        &self,
+        body: &Bytes,
+        credentials: &Credentials,
+    ) -> Result<http::Request<Full<Bytes>>, Failure> {
+        let url = &self.settings.url;
+        let authority = url.authority();
+        let user_agent = concat!("eice-proxy/", env!("CARGO_PKG_VERSION"));
+        let identity: Identity = credentials.clone().into();
+        let params = SigningParams::builder()
+            .identity(&identity)
+            .region(&self.settings.region)
+            .name(SIGNING_NAME)
+            .time(SystemTime::now())
+            .settings(SigningSettings::default())
+            .build()
+            .map_err(|e| Failure::Local(format!("cannot sign an EC2 call: {e}")))?;
+        let uri = url.to_string();
+        let headers = [("host", authority.as_str()), ("content-type", CONTENT_TYPE)];
+        let signable = SignableRequest::new(
+            "POST",
+            uri.as_str(),
+            headers.into_iter(),
+            SignableBody::Bytes(body),
+        )
+        .map_err(|e| Failure::Local(format!("cannot sign an EC2 call: {e}")))?;
+        let (instructions, _signature) = sign(signable, &params.into())
+            .map_err(|e| Failure::Local(format!("cannot sign an EC2 call: {e}")))?
+            .into_parts();
+        let mut request = http::Request::builder()
+            .method("POST")
+            .uri(url.path.as_str())
+            .header("host", authority.as_str())
+            .header("content-type", CONTENT_TYPE)
+            .header("user-agent", user_agent)
+            .body(Full::new(body.clone()))
+            .map_err(|e| Failure::Local(format!("cannot build an EC2 call: {e}")))?;
+        instructions.apply_to_request_http1x(&mut request);
+        Ok(request)
+    }
+
+    /// A new HTTP/1.1 connection to the API.
+    async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, Failure> {
+        let url = &self.settings.url;
+        let io = tokio::time::timeout(
+            self.settings.connect_timeout,
+            self.transport.connect(url.tls, &url.host, url.port),
+        )
+        .await
+        .map_err(|_| Failure::Transport {
+            message: format!(
+                "cannot connect to {url} within {} ms",
+                self.settings.connect_timeout.as_millis()
+            ),
+            retry: true,
+        })?
+        .map_err(|e| Failure::Transport {
+            // A certificate refused now is refused on every attempt.
+            retry: !matches!(
+                e,
+                TransportError::Tls { .. } | TransportError::ServerName(_)
+            ),
+            message: e.to_string(),
+        })?;
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+            .await
+            .map_err(|e| Failure::Transport {
+                message: format!("HTTP set-up with {url} failed: {e}"),
+                retry: true,
+            })?;
+        // The connection drives itself until either side closes it; its end
+        // shows in the sender, which is then never reused.
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(sender)
+    }
+
+    /// A kept connection still open and ready, if any.
+    fn take_idle(&self) -> Option<SendRequest<Full<Bytes>>> {
+        let mut idle = self.idle.lock().expect("EC2 connection pool lock");
+        while let Some(Idle { sender, since }) = idle.pop() {
+            if since.elapsed() < IDLE_LIMIT && !sender.is_closed() && sender.is_ready() {
+                return Some(sender);
+            }
+        }
+        None
+    }
+
+    /// Keeps a connection whose answer was read whole, for the next call.
+    fn keep(&self, sender: SendRequest<Full<Bytes>>) {
+        if sender.is_closed() {
+            return;
+        }
+        let mut idle = self.idle.lock().expect("EC2 connection pool lock");
+        if idle.len() < IDLE_CONNECTIONS {
+            idle.push(Idle {
+                sender,
+                since: Instant::now(),
+            });
+        }
+    }
+}
+
+/// The start of a non-EC2 answer, on one line, for an error message.
+fn excerpt(text: &str) -> String {
+    let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match one_line.char_indices().nth(200) {
+        Some((cut, _)) => format!("{}…", &one_line[..cut]),
+        None if one_line.is_empty() => "(no body)".into(),
+        None => one_line,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_to_its_ceiling_with_jitter_below_it() {
+        let retry = Retry::default();
+        for attempt in 1..10 {
+            let ceiling = Duration::from_secs(1 << (attempt - 1)).min(retry.max_backoff);
+            assert!(retry.backoff(attempt) < ceiling, "attempt {attempt}");
+        }
+        // Jitter differs between calls (equal twice in a row is vanishingly unlikely
+        // for a 53-bit draw, three times impossible in practice).
+        let draws: Vec<f64> = (0..3).map(|_| jitter()).collect();
+        assert!(draws.iter().all(|d| (0.0..1.0).contains(d)));
+        assert!(draws[0] != draws[1] || draws[1] != draws[2]);
+    }
+
+    #[test]
+    fn throttling_and_server_errors_are_retried_and_refusals_are_not() {
+        let service = |status, code: &str| Failure::Service {
+            status,
+            error: ErrorDocument {
+                code: code.into(),
+                message: String::new(),
+                request_id: None,
+            },
+        };
+        assert!(service(503, "RequestLimitExceeded").retryable());
+        assert!(service(400, "RequestLimitExceeded").retryable());
+        assert!(service(500, "InternalError").retryable());
+        assert!(!service(403, "UnauthorizedOperation").retryable());
+        assert!(!service(400, "InvalidInstanceID.NotFound").retryable());
+        let http = |status| Failure::Http {
+            status,
+            excerpt: String::new(),
+        };
+        assert!(http(502).retryable() && http(429).retryable() && !http(407).retryable());
+        assert!(Failure::TimedOut.retryable());
+        assert!(!Failure::Local("no credentials".into()).retryable());
+    }
+
+    #[test]
+    fn a_foreign_answer_is_quoted_short_and_on_one_line() {
+        assert_eq!(
+            excerpt("<html>\n  <h1>Bad gateway</h1>\n</html>"),
+            "<html> <h1>Bad gateway</h1> </html>"
+        );
+        assert_eq!(excerpt(""), "(no body)");
+        assert!(excerpt(&"x ".repeat(500)).ends_with('…'));
+    }
+}

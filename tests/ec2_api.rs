@@ -1,0 +1,217 @@
+//! The product's own EC2 Query client against the simulated EC2 API: it
+//! signs as AWS checks, walks every page, retries what AWS says to retry and
+//! nothing else, and keeps its connection between calls, never using one the
+//! server has closed.
+//!
+//! A counting TCP relay sits between client and simulator, so each test can
+//! say how many connections the calls took.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use aws_credential_types::Credentials;
+use eice_proxy::credentials::CredentialCache;
+use eice_proxy::ec2::{ApiUrl, Ec2, Retry, Settings};
+use eice_proxy::net::{self, Transport};
+use eice_sim::ec2_api::{Action, Ec2Sim, Ec2SimConfig, Fault};
+use eice_sim::sigv4::SimCredential;
+use eice_sim::world::World;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::broadcast;
+
+const KEY: &str = "AKIAEC2CLIENTTEST001";
+const SECRET: &str = "ec2/client/test/secret";
+
+/// A TCP relay to the simulator that counts connections and can cut them all.
+struct Relay {
+    url: String,
+    accepted: Arc<AtomicUsize>,
+    cut: broadcast::Sender<()>,
+}
+
+impl Relay {
+    async fn to(sim: &Ec2Sim) -> Relay {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let upstream = sim.local_addr();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let (cut, _) = broadcast::channel(1);
+        let (counter, cutter) = (Arc::clone(&accepted), cut.clone());
+        tokio::spawn(async move {
+            loop {
+                let (mut client, _) = listener.accept().await.unwrap();
+                counter.fetch_add(1, Ordering::SeqCst);
+                let mut cut = cutter.subscribe();
+                tokio::spawn(async move {
+                    let mut server = TcpStream::connect(upstream).await.unwrap();
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = cut.recv() => {}
+                    }
+                });
+            }
+        });
+        Relay { url, accepted, cut }
+    }
+
+    fn connections(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+
+    /// Closes every open connection, as a server closing idle ones does.
+    fn cut_all(&self) {
+        let _ = self.cut.send(());
+    }
+}
+
+fn sim(page_size: usize) -> Ec2Sim {
+    let credentials = HashMap::from([(KEY.to_owned(), SimCredential::new(SECRET))]);
+    let config = Ec2SimConfig {
+        credentials,
+        page_size,
+        ..Ec2SimConfig::default()
+    };
+    Ec2Sim::start(Arc::new(World::demo()), config).expect("the simulator starts")
+}
+
+/// A client of `url` whose retries wait a millisecond, not a second.
+fn client(url: &str, max_attempts: u32) -> Ec2 {
+    let mut settings = Settings::new(ApiUrl::parse(url).unwrap(), "us-east-1");
+    settings.retry = Retry {
+        max_attempts,
+        initial_backoff: Duration::from_millis(1),
+        max_backoff: Duration::from_millis(5),
+    };
+    let credentials = Credentials::new(KEY, SECRET, None, None, "test");
+    Ec2::new(
+        settings,
+        Arc::new(CredentialCache::fixed(credentials)),
+        Transport::new(net::client_config(None).unwrap()),
+    )
+}
+
+#[tokio::test]
+async fn every_page_is_read_over_one_kept_connection() {
+    let sim = sim(1);
+    let relay = Relay::to(&sim).await;
+    let ec2 = client(&relay.url, 3);
+
+    let cidrs = ec2.vpc_cidrs().await.unwrap();
+    let vpcs: std::collections::BTreeSet<&str> = cidrs.iter().map(|(_, v)| v.as_str()).collect();
+    assert_eq!(vpcs.len(), 2, "{cidrs:?}");
+    let endpoints = ec2.every_endpoint().await.unwrap();
+    assert!(endpoints.len() >= 3, "{endpoints:?}");
+    let dup = ec2.by_name("web-dup").await.unwrap();
+    assert_eq!(dup.len(), 2, "both instances named web-dup, one per page");
+
+    // One call per page of one item, each counted by the simulator.
+    assert_eq!(sim.calls(Action::DescribeVpcs), 2);
+    assert_eq!(
+        sim.calls(Action::DescribeInstanceConnectEndpoints),
+        endpoints.len()
+    );
+    assert_eq!(sim.calls(Action::DescribeInstances), 2);
+    assert_eq!(
+        relay.connections(),
+        1,
+        "every call reused the first connection"
+    );
+}
+
+#[tokio::test]
+async fn an_instance_is_found_by_id_and_an_unknown_id_is_none() {
+    let sim = sim(1000);
+    let ec2 = client(&sim.url(), 3);
+    let web = ec2.instance("i-0a1b2c3d4e5f60001").await.unwrap().unwrap();
+    assert_eq!(web.name.as_deref(), Some("web-1"));
+    assert_eq!(web.private_ip, Some("10.0.1.10".parse().unwrap()));
+    assert_eq!(web.state, "running");
+    assert_eq!(ec2.instance("i-0fffffffffffffff0").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn throttling_is_retried_until_it_clears() {
+    let sim = sim(1000);
+    let ec2 = client(&sim.url(), 3);
+    sim.fail_next(Action::DescribeVpcs, Fault::RequestLimitExceeded, 2);
+    assert!(!ec2.vpc_cidrs().await.unwrap().is_empty());
+    assert_eq!(
+        sim.calls(Action::DescribeVpcs),
+        3,
+        "two refusals, then the answer"
+    );
+}
+
+#[tokio::test]
+async fn a_standing_outage_takes_every_attempt_then_says_so() {
+    let sim = sim(1000);
+    let ec2 = client(&sim.url(), 4);
+    sim.fail_always(Action::DescribeVpcs, Fault::Unavailable);
+    let e = ec2.vpc_cidrs().await.unwrap_err();
+    assert_eq!(sim.calls(Action::DescribeVpcs), 4);
+    assert_eq!(e.code.as_deref(), Some(Fault::Unavailable.code()));
+    assert!(e.to_string().starts_with("ec2:DescribeVpcs failed"), "{e}");
+}
+
+#[tokio::test]
+async fn a_denial_is_not_retried_and_names_the_permission() {
+    let sim = sim(1000);
+    let ec2 = client(&sim.url(), 3);
+    sim.fail_always(
+        Action::DescribeInstanceConnectEndpoints,
+        Fault::AccessDenied,
+    );
+    let e = ec2.endpoints(None, None).await.unwrap_err();
+    assert_eq!(sim.calls(Action::DescribeInstanceConnectEndpoints), 1);
+    assert!(e.is_denied());
+    assert!(
+        e.to_string()
+            .contains("needs the IAM permission ec2:DescribeInstanceConnectEndpoints"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_secret_is_refused_by_the_signature_check() {
+    let sim = sim(1000);
+    let mut settings = Settings::new(ApiUrl::parse(&sim.url()).unwrap(), "us-east-1");
+    settings.retry.max_attempts = 1;
+    let wrong = Credentials::new(KEY, "not-the-secret", None, None, "test");
+    let ec2 = Ec2::new(
+        settings,
+        Arc::new(CredentialCache::fixed(wrong)),
+        Transport::new(net::client_config(None).unwrap()),
+    );
+    let e = ec2.vpc_cidrs().await.unwrap_err();
+    assert_eq!(e.code.as_deref(), Some("SignatureDoesNotMatch"), "{e}");
+    assert!(e.request_id.is_some(), "{e:?}");
+}
+
+#[tokio::test]
+async fn a_connection_the_server_closed_is_never_used() {
+    let sim = sim(1000);
+    let relay = Relay::to(&sim).await;
+    // One attempt only: a call sent on the dead connection would fail outright.
+    let ec2 = client(&relay.url, 1);
+    for round in 1..=3 {
+        ec2.vpc_cidrs().await.unwrap();
+        assert_eq!(relay.connections(), round);
+        relay.cut_all();
+    }
+    assert_eq!(sim.calls(Action::DescribeVpcs), 3);
+}
+
+#[tokio::test]
+async fn nothing_listening_is_a_connect_error_naming_the_address() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let e = client(&url, 2).vpc_cidrs().await.unwrap_err();
+    assert!(
+        e.to_string().contains("cannot connect to 127.0.0.1:"),
+        "{e}"
+    );
+    assert_eq!(e.code, None);
+}
