@@ -1,6 +1,7 @@
-//! A simulated EC2 Query API on 127.0.0.1, answering the four calls the proxy makes
-//! to find its way: `DescribeInstances`, `DescribeVpcs`, `DescribeSubnets` and
-//! `DescribeInstanceConnectEndpoints`.
+//! A simulated EC2 Query API on 127.0.0.1, answering the calls the proxy makes to
+//! find its way (`DescribeInstances`, `DescribeVpcs`, `DescribeSubnets`,
+//! `DescribeInstanceConnectEndpoints`) and to explain a blocked path
+//! (`DescribeSecurityGroups`, `DescribeNetworkAcls`).
 //!
 //! Any EC2 Query client talks to it unchanged (point `AWS_ENDPOINT_URL_EC2` or the
 //! client's endpoint URL at [`Ec2Sim::url`]): its documents use the element names of
@@ -22,14 +23,17 @@
 //! Files: `server.rs` (HTTP), `state.rs` (auth, counting, faults, dispatch),
 //! `regions.rs` (one world per region),
 //! `params.rs`/`filter.rs`/`query.rs` (the Query protocol's parameters),
-//! `instances.rs`/`network.rs`/`endpoints.rs` (one per resource family),
+//! `instances.rs`/`network.rs`/`endpoints.rs`/`groups.rs`/`acls.rs` (one per
+//! resource family),
 //! `xml.rs` (documents), `error.rs` (EC2 error codes), `faults.rs`, `derived.rs`.
 
+mod acls;
 mod derived;
 mod endpoints;
 mod error;
 mod faults;
 mod filter;
+mod groups;
 mod instances;
 mod network;
 mod params;
@@ -72,15 +76,21 @@ pub enum Action {
     DescribeSubnets,
     /// `ec2:DescribeInstanceConnectEndpoints`.
     DescribeInstanceConnectEndpoints,
+    /// `ec2:DescribeSecurityGroups`.
+    DescribeSecurityGroups,
+    /// `ec2:DescribeNetworkAcls`.
+    DescribeNetworkAcls,
 }
 
 impl Action {
     /// Every implemented action.
-    pub const ALL: [Action; 4] = [
+    pub const ALL: [Action; 6] = [
         Action::DescribeInstances,
         Action::DescribeVpcs,
         Action::DescribeSubnets,
         Action::DescribeInstanceConnectEndpoints,
+        Action::DescribeSecurityGroups,
+        Action::DescribeNetworkAcls,
     ];
 
     /// The `Action` parameter's value, which is also the IAM action's name.
@@ -90,6 +100,8 @@ impl Action {
             Action::DescribeVpcs => "DescribeVpcs",
             Action::DescribeSubnets => "DescribeSubnets",
             Action::DescribeInstanceConnectEndpoints => "DescribeInstanceConnectEndpoints",
+            Action::DescribeSecurityGroups => "DescribeSecurityGroups",
+            Action::DescribeNetworkAcls => "DescribeNetworkAcls",
         }
     }
 

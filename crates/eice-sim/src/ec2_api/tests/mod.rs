@@ -14,6 +14,7 @@ mod instances;
 mod keys;
 mod network;
 mod regions;
+mod security;
 mod sts;
 
 use std::collections::HashMap;
