@@ -3,12 +3,15 @@
 //! Nothing here talks to AWS, and this crate imports nothing of the product: it
 //! exists so the proxy can be exercised end to end on 127.0.0.1 with realistic
 //! behaviour, and the product links it only for `eice-proxy demo` (its `demo`
-//! feature). [`account`] starts a whole simulated account at once. [`world`] describes one region of a simulated account (VPCs, subnets,
-//! instances, endpoints) in TOML; [`ec2_api`] serves the EC2 Query API calls the
-//! resolver makes over one world per region, and at the same URL [`sts`]
-//! (`GetCallerIdentity`) and [`keys`] (EC2 Instance Connect `SendSSHPublicKey`, and
-//! the pushed keys for a real sshd); [`eice`] serves EICE `openTunnel` WebSockets
-//! in front of local TCP listeners that stand for instances; [`sigv4`] is an
+//! feature). [`account`] starts a whole simulated account at once. [`world`]
+//! describes one region of a simulated account (VPCs, subnets, instances,
+//! endpoints, security groups, network ACLs) in TOML; [`ec2_api`] serves the EC2
+//! Query API calls the product makes over one world per region, and at the same
+//! URL [`sts`] (`GetCallerIdentity`) and [`keys`] (EC2 Instance Connect
+//! `SendSSHPublicKey`, and the pushed keys for a real sshd); [`eice`] serves EICE
+//! `openTunnel` WebSockets in front of local TCP listeners that stand for
+//! instances, refusing a tunnel whose path [`firewall`] finds blocked by security
+//! groups or network ACLs, evaluated independently of the product; [`sigv4`] is an
 //! independent SigV4 verifier that checks the product's signer; [`clock`] is the
 //! clock tests advance to expire pushed keys; [`tls`] makes a throwaway CA so the
 //! simulated endpoint can speak `wss://`.
@@ -17,6 +20,7 @@ pub mod account;
 pub mod clock;
 pub mod ec2_api;
 pub mod eice;
+pub mod firewall;
 pub mod keys;
 pub mod sigv4;
 pub mod sshd;

@@ -1,6 +1,8 @@
 //! A whole simulated account in one value: the EC2 Query API and the EICE
 //! service over one [`World`] per region, and a stand-in server on 127.0.0.1 for
-//! every running instance's ports 22 and 3389.
+//! every running instance's ports 22 and 3389. The EICE service judges every
+//! tunnel's path by the worlds' security groups and network ACLs, so a running
+//! instance they lock out answers no tunnel.
 //!
 //! The demo, the integration tests and the benches all start this, then point
 //! the proxy at it through the standard knobs returned by [`SimAws::env`]. An
@@ -106,6 +108,7 @@ impl SimAws {
             credentials,
             endpoint_ids: endpoints().map(|(id, _)| id).collect(),
             tls,
+            worlds: worlds.clone(),
             ..EiceSimConfig::default()
         })
         .await?;

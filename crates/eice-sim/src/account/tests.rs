@@ -99,3 +99,44 @@ async fn an_eu_endpoint_refuses_a_us_east_1_signature() {
     .await
     .expect("the test timed out");
 }
+
+/// The first Close the service sends, skipping pings.
+async fn first_close(ws: &mut WebSocketStream<TcpStream>) -> (u16, String) {
+    loop {
+        match ws.next().await.unwrap().unwrap() {
+            Message::Close(Some(frame)) => return (frame.code.into(), frame.reason.to_string()),
+            Message::Ping(_) => continue,
+            other => panic!("expected a Close, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_demo_worlds_locked_instance_answers_no_tunnel_and_the_others_do() {
+    tokio::time::timeout(GUARD, async {
+        let aws = SimAws::start(World::demo(), false).await.unwrap();
+        let endpoint = "eice-0a1b2c3d4e5f60021";
+        let mut locked = open(&aws, endpoint, "10.0.1.60", "us-east-1")
+            .await
+            .expect("the upgrade is accepted");
+        assert_eq!(
+            first_close(&mut locked).await,
+            (1011, "Unable to connect to target".to_owned())
+        );
+        let mut web = open(&aws, endpoint, "10.0.1.10", "us-east-1")
+            .await
+            .unwrap();
+        assert!(first_text(&mut web).await.contains("web-1 port 22"));
+        let stats = aws.eice.stats();
+        assert_eq!(stats.paths_blocked.len(), 1, "{:?}", stats.paths_blocked);
+        assert!(
+            stats.paths_blocked[0].starts_with(
+                "no ingress rule of sg-0a1b2c3d4e5f60053 allows tcp 22 from 10.0.1.5 or from sg-0a1b2c3d4e5f60051"
+            ),
+            "{:?}",
+            stats.paths_blocked
+        );
+    })
+    .await
+    .expect("the test timed out");
+}

@@ -6,15 +6,11 @@
 
 use sha2::{Digest, Sha256};
 
+pub(super) use crate::world::derived_id;
+
 /// When every simulated instance was launched and every endpoint created; a fixed
 /// past instant keeps documents reproducible.
 pub(super) const CREATED_AT: &str = "2024-05-01T12:00:00.000Z";
-
-/// An id of EC2's modern form: `{prefix}-` and 17 hex digits derived from `seed`.
-pub(super) fn derived_id(prefix: &str, seed: &str) -> String {
-    let digest = hex::encode(Sha256::digest(format!("{prefix}/{seed}")));
-    format!("{prefix}-{}", &digest[..17])
-}
 
 /// A request id in the UUID shape AWS uses, unique per simulator and call.
 pub(super) fn request_id(simulator: u64, call: u64) -> String {
@@ -32,14 +28,6 @@ pub(super) fn request_id(simulator: u64, call: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn derived_ids_are_stable_and_well_formed() {
-        let id = derived_id("eni", "eice-0123456789abcdef0");
-        assert_eq!(id, derived_id("eni", "eice-0123456789abcdef0"));
-        assert_ne!(id, derived_id("eni", "eice-0123456789abcdef1"));
-        assert_eq!(id.len(), "eni-".len() + 17);
-    }
 
     #[test]
     fn request_ids_look_like_uuids() {

@@ -5,7 +5,7 @@
 //! `state` values at once, which is how the proxy asks for usable endpoints only.
 
 use super::Action;
-use super::derived::{CREATED_AT, derived_id};
+use super::derived::CREATED_AT;
 use super::error::ApiError;
 use super::filter::{FilterNames, tag_values};
 use super::params::Params;
@@ -89,13 +89,19 @@ fn endpoint_item(x: &mut Xml, world: &World, endpoint: &Endpoint) {
         .leaf("stateMessage", state_message(endpoint.state))
         .leaf("dnsName", endpoint.dns_name(&world.region))
         .leaf_opt("fipsDnsName", endpoint.fips_dns_name(&world.region))
-        .text_list("networkInterfaceIdSet", [derived_id("eni", &endpoint.id)])
+        .text_list("networkInterfaceIdSet", [endpoint.network_interface_id()])
         .leaf_opt("vpcId", subnet.map(|s| &s.vpc))
         .leaf_opt("availabilityZone", subnet.map(|s| &s.availability_zone))
         .leaf("createdAt", CREATED_AT)
         .leaf("subnetId", &endpoint.subnet)
         .leaf("preserveClientIp", endpoint.preserve_client_ip)
-        .text_list("securityGroupIdSet", [derived_id("sg", &endpoint.id)])
+        .text_list(
+            "securityGroupIdSet",
+            world
+                .endpoint_security_groups(endpoint)
+                .iter()
+                .map(|group| &group.id),
+        )
         .leaf("ipAddressType", endpoint.ip_address_type.as_str())
         .node("tagSet", |_| {});
 }

@@ -92,12 +92,8 @@ impl ApiError {
         let code = match self {
             ApiError::Auth(err) => auth_code(err),
             ApiError::Fault { fault, .. } => fault.code(),
-            ApiError::NotFound { kind, .. } => {
-                return format!("{}.NotFound", kind.error_stem()).into();
-            }
-            ApiError::Malformed { kind, .. } => {
-                return format!("{}.Malformed", kind.error_stem()).into();
-            }
+            ApiError::NotFound { kind, .. } => kind.not_found_code(),
+            ApiError::Malformed { kind, .. } => kind.malformed_code(),
             ApiError::MissingAction => "MissingAction",
             ApiError::InvalidAction(_) => "InvalidAction",
             ApiError::UnknownParameter(_) => "UnknownParameter",
@@ -183,6 +179,25 @@ mod tests {
             two.to_string(),
             "The vpc IDs 'vpc-01234567, vpc-89abcdef' do not exist"
         );
+    }
+
+    #[test]
+    fn an_unknown_security_group_is_invalid_group_not_found() {
+        let err = ApiError::NotFound {
+            kind: ResourceKind::SecurityGroup,
+            ids: vec!["sg-0123456789abcdef0".into()],
+        };
+        assert_eq!(err.code(), "InvalidGroup.NotFound");
+        assert_eq!(
+            err.to_string(),
+            "The security group 'sg-0123456789abcdef0' does not exist"
+        );
+        assert_eq!(err.status(), StatusCode::BAD_REQUEST);
+        let malformed = ApiError::Malformed {
+            kind: ResourceKind::SecurityGroup,
+            id: "default".into(),
+        };
+        assert_eq!(malformed.code(), "InvalidGroupId.Malformed");
     }
 
     #[test]

@@ -17,8 +17,8 @@ pub enum Fault {
     /// An IAM denial: 403 `UnauthorizedOperation`, whose message names the
     /// `ec2:` action, so the proxy's error can tell the user which permission to add.
     AccessDenied,
-    /// Throttling: 503 `RequestLimitExceeded`, which the SDK's standard retry
-    /// retries.
+    /// Throttling: 503 `RequestLimitExceeded`, which clients are expected to
+    /// retry with back-off (the simulator only fails the calls it is told to).
     RequestLimitExceeded,
     /// An outage: 503 `Unavailable`.
     Unavailable,

@@ -35,6 +35,8 @@ fn spec() -> Spec {
                 "vpc-id",
                 "subnet-id",
                 "availability-zone",
+                "instance.group-id",
+                "instance.group-name",
             ],
             tags: true,
         },
@@ -86,6 +88,17 @@ fn filter_values(world: &World, instance: &Instance, name: &str) -> Vec<String> 
                 .subnet(&instance.subnet)
                 .map(|s| s.availability_zone.clone()),
         ],
+        "instance.group-id" | "instance.group-name" if subnet.is_some() => {
+            let groups = world.instance_security_groups(instance);
+            return groups
+                .iter()
+                .map(|group| match name {
+                    "instance.group-id" => group.id.clone(),
+                    _ => group.name.clone(),
+                })
+                .collect();
+        }
+        "instance.group-id" | "instance.group-name" => return Vec::new(),
         tag => return tag_values(tag, instance.all_tags()),
     };
     values.into_iter().flatten().collect()
@@ -129,6 +142,7 @@ fn instance_item(x: &mut Xml, world: &World, instance: &Instance) {
             .leaf("privateIpAddress", instance.private_ip)
             .leaf("sourceDestCheck", true);
     }
+    group_set(x, world, instance, subnet.is_some());
     x.leaf("architecture", "x86_64")
         .leaf("rootDeviceType", "ebs")
         .leaf("virtualizationType", "hvm")
@@ -148,6 +162,19 @@ fn instance_item(x: &mut Xml, world: &World, instance: &Instance) {
     }
 }
 
+/// `groupSet`: the instance's security groups while it has network details (a
+/// terminated instance's set is empty).
+fn group_set(x: &mut Xml, world: &World, instance: &Instance, live: bool) {
+    let groups = if live {
+        world.instance_security_groups(instance)
+    } else {
+        Vec::new()
+    };
+    x.list("groupSet", &groups, |x, group| {
+        x.leaf("groupId", &group.id).leaf("groupName", &group.name);
+    });
+}
+
 /// The primary network interface, where EC2 also lists the IPv6 addresses.
 fn network_interfaces(x: &mut Xml, world: &World, instance: &Instance, subnet: &Subnet, dns: &str) {
     x.list("networkInterfaceSet", [instance], |x, instance| {
@@ -158,8 +185,9 @@ fn network_interfaces(x: &mut Xml, world: &World, instance: &Instance, subnet: &
             .leaf("status", "in-use")
             .leaf("privateIpAddress", instance.private_ip)
             .leaf("privateDnsName", dns)
-            .leaf("sourceDestCheck", true)
-            .leaf("interfaceType", "interface")
+            .leaf("sourceDestCheck", true);
+        group_set(x, world, instance, true);
+        x.leaf("interfaceType", "interface")
             .list("privateIpAddressesSet", [instance.private_ip], |x, ip| {
                 x.leaf("privateIpAddress", ip)
                     .leaf("privateDnsName", dns)

@@ -1,20 +1,21 @@
-//! A simulated EC2 Query API on 127.0.0.1, answering the four calls the proxy makes
-//! to find its way: `DescribeInstances`, `DescribeVpcs`, `DescribeSubnets` and
-//! `DescribeInstanceConnectEndpoints`.
+//! A simulated EC2 Query API on 127.0.0.1, answering the calls the proxy makes to
+//! find its way (`DescribeInstances`, `DescribeVpcs`, `DescribeSubnets`,
+//! `DescribeInstanceConnectEndpoints`) and to explain a blocked path
+//! (`DescribeSecurityGroups`, `DescribeNetworkAcls`).
 //!
-//! The real `aws-sdk-ec2` client talks to it unchanged (point
-//! `AWS_ENDPOINT_URL_EC2` or the client's `endpoint_url` at [`Ec2Sim::url`]), so the
-//! product's discovery code is tested through the SDK's own serializers, signer,
-//! retries and deserializers. One simulator can serve several regions of an account
-//! ([`Ec2Sim::start_many`]), each a [`World`], picked per call by the region its
-//! signature is scoped to. Every request's SigV4 signature is checked with the
+//! Any EC2 Query client talks to it unchanged (point `AWS_ENDPOINT_URL_EC2` or the
+//! client's endpoint URL at [`Ec2Sim::url`]): its documents use the element names of
+//! AWS's EC2 API reference, and the product's own client is checked against this
+//! simulator by the product's tests. One simulator can serve several regions of
+//! an account ([`Ec2Sim::start_many`]), each a [`World`], picked per call by the
+//! region its signature is scoped to. Every request's SigV4 signature is checked with the
 //! independent verifier in [`crate::sigv4`]; answers come from a [`World`];
 //! failures a real account produces (IAM denials, throttling, outages) can be
 //! injected per action with [`Ec2Sim::fail_next`] and [`Ec2Sim::fail_always`]; and
 //! [`Ec2Sim::calls`] counts calls so tests can prove caching and pagination.
 //!
 //! The same URL also serves STS `GetCallerIdentity` ([`crate::sts`]) to
-//! requests signed for the `sts` service: an SDK pointed at it by
+//! requests signed for the `sts` service: a client pointed at it by
 //! `AWS_ENDPOINT_URL_STS` gets STS's own documents and errors. So does EC2
 //! Instance Connect's `SendSSHPublicKey` ([`crate::keys`]), with
 //! `GET /sim/authorized-keys/{instance-id}/{os-user}` for an sshd to read the keys.
@@ -22,14 +23,17 @@
 //! Files: `server.rs` (HTTP), `state.rs` (auth, counting, faults, dispatch),
 //! `regions.rs` (one world per region),
 //! `params.rs`/`filter.rs`/`query.rs` (the Query protocol's parameters),
-//! `instances.rs`/`network.rs`/`endpoints.rs` (one per resource family),
+//! `instances.rs`/`network.rs`/`endpoints.rs`/`groups.rs`/`acls.rs` (one per
+//! resource family),
 //! `xml.rs` (documents), `error.rs` (EC2 error codes), `faults.rs`, `derived.rs`.
 
+mod acls;
 mod derived;
 mod endpoints;
 mod error;
 mod faults;
 mod filter;
+mod groups;
 mod instances;
 mod network;
 mod params;
@@ -72,15 +76,21 @@ pub enum Action {
     DescribeSubnets,
     /// `ec2:DescribeInstanceConnectEndpoints`.
     DescribeInstanceConnectEndpoints,
+    /// `ec2:DescribeSecurityGroups`.
+    DescribeSecurityGroups,
+    /// `ec2:DescribeNetworkAcls`.
+    DescribeNetworkAcls,
 }
 
 impl Action {
     /// Every implemented action.
-    pub const ALL: [Action; 4] = [
+    pub const ALL: [Action; 6] = [
         Action::DescribeInstances,
         Action::DescribeVpcs,
         Action::DescribeSubnets,
         Action::DescribeInstanceConnectEndpoints,
+        Action::DescribeSecurityGroups,
+        Action::DescribeNetworkAcls,
     ];
 
     /// The `Action` parameter's value, which is also the IAM action's name.
@@ -90,6 +100,8 @@ impl Action {
             Action::DescribeVpcs => "DescribeVpcs",
             Action::DescribeSubnets => "DescribeSubnets",
             Action::DescribeInstanceConnectEndpoints => "DescribeInstanceConnectEndpoints",
+            Action::DescribeSecurityGroups => "DescribeSecurityGroups",
+            Action::DescribeNetworkAcls => "DescribeNetworkAcls",
         }
     }
 
@@ -170,7 +182,7 @@ impl Ec2Sim {
     }
 
     /// The endpoint URL, `http://127.0.0.1:PORT`: what `AWS_ENDPOINT_URL_EC2` (or
-    /// the SDK's `endpoint_url`) gets.
+    /// a client's endpoint URL) gets.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }

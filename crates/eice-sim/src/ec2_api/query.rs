@@ -5,6 +5,7 @@
 //! request into the selection and page to answer, so the actions themselves only
 //! say how their items look.
 
+use std::borrow::Cow;
 use std::ops::RangeInclusive;
 
 use super::Action;
@@ -12,11 +13,18 @@ use super::error::ApiError;
 use super::filter::{self, Filter, FilterNames};
 use super::params::Params;
 use super::xml::Xml;
-use crate::world::{Endpoint, Instance, ResourceKind, Subnet, Vpc};
+use crate::world::{Endpoint, Instance, NetworkAcl, ResourceKind, SecurityGroup, Subnet, Vpc};
 
 /// A kind of item a `Describe*` call lists, known by its id.
 pub(super) trait Listed {
     fn id(&self) -> &str;
+}
+
+/// Synthesised items (a VPC's default group or ACL) are listed like the world's.
+impl<T: Listed + Clone> Listed for Cow<'_, T> {
+    fn id(&self) -> &str {
+        self.as_ref().id()
+    }
 }
 
 macro_rules! listed_by_id {
@@ -29,7 +37,7 @@ macro_rules! listed_by_id {
     )*};
 }
 
-listed_by_id!(Instance, Endpoint, Vpc, Subnet);
+listed_by_id!(Instance, Endpoint, Vpc, Subnet, SecurityGroup, NetworkAcl);
 
 /// Answers one `Describe*` call: the `items` the request selects by id and by
 /// filter (`values` gives an item's values for a filter name), one page of

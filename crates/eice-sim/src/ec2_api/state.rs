@@ -14,7 +14,7 @@ use super::error::ApiError;
 use super::faults::FaultTable;
 use super::params::Params;
 use super::regions::Regions;
-use super::{Action, Ec2SimConfig, derived, endpoints, instances, network};
+use super::{Action, Ec2SimConfig, acls, derived, endpoints, groups, instances, network};
 use crate::keys::{self, Call, KeyService, Reply};
 use crate::sigv4::{
     Expected, HeaderSignedRequest, SigV4Error, SimCredential, Verified, claimed_scope,
@@ -202,5 +202,7 @@ fn dispatch(
         Action::DescribeVpcs => network::describe_vpcs(world, params, page_size),
         Action::DescribeSubnets => network::describe_subnets(world, params, page_size),
         Action::DescribeInstanceConnectEndpoints => endpoints::describe(world, params, page_size),
+        Action::DescribeSecurityGroups => groups::describe(world, params, page_size),
+        Action::DescribeNetworkAcls => acls::describe(world, params, page_size),
     }
 }

@@ -103,13 +103,14 @@ struct ErrorBody<'a> {
 /// run once hyper hands over the upgraded connection.
 pub(super) async fn handle(
     mut request: Request<Incoming>,
+    peer: SocketAddr,
     shared: Arc<Shared>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     if shared.faults().take_hang() {
         return Ok(hang(&shared).await);
     }
     let request_id = new_request_id(&shared);
-    let (key, mut tunnel, access_key_id) = match admit(&request, &shared, &request_id) {
+    let (key, mut tunnel, access_key_id) = match admit(&request, &shared, &request_id, peer) {
         Ok(admitted) => admitted,
         Err(rejection) => {
             debug!(%request_id, code = rejection.error_code(), %rejection, "openTunnel refused");
@@ -160,6 +161,7 @@ fn admit(
     request: &Request<Incoming>,
     shared: &Shared,
     request_id: &str,
+    peer: SocketAddr,
 ) -> Result<(String, TunnelRequest, String), Rejection> {
     check_route(request)?;
     let key = check_upgrade(request.headers())?;
@@ -168,7 +170,7 @@ fn admit(
     if let Some(fault) = shared.faults().take_refusal(endpoint) {
         return Err(Rejection::Injected(fault));
     }
-    let tunnel = tunnel_request(&verified, shared, request_id)?;
+    let tunnel = tunnel_request(&verified, shared, request_id, peer.ip())?;
     debug!(
         %request_id,
         access_key_id = %verified.access_key_id,
@@ -267,6 +269,7 @@ fn tunnel_request(
     verified: &Verified,
     shared: &Shared,
     request_id: &str,
+    client: IpAddr,
 ) -> Result<TunnelRequest, Rejection> {
     let endpoint_id = endpoint_id(
         verified.param("instanceConnectEndpointId"),
@@ -279,6 +282,7 @@ fn tunnel_request(
         request_id: request_id.to_owned(),
         endpoint_id,
         private: SocketAddr::new(ip, port),
+        client,
         max_duration,
         cut: None,
     })

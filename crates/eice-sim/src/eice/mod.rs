@@ -4,8 +4,11 @@
 //! It behaves like the real service where the proxy can tell the difference: SigV4
 //! presigned URLs are verified (by [`super::sigv4`], independently of the product's
 //! signer), refused requests get AWS-shaped JSON errors with `x-amzn-RequestId`,
-//! an unreachable instance is a Close 1011 *after* the upgrade, `maxTunnelDuration`
-//! ends a tunnel with Close 1008, the service pings, and either side may half-close.
+//! an unreachable instance is a Close 1011 *after* the upgrade (so is one whose
+//! security groups or network ACLs block the path, judged by [`crate::firewall`]
+//! over the configured worlds, with the real service's reason "Unable to connect
+//! to target"), `maxTunnelDuration` ends a tunnel with Close 1008, the service
+//! pings, and either side may half-close.
 //!
 //! Life of a connection: [`EiceSim`]'s accept loop spawns one task per connection
 //! (TLS first when configured), hyper parses the request and `handshake` decides
@@ -16,6 +19,7 @@
 //! [`EiceSim::fail_upgrades_for`], [`EiceSim::hang_next_upgrades`],
 //! [`EiceSim::close_next_tunnel_after`]): see `faults`.
 
+mod config;
 mod faults;
 mod handshake;
 mod stats;
@@ -24,7 +28,7 @@ mod tests;
 mod tunnel;
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Duration, SystemTime};
@@ -40,12 +44,16 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, warn};
 
+use super::firewall::{self, Blocked};
 pub use super::sigv4::SimCredential;
 use super::tls::TestCa;
+use super::world::World;
+pub use config::EiceSimConfig;
 use faults::FaultTable;
 pub use faults::{TunnelCut, UpgradeFault};
 pub use stats::EiceStats;
 use stats::StatsCell;
+pub use tunnel::UNABLE_TO_CONNECT;
 
 /// The signing name the simulated service verifies against.
 pub const SERVICE: &str = "ec2-instance-connect";
@@ -60,57 +68,6 @@ pub const EXAMPLE_SECRET_ACCESS_KEY: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMP
 /// How long a client may take to send its request headers (and, with TLS, to finish
 /// the handshake) before the connection is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// How the simulated service behaves; [`Default`] gives a plain-`ws` service in
-/// `us-east-1` that knows the AWS documentation example key and no instances.
-#[derive(Debug, Clone)]
-pub struct EiceSimConfig {
-    /// The region the service runs in; signatures must be scoped to it, unless
-    /// `endpoint_regions` places the tunnel's endpoint elsewhere.
-    pub region: String,
-    /// `instanceConnectEndpointId` → the region that endpoint is in, for a service
-    /// standing for the endpoints of several regions at once: a tunnel's signature
-    /// must be scoped to its endpoint's region. Endpoints not listed are in `region`.
-    pub endpoint_regions: HashMap<String, String>,
-    /// Access key id → credential; keys not listed are "invalid security tokens".
-    pub credentials: HashMap<String, SimCredential>,
-    /// The `instanceConnectEndpointId`s that exist; empty accepts any id.
-    pub endpoint_ids: Vec<String>,
-    /// `privateIpAddress:remotePort` → the local listener standing for that instance.
-    /// Only loopback listeners are ever connected to.
-    pub targets: HashMap<SocketAddr, SocketAddr>,
-    /// The `remotePort`s the service accepts (the real one: 22 and 3389).
-    pub allowed_ports: Vec<u16>,
-    /// Serve `wss://` with a freshly generated [`TestCa`] instead of plain `ws://`.
-    pub tls: bool,
-    /// The service's clock is real time plus this many seconds, so tests can make a
-    /// fresh URL look expired (+600) or from the future (-600).
-    pub clock_skew_secs: i64,
-    /// Ping every tunnel this often, as the real service does; `None` never pings.
-    pub ping_interval: Option<Duration>,
-    /// Where to listen; port 0 picks a free port ([`EiceSim::addr`] tells which).
-    pub bind: SocketAddr,
-}
-
-impl Default for EiceSimConfig {
-    fn default() -> Self {
-        EiceSimConfig {
-            region: "us-east-1".to_owned(),
-            endpoint_regions: HashMap::new(),
-            credentials: HashMap::from([(
-                EXAMPLE_ACCESS_KEY_ID.to_owned(),
-                SimCredential::new(EXAMPLE_SECRET_ACCESS_KEY),
-            )]),
-            endpoint_ids: Vec::new(),
-            targets: HashMap::new(),
-            allowed_ports: vec![22, 3389],
-            tls: false,
-            clock_skew_secs: 0,
-            ping_interval: None,
-            bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-        }
-    }
-}
 
 /// What every connection task needs: the configuration as served, the mutable
 /// target table and the counters.
@@ -136,6 +93,8 @@ struct Shared {
     cut_all: watch::Sender<Option<(u16, String)>>,
     /// Cleared by [`EiceSim::keep_tunnels_past_max_duration`].
     enforce_max_duration: AtomicBool,
+    /// The worlds whose security groups and ACLs judge each tunnel's path.
+    worlds: Vec<Arc<World>>,
 }
 
 impl Shared {
@@ -159,6 +118,22 @@ impl Shared {
         endpoint_id
             .and_then(|id| self.endpoint_regions.get(id))
             .unwrap_or(&self.region)
+    }
+
+    /// Why security groups or network ACLs block a tunnel through `endpoint_id` to
+    /// `private` for a client at `client`, if a world knows the path and blocks it.
+    fn blocked_path(
+        &self,
+        endpoint_id: &str,
+        private: SocketAddr,
+        client: IpAddr,
+    ) -> Option<Blocked> {
+        self.worlds
+            .iter()
+            .find_map(|world| {
+                firewall::check_tunnel(world, endpoint_id, private.ip(), private.port(), client)
+            })
+            .and_then(Result::err)
     }
 
     fn target(&self, private: SocketAddr) -> Option<SocketAddr> {
@@ -205,6 +180,7 @@ impl EiceSim {
             stopped,
             cut_all: watch::channel(None).0,
             enforce_max_duration: AtomicBool::new(true),
+            worlds: config.worlds,
         });
         let accept_task = tokio::spawn(accept_loop(listener, acceptor, Arc::clone(&shared)));
         debug!(%addr, tls = ca.is_some(), "simulated EICE listening");
@@ -384,7 +360,7 @@ async fn serve_http<IO>(io: IO, peer: SocketAddr, shared: Arc<Shared>)
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let service = service_fn(move |request| handshake::handle(request, Arc::clone(&shared)));
+    let service = service_fn(move |request| handshake::handle(request, peer, Arc::clone(&shared)));
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())

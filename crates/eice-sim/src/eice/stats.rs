@@ -33,6 +33,11 @@ pub struct EiceStats {
     pub access_keys: Vec<String>,
     /// Upgrade requests left unanswered ([`super::EiceSim::hang_next_upgrades`]).
     pub upgrades_hung: u64,
+    /// Why each tunnel refused by security groups or network ACLs was refused
+    /// (the [`crate::firewall::Blocked`] text, e.g. "no ingress rule of sg-… allows
+    /// tcp 22 from …"), in order: the simulator's own verdict, to compare a
+    /// client's diagnosis with.
+    pub paths_blocked: Vec<String>,
 }
 
 /// The live counters plus the change signal.

@@ -60,12 +60,24 @@ impl Ipv4Cidr {
     pub fn size(&self) -> u64 {
         1u64 << (32 - u32::from(self.prefix))
     }
+
+    /// The address `offset` places after the network address, wrapping inside the
+    /// block.
+    pub fn nth(&self, offset: u64) -> Ipv4Addr {
+        let host = host_bits(u128::from(offset), self.prefix, 32) as u32;
+        Ipv4Addr::from(u32::from(self.network) | host)
+    }
 }
 
 impl Ipv6Cidr {
     /// Whether `ip` lies inside the block.
     pub fn contains(&self, ip: Ipv6Addr) -> bool {
         same_network(self.network.into(), ip.into(), self.prefix, 128)
+    }
+
+    /// The address in the block whose host part is `host`'s low bits.
+    pub fn nth(&self, host: u128) -> Ipv6Addr {
+        Ipv6Addr::from(u128::from(self.network) | host_bits(host, self.prefix, 128))
     }
 }
 
@@ -184,6 +196,16 @@ mod tests {
         assert!(!vpc.contains_block(&"10.1.0.0/24".parse().unwrap()));
         let any: Ipv4Cidr = "0.0.0.0/0".parse().unwrap();
         assert!(any.contains("203.0.113.9".parse().unwrap()));
+    }
+
+    #[test]
+    fn nth_addresses_stay_inside_their_block() {
+        let block: Ipv4Cidr = "10.0.1.0/24".parse().unwrap();
+        assert_eq!(block.nth(4), Ipv4Addr::new(10, 0, 1, 4));
+        assert_eq!(block.nth(256 + 7), Ipv4Addr::new(10, 0, 1, 7));
+        let v6: Ipv6Cidr = "fd00:10::/56".parse().unwrap();
+        assert!(v6.contains(v6.nth(u128::MAX)));
+        assert_eq!(v6.nth(0x25), "fd00:10::25".parse::<Ipv6Addr>().unwrap());
     }
 
     #[test]

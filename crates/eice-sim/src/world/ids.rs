@@ -1,9 +1,12 @@
-//! The kinds of resource the simulated account holds and the shape of their ids.
+//! The kinds of resource the simulated account holds, the shape of their ids, and
+//! the ids the simulator derives for what a world file leaves unsaid.
 //!
 //! One table serves both the world loader (which refuses ids EC2 could never have
 //! issued) and the Query API (which answers a malformed id in a request with
 //! `…Malformed` and an unknown one with `…NotFound`, as EC2 does), so the two can
 //! never disagree about what a well-formed id is.
+
+use sha2::{Digest, Sha256};
 
 /// A kind of EC2 resource, with its id prefix and its error-code vocabulary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -16,6 +19,12 @@ pub enum ResourceKind {
     Instance,
     /// An EC2 Instance Connect Endpoint, `eice-…`.
     Endpoint,
+    /// A security group, `sg-…`.
+    SecurityGroup,
+    /// A network ACL, `acl-…`.
+    NetworkAcl,
+    /// A managed prefix list, `pl-…`: only ever referred to by a rule.
+    PrefixList,
 }
 
 impl ResourceKind {
@@ -26,17 +35,36 @@ impl ResourceKind {
             ResourceKind::Subnet => "subnet",
             ResourceKind::Instance => "i",
             ResourceKind::Endpoint => "eice",
+            ResourceKind::SecurityGroup => "sg",
+            ResourceKind::NetworkAcl => "acl",
+            ResourceKind::PrefixList => "pl",
         }
     }
 
-    /// The stem of EC2's error codes for this kind: `{stem}.NotFound`,
-    /// `{stem}.Malformed`.
-    pub fn error_stem(self) -> &'static str {
+    /// EC2's error code for a well-formed id the account does not have.
+    pub fn not_found_code(self) -> &'static str {
         match self {
-            ResourceKind::Vpc => "InvalidVpcID",
-            ResourceKind::Subnet => "InvalidSubnetID",
-            ResourceKind::Instance => "InvalidInstanceID",
-            ResourceKind::Endpoint => "InvalidInstanceConnectEndpointId",
+            ResourceKind::Vpc => "InvalidVpcID.NotFound",
+            ResourceKind::Subnet => "InvalidSubnetID.NotFound",
+            ResourceKind::Instance => "InvalidInstanceID.NotFound",
+            ResourceKind::Endpoint => "InvalidInstanceConnectEndpointId.NotFound",
+            // Not `InvalidGroupId.NotFound`: EC2 spells this one differently.
+            ResourceKind::SecurityGroup => "InvalidGroup.NotFound",
+            ResourceKind::NetworkAcl => "InvalidNetworkAclID.NotFound",
+            ResourceKind::PrefixList => "InvalidPrefixListId.NotFound",
+        }
+    }
+
+    /// EC2's error code for an id it could never have issued.
+    pub fn malformed_code(self) -> &'static str {
+        match self {
+            ResourceKind::Vpc => "InvalidVpcID.Malformed",
+            ResourceKind::Subnet => "InvalidSubnetID.Malformed",
+            ResourceKind::Instance => "InvalidInstanceID.Malformed",
+            ResourceKind::Endpoint => "InvalidInstanceConnectEndpointId.Malformed",
+            ResourceKind::SecurityGroup => "InvalidGroupId.Malformed",
+            ResourceKind::NetworkAcl => "InvalidNetworkAclID.Malformed",
+            ResourceKind::PrefixList => "InvalidPrefixListId.Malformed",
         }
     }
 
@@ -48,6 +76,9 @@ impl ResourceKind {
             ResourceKind::Subnet => "subnet ID",
             ResourceKind::Instance => "instance ID",
             ResourceKind::Endpoint => "instance connect endpoint ID",
+            ResourceKind::SecurityGroup => "security group",
+            ResourceKind::NetworkAcl => "networkAcl ID",
+            ResourceKind::PrefixList => "prefix list ID",
         }
     }
 
@@ -67,9 +98,33 @@ impl ResourceKind {
     }
 }
 
+/// An id of EC2's modern form, `{prefix}-` and 17 hex digits, derived from `seed`:
+/// stable across runs, so documents are reproducible and a failure replays.
+pub(crate) fn derived_id(prefix: &str, seed: &str) -> String {
+    let digest = hex::encode(Sha256::digest(format!("{prefix}/{seed}")));
+    format!("{prefix}-{}", &digest[..17])
+}
+
+/// A number derived from `seed`, for choosing stable addresses.
+pub(crate) fn derived_number(seed: &str) -> u128 {
+    let digest = Sha256::digest(seed.as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    u128::from_be_bytes(bytes)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::ResourceKind;
+    use super::{ResourceKind, derived_id};
+
+    #[test]
+    fn derived_ids_are_stable_and_well_formed() {
+        let id = derived_id("eni", "eice-0123456789abcdef0");
+        assert_eq!(id, derived_id("eni", "eice-0123456789abcdef0"));
+        assert_ne!(id, derived_id("eni", "eice-0123456789abcdef1"));
+        assert_eq!(id.len(), "eni-".len() + 17);
+        assert!(ResourceKind::SecurityGroup.is_well_formed(&derived_id("sg", "vpc-1")));
+    }
 
     #[test]
     fn ids_need_their_prefix_and_8_or_17_hex_digits() {

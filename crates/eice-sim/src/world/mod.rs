@@ -1,5 +1,5 @@
-//! The simulated AWS account: its VPCs, subnets, instances and Instance Connect
-//! Endpoints, loaded from a TOML file.
+//! The simulated AWS account: its VPCs, subnets, instances, Instance Connect
+//! Endpoints, security groups and network ACLs, loaded from a TOML file.
 //!
 //! Every simulated service (the EC2 Query API, the EICE WebSocket, the instances
 //! behind it) answers from one [`World`], so a test describes its scenario once —
@@ -14,10 +14,13 @@
 //! is a second region of the same account, for multi-region scenarios.
 
 mod cidr;
+mod error;
 mod ids;
+mod interfaces;
+mod security;
 mod states;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -26,7 +29,13 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use serde::Deserialize;
 
 pub use cidr::{CidrError, Ipv4Cidr, Ipv6Cidr};
+pub use error::WorldError;
 pub use ids::ResourceKind;
+pub(crate) use ids::derived_id;
+pub use security::{
+    AclAction, AclEntry, DEFAULT_GROUP_NAME, IMPLICIT_DENY_RULE, NetworkAcl, Protocol, RuleSource,
+    SecurityGroup, SgRule,
+};
 pub use states::{EndpointState, InstanceState, IpAddressType};
 
 /// The account id used when the world file names none: the one AWS documentation
@@ -38,100 +47,6 @@ const DEMO_WORLD: &str = include_str!("demo-world.toml");
 
 /// The built-in second region of the same account.
 const DEMO_WORLD_EU: &str = include_str!("demo-world-eu.toml");
-
-/// Why a world file was refused. Every variant names the offending id (or text) so
-/// the author of a test scenario can find the line to fix.
-#[derive(Debug, thiserror::Error)]
-pub enum WorldError {
-    /// The TOML did not parse, or a field had the wrong type or an unknown name.
-    #[error("invalid world file: {0}")]
-    Toml(#[from] toml::de::Error),
-    /// The region is empty; every ARN and DNS name needs one.
-    #[error("the world's region must not be empty")]
-    EmptyRegion,
-    /// The account id is not twelve digits.
-    #[error("account_id '{0}' is not a 12-digit AWS account id")]
-    BadAccountId(String),
-    /// An id is not of the form EC2 issues (`{prefix}-` and 8 or 17 hex digits).
-    #[error(
-        "'{id}' is not a well-formed {noun} (expected '{prefix}-' and 8 or 17 lower-case hex digits)"
-    )]
-    MalformedId {
-        /// The id as written.
-        id: String,
-        /// What kind of id it should have been.
-        noun: &'static str,
-        /// The prefix it should have had.
-        prefix: &'static str,
-    },
-    /// Two resources share an id.
-    #[error("id '{0}' is used more than once")]
-    DuplicateId(String),
-    /// A resource refers to a VPC or subnet that the world does not have.
-    #[error("{id}: {field} '{target}' does not exist")]
-    UnknownReference {
-        /// The resource holding the reference.
-        id: String,
-        /// The field, e.g. `subnet`.
-        field: &'static str,
-        /// The id it refers to.
-        target: String,
-    },
-    /// A VPC has no IPv4 block; EC2 VPCs always have a primary one.
-    #[error("{0}: a VPC needs at least one IPv4 CIDR block")]
-    VpcWithoutCidr(String),
-    /// A subnet's block is not inside any of its VPC's IPv4 blocks.
-    #[error("{subnet}: cidr {cidr} is not inside any CIDR block of {vpc}")]
-    SubnetOutsideVpc {
-        /// The subnet.
-        subnet: String,
-        /// Its block.
-        cidr: Ipv4Cidr,
-        /// Its VPC.
-        vpc: String,
-    },
-    /// An instance's private IPv4 address is not inside its subnet's block.
-    #[error("{instance}: private_ip {ip} is not inside {subnet} ({cidr})")]
-    IpOutsideSubnet {
-        /// The instance.
-        instance: String,
-        /// Its address.
-        ip: Ipv4Addr,
-        /// Its subnet.
-        subnet: String,
-        /// The subnet's block.
-        cidr: Ipv4Cidr,
-    },
-    /// An instance's IPv6 address is not inside any of its VPC's IPv6 blocks.
-    #[error("{instance}: ipv6 {ip} is not inside any ipv6_cidrs block of {vpc}")]
-    Ipv6OutsideVpc {
-        /// The instance.
-        instance: String,
-        /// Its address.
-        ip: Ipv6Addr,
-        /// Its VPC.
-        vpc: String,
-    },
-    /// Two subnets of one VPC overlap.
-    #[error("{0} and {1} are in the same VPC and their CIDR blocks overlap")]
-    SubnetsOverlap(String, String),
-    /// Two instances in one subnet have the same private address.
-    #[error("{second}: private_ip {ip} is already used by {first} in the same subnet")]
-    AddressInUse {
-        /// The address.
-        ip: Ipv4Addr,
-        /// The instance listed first.
-        first: String,
-        /// The instance reusing the address.
-        second: String,
-    },
-    /// An instance sets its Name both with `name` and in `tags`.
-    #[error("{0}: the Name tag is set both by `name` and in `tags`; keep one")]
-    NameTwice(String),
-    /// A run-time change named an instance the world does not have.
-    #[error("the instance ID '{0}' does not exist")]
-    UnknownInstance(String),
-}
 
 /// The simulated account: everything the EC2 Query API can describe.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -155,6 +70,14 @@ pub struct World {
     /// The `[[endpoint]]` tables.
     #[serde(rename = "endpoint", default)]
     pub endpoints: Vec<Endpoint>,
+    /// The `[[security_group]]` tables; each VPC also has a `default` group,
+    /// synthesised when not listed ([`World::security_groups`]).
+    #[serde(rename = "security_group", default)]
+    pub security_groups: Vec<SecurityGroup>,
+    /// The `[[network_acl]]` tables; each VPC also has a default ACL, synthesised
+    /// when not listed ([`World::network_acls`]).
+    #[serde(rename = "network_acl", default)]
+    pub network_acls: Vec<NetworkAcl>,
 }
 
 /// A VPC and the address space the proxy matches IP targets against.
@@ -205,6 +128,9 @@ pub struct Instance {
     /// Any other tags.
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+    /// Its security groups (`sg-…`, in its VPC); none means the VPC's default.
+    #[serde(default)]
+    pub security_groups: Vec<String>,
 }
 
 /// An EC2 Instance Connect Endpoint.
@@ -227,6 +153,13 @@ pub struct Endpoint {
     /// when FIPS is requested.
     #[serde(default = "default_true")]
     pub fips: bool,
+    /// Its security groups (`sg-…`, in its VPC); none means the VPC's default.
+    #[serde(default)]
+    pub security_groups: Vec<String>,
+    /// Its network interface's address in the subnet; derived from its id when
+    /// absent ([`World::endpoint_private_ip`]).
+    #[serde(default)]
+    pub private_ip: Option<Ipv4Addr>,
 }
 
 fn default_account_id() -> String {
@@ -246,7 +179,8 @@ impl World {
     }
 
     /// The built-in demo scenario (`world/demo-world.toml`): two VPCs with the same
-    /// 10.0.0.0/16 block, so IP targets are ambiguous while instance ids are not.
+    /// 10.0.0.0/16 block, so IP targets are ambiguous while instance ids are not;
+    /// `locked-1` runs, but its security group keeps the endpoints out.
     pub fn demo() -> World {
         World::from_toml(DEMO_WORLD).expect("the built-in demo world is valid")
     }
@@ -263,7 +197,8 @@ impl World {
         validate::world(self)
     }
 
-    /// Every resource's kind and id: VPCs, subnets, instances, then endpoints.
+    /// Every resource's kind and id as the world lists them: VPCs, subnets,
+    /// instances, endpoints, security groups, then network ACLs.
     pub fn resources(&self) -> impl Iterator<Item = (ResourceKind, &str)> {
         let vpcs = self.vpcs.iter().map(|v| (ResourceKind::Vpc, v.id.as_str()));
         let subnets = self
@@ -278,7 +213,19 @@ impl World {
             .endpoints
             .iter()
             .map(|e| (ResourceKind::Endpoint, e.id.as_str()));
-        vpcs.chain(subnets).chain(instances).chain(endpoints)
+        let groups = self
+            .security_groups
+            .iter()
+            .map(|g| (ResourceKind::SecurityGroup, g.id.as_str()));
+        let acls = self
+            .network_acls
+            .iter()
+            .map(|a| (ResourceKind::NetworkAcl, a.id.as_str()));
+        vpcs.chain(subnets)
+            .chain(instances)
+            .chain(endpoints)
+            .chain(groups)
+            .chain(acls)
     }
 
     /// The VPC with this id.
@@ -348,6 +295,11 @@ impl World {
 }
 
 impl Instance {
+    /// The instance's VPC, through its subnet.
+    pub fn vpc<'w>(&self, world: &'w World) -> Option<&'w str> {
+        world.subnet(&self.subnet).map(|s| s.vpc.as_str())
+    }
+
     /// Every tag as EC2 lists it: `Name` first (when set), then the others.
     pub fn all_tags(&self) -> impl Iterator<Item = (&str, &str)> {
         let name = self.name.as_deref().map(|name| ("Name", name));
@@ -357,6 +309,11 @@ impl Instance {
 }
 
 impl Endpoint {
+    /// The endpoint's VPC, through its subnet.
+    pub fn vpc<'w>(&self, world: &'w World) -> Option<&'w str> {
+        world.subnet(&self.subnet).map(|s| s.vpc.as_str())
+    }
+
     /// The endpoint's DNS name, the host of its `openTunnel` URL.
     ///
     /// Takes the region because it belongs to the [`World`], not to the endpoint.

@@ -1,6 +1,6 @@
 //! The lifecycle states and address types of simulated resources, with the exact
-//! strings and codes EC2 uses, so the XML the simulator sends parses into the SDK's
-//! own enums rather than their `Unknown` fallbacks.
+//! strings and codes EC2 uses, so a client parsing the simulator's XML meets the
+//! values it knows rather than ones it must treat as unknown.
 
 use serde::Deserialize;
 

@@ -1,15 +1,25 @@
-//! SigV4 verification of the SDK's requests: what a wrong secret, an unknown key
-//! or no signature at all earns, and that temporary credentials work.
+//! SigV4 verification of EC2 calls: what a wrong secret, an unknown key, the wrong
+//! region or no signature at all earns, and that temporary credentials work.
 
 use super::*;
 use crate::ec2_api::Action;
 
+/// A client whose requests are signed by `signer` instead of the accepted key.
+fn signed_by<'s>(sim: &'s Ec2Sim, signer: Signer<'s>) -> Client<'s> {
+    Client { sim, signer }
+}
+
 #[tokio::test]
 async fn a_wrong_secret_is_refused_and_not_counted() {
     let sim = start_demo();
-    let client = client_with(&sim, "us-east-1", credentials("not-the-secret"));
-    let err = client.describe_instances().send().await.unwrap_err();
-    let (code, message, status) = failure(err);
+    let wrong = Signer {
+        secret: "not-the-secret",
+        ..Signer::new("ec2", "us-east-1")
+    };
+    let reply = signed_by(&sim, wrong)
+        .call(Call::new("DescribeInstances"))
+        .await;
+    let (code, message, status) = reply.error();
     assert_eq!(code, "SignatureDoesNotMatch");
     assert!(
         message.starts_with("The request signature we calculated"),
@@ -22,13 +32,14 @@ async fn a_wrong_secret_is_refused_and_not_counted() {
 #[tokio::test]
 async fn an_unknown_access_key_is_an_auth_failure() {
     let sim = start_demo();
-    let stranger = Credentials::new("AKIAUNKNOWNKEY000000", SECRET, None, None, "test");
-    let err = client_with(&sim, "us-east-1", stranger)
-        .describe_vpcs()
-        .send()
-        .await
-        .unwrap_err();
-    let (code, message, status) = failure(err);
+    let stranger = Signer {
+        access_key: "AKIAUNKNOWNKEY000000",
+        ..Signer::new("ec2", "us-east-1")
+    };
+    let reply = signed_by(&sim, stranger)
+        .call(Call::new("DescribeVpcs"))
+        .await;
+    let (code, message, status) = reply.error();
     assert_eq!(code, "AuthFailure");
     assert_eq!(
         message,
@@ -40,13 +51,11 @@ async fn an_unknown_access_key_is_an_auth_failure() {
 #[tokio::test]
 async fn a_signature_for_another_region_is_refused_naming_both() {
     let sim = start_demo();
-    let err = client_with(&sim, "eu-west-1", credentials(SECRET))
-        .describe_vpcs()
-        .send()
-        .await
-        .unwrap_err();
-    let (code, message, _) = failure(err);
-    assert_eq!(code, "AuthFailure");
+    let reply = client_in(&sim, "eu-west-1")
+        .call(Call::new("DescribeVpcs"))
+        .await;
+    let (code, message, status) = reply.error();
+    assert_eq!((code.as_str(), status), ("AuthFailure", 401));
     assert!(
         message.contains("'eu-west-1'") && message.contains("'us-east-1'"),
         "{message}"
@@ -64,18 +73,23 @@ async fn temporary_credentials_need_their_session_token() {
         ..Ec2SimConfig::default()
     };
     let sim = Ec2Sim::start(Arc::new(World::demo()), config).unwrap();
-    let with_token = Credentials::new(ACCESS_KEY, SECRET, Some("session-token".into()), None, "t");
-    client_with(&sim, "us-east-1", with_token)
-        .describe_subnets()
-        .send()
-        .await
-        .unwrap();
-    let err = client_with(&sim, "us-east-1", super::credentials(SECRET))
-        .describe_subnets()
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(failure(err).0, "AuthFailure");
+    let with_token = Signer {
+        session_token: Some("session-token"),
+        ..Signer::new("ec2", "us-east-1")
+    };
+    signed_by(&sim, with_token)
+        .ok(Call::new("DescribeSubnets"))
+        .await;
+    let wrong_token = Signer {
+        session_token: Some("another-token"),
+        ..with_token
+    };
+    for signer in [wrong_token, Signer::new("ec2", "us-east-1")] {
+        let reply = signed_by(&sim, signer)
+            .call(Call::new("DescribeSubnets"))
+            .await;
+        assert_eq!(reply.error().0, "AuthFailure", "{signer:?}");
+    }
     assert_eq!(sim.calls(Action::DescribeSubnets), 1);
 }
 

@@ -1,4 +1,6 @@
-//! Injected faults as the SDK sees them, including its standard retry.
+//! Injected faults as a client sees them: each call that an armed fault fails gets
+//! EC2's status, code and message, and the calls after it work again. Retrying is a
+//! client's business; the simulator only promises which calls fail.
 
 use super::*;
 use crate::ec2_api::{Action, Fault};
@@ -8,8 +10,8 @@ async fn access_denied_names_the_action_and_then_clears() {
     let sim = start_demo();
     let client = client(&sim);
     sim.fail_next(Action::DescribeInstances, Fault::AccessDenied, 1);
-    let err = client.describe_instances().send().await.unwrap_err();
-    let (code, message, status) = failure(err);
+    let reply = client.call(Call::new("DescribeInstances")).await;
+    let (code, message, status) = reply.error();
     assert_eq!(code, "UnauthorizedOperation");
     assert_eq!(status, 403);
     assert_eq!(
@@ -18,59 +20,78 @@ async fn access_denied_names_the_action_and_then_clears() {
          is not authorized to perform: ec2:DescribeInstances because no identity-based policy \
          allows the ec2:DescribeInstances action"
     );
-    // A denial is not retryable: one call, and the next one works.
     assert_eq!(sim.calls(Action::DescribeInstances), 1);
-    client.describe_instances().send().await.unwrap();
+    let reply = client.ok(Call::new("DescribeInstances")).await;
+    assert!(!reply.texts("reservationSet/item").is_empty());
     assert_eq!(sim.calls(Action::DescribeInstances), 2);
 }
 
 #[tokio::test]
-async fn throttling_is_retried_by_the_sdk() {
+async fn throttling_fails_the_armed_call_and_the_next_one_succeeds() {
     let sim = start_demo();
-    sim.fail_next(
-        Action::DescribeInstanceConnectEndpoints,
-        Fault::RequestLimitExceeded,
-        1,
-    );
-    let output = client(&sim)
-        .describe_instance_connect_endpoints()
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(output.instance_connect_endpoints().len(), 3);
-    assert_eq!(sim.calls(Action::DescribeInstanceConnectEndpoints), 2);
+    let client = client(&sim);
+    let action = Action::DescribeInstanceConnectEndpoints;
+    sim.fail_next(action, Fault::RequestLimitExceeded, 1);
+    let reply = client.call(Call::new(action.as_str())).await;
+    let (code, _, status) = reply.error();
+    assert_eq!((code.as_str(), status), ("RequestLimitExceeded", 503));
+    let reply = client.ok(Call::new(action.as_str())).await;
+    let ids = reply.texts("instanceConnectEndpointSet/item/instanceConnectEndpointId");
+    assert_eq!(ids.len(), 3);
+    assert_eq!(sim.calls(action), 2);
 }
 
 #[tokio::test]
-async fn a_standing_outage_exhausts_the_retries_until_cleared() {
+async fn a_standing_outage_fails_every_call_until_cleared() {
     let sim = start_demo();
     let client = client(&sim);
     sim.fail_always(Action::DescribeVpcs, Fault::Unavailable);
-    let err = client.describe_vpcs().send().await.unwrap_err();
-    let (code, _, status) = failure(err);
-    assert_eq!((code.as_str(), status), ("Unavailable", 503));
-    assert_eq!(
-        sim.calls(Action::DescribeVpcs),
-        3,
-        "three attempts, all failed"
-    );
+    for _ in 0..3 {
+        let (code, message, status) = client.call(Call::new("DescribeVpcs")).await.error();
+        assert_eq!((code.as_str(), status), ("Unavailable", 503));
+        assert_eq!(
+            message,
+            "The service is unavailable. Please try again shortly."
+        );
+    }
+    assert_eq!(sim.calls(Action::DescribeVpcs), 3);
     // Other actions are unaffected.
-    client.describe_subnets().send().await.unwrap();
+    client.ok(Call::new("DescribeSubnets")).await;
     sim.clear_faults();
-    client.describe_vpcs().send().await.unwrap();
+    let reply = client.ok(Call::new("DescribeVpcs")).await;
+    assert_eq!(reply.texts("vpcSet/item/vpcId").len(), 2);
     assert_eq!(sim.calls(Action::DescribeVpcs), 4);
     assert_eq!(sim.calls_total(), 5);
 }
 
 #[tokio::test]
-async fn throttling_that_persists_surfaces_its_code() {
+async fn throttling_armed_for_three_calls_fails_exactly_three() {
     let sim = start_demo();
+    let client = client(&sim);
     sim.fail_next(Action::DescribeSubnets, Fault::RequestLimitExceeded, 3);
-    let err = client(&sim).describe_subnets().send().await.unwrap_err();
-    let (code, message, status) = failure(err);
-    assert_eq!(
-        (code.as_str(), message.as_str(), status),
-        ("RequestLimitExceeded", "Request limit exceeded.", 503)
+    for _ in 0..3 {
+        let reply = client.call(Call::new("DescribeSubnets")).await;
+        let (code, message, status) = reply.error();
+        assert_eq!(
+            (code.as_str(), message.as_str(), status),
+            ("RequestLimitExceeded", "Request limit exceeded.", 503)
+        );
+    }
+    client.ok(Call::new("DescribeSubnets")).await;
+    assert_eq!(sim.calls(Action::DescribeSubnets), 4);
+}
+
+#[tokio::test]
+async fn describe_instance_connect_endpoints_can_be_denied_alone() {
+    let sim = start_demo();
+    let client = client(&sim);
+    let action = Action::DescribeInstanceConnectEndpoints;
+    sim.fail_next(action, Fault::AccessDenied, 1);
+    client.ok(Call::new("DescribeInstances")).await;
+    let (code, message, status) = client.call(Call::new(action.as_str())).await.error();
+    assert_eq!((code.as_str(), status), ("UnauthorizedOperation", 403));
+    assert!(
+        message.contains("ec2:DescribeInstanceConnectEndpoints"),
+        "{message}"
     );
-    assert_eq!(sim.calls(Action::DescribeSubnets), 3);
 }

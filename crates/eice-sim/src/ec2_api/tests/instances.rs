@@ -1,74 +1,69 @@
-//! `DescribeInstances` through the SDK: every field the proxy reads, every lookup
-//! it makes (id, Name tag, address), and EC2's errors for bad ids.
-
-use aws_sdk_ec2::types::{Filter, Instance, InstanceStateName};
+//! `DescribeInstances`: every field a client reads, every lookup it makes (id, Name
+//! tag, address), pagination, and EC2's errors for bad ids.
 
 use super::*;
 use crate::ec2_api::Action;
 use crate::world::InstanceState;
 
-fn filter(name: &str, values: &[&str]) -> Filter {
-    let mut filter = Filter::builder().name(name);
-    for value in values {
-        filter = filter.values(*value);
-    }
-    filter.build()
+const ACTION: &str = "DescribeInstances";
+
+/// Where every instance sits in an answer.
+const INSTANCE: &str = "reservationSet/item/instancesSet/item";
+
+fn ids(reply: &Reply) -> Vec<String> {
+    reply.texts(&format!("{INSTANCE}/instanceId"))
 }
 
-/// The instances of every reservation, in order, with their ids.
-fn instances(
-    output: &aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput,
-) -> Vec<Instance> {
-    output
-        .reservations()
-        .iter()
-        .flat_map(|reservation| reservation.instances().iter().cloned())
-        .collect()
+fn by_name(pattern: &str) -> Call {
+    Call::new(ACTION).filter("tag:Name", &[pattern])
 }
 
-fn ids(instances: &[Instance]) -> Vec<&str> {
-    instances.iter().filter_map(|i| i.instance_id()).collect()
-}
-
-fn name_tag(instance: &Instance) -> Option<&str> {
-    instance
-        .tags()
-        .iter()
-        .find(|tag| tag.key() == Some("Name"))
-        .and_then(|tag| tag.value())
+/// The value of the tag `key` of an instance element.
+fn tag<'a>(instance: Node<'a, '_>, key: &str) -> Option<&'a str> {
+    nodes(instance, "tagSet/item")
+        .into_iter()
+        .find(|item| text(*item, "key") == Some(key))
+        .and_then(|item| text(item, "value"))
 }
 
 #[tokio::test]
-async fn describing_by_id_returns_every_field_the_proxy_needs() {
+async fn describing_by_id_returns_every_field_a_client_needs() {
     let sim = start_demo();
-    let output = client(&sim)
-        .describe_instances()
-        .instance_ids("i-0a1b2c3d4e5f60002")
-        .send()
-        .await
-        .unwrap();
-    let found = instances(&output);
-    assert_eq!(ids(&found), ["i-0a1b2c3d4e5f60002"]);
-    let db = &found[0];
-    assert_eq!(db.private_ip_address(), Some("10.0.2.20"));
-    assert_eq!(db.private_dns_name(), Some("ip-10-0-2-20.ec2.internal"));
-    assert_eq!(db.vpc_id(), Some("vpc-0a1b2c3d4e5f60001"));
-    assert_eq!(db.subnet_id(), Some("subnet-0a1b2c3d4e5f60012"));
-    let placement = db.placement().unwrap();
-    assert_eq!(placement.availability_zone(), Some("us-east-1b"));
-    let state = db.state().unwrap();
-    assert_eq!(state.name(), Some(&InstanceStateName::Running));
-    assert_eq!(state.code(), Some(16));
-    assert_eq!(name_tag(db), Some("db-1"));
-    assert_eq!(db.ipv6_address(), Some("fd00:10::20"));
-    let interface = &db.network_interfaces()[0];
+    let reply = client(&sim)
+        .ok(Call::new(ACTION).list("InstanceId", &["i-0a1b2c3d4e5f60002"]))
+        .await;
+    assert_eq!(ids(&reply), ["i-0a1b2c3d4e5f60002"]);
+    let doc = reply.doc();
+    let db = nodes(doc.root_element(), INSTANCE)[0];
+    let field = |path: &str| text(db, path);
+    assert_eq!(field("privateIpAddress"), Some("10.0.2.20"));
+    assert_eq!(field("privateDnsName"), Some("ip-10-0-2-20.ec2.internal"));
+    assert_eq!(field("vpcId"), Some("vpc-0a1b2c3d4e5f60001"));
+    assert_eq!(field("subnetId"), Some("subnet-0a1b2c3d4e5f60012"));
+    assert_eq!(field("placement/availabilityZone"), Some("us-east-1b"));
+    assert_eq!(field("instanceState/name"), Some("running"));
+    assert_eq!(field("instanceState/code"), Some("16"));
+    assert_eq!(tag(db, "Name"), Some("db-1"));
+    assert_eq!(tag(db, "role"), Some("db"));
+    assert_eq!(field("ipv6Address"), Some("fd00:10::20"));
     assert_eq!(
-        interface.ipv6_addresses()[0].ipv6_address(),
+        field("networkInterfaceSet/item/ipv6AddressesSet/item/ipv6Address"),
         Some("fd00:10::20")
     );
-    assert_eq!(interface.private_ip_address(), Some("10.0.2.20"));
-    assert_eq!(output.reservations()[0].owner_id(), Some("123456789012"));
-    assert!(aws_sdk_ec2::operation::RequestId::request_id(&output).is_some());
+    assert_eq!(
+        field("networkInterfaceSet/item/privateIpAddress"),
+        Some("10.0.2.20")
+    );
+    assert_eq!(reply.text("reservationSet/item/ownerId"), "123456789012");
+    let request_id = reply.text("requestId");
+    assert_eq!(request_id.len(), 36, "{request_id}");
+    assert!(
+        reply
+            .head
+            .contains(&format!("x-amzn-requestid: {request_id}")),
+        "{}",
+        reply.head
+    );
     assert_eq!(sim.calls(Action::DescribeInstances), 1);
 }
 
@@ -76,20 +71,23 @@ async fn describing_by_id_returns_every_field_the_proxy_needs() {
 async fn describing_by_name_tag_matches_exactly_or_by_wildcard() {
     let sim = start_demo();
     let client = client(&sim);
-    let by_name = |pattern: &'static str| {
-        client
-            .describe_instances()
-            .filters(filter("tag:Name", &[pattern]))
-            .send()
-    };
-    let dup = instances(&by_name("web-dup").await.unwrap());
+    let dup = client.ok(by_name("web-dup")).await;
     assert_eq!(ids(&dup), ["i-0a1b2c3d4e5f60004", "i-0a1b2c3d4e5f60005"]);
-    let web = instances(&by_name("web*").await.unwrap());
-    assert_eq!(web.len(), 3);
-    assert!(instances(&by_name("web").await.unwrap()).is_empty());
-    let one = instances(&by_name("web-1").await.unwrap());
-    assert_eq!(one[0].private_ip_address(), Some("10.0.1.10"));
-    assert_eq!(one[0].ipv6_address(), None);
+    let web = client.ok(by_name("web*")).await;
+    assert_eq!(ids(&web).len(), 3);
+    let none = client.ok(by_name("web")).await;
+    assert!(ids(&none).is_empty());
+    assert_eq!(
+        none.texts("reservationSet").len(),
+        1,
+        "an empty set is sent"
+    );
+    let one = client.ok(by_name("web-1")).await;
+    assert_eq!(
+        one.text(&format!("{INSTANCE}/privateIpAddress")),
+        "10.0.1.10"
+    );
+    assert_eq!(one.text_opt(&format!("{INSTANCE}/ipv6Address")), None);
 }
 
 #[tokio::test]
@@ -97,31 +95,29 @@ async fn describing_by_address_and_state_filters_like_ec2() {
     let sim = start_demo();
     let client = client(&sim);
     let other = client
-        .describe_instances()
-        .filters(filter(
+        .ok(Call::new(ACTION).filter(
             "network-interface.addresses.private-ip-address",
             &["10.0.3.99"],
         ))
-        .send()
-        .await
-        .unwrap();
-    let other = instances(&other);
-    assert_eq!(other[0].vpc_id(), Some("vpc-0a1b2c3d4e5f60002"));
-    let running_in_vpc1 = client
-        .describe_instances()
-        .filters(filter("private-ip-address", &["10.0.1.*", "10.0.2.*"]))
-        .filters(filter("vpc-id", &["vpc-0a1b2c3d4e5f60001"]))
-        .filters(filter("instance-state-name", &["running"]))
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(
-        ids(&instances(&running_in_vpc1)),
+        other.texts(&format!("{INSTANCE}/vpcId")),
+        ["vpc-0a1b2c3d4e5f60002"]
+    );
+    let running_in_vpc1 = client
+        .ok(Call::new(ACTION)
+            .filter("private-ip-address", &["10.0.1.*", "10.0.2.*"])
+            .filter("vpc-id", &["vpc-0a1b2c3d4e5f60001"])
+            .filter("instance-state-name", &["running"]))
+        .await;
+    assert_eq!(
+        ids(&running_in_vpc1),
         [
             "i-0a1b2c3d4e5f60001",
             "i-0a1b2c3d4e5f60002",
             "i-0a1b2c3d4e5f60004",
-            "i-0a1b2c3d4e5f60005"
+            "i-0a1b2c3d4e5f60005",
+            "i-0a1b2c3d4e5f60007"
         ]
     );
 }
@@ -129,13 +125,10 @@ async fn describing_by_address_and_state_filters_like_ec2() {
 #[tokio::test]
 async fn an_unknown_instance_id_is_not_found() {
     let sim = start_demo();
-    let err = client(&sim)
-        .describe_instances()
-        .instance_ids("i-0000000000000beef")
-        .send()
-        .await
-        .unwrap_err();
-    let (code, message, status) = failure(err);
+    let reply = client(&sim)
+        .call(Call::new(ACTION).list("InstanceId", &["i-0000000000000beef"]))
+        .await;
+    let (code, message, status) = reply.error();
     assert_eq!(code, "InvalidInstanceID.NotFound");
     assert_eq!(
         message,
@@ -148,13 +141,10 @@ async fn an_unknown_instance_id_is_not_found() {
 #[tokio::test]
 async fn a_malformed_instance_id_is_refused_as_malformed() {
     let sim = start_demo();
-    let err = client(&sim)
-        .describe_instances()
-        .instance_ids("web-1")
-        .send()
-        .await
-        .unwrap_err();
-    let (code, message, _) = failure(err);
+    let reply = client(&sim)
+        .call(Call::new(ACTION).list("InstanceId", &["web-1"]))
+        .await;
+    let (code, message, _) = reply.error();
     assert_eq!(code, "InvalidInstanceID.Malformed");
     assert_eq!(message, r#"Invalid id: "web-1" (expecting "i-...")"#);
 }
@@ -162,13 +152,10 @@ async fn a_malformed_instance_id_is_refused_as_malformed() {
 #[tokio::test]
 async fn an_unknown_filter_name_is_refused() {
     let sim = start_demo();
-    let err = client(&sim)
-        .describe_instances()
-        .filters(filter("private-ip", &["10.0.1.10"]))
-        .send()
-        .await
-        .unwrap_err();
-    let (code, message, _) = failure(err);
+    let reply = client(&sim)
+        .call(Call::new(ACTION).filter("private-ip", &["10.0.1.10"]))
+        .await;
+    let (code, message, _) = reply.error();
     assert_eq!(
         (code.as_str(), message.as_str()),
         (
@@ -179,19 +166,40 @@ async fn an_unknown_filter_name_is_refused() {
 }
 
 #[tokio::test]
-async fn the_sdk_paginator_walks_every_page() {
+async fn walking_next_token_sees_every_instance_one_call_per_page() {
     let sim = start(World::demo(), 1);
-    let pages: Vec<_> = client(&sim)
-        .describe_instances()
-        .into_paginator()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .unwrap();
-    let all: Vec<Instance> = pages.iter().flat_map(instances).collect();
-    assert_eq!(all.len(), 6);
-    assert_eq!(pages.len(), 6);
-    assert_eq!(sim.calls(Action::DescribeInstances), 6);
+    let pages = client(&sim).pages(Call::new(ACTION)).await;
+    let all: Vec<String> = pages.iter().flat_map(ids).collect();
+    let world = World::demo();
+    let expected: Vec<&str> = world.instances.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(all, expected);
+    assert_eq!(pages.len(), expected.len());
+    assert_eq!(sim.calls(Action::DescribeInstances), expected.len());
+}
+
+#[tokio::test]
+async fn max_results_is_range_checked_and_not_combined_with_ids() {
+    let sim = start_demo();
+    let client = client(&sim);
+    for bad in ["4", "1001"] {
+        let reply = client
+            .call(Call::new(ACTION).param("MaxResults", bad))
+            .await;
+        let (code, message, _) = reply.error();
+        assert_eq!(code, "InvalidParameterValue");
+        assert!(message.contains("between 5 and 1000"), "{message}");
+    }
+    let reply = client
+        .call(
+            Call::new(ACTION)
+                .param("MaxResults", "5")
+                .list("InstanceId", &["i-0a1b2c3d4e5f60001"]),
+        )
+        .await;
+    assert_eq!(reply.error().0, "InvalidParameterCombination");
+    let page = client.ok(Call::new(ACTION).param("MaxResults", "5")).await;
+    assert_eq!(ids(&page).len(), 5);
+    assert!(page.text_opt("nextToken").is_some());
 }
 
 #[tokio::test]
@@ -199,31 +207,24 @@ async fn state_changes_at_run_time_are_seen_by_the_next_call() {
     let sim = start_demo();
     let client = client(&sim);
     let web1 = "i-0a1b2c3d4e5f60001";
+    let describe = || Call::new(ACTION).list("InstanceId", &[web1]);
     sim.set_instance_state(web1, InstanceState::Stopped)
         .unwrap();
-    let output = client
-        .describe_instances()
-        .instance_ids(web1)
-        .send()
-        .await
-        .unwrap();
-    let stopped = &instances(&output)[0];
+    let stopped = client.ok(describe()).await;
     assert_eq!(
-        stopped.state().unwrap().name(),
-        Some(&InstanceStateName::Stopped)
+        stopped.text(&format!("{INSTANCE}/instanceState/name")),
+        "stopped"
     );
-    assert_eq!(stopped.private_ip_address(), Some("10.0.1.10"));
+    assert_eq!(
+        stopped.text(&format!("{INSTANCE}/privateIpAddress")),
+        "10.0.1.10"
+    );
     sim.set_instance_state(web1, InstanceState::Terminated)
         .unwrap();
-    let output = client
-        .describe_instances()
-        .instance_ids(web1)
-        .send()
-        .await
-        .unwrap();
-    let gone = &instances(&output)[0];
-    assert_eq!(gone.state().unwrap().code(), Some(48));
-    assert_eq!((gone.private_ip_address(), gone.vpc_id()), (None, None));
+    let gone = client.ok(describe()).await;
+    assert_eq!(gone.text(&format!("{INSTANCE}/instanceState/code")), "48");
+    assert_eq!(gone.text_opt(&format!("{INSTANCE}/privateIpAddress")), None);
+    assert_eq!(gone.text_opt(&format!("{INSTANCE}/vpcId")), None);
     assert!(
         sim.set_instance_state("i-0000000000000beef", InstanceState::Running)
             .is_err()
@@ -233,13 +234,13 @@ async fn state_changes_at_run_time_are_seen_by_the_next_call() {
 #[tokio::test]
 async fn other_regions_use_compute_internal_names_and_escape_tags() {
     let sim = start(World::from_toml(MULTI_CIDR_WORLD).unwrap(), 1000);
-    let client = client_with(&sim, "eu-west-1", credentials(SECRET));
-    let output = client.describe_instances().send().await.unwrap();
-    let instance = &instances(&output)[0];
+    let reply = client_in(&sim, "eu-west-1").ok(Call::new(ACTION)).await;
     assert_eq!(
-        instance.private_dns_name(),
-        Some("ip-100-64-0-25.eu-west-1.compute.internal")
+        reply.text(&format!("{INSTANCE}/privateDnsName")),
+        "ip-100-64-0-25.eu-west-1.compute.internal"
     );
-    assert_eq!(instance.tags()[0].value(), Some("a&b <ops>"));
-    assert_eq!(name_tag(instance), None);
+    let doc = reply.doc();
+    let instance = nodes(doc.root_element(), INSTANCE)[0];
+    assert_eq!(tag(instance, "team"), Some("a&b <ops>"));
+    assert_eq!(tag(instance, "Name"), None);
 }

@@ -19,9 +19,8 @@ async fn send(
     request: &Value,
 ) -> (u16, Option<String>, Value) {
     let signer = Signer {
-        service: "ec2-instance-connect",
-        region,
         secret,
+        ..Signer::new("ec2-instance-connect", region)
     };
     let headers = [
         ("content-type", "application/x-amz-json-1.1"),

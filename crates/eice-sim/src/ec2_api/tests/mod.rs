@@ -1,8 +1,11 @@
-//! The simulator driven by the real `aws-sdk-ec2` client, proving that its
-//! documents, errors and pagination are what the SDK expects.
+//! The simulator driven by requests signed here, as any EC2 Query client signs
+//! them, with its XML answers read by `roxmltree` at the element paths AWS's EC2 API
+//! reference documents (`reservationSet/item/instancesSet/item/instanceId`…).
 //!
-//! Clients are built explicitly (no environment, no IMDS, no profile) so tests never
-//! reach beyond 127.0.0.1, and with a short retry back-off so retry tests are fast.
+//! These tests prove what the simulator answers; the product's own EC2 client is
+//! checked against this simulator by the product's tests. Every request goes to
+//! 127.0.0.1 on a fresh connection, and nothing here retries: a test sees each
+//! answer the simulator gives.
 
 mod auth;
 mod endpoints;
@@ -11,16 +14,15 @@ mod instances;
 mod keys;
 mod network;
 mod regions;
+mod security;
 mod sts;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_ec2::config::http::HttpResponse;
-use aws_sdk_ec2::config::retry::RetryConfig;
-use aws_sdk_ec2::config::{BehaviorVersion, Credentials, Region};
-use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use roxmltree::{Document, Node};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::{Ec2Sim, Ec2SimConfig};
@@ -31,6 +33,12 @@ use crate::world::World;
 const ACCESS_KEY: &str = "AKIASIMULATEDTEST001";
 /// Its secret.
 const SECRET: &str = "simulated/secret/key/for+tests";
+
+/// The EC2 Query API version every call names.
+const EC2_VERSION: &str = "2016-11-15";
+
+/// The content type of a Query API body.
+const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");
 
 /// A world with a multi-block VPC, for the checks `World::demo` does not cover.
 const MULTI_CIDR_WORLD: &str = r#"
@@ -80,47 +88,218 @@ fn start_demo() -> Ec2Sim {
     start(World::demo(), 1000)
 }
 
-/// A real SDK client for `sim`, signing for `region` with `credentials`.
-fn client_with(sim: &Ec2Sim, region: &str, credentials: Credentials) -> aws_sdk_ec2::Client {
-    let config = aws_sdk_ec2::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(region.to_owned()))
-        .endpoint_url(sim.url())
-        .credentials_provider(credentials)
-        .retry_config(
-            RetryConfig::standard()
-                .with_max_attempts(3)
-                .with_initial_backoff(Duration::from_millis(5)),
-        )
-        .build();
-    aws_sdk_ec2::Client::from_conf(config)
+/// How a request is signed: the scope's service and region, and the key.
+#[derive(Debug, Clone, Copy)]
+struct Signer<'a> {
+    service: &'a str,
+    region: &'a str,
+    access_key: &'a str,
+    secret: &'a str,
+    session_token: Option<&'a str>,
+}
+
+impl<'a> Signer<'a> {
+    /// The accepted key, for `service` in `region`.
+    fn new(service: &'a str, region: &'a str) -> Signer<'a> {
+        Signer {
+            service,
+            region,
+            access_key: ACCESS_KEY,
+            secret: SECRET,
+            session_token: None,
+        }
+    }
+}
+
+/// An EC2 Query API client for the tests: signs each call as `signer` says.
+struct Client<'s> {
+    sim: &'s Ec2Sim,
+    signer: Signer<'s>,
 }
 
 /// A client with the accepted key, for the us-east-1 demo world.
-fn client(sim: &Ec2Sim) -> aws_sdk_ec2::Client {
-    client_with(sim, "us-east-1", credentials(SECRET))
+fn client(sim: &Ec2Sim) -> Client<'_> {
+    client_in(sim, "us-east-1")
 }
 
-fn credentials(secret: &str) -> Credentials {
-    Credentials::new(ACCESS_KEY, secret, None, None, "ec2-sim-tests")
+/// A client with the accepted key, signing for `region`.
+fn client_in<'s>(sim: &'s Ec2Sim, region: &'s str) -> Client<'s> {
+    Client {
+        sim,
+        signer: Signer::new("ec2", region),
+    }
 }
 
-/// The error code, message and HTTP status of a failed SDK call.
-fn failure<E>(err: SdkError<E, HttpResponse>) -> (String, String, u16)
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-{
-    let status = match err.raw_response() {
-        Some(raw) => raw.status().as_u16(),
-        None => panic!("expected a response from the simulator, got {err:?}"),
-    };
-    let code = err.code().unwrap_or_default().to_owned();
-    let message = err.message().unwrap_or_default().to_owned();
-    (code, message, status)
+impl Client<'_> {
+    /// Signs and sends one call; whatever the simulator answers comes back.
+    async fn call(&self, call: Call) -> Reply {
+        let body = call.body();
+        let (status, head, body) = signed_post(self.sim, &self.signer, &[FORM], &body).await;
+        Reply { status, head, body }
+    }
+
+    /// [`Client::call`] for a call that must succeed.
+    async fn ok(&self, call: Call) -> Reply {
+        let reply = self.call(call).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply
+    }
+
+    /// Walks every page of `call` by its `nextToken`, returning each page's answer.
+    async fn pages(&self, call: Call) -> Vec<Reply> {
+        let mut pages = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut this = call.clone();
+            if let Some(token) = &token {
+                this = this.param("NextToken", token);
+            }
+            let page = self.ok(this).await;
+            token = page.text_opt("nextToken");
+            pages.push(page);
+            if token.is_none() {
+                return pages;
+            }
+            assert!(pages.len() < 100, "pagination does not end");
+        }
+    }
 }
 
-/// Sends one unsigned form POST over a plain socket: for the requests the SDK
-/// would never send. Returns what [`send_raw`] does.
+/// One call's action and parameters, numbered as the Query protocol numbers lists.
+#[derive(Debug, Clone)]
+struct Call {
+    params: Vec<(String, String)>,
+    filters: usize,
+}
+
+impl Call {
+    /// A call of `action` (any name: unknown ones too).
+    fn new(action: &str) -> Call {
+        Call {
+            params: vec![
+                ("Action".to_owned(), action.to_owned()),
+                ("Version".to_owned(), EC2_VERSION.to_owned()),
+            ],
+            filters: 0,
+        }
+    }
+
+    /// One parameter, as named (misspelt ones too).
+    fn param(mut self, name: &str, value: &str) -> Call {
+        self.params.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// A list parameter: `{name}.1`, `{name}.2`…
+    fn list(mut self, name: &str, values: &[&str]) -> Call {
+        for (n, value) in values.iter().enumerate() {
+            self = self.param(&format!("{name}.{}", n + 1), value);
+        }
+        self
+    }
+
+    /// The next filter: `Filter.N.Name` and its `Filter.N.Value.M`.
+    fn filter(mut self, name: &str, values: &[&str]) -> Call {
+        self.filters += 1;
+        let prefix = format!("Filter.{}", self.filters);
+        self = self.param(&format!("{prefix}.Name"), name);
+        self.list(&format!("{prefix}.Value"), values)
+    }
+
+    /// The form-encoded body.
+    fn body(&self) -> String {
+        let pairs: Vec<String> = self
+            .params
+            .iter()
+            .map(|(k, v)| format!("{}={}", form_encode(k), form_encode(v)))
+            .collect();
+        pairs.join("&")
+    }
+}
+
+/// Everything but RFC 3986's unreserved characters is escaped.
+const FORM_ESCAPED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+fn form_encode(text: &str) -> String {
+    utf8_percent_encode(text, FORM_ESCAPED).to_string()
+}
+
+/// One answer: the status, the head (header names in lower case) and the body.
+#[derive(Debug)]
+struct Reply {
+    status: u16,
+    head: String,
+    body: String,
+}
+
+impl Reply {
+    /// The parsed document.
+    fn doc(&self) -> Document<'_> {
+        Document::parse(&self.body).unwrap_or_else(|err| panic!("not XML ({err}): {}", self.body))
+    }
+
+    /// The texts at `path` below the document's root element, in order.
+    fn texts(&self, path: &str) -> Vec<String> {
+        let doc = self.doc();
+        texts(doc.root_element(), path)
+            .into_iter()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The text at `path`; panics when there is none.
+    fn text(&self, path: &str) -> String {
+        self.text_opt(path)
+            .unwrap_or_else(|| panic!("no {path} in {}", self.body))
+    }
+
+    /// The first text at `path`, if the element is there.
+    fn text_opt(&self, path: &str) -> Option<String> {
+        self.texts(path).into_iter().next()
+    }
+
+    /// An EC2 error document's code and message, and the status.
+    fn error(&self) -> (String, String, u16) {
+        assert_eq!(self.doc().root_element().tag_name().name(), "Response");
+        let code = self.text("Errors/Error/Code");
+        let message = self.text("Errors/Error/Message");
+        (code, message, self.status)
+    }
+}
+
+/// The elements at `path` (tag names joined by `/`) below `from`: every match of
+/// each step, in document order.
+fn nodes<'a, 'i>(from: Node<'a, 'i>, path: &str) -> Vec<Node<'a, 'i>> {
+    let mut found = vec![from];
+    for step in path.split('/').filter(|step| !step.is_empty()) {
+        found = found
+            .iter()
+            .flat_map(|node| node.children())
+            .filter(|child| child.is_element() && child.tag_name().name() == step)
+            .collect();
+    }
+    found
+}
+
+/// The texts at `path` below `from` (an empty element's is `""`).
+fn texts<'a>(from: Node<'a, '_>, path: &str) -> Vec<&'a str> {
+    nodes(from, path)
+        .into_iter()
+        .map(|node| node.text().unwrap_or_default())
+        .collect()
+}
+
+/// The first text at `path` below `from`.
+fn text<'a>(from: Node<'a, '_>, path: &str) -> Option<&'a str> {
+    texts(from, path).into_iter().next()
+}
+
+/// Sends one unsigned form POST over a plain socket. Returns what [`send_raw`]
+/// does.
 async fn raw_post(sim: &Ec2Sim, body: &str) -> (u16, String, String) {
     let request = format!(
         "POST / HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
@@ -131,16 +310,8 @@ async fn raw_post(sim: &Ec2Sim, body: &str) -> (u16, String, String) {
     send_raw(sim, &request).await
 }
 
-/// How [`signed_post`] signs: the service and region of the scope, and the secret.
-struct Signer<'a> {
-    service: &'a str,
-    region: &'a str,
-    secret: &'a str,
-}
-
-/// Sends one POST to `/` with `headers` and `body`, all signed as `signer` says
-/// for [`ACCESS_KEY`] by the sim's reference signer (for the APIs whose SDK is not
-/// a dependency). Returns what [`send_raw`] does.
+/// Sends one POST to `/` with `headers` and `body`, all signed as `signer` says by
+/// the sim's reference signer. Returns what [`send_raw`] does.
 async fn signed_post(
     sim: &Ec2Sim,
     signer: &Signer<'_>,
@@ -155,9 +326,9 @@ async fn signed_post(
         query: "",
         headers,
         body: body.as_bytes(),
-        access_key_id: ACCESS_KEY,
+        access_key_id: signer.access_key,
         secret: signer.secret,
-        session_token: None,
+        session_token: signer.session_token,
         region: signer.region,
         service: signer.service,
         signed_at: std::time::SystemTime::now(),
@@ -177,12 +348,18 @@ async fn signed_post(
 /// Writes `request` on a fresh connection and reads the whole response: the
 /// status, the head with header names in lower case, and the body.
 async fn send_raw(sim: &Ec2Sim, request: &str) -> (u16, String, String) {
-    let mut stream = tokio::net::TcpStream::connect(sim.local_addr())
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(sim.local_addr())
+            .await
+            .unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        response
+    };
+    let response = tokio::time::timeout(Duration::from_secs(20), exchange)
         .await
-        .unwrap();
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
+        .expect("the simulator answers");
     let (head, body) = response.split_once("\r\n\r\n").unwrap();
     let status = head.split(' ').nth(1).unwrap().parse().unwrap();
     let head: Vec<String> = head

@@ -1,7 +1,5 @@
-//! `DescribeVpcs` and `DescribeSubnets` through the SDK, and the protocol errors
-//! a misbehaving client would meet.
-
-use aws_sdk_ec2::types::{Filter, VpcCidrBlockStateCode};
+//! `DescribeVpcs` and `DescribeSubnets`, and the protocol errors a misbehaving
+//! client would meet.
 
 use super::*;
 use crate::ec2_api::Action;
@@ -9,39 +7,31 @@ use crate::ec2_api::Action;
 #[tokio::test]
 async fn describe_vpcs_returns_every_cidr_association() {
     let sim = start(World::from_toml(MULTI_CIDR_WORLD).unwrap(), 1000);
-    let client = client_with(&sim, "eu-west-1", credentials(SECRET));
-    let output = client.describe_vpcs().send().await.unwrap();
-    let vpc = &output.vpcs()[0];
-    assert_eq!(vpc.vpc_id(), Some("vpc-0a1b2c3d4e5f60001"));
-    assert_eq!(vpc.owner_id(), Some("210987654321"));
-    assert_eq!(vpc.cidr_block(), Some("10.0.0.0/16"));
-    let blocks: Vec<_> = vpc
-        .cidr_block_association_set()
-        .iter()
-        .map(|a| {
-            let state = a.cidr_block_state().and_then(|s| s.state()).cloned();
-            (a.cidr_block().unwrap(), state)
-        })
-        .collect();
-    let associated = Some(VpcCidrBlockStateCode::Associated);
+    let reply = client_in(&sim, "eu-west-1")
+        .ok(Call::new("DescribeVpcs"))
+        .await;
+    assert_eq!(reply.texts("vpcSet/item/vpcId"), ["vpc-0a1b2c3d4e5f60001"]);
+    assert_eq!(reply.text("vpcSet/item/ownerId"), "210987654321");
+    assert_eq!(reply.text("vpcSet/item/cidrBlock"), "10.0.0.0/16");
+    let association = "vpcSet/item/cidrBlockAssociationSet/item";
     assert_eq!(
-        blocks,
-        [
-            ("10.0.0.0/16", associated.clone()),
-            ("100.64.0.0/24", associated.clone())
-        ]
+        reply.texts(&format!("{association}/cidrBlock")),
+        ["10.0.0.0/16", "100.64.0.0/24"]
     );
-    let ids: Vec<_> = vpc
-        .cidr_block_association_set()
-        .iter()
-        .filter_map(|a| a.association_id())
-        .collect();
-    assert!(ids[0].starts_with("vpc-cidr-assoc-") && ids[0] != ids[1]);
-    let ipv6 = &vpc.ipv6_cidr_block_association_set()[0];
-    assert_eq!(ipv6.ipv6_cidr_block(), Some("fd00:10::/56"));
     assert_eq!(
-        ipv6.ipv6_cidr_block_state().and_then(|s| s.state()),
-        associated.as_ref()
+        reply.texts(&format!("{association}/cidrBlockState/state")),
+        ["associated", "associated"]
+    );
+    let ids = reply.texts(&format!("{association}/associationId"));
+    assert!(ids[0].starts_with("vpc-cidr-assoc-") && ids[0] != ids[1]);
+    let ipv6 = "vpcSet/item/ipv6CidrBlockAssociationSet/item";
+    assert_eq!(
+        reply.texts(&format!("{ipv6}/ipv6CidrBlock")),
+        ["fd00:10::/56"]
+    );
+    assert_eq!(
+        reply.texts(&format!("{ipv6}/ipv6CidrBlockState/state")),
+        ["associated"]
     );
 }
 
@@ -49,56 +39,47 @@ async fn describe_vpcs_returns_every_cidr_association() {
 async fn vpcs_are_found_by_any_of_their_blocks() {
     let sim = start_demo();
     let client = client(&sim);
-    let by_block = |block: &'static str| {
-        let filter = Filter::builder()
-            .name("cidr-block-association.cidr-block")
-            .values(block)
-            .build();
-        client.describe_vpcs().filters(filter).send()
+    let by_block = |block: &str| {
+        Call::new("DescribeVpcs").filter("cidr-block-association.cidr-block", &[block])
     };
-    let both = by_block("10.0.0.0/16").await.unwrap();
-    let ids: Vec<_> = both.vpcs().iter().filter_map(|v| v.vpc_id()).collect();
-    assert_eq!(ids, ["vpc-0a1b2c3d4e5f60001", "vpc-0a1b2c3d4e5f60002"]);
-    assert!(by_block("10.9.0.0/16").await.unwrap().vpcs().is_empty());
+    let both = client.ok(by_block("10.0.0.0/16")).await;
+    assert_eq!(
+        both.texts("vpcSet/item/vpcId"),
+        ["vpc-0a1b2c3d4e5f60001", "vpc-0a1b2c3d4e5f60002"]
+    );
+    let none = client.ok(by_block("10.9.0.0/16")).await;
+    assert!(none.texts("vpcSet/item").is_empty());
     let one = client
-        .describe_vpcs()
-        .vpc_ids("vpc-0a1b2c3d4e5f60002")
-        .send()
-        .await
-        .unwrap();
-    assert!(one.vpcs()[0].ipv6_cidr_block_association_set().is_empty());
-    let err = client
-        .describe_vpcs()
-        .vpc_ids("vpc-0000000000000beef")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(failure(err).0, "InvalidVpcID.NotFound");
+        .ok(Call::new("DescribeVpcs").list("VpcId", &["vpc-0a1b2c3d4e5f60002"]))
+        .await;
+    assert_eq!(one.texts("vpcSet/item").len(), 1);
+    assert!(
+        one.texts("vpcSet/item/ipv6CidrBlockAssociationSet")
+            .is_empty()
+    );
+    let reply = client
+        .call(Call::new("DescribeVpcs").list("VpcId", &["vpc-0000000000000beef"]))
+        .await;
+    assert_eq!(reply.error().0, "InvalidVpcID.NotFound");
     assert_eq!(sim.calls(Action::DescribeVpcs), 4);
 }
 
 #[tokio::test]
 async fn describe_subnets_filters_by_vpc() {
     let sim = start_demo();
-    let vpc_filter = Filter::builder()
-        .name("vpc-id")
-        .values("vpc-0a1b2c3d4e5f60001")
-        .build();
-    let output = client(&sim)
-        .describe_subnets()
-        .filters(vpc_filter)
-        .send()
-        .await
-        .unwrap();
-    let subnets: Vec<_> = output
-        .subnets()
-        .iter()
-        .map(|s| {
+    let reply = client(&sim)
+        .ok(Call::new("DescribeSubnets").filter("vpc-id", &["vpc-0a1b2c3d4e5f60001"]))
+        .await;
+    let doc = reply.doc();
+    let subnets: Vec<_> = nodes(doc.root_element(), "subnetSet/item")
+        .into_iter()
+        .map(|subnet| {
+            let field = |path| text(subnet, path).unwrap();
             (
-                s.subnet_id().unwrap(),
-                s.vpc_id().unwrap(),
-                s.cidr_block().unwrap(),
-                s.availability_zone().unwrap(),
+                field("subnetId"),
+                field("vpcId"),
+                field("cidrBlock"),
+                field("availabilityZone"),
             )
         })
         .collect();
@@ -119,27 +100,37 @@ async fn describe_subnets_filters_by_vpc() {
             ),
         ]
     );
-    // 256 addresses, 5 reserved, 3 instances and 1 endpoint in use.
-    assert_eq!(output.subnets()[0].available_ip_address_count(), Some(247));
+    // 256 addresses, 5 reserved, 4 instances and 1 endpoint in use.
+    assert_eq!(reply.text("subnetSet/item/availableIpAddressCount"), "246");
+}
+
+#[tokio::test]
+async fn max_results_of_describe_vpcs_is_range_checked_and_pages() {
+    let sim = start_demo();
+    let client = client(&sim);
+    let reply = client
+        .call(Call::new("DescribeVpcs").param("MaxResults", "4"))
+        .await;
+    let (code, message, _) = reply.error();
+    assert_eq!(code, "InvalidParameterValue");
+    assert!(message.contains("between 5 and 1000"), "{message}");
+    let sim = start(World::demo(), 1);
+    let pages = super::client(&sim)
+        .pages(Call::new("DescribeSubnets"))
+        .await;
+    let ids: Vec<String> = pages
+        .iter()
+        .flat_map(|page| page.texts("subnetSet/item/subnetId"))
+        .collect();
+    assert_eq!(ids.len(), 3);
+    assert_eq!(sim.calls(Action::DescribeSubnets), 3);
 }
 
 #[tokio::test]
 async fn an_action_the_simulator_lacks_is_invalid_and_counted() {
     let sim = start_demo();
-    let err = client(&sim)
-        .describe_vpcs()
-        .customize()
-        .mutate_request(|request| {
-            let body = "Action=RunInstances&Version=2016-11-15";
-            request
-                .headers_mut()
-                .insert("content-length", body.len().to_string());
-            *request.body_mut() = body.into();
-        })
-        .send()
-        .await
-        .unwrap_err();
-    let (code, message, status) = failure(err);
+    let reply = client(&sim).call(Call::new("RunInstances")).await;
+    let (code, message, status) = reply.error();
     assert_eq!(code, "InvalidAction");
     assert_eq!(
         message,
@@ -153,21 +144,24 @@ async fn an_action_the_simulator_lacks_is_invalid_and_counted() {
 #[tokio::test]
 async fn a_misspelt_parameter_is_refused_by_name() {
     let sim = start_demo();
-    let err = client(&sim)
-        .describe_subnets()
-        .customize()
-        .mutate_request(|request| {
-            let body =
-                "Action=DescribeSubnets&Version=2016-11-15&SubnetIds.1=subnet-0a1b2c3d4e5f60011";
-            request
-                .headers_mut()
-                .insert("content-length", body.len().to_string());
-            *request.body_mut() = body.into();
-        })
-        .send()
-        .await
-        .unwrap_err();
-    let (code, message, _) = failure(err);
+    let call = Call::new("DescribeSubnets").param("SubnetIds.1", "subnet-0a1b2c3d4e5f60011");
+    let (code, message, _) = client(&sim).call(call).await.error();
     assert_eq!(code, "UnknownParameter");
     assert_eq!(message, "The parameter SubnetIds.1 is not recognized");
+}
+
+#[tokio::test]
+async fn a_pagination_token_of_another_action_is_refused() {
+    let sim = start(World::demo(), 1);
+    let client = client(&sim);
+    let first = client.ok(Call::new("DescribeVpcs")).await;
+    let token = first.text("nextToken");
+    let reply = client
+        .call(Call::new("DescribeSubnets").param("NextToken", &token))
+        .await;
+    assert_eq!(reply.error().0, "InvalidPaginationToken");
+    let second = client
+        .ok(Call::new("DescribeVpcs").param("NextToken", &token))
+        .await;
+    assert_eq!(second.texts("vpcSet/item/vpcId"), ["vpc-0a1b2c3d4e5f60002"]);
 }

@@ -2,18 +2,13 @@
 //! a dependency): STS's documents, its error shape, identities per key, regions.
 
 use super::*;
-use crate::ec2_api::{Action, Fault};
 use crate::sts::SimIdentity;
 
 const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");
 const GET_CALLER_IDENTITY: &str = "Action=GetCallerIdentity&Version=2011-06-15";
 
 fn sts_in(region: &str) -> Signer<'_> {
-    Signer {
-        service: "sts",
-        region,
-        secret: SECRET,
-    }
+    Signer::new("sts", region)
 }
 
 /// The text of the first `<name>` element of `document`.
@@ -119,25 +114,4 @@ async fn sts_answers_in_every_served_region_and_the_global_one() {
     .await;
     assert_eq!((status, element(&body, "Code")), (400, "InvalidAction"));
     assert_eq!(sim.sts().calls(), 3);
-}
-
-#[tokio::test]
-async fn describe_instance_connect_endpoints_can_be_denied() {
-    let sim = start_demo();
-    sim.fail_next(
-        Action::DescribeInstanceConnectEndpoints,
-        Fault::AccessDenied,
-        1,
-    );
-    let err = client(&sim)
-        .describe_instance_connect_endpoints()
-        .send()
-        .await
-        .unwrap_err();
-    let (code, message, status) = failure(err);
-    assert_eq!((code.as_str(), status), ("UnauthorizedOperation", 403));
-    assert!(
-        message.contains("ec2:DescribeInstanceConnectEndpoints"),
-        "{message}"
-    );
 }

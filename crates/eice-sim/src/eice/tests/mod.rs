@@ -2,10 +2,12 @@
 //! signed by the sigv4 module's reference presigner and opened with a
 //! tokio-tungstenite client (or a raw client where tungstenite cannot play the part).
 //! This file holds the helpers and the handshake tests; `data_phase` the tunnel ones,
-//! `faults` those of injected misbehaviour.
+//! `faults` those of injected misbehaviour, `paths` those of security groups and
+//! network ACLs.
 
 mod data_phase;
 mod faults;
+mod paths;
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -9,7 +9,8 @@
 //! - target EOF first: Close 1000 at once, client data keeps flowing to the target
 //!   until the client's Close (or TCP EOF);
 //! - `maxTunnelDuration` → Close 1008; text frame → 1003; broken framing → 1002/1009;
-//!   unreachable or lost instance → 1011;
+//!   unreachable or lost instance → 1011, and so is a path that security groups or
+//!   network ACLs block (with the real service's reason, [`UNABLE_TO_CONNECT`]);
 //! - a cut armed by a test ([`super::EiceSim::close_next_tunnel_after`]): after so
 //!   many bytes to the client, the armed Close.
 //!
@@ -17,7 +18,7 @@
 //! the client's Close so that closing the socket never turns into a reset that could
 //! destroy the Close frame in flight.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -46,6 +47,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The most one target read (so one binary frame) carries.
 const READ_CHUNK: usize = 64 * 1024;
 
+/// The Close 1011 reason the real service gives when the endpoint cannot reach the
+/// target, e.g. because a security group or network ACL blocks the path.
+pub const UNABLE_TO_CONNECT: &str = "Unable to connect to target";
+
 /// A validated `openTunnel` request, ready to be served after the 101.
 #[derive(Debug)]
 pub(super) struct TunnelRequest {
@@ -55,6 +60,9 @@ pub(super) struct TunnelRequest {
     pub(super) endpoint_id: String,
     /// `privateIpAddress:remotePort`, the key into the target table.
     pub(super) private: SocketAddr,
+    /// The client's address (the WebSocket's peer), which an endpoint that
+    /// preserves client IPs shows the instance.
+    pub(super) client: IpAddr,
     /// `maxTunnelDuration`.
     pub(super) max_duration: Duration,
     /// Where a test wants the tunnel cut, if anywhere.
@@ -157,6 +165,16 @@ impl Drop for ActiveTunnel {
 /// Connects to the listener standing for the instance; `Err` is the Close 1011 reason.
 /// Only loopback listeners are used: the simulator must never reach the network.
 async fn connect_target(request: &TunnelRequest, shared: &Shared) -> Result<TcpStream, String> {
+    if let Some(blocked) =
+        shared.blocked_path(&request.endpoint_id, request.private, request.client)
+    {
+        debug!(request_id = %request.request_id, %blocked, "tunnel path blocked");
+        let reason = blocked.to_string();
+        shared
+            .stats
+            .update(|stats| stats.paths_blocked.push(reason));
+        return Err(UNABLE_TO_CONNECT.to_owned());
+    }
     let failed =
         |why: &dyn std::fmt::Display| format!("Failed to connect to {}: {why}", request.private);
     let Some(local) = shared.target(request.private) else {

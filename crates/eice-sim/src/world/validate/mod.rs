@@ -2,10 +2,13 @@
 //!
 //! A scenario EC2 could not produce would test the proxy against a fiction, so each
 //! rule here mirrors one EC2 invariant, and each failure names the resource to fix.
+//! Security groups and network ACLs have their own file, `security.rs`.
+
+mod security;
 
 use std::collections::HashSet;
 
-use super::{Endpoint, Instance, Subnet, Vpc, World, WorldError};
+use super::{Endpoint, Instance, ResourceKind, Subnet, Vpc, World, WorldError};
 
 /// Runs every check, stopping at the first failure.
 pub(super) fn world(world: &World) -> Result<(), WorldError> {
@@ -21,6 +24,8 @@ pub(super) fn world(world: &World) -> Result<(), WorldError> {
     for endpoint_ in &world.endpoints {
         endpoint(world, endpoint_)?;
     }
+    security::groups(world)?;
+    security::acls(world)?;
     no_overlapping_subnets(world)?;
     no_shared_addresses(world)
 }
@@ -42,13 +47,7 @@ fn ids(world: &World) -> Result<(), WorldError> {
     let all = world.resources();
     let mut seen = HashSet::new();
     for (kind, id) in all {
-        if !kind.is_well_formed(id) {
-            return Err(WorldError::MalformedId {
-                id: id.to_owned(),
-                noun: kind.noun(),
-                prefix: kind.prefix(),
-            });
-        }
+        well_formed(kind, id)?;
         if !seen.insert(id) {
             return Err(WorldError::DuplicateId(id.to_owned()));
         }
@@ -87,7 +86,7 @@ fn instance(world: &World, instance: &Instance) -> Result<(), WorldError> {
         .ok_or_else(|| unknown(&instance.id, "subnet", &instance.subnet))?;
     if !subnet.cidr.contains(instance.private_ip) {
         return Err(WorldError::IpOutsideSubnet {
-            instance: instance.id.clone(),
+            id: instance.id.clone(),
             ip: instance.private_ip,
             subnet: subnet.id.clone(),
             cidr: subnet.cidr,
@@ -107,14 +106,87 @@ fn instance(world: &World, instance: &Instance) -> Result<(), WorldError> {
     if instance.name.is_some() && instance.tags.contains_key("Name") {
         return Err(WorldError::NameTwice(instance.id.clone()));
     }
-    Ok(())
+    interface_groups(world, &instance.id, &subnet.vpc, &instance.security_groups)
 }
 
 fn endpoint(world: &World, endpoint: &Endpoint) -> Result<(), WorldError> {
-    world
+    let subnet = world
         .subnet(&endpoint.subnet)
-        .map(|_| ())
-        .ok_or_else(|| unknown(&endpoint.id, "subnet", &endpoint.subnet))
+        .ok_or_else(|| unknown(&endpoint.id, "subnet", &endpoint.subnet))?;
+    interface_groups(world, &endpoint.id, &subnet.vpc, &endpoint.security_groups)?;
+    let Some(ip) = endpoint.private_ip else {
+        return match world.endpoint_private_ip(endpoint) {
+            Some(_) => Ok(()),
+            None => Err(WorldError::SubnetFull {
+                endpoint: endpoint.id.clone(),
+                subnet: subnet.id.clone(),
+            }),
+        };
+    };
+    if !subnet.cidr.contains(ip) {
+        return Err(WorldError::IpOutsideSubnet {
+            id: endpoint.id.clone(),
+            ip,
+            subnet: subnet.id.clone(),
+            cidr: subnet.cidr,
+        });
+    }
+    let holders = world
+        .instances
+        .iter()
+        .filter(|i| i.subnet == subnet.id && i.private_ip == ip)
+        .map(|i| i.id.as_str());
+    let endpoints = world
+        .endpoints
+        .iter()
+        .take_while(|e| e.id != endpoint.id)
+        .filter(|e| e.subnet == subnet.id && e.private_ip == Some(ip))
+        .map(|e| e.id.as_str());
+    match holders.chain(endpoints).next() {
+        Some(first) => Err(WorldError::AddressInUse {
+            ip,
+            first: first.to_owned(),
+            second: endpoint.id.clone(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// An instance's or endpoint's groups: well formed, existing, in its VPC.
+fn interface_groups(
+    world: &World,
+    id: &str,
+    vpc: &str,
+    groups: &[String],
+) -> Result<(), WorldError> {
+    for group_id in groups {
+        well_formed(ResourceKind::SecurityGroup, group_id)?;
+        let group = world
+            .security_group(group_id)
+            .ok_or_else(|| unknown(id, "security_groups", group_id))?;
+        if group.vpc != vpc {
+            return Err(WorldError::WrongVpc {
+                id: id.to_owned(),
+                field: "security_groups",
+                target: group_id.clone(),
+                vpc: vpc.to_owned(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Refuses an id EC2 could not have issued for `kind`.
+fn well_formed(kind: ResourceKind, id: &str) -> Result<(), WorldError> {
+    if kind.is_well_formed(id) {
+        Ok(())
+    } else {
+        Err(WorldError::MalformedId {
+            id: id.to_owned(),
+            noun: kind.noun(),
+            prefix: kind.prefix(),
+        })
+    }
 }
 
 /// Subnets of one VPC never overlap in EC2.
