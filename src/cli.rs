@@ -150,6 +150,14 @@ pub struct ForwardArgs {
 pub struct DoctorArgs {
     #[command(flatten)]
     pub config: ConfigArgs,
+    /// Check the path to one target instead (instance id, Name tag, private IP
+    /// or DNS name; port 22 unless given): its route, then each security group
+    /// and network ACL rule between the endpoint and the instance.
+    #[arg(value_name = "TARGET[:PORT]")]
+    pub target: Option<String>,
+    /// Print the checks as JSON, for scripts.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[cfg(feature = "demo")]

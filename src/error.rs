@@ -44,6 +44,9 @@ pub enum Error {
     KeyPush(Box<PushError>),
     #[error(transparent)]
     Tunnel(#[from] TunnelError),
+    /// EICE could not reach the instance's port, and the path checks say why.
+    #[error("{tunnel}; {hint}")]
+    Unreachable { tunnel: TunnelError, hint: String },
     /// Boxed, as key push errors are.
     #[error(transparent)]
     Hop(Box<HopError>),
@@ -89,7 +92,7 @@ impl Error {
             Error::EndpointBusy { .. } => Reply::GeneralFailure,
             Error::Resolve(e) => e.reply(),
             Error::KeyPush(e) => e.reply(),
-            Error::Tunnel(e) => e.reply(),
+            Error::Tunnel(e) | Error::Unreachable { tunnel: e, .. } => e.reply(),
             Error::Hop(e) => e.reply(),
         }
     }
@@ -120,7 +123,7 @@ impl Error {
         match self {
             Error::Resolve(ResolveError::Aws(e)) => e.request_id.as_deref(),
             Error::KeyPush(e) => e.request_id.as_deref(),
-            Error::Tunnel(e) => e.request_id(),
+            Error::Tunnel(e) | Error::Unreachable { tunnel: e, .. } => e.request_id(),
             Error::Hop(e) => match e.as_ref() {
                 HopError::Tunnel { source, .. } => source.request_id(),
                 _ => None,

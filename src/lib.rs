@@ -36,6 +36,7 @@
 //! | [`splice`] | byte stream ⇄ WebSocket copy with back-pressure and half-close |
 //! | [`metrics`] | counters and open tunnels, fed plain values, served on loopback at `/metrics` and `/status` |
 //! | [`ec2`] | the EC2 API calls the proxy makes (Query protocol: sign, send, retry, pages) |
+//! | [`diagnose`] | "why can't I reach it?": a path's rules read from the EC2 API and checked |
 //! | [`config`] | the config file, every table of it (`[[hop]]`, `[[push_key]]`, `[[route]]`, …) |
 //! | [`inbound`] | SOCKS5 and HTTP CONNECT, told apart by the first byte |
 //! | [`resolve`] | target → route through caches; `way` is the one place that decides direct or hop |
@@ -59,6 +60,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod credentials;
+pub mod diagnose;
 pub mod ec2;
 pub mod eice;
 pub(crate) mod error;

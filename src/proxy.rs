@@ -11,6 +11,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::timeout;
 
 use crate::config::{Config, ProxyAuth, PushRule, expand_home, first_match};
+use crate::diagnose::Hints;
 use crate::eice::{Connector, Tunnel, TunnelError, TunnelStream};
 use crate::error::Error;
 use crate::hop::{Carrier, CarrierError, Hop, HopChannel, HostKeys};
@@ -48,6 +49,8 @@ pub struct Proxy {
     pub(crate) settings: Settings,
     /// Counters, gauges and open tunnels, for `/metrics` and `/status`.
     metrics: Arc<Metrics>,
+    /// What blocks a path EICE called unreachable, checked at most once a minute.
+    hints: Hints,
 }
 
 /// The timeouts and durations a connection's steps obey.
@@ -145,6 +148,7 @@ impl Proxy {
                 tunnel_lifetime,
             },
             metrics: Arc::new(Metrics::new()),
+            hints: Hints::default(),
         })
     }
 
@@ -186,6 +190,11 @@ impl Proxy {
     /// The name of the hop a route goes through.
     pub fn hop_name(&self, route: &HopRoute) -> &str {
         self.hops[route.hop].name()
+    }
+
+    /// The hop a route goes through.
+    pub fn hop_of(&self, route: &HopRoute) -> &Hop {
+        &self.hops[route.hop]
     }
 
     /// The key pusher, for `eice-proxy ssh`.
@@ -288,9 +297,34 @@ impl Proxy {
             Ok(tunnel) => Ok((tunnel, slot)),
             Err(e) => {
                 self.resolver.forget(resolution, &e).await;
+                if e.is_unreachable()
+                    && let Some(hint) = self.unreachable_hint(resolution).await
+                {
+                    return Err(Error::Unreachable {
+                        tunnel: e,
+                        hint: hint.to_string(),
+                    });
+                }
                 Err(Error::Tunnel(e))
             }
         }
+    }
+
+    /// What blocks the path of a tunnel EICE closed as unreachable, from the
+    /// path checks ([`crate::diagnose`]); `None` when the instance behind an
+    /// address cannot be found.
+    async fn unreachable_hint(&self, resolution: &Resolution) -> Option<Arc<String>> {
+        let ec2 = self.resolver.ec2_of(&resolution.scope)?;
+        let instance = self.resolver.instance_of(resolution).await.ok()??;
+        let port = resolution.tunnel().port;
+        let hint = self.hints.hint(
+            ec2,
+            &resolution.scope.region,
+            &resolution.endpoint,
+            &instance,
+            port,
+        );
+        Some(hint.await)
     }
 
     /// Pushes `key` for `os_user`, when given, else the key of the first

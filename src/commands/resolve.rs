@@ -31,7 +31,7 @@ pub(super) async fn run(aws_args: &AwsArgs, args: ResolveArgs) -> anyhow::Result
 
 /// A target reached through a hop: which hop, why, what it connects to, and
 /// the target's own route when it was looked up.
-fn report_hop(target: &Target, route: &HopRoute, hop: &str) -> String {
+pub(super) fn report_hop(target: &Target, route: &HopRoute, hop: &str) -> String {
     let mut out = format!("target      {target}\n");
     out += &format!("via hop     {hop} ({})\n", route.why);
     out += &format!("hop opens   {}:{}\n", route.host, route.port);
@@ -45,7 +45,7 @@ fn report_hop(target: &Target, route: &HopRoute, hop: &str) -> String {
     out
 }
 
-fn report(target: &Target, r: &Resolution) -> String {
+pub(super) fn report(target: &Target, r: &Resolution) -> String {
     let request = r.tunnel();
     let mut out = format!("target      {target}\n");
     if let Some(i) = &r.instance {

@@ -1,15 +1,18 @@
 //! The EC2 API calls the proxy makes, and their answers as plain data.
 //!
-//! Three read-only actions, each needing its own IAM permission:
+//! Read-only actions, each needing its own IAM permission: the resolver's
 //! `ec2:DescribeInstances`, `ec2:DescribeVpcs` and
-//! `ec2:DescribeInstanceConnectEndpoints`. Their errors are kept with the
-//! action's name so a denial can say which permission is missing.
+//! `ec2:DescribeInstanceConnectEndpoints`, and for the path checks
+//! ([`network`]) `ec2:DescribeSecurityGroups`, `ec2:DescribeNetworkAcls` and
+//! `ec2:DescribeSubnets`. Their errors are kept with the action's name so a
+//! denial can say which permission is missing.
 //!
 //! - [`query`] speaks the EC2 Query protocol (sign, send, retry, pages);
 //! - [`endpoint`] says where a region's API answers;
 //! - `xml` reads the answers.
 
 pub mod endpoint;
+pub mod network;
 pub mod query;
 mod xml;
 

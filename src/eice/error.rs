@@ -74,6 +74,12 @@ impl TunnelError {
         }
     }
 
+    /// Whether EICE said it could not reach the instance's port (close 1011):
+    /// a security group, a network ACL, or nothing listening.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, TunnelError::Closed { code, .. } if *code == CLOSE_INTERNAL_ERROR)
+    }
+
     /// The AWS request id of the refused upgrade, for support cases and CloudTrail.
     pub fn request_id(&self) -> Option<&str> {
         match self {

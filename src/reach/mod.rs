@@ -316,4 +316,6 @@ fn remove(range: (u16, u16), ports: Ports) -> Vec<(u16, u16)> {
 
 mod path;
 
-pub use path::{Check, Endpoint, Instance, Network, Path, Status, check};
+pub use path::{
+    Check, Endpoint, Instance, Kind, Network, Path, Role, Status, check, check_from_hop,
+};

@@ -305,6 +305,11 @@ impl Resolver {
             .await
     }
 
+    /// The EC2 API of `scope`, for the path checks of a refused tunnel.
+    pub fn ec2_of(&self, scope: &Scope) -> Option<&Ec2> {
+        self.regional(scope).map(|r| r.ec2())
+    }
+
     fn regional(&self, scope: &Scope) -> Option<&Arc<Regional>> {
         self.regionals.iter().find(|r| r.scope() == scope)
     }

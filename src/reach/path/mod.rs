@@ -17,9 +17,27 @@ use super::{
     groups_allow,
 };
 
-/// The endpoint as the checks need it.
+/// What the traffic leaves from: an EICE endpoint, or (for the second leg
+/// of a hop route) the hop instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Endpoint,
+    Hop,
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::Endpoint => "endpoint",
+            Role::Hop => "hop",
+        })
+    }
+}
+
+/// The endpoint (or hop instance) as the checks need it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
+    pub role: Role,
     pub id: String,
     /// `create-complete`, …
     pub state: String,
@@ -65,7 +83,8 @@ pub struct Path {
 }
 
 /// How a check came out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Status {
     Ok,
     /// Could not be decided from the API (a prefix list, the client's own
@@ -74,9 +93,25 @@ pub enum Status {
     Fail,
 }
 
+/// Which fact a check rests on, so that a caller who could not read that
+/// fact (a denied Describe call) can say so instead of the verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// The instance's and the endpoint's states, the address family.
+    State,
+    /// The endpoint's security groups, outbound.
+    EndpointEgress,
+    /// The instance's security groups, inbound.
+    InstanceIngress,
+    /// A subnet's network ACL.
+    Acl,
+}
+
 /// One line of the answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Check {
+    pub kind: Kind,
     pub status: Status,
     /// What was checked: `instance i-… state`, `sg-… inbound tcp 22`, …
     pub what: String,
@@ -102,8 +137,41 @@ impl fmt::Display for Check {
 }
 
 impl Check {
+    /// This check, marked as resting on `kind`.
+    fn of(mut self, kind: Kind) -> Check {
+        self.kind = kind;
+        self
+    }
+
+    /// The same line, undecided: `why` says what kept it from being read.
+    pub fn unknown_because(&self, why: impl Into<String>) -> Check {
+        Check {
+            kind: self.kind,
+            status: Status::Unknown,
+            what: self.what.clone(),
+            detail: why.into(),
+            fix: None,
+        }
+    }
+
+    /// A line found to fail, with the command that fixes it.
+    pub fn fail(
+        kind: Kind,
+        what: String,
+        detail: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Check {
+        Check::failed(what, detail, fix).of(kind)
+    }
+
+    /// A line that cannot be decided from the API, saying why.
+    pub fn undecided(kind: Kind, what: String, detail: impl Into<String>) -> Check {
+        Check::unknown(what, detail).of(kind)
+    }
+
     fn ok(what: String, detail: impl Into<String>) -> Check {
         Check {
+            kind: Kind::State,
             status: Status::Ok,
             what,
             detail: detail.into(),
@@ -111,8 +179,9 @@ impl Check {
         }
     }
 
-    fn fail(what: String, detail: impl Into<String>, fix: impl Into<String>) -> Check {
+    fn failed(what: String, detail: impl Into<String>, fix: impl Into<String>) -> Check {
         Check {
+            kind: Kind::State,
             status: Status::Fail,
             what,
             detail: detail.into(),
@@ -122,6 +191,7 @@ impl Check {
 
     fn unknown(what: String, detail: impl Into<String>) -> Check {
         Check {
+            kind: Kind::State,
             status: Status::Unknown,
             what,
             detail: detail.into(),
@@ -130,12 +200,23 @@ impl Check {
     }
 }
 
+/// The checks of a hop's second leg, from the hop instance (as `path.endpoint`,
+/// role [`Role::Hop`]) to the target instance: no endpoint state or family,
+/// no Preserve Client IP.
+pub fn check_from_hop(path: &Path) -> Vec<Check> {
+    let mut checks = vec![instance_state(path)];
+    checks.push(endpoint_egress(path).of(Kind::EndpointEgress));
+    checks.push(instance_ingress(path).of(Kind::InstanceIngress));
+    checks.extend(acls(path).into_iter().map(|c| c.of(Kind::Acl)));
+    checks
+}
+
 /// Every check of `path`, in the order traffic meets them.
 pub fn check(path: &Path) -> Vec<Check> {
     let mut checks = vec![instance_state(path), endpoint_state(path), family(path)];
-    checks.push(endpoint_egress(path));
-    checks.push(instance_ingress(path));
-    checks.extend(acls(path));
+    checks.push(endpoint_egress(path).of(Kind::EndpointEgress));
+    checks.push(instance_ingress(path).of(Kind::InstanceIngress));
+    checks.extend(acls(path).into_iter().map(|c| c.of(Kind::Acl)));
     checks
 }
 
@@ -144,7 +225,7 @@ fn instance_state(p: &Path) -> Check {
     if p.instance.state == "running" {
         Check::ok(what, "running")
     } else {
-        Check::fail(
+        Check::failed(
             what,
             format!("{}, not running", p.instance.state),
             format!(
@@ -160,7 +241,7 @@ fn endpoint_state(p: &Path) -> Check {
     if p.endpoint.usable {
         Check::ok(what, p.endpoint.state.clone())
     } else {
-        Check::fail(
+        Check::failed(
             what,
             format!(
                 "{}: no tunnel opens until it is create-complete",
@@ -189,7 +270,7 @@ fn family(p: &Path) -> Check {
     } else {
         "ipv4"
     };
-    Check::fail(
+    Check::failed(
         what,
         format!("an {} endpoint cannot reach it", p.endpoint.family),
         format!(
@@ -212,7 +293,8 @@ fn groups(p: &Path, ids: &[String]) -> Vec<SecurityGroup> {
 
 fn endpoint_egress(p: &Path) -> Check {
     let what = format!(
-        "endpoint groups {} outbound tcp {}",
+        "{} groups {} outbound tcp {}",
+        p.endpoint.role,
         p.endpoint.groups.join(","),
         p.port
     );
@@ -267,7 +349,7 @@ fn instance_ingress(p: &Path) -> Check {
     verdict(
         what,
         groups_allow(&instance_groups, Direction::Ingress, p.port, &endpoint),
-        &format!("from the endpoint {}", p.endpoint.id),
+        &format!("from the {} {}", p.endpoint.role, p.endpoint.id),
         fix,
     )
 }
@@ -298,7 +380,7 @@ fn client_ip_ingress(p: &Path, what: String, groups: &[SecurityGroup]) -> Check 
             ),
         );
     }
-    Check::fail(
+    Check::failed(
         what,
         format!(
             "Preserve Client IP is on, so the instance sees your own address, not the endpoint's, \
@@ -328,7 +410,7 @@ fn verdict(what: String, verdict: GroupVerdict, whom: &str, fix: impl Fn() -> St
                  --prefix-list-id {list})"
             ),
         ),
-        GroupVerdict::Denied => Check::fail(what, format!("no rule allows it {whom}"), fix()),
+        GroupVerdict::Denied => Check::failed(what, format!("no rule allows it {whom}"), fix()),
     }
 }
 
@@ -348,7 +430,10 @@ fn acls(p: &Path) -> Vec<Check> {
     if here == there {
         return vec![Check::ok(
             "network ACLs".into(),
-            format!("the endpoint and the instance share {here}: no ACL lies between them"),
+            format!(
+                "the {} and the instance share {here}: no ACL lies between them",
+                p.endpoint.role
+            ),
         )];
     }
     let client_ip = p.endpoint.preserve_client_ip && p.instance.addr.is_ipv4();
@@ -422,7 +507,7 @@ fn acl(
             } else {
                 "--cidr-block"
             };
-            Check::fail(
+            Check::failed(
                 what,
                 format!("{} denies tcp {} by {by}", acl.id, span(denied)),
                 format!(

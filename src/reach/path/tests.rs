@@ -44,6 +44,7 @@ fn healthy() -> Path {
         region: "eu-west-1".into(),
         port: 22,
         endpoint: Endpoint {
+            role: Role::Endpoint,
             id: "eice-0123".into(),
             state: "create-complete".into(),
             usable: true,

@@ -6,6 +6,8 @@
 //! `ec2-instance-connect:OpenTunnel` permission can only be seen by using it,
 //! and a hop's SSH login only by making it.
 
+mod path;
+
 use std::fmt;
 use std::time::SystemTime;
 
@@ -21,7 +23,8 @@ use crate::resolve::{AwsError, Ec2, Scope};
 use crate::server;
 
 /// How one check came out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 enum Status {
     Ok,
     /// Works, but something is worth knowing.
@@ -40,10 +43,22 @@ impl fmt::Display for Status {
     }
 }
 
-/// The checks so far, printed as they are made.
+/// One check, as `--json` prints it.
+#[derive(Debug, serde::Serialize)]
+struct Line {
+    status: Status,
+    check: String,
+    detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fix: Option<String>,
+}
+
+/// The checks so far: printed as they are made, or kept for `--json`.
 #[derive(Default)]
 struct Report {
     failures: usize,
+    /// `Some` under `--json`: the lines, printed at the end as one document.
+    json: Option<Vec<Line>>,
 }
 
 impl Report {
@@ -51,17 +66,43 @@ impl Report {
         if status == Status::Fail {
             self.failures += 1;
         }
-        println!("{status:<5} {check:<32} {detail}");
+        match &mut self.json {
+            Some(lines) => lines.push(Line {
+                status,
+                check: check.to_owned(),
+                detail: detail.to_string(),
+                fix: None,
+            }),
+            None => println!("{status:<5} {check:<32} {detail}"),
+        }
     }
 
-    fn fix(&self, how: impl fmt::Display) {
-        println!("{:<38} fix: {how}", "");
+    fn fix(&mut self, how: impl fmt::Display) {
+        match self.json.as_mut().and_then(|lines| lines.last_mut()) {
+            Some(line) => line.fix = Some(how.to_string()),
+            None => println!("{:<38} fix: {how}", ""),
+        }
+    }
+
+    /// Under `--json`, the whole report as one JSON document on stdout.
+    fn finish_json(&mut self) {
+        if let Some(lines) = self.json.take() {
+            let doc = serde_json::json!({ "checks": lines, "failures": self.failures });
+            println!("{doc:#}");
+        }
     }
 }
 
 pub(super) async fn run(aws_args: &AwsArgs, args: DoctorArgs) -> anyhow::Result<()> {
-    let mut report = Report::default();
+    if let Some(target) = &args.target {
+        return path::run(aws_args, &args, target).await;
+    }
+    let mut report = Report {
+        json: args.json.then(Vec::new),
+        ..Report::default()
+    };
     let Some(config) = check_config(&mut report, aws_args, &args) else {
+        report.finish_json();
         anyhow::bail!("doctor found a problem with the config file");
     };
     check_environment(&mut report);
@@ -87,9 +128,13 @@ pub(super) async fn run(aws_args: &AwsArgs, args: DoctorArgs) -> anyhow::Result<
     }
     check_hops(&mut report, &config).await;
     check_listen(&mut report, &config).await;
+    let json = report.json.is_some();
+    report.finish_json();
     match report.failures {
         0 => {
-            println!("\nno problems found");
+            if !json {
+                println!("\nno problems found");
+            }
             Ok(())
         }
         n => anyhow::bail!("doctor found {n} problem{}", if n == 1 { "" } else { "s" }),
