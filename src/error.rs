@@ -14,7 +14,7 @@
 //! | a hop could not connect to the target | 0x05 | 502 |
 //! | no usable endpoint in the VPC | 0x03 | 502 |
 //! | instance, name or IP not found; instance not running | 0x04 | 404 |
-//! | the endpoint cannot reach the instance's port | 0x05 | 502 |
+//! | the endpoint cannot reach the instance's port (with the rule that blocks it) | 0x05 | 502 |
 //! | a timeout | 0x06 | 504 |
 //! | IPv6 target behind an ipv4-only endpoint | 0x08 | 502 |
 //! | anything else | 0x01 | 502 |
@@ -44,9 +44,13 @@ pub enum Error {
     KeyPush(Box<PushError>),
     #[error(transparent)]
     Tunnel(#[from] TunnelError),
-    /// EICE could not reach the instance's port, and the path checks say why.
+    /// EICE could not reach the instance's port, and the path checks say
+    /// why. Boxed, as key push errors are.
     #[error("{tunnel}; {hint}")]
-    Unreachable { tunnel: TunnelError, hint: String },
+    Unreachable {
+        tunnel: Box<TunnelError>,
+        hint: String,
+    },
     /// Boxed, as key push errors are.
     #[error(transparent)]
     Hop(Box<HopError>),
@@ -92,7 +96,8 @@ impl Error {
             Error::EndpointBusy { .. } => Reply::GeneralFailure,
             Error::Resolve(e) => e.reply(),
             Error::KeyPush(e) => e.reply(),
-            Error::Tunnel(e) | Error::Unreachable { tunnel: e, .. } => e.reply(),
+            Error::Tunnel(e) => e.reply(),
+            Error::Unreachable { tunnel, .. } => tunnel.reply(),
             Error::Hop(e) => e.reply(),
         }
     }
@@ -123,7 +128,8 @@ impl Error {
         match self {
             Error::Resolve(ResolveError::Aws(e)) => e.request_id.as_deref(),
             Error::KeyPush(e) => e.request_id.as_deref(),
-            Error::Tunnel(e) | Error::Unreachable { tunnel: e, .. } => e.request_id(),
+            Error::Tunnel(e) => e.request_id(),
+            Error::Unreachable { tunnel, .. } => tunnel.request_id(),
             Error::Hop(e) => match e.as_ref() {
                 HopError::Tunnel { source, .. } => source.request_id(),
                 _ => None,

@@ -301,7 +301,7 @@ impl Proxy {
                     && let Some(hint) = self.unreachable_hint(resolution).await
                 {
                     return Err(Error::Unreachable {
-                        tunnel: e,
+                        tunnel: Box::new(e),
                         hint: hint.to_string(),
                     });
                 }
@@ -316,13 +316,14 @@ impl Proxy {
     async fn unreachable_hint(&self, resolution: &Resolution) -> Option<Arc<String>> {
         let ec2 = self.resolver.ec2_of(&resolution.scope)?;
         let instance = self.resolver.instance_of(resolution).await.ok()??;
-        let port = resolution.tunnel().port;
+        let request = resolution.tunnel();
         let hint = self.hints.hint(
             ec2,
             &resolution.scope.region,
             &resolution.endpoint,
             &instance,
-            port,
+            request.private_ip,
+            request.port,
         );
         Some(hint.await)
     }

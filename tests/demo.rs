@@ -78,7 +78,7 @@ async fn every_command_the_demo_prints_works_when_pasted() {
             });
         }
     }
-    assert_eq!(pasted.len(), 7, "{guide:#?}");
+    assert_eq!(pasted.len(), 8, "{guide:#?}");
     for p in &pasted {
         let output = paste(&p.command).await;
         let stdout = String::from_utf8_lossy(&output.stdout);
@@ -134,6 +134,18 @@ async fn every_command_the_demo_prints_works_when_pasted() {
     assert!(
         String::from_utf8_lossy(&connect.stdout)
             .starts_with("SSH-2.0-eice-proxy-simulated i-0a1b2c3d4e5f60001 web-1")
+    );
+
+    // Why the blocked instance is refused, and the rule that would let it in.
+    let doctor = paste(&format!("{export}; eice-proxy doctor locked-1")).await;
+    let text = String::from_utf8_lossy(&doctor.stdout);
+    assert!(!doctor.status.success(), "{text}");
+    assert!(
+        text.contains(
+            "✗ instance groups sg-0a1b2c3d4e5f60053 inbound tcp 22: no rule allows it from the \
+             endpoint eice-0a1b2c3d4e5f60021"
+        ) && text.contains("--group-id sg-0a1b2c3d4e5f60053 --protocol tcp --port 22 --source-group sg-0a1b2c3d4e5f60051"),
+        "{text}"
     );
 
     // Logging in with no key set up, where the demo could start a real sshd.

@@ -210,6 +210,10 @@ fn guide(aws: &SimAws, proxy: &str, ca: &std::path::Path, sshd: bool) -> String 
             format!("curl -sS -p -x http://{proxy} http://web-1:8080/"),
             "refused: EICE accepts ports 22 and 3389",
         ),
+        (
+            format!("curl -sS -p -x http://{proxy} http://locked-1:22/"),
+            "refused: locked-1's security group lacks the rule (the log names it; see doctor below)",
+        ),
     ];
     for (command, what) in lines {
         out += &format!("  {command}\n      # {what}\n");
@@ -234,6 +238,8 @@ fn guide(aws: &SimAws, proxy: &str, ca: &std::path::Path, sshd: bool) -> String 
     out += &format!("  export {}\n", env.join(" "));
     out += "  eice-proxy resolve web-1 db-1 i-0a1b2c3d4e5f60001\n";
     out += "  eice-proxy connect web-1 22 </dev/null\n";
+    out += "  eice-proxy doctor locked-1\n      \
+            # why locked-1 is refused: each rule on the path, and the command that adds the missing one\n";
     if sshd {
         out += &format!(
             "  eice-proxy ssh -l root {} -- -o BatchMode=yes -o StrictHostKeyChecking=no \

@@ -22,12 +22,15 @@ use crate::reach::{self, Check, Kind, Network, Path, Role, Status};
 mod tests;
 
 /// Reads the rules on the path from `endpoint` to `instance`'s `port` in
-/// `region`, and checks them in the order traffic meets them.
+/// `region`, and checks them in the order traffic meets them. `addr` is the
+/// address the tunnel goes to (an instance may hold an IPv4 and an IPv6
+/// one); `None` takes the instance's own choice.
 pub async fn check_path(
     ec2: &Ec2,
     region: &str,
     endpoint: &EndpointInfo,
     instance: &InstanceInfo,
+    addr: Option<IpAddr>,
     port: u16,
 ) -> Vec<Check> {
     let source = reach::Endpoint {
@@ -42,7 +45,7 @@ pub async fn check_path(
         // Replaced by the subnet's block once read.
         net: anywhere(IpAddr::from([0, 0, 0, 0])),
     };
-    checked(ec2, region, source, None, instance, port).await
+    checked(ec2, region, source, None, instance, addr, port).await
 }
 
 /// The second leg of a hop route: from the hop instance to the target
@@ -65,7 +68,7 @@ pub async fn check_hop_leg(
         subnet: hop.subnet_id.clone(),
         net: anywhere(IpAddr::from([0, 0, 0, 0])),
     };
-    checked(ec2, region, source, hop.address(), target, port).await
+    checked(ec2, region, source, hop.address(), target, None, port).await
 }
 
 /// Reads the groups, ACLs and (unless `source_addr` is known) the source's
@@ -76,9 +79,10 @@ async fn checked(
     mut source: reach::Endpoint,
     source_addr: Option<IpAddr>,
     instance: &InstanceInfo,
+    addr: Option<IpAddr>,
     port: u16,
 ) -> Vec<Check> {
-    let Some(addr) = instance.address() else {
+    let Some(addr) = addr.or(instance.address()) else {
         return vec![Check::fail(
             Kind::State,
             format!("instance {}", instance.id),
@@ -138,8 +142,8 @@ async fn checked(
             subnet: instance.subnet_id.clone(),
         },
         network: Network {
-            groups: groups.as_ref().map(Clone::clone).unwrap_or_default(),
-            acls: acls.as_ref().map(Clone::clone).unwrap_or_default(),
+            groups: groups.clone().unwrap_or_default(),
+            acls: acls.clone().unwrap_or_default(),
         },
     };
     let mut checks = match role {
@@ -245,11 +249,12 @@ impl Hints {
         region: &str,
         endpoint: &EndpointInfo,
         instance: &InstanceInfo,
+        addr: IpAddr,
         port: u16,
     ) -> Arc<String> {
         self.cache
             .get_with((instance.id.clone(), port), async {
-                let checks = check_path(ec2, region, endpoint, instance, port).await;
+                let checks = check_path(ec2, region, endpoint, instance, Some(addr), port).await;
                 Arc::new(hint(&checks, port))
             })
             .await

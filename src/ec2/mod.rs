@@ -271,6 +271,16 @@ impl Ec2 {
         Ok(found.into_iter().find(|i| i.state == "running"))
     }
 
+    /// The live instances holding `ip` in any VPC (for `doctor`, when the
+    /// resolver refused the address).
+    pub async fn holding(&self, ip: IpAddr) -> Result<Vec<InstanceInfo>, AwsError> {
+        let by_address = match ip {
+            IpAddr::V4(v4) => filter("private-ip-address", [v4.to_string()]),
+            IpAddr::V6(v6) => filter("ipv6-address", [v6.to_string()]),
+        };
+        self.describe_live(by_address).await
+    }
+
     async fn describe_live(&self, extra: Filter) -> Result<Vec<InstanceInfo>, AwsError> {
         self.describe_instances(vec![live(), extra]).await
     }

@@ -11,10 +11,11 @@ use anyhow::Context as _;
 use crate::cli::{AwsArgs, DoctorArgs};
 use crate::diagnose;
 use crate::ec2::{Ec2, InstanceInfo};
+use crate::error::Error;
 use crate::reach::{Check, Kind, Status};
-use crate::resolve::{Resolution, Way};
+use crate::resolve::{Resolution, ResolveError, Way};
 use crate::server::Proxy;
-use crate::target::Target;
+use crate::target::{Host, Target};
 
 /// One leg of the path, and its checks.
 #[derive(Debug, serde::Serialize)]
@@ -28,11 +29,16 @@ pub(super) async fn run(aws_args: &AwsArgs, args: &DoctorArgs, text: &str) -> an
     let config = crate::commands::load_config(&args.config, aws_args)?;
     let proxy = crate::commands::build_proxy(&config).await?;
     let target = Target::parse_or_port(text, 22)?;
-    let way = proxy
-        .way(&target)
-        .await
-        .with_context(|| format!("cannot resolve {target}"))?;
-    let (route, legs) = match way {
+    let way = match proxy.way(&target).await {
+        Ok(way) => Some(way),
+        Err(e) => match unresolved(&proxy, &target, &e).await {
+            Some((route, leg)) => {
+                return report(args.json, &target, route, vec![leg]);
+            }
+            None => return Err(e).with_context(|| format!("cannot resolve {target}")),
+        },
+    };
+    let (route, legs) = match way.expect("resolved") {
         Way::Direct(resolution) => {
             let route = crate::commands::resolve::report(&target, &resolution);
             (route, vec![endpoint_leg(&proxy, &resolution).await?])
@@ -68,12 +74,18 @@ pub(super) async fn run(aws_args: &AwsArgs, args: &DoctorArgs, text: &str) -> an
             (route, vec![first, second])
         }
     };
+    report(args.json, &target, route, legs)
+}
+
+/// Prints the route and the legs' checks (or them all as JSON); fails when
+/// any check failed.
+fn report(json: bool, target: &Target, route: String, legs: Vec<Leg>) -> anyhow::Result<()> {
     let failures = legs
         .iter()
         .flat_map(|l| &l.checks)
         .filter(|c| c.status == Status::Fail)
         .count();
-    if args.json {
+    if json {
         let doc = serde_json::json!({
             "target": target.to_string(),
             "route": route.lines().collect::<Vec<_>>(),
@@ -100,6 +112,88 @@ pub(super) async fn run(aws_args: &AwsArgs, args: &DoctorArgs, text: &str) -> an
     }
 }
 
+/// When the resolver refuses a target for a reason the path checks explain
+/// (a stopped instance, no usable endpoint, an address family), the facts are
+/// read directly, so that the checks say which line fails and how to fix it.
+async fn unresolved(proxy: &Proxy, target: &Target, error: &Error) -> Option<(String, Leg)> {
+    let named = match error {
+        Error::Resolve(ResolveError::WrongFamily { endpoint, .. }) => Some(endpoint.as_str()),
+        Error::Resolve(
+            ResolveError::NotRunning { .. }
+            | ResolveError::NoneRunning { .. }
+            | ResolveError::NoEndpoint { .. },
+        ) => None,
+        _ => return None,
+    };
+    for regional in proxy.resolver().regionals() {
+        let ec2 = regional.ec2();
+        let found = match &target.host {
+            Host::InstanceId(id) => ec2.instance(id).await.ok().flatten().into_iter().collect(),
+            Host::Name(name) => ec2.by_name(name).await.unwrap_or_default(),
+            Host::Ip(ip) => ec2.holding(*ip).await.unwrap_or_default(),
+            Host::PrivateDns { ip, .. } => ec2.holding((*ip).into()).await.unwrap_or_default(),
+        };
+        let Some(instance) = found.into_iter().next() else {
+            continue;
+        };
+        let route = format!(
+            "target      {target}\ninstance    {} ({})\nregion      {}\nroute       none: {error}\n",
+            instance.id,
+            instance.state,
+            regional.scope()
+        );
+        let vpc = instance.vpc_id.clone().unwrap_or_default();
+        let endpoints = ec2.every_endpoint().await.ok()?;
+        let in_vpc: Vec<_> = endpoints.iter().filter(|e| e.vpc_id == vpc).collect();
+        let chosen = match named {
+            Some(id) => in_vpc.iter().find(|e| e.id == id),
+            None => in_vpc
+                .iter()
+                .find(|e| e.subnet_id == instance.subnet_id)
+                .or(in_vpc.first()),
+        };
+        let to = format!("{} port {}", instance.id, target.port);
+        let Some(endpoint) = chosen else {
+            let subnet = instance.subnet_id.as_deref().unwrap_or("SUBNET_ID");
+            let check = Check::fail(
+                Kind::State,
+                format!("endpoint in {vpc}"),
+                "the VPC has no EC2 Instance Connect Endpoint",
+                format!(
+                    "aws ec2 create-instance-connect-endpoint --region {} --subnet-id {subnet}",
+                    regional.region()
+                ),
+            );
+            let leg = Leg {
+                from: "(no endpoint)".into(),
+                to,
+                checks: vec![check],
+            };
+            return Some((route, leg));
+        };
+        let addr = match &target.host {
+            Host::Ip(ip) => Some(*ip),
+            _ => None,
+        };
+        let checks = diagnose::check_path(
+            ec2,
+            regional.region(),
+            endpoint,
+            &instance,
+            addr,
+            target.port,
+        )
+        .await;
+        let leg = Leg {
+            from: endpoint.id.clone(),
+            to,
+            checks,
+        };
+        return Some((route, leg));
+    }
+    None
+}
+
 /// The EICE leg of `resolution`: its endpoint to its instance's port.
 async fn endpoint_leg(proxy: &Proxy, resolution: &Resolution) -> anyhow::Result<Leg> {
     let port = resolution.tunnel().port;
@@ -122,6 +216,7 @@ async fn endpoint_leg(proxy: &Proxy, resolution: &Resolution) -> anyhow::Result<
         &resolution.scope.region,
         endpoint,
         &instance,
+        Some(resolution.tunnel().private_ip),
         port,
     )
     .await;
