@@ -47,6 +47,7 @@
 //! | `E2E_DEADLINE_SECS` | 1200 | after this, remaining measurements are skipped |
 //! | `E2E_WAIT_QUIET_SECS` | 0 | first wait up to this long for the machine to be idle (< 0.25 busy cores over 3 s) |
 //! | `E2E_PROXY_WRAPPER` | none | a command to run the proxy under, for profiling: `valgrind --tool=callgrind` |
+//! | `E2E_PROXIES` | the built binary | `label=path,…`: proxy binaries to measure side by side in one run (e.g. builds from before and after a change) |
 
 #[path = "e2e/figures.rs"]
 mod figures;
@@ -155,9 +156,13 @@ async fn run(settings: Settings) -> anyhow::Result<Report> {
         Baseline::default()
     };
     let mut transports = Vec::new();
-    for name in &settings.transports {
-        let tls = name == "wss";
-        transports.push(measure_transport(&settings, &mut budget, tls, sink.addr).await?);
+    for (label, exe) in &settings.proxies {
+        for name in &settings.transports {
+            let tls = name == "wss";
+            let proxy = (label.as_str(), Path::new(exe.as_str()));
+            transports
+                .push(measure_transport(&settings, &mut budget, tls, sink.addr, proxy).await?);
+        }
     }
     let targets = report::check_targets(&baseline, &transports);
     Ok(Report {
@@ -210,8 +215,15 @@ async fn measure_transport(
     budget: &mut Budget,
     tls: bool,
     sink: SocketAddr,
+    (label, exe): (&str, &Path),
 ) -> anyhow::Result<TransportReport> {
-    let name = if tls { "wss" } else { "ws" };
+    let name = match (tls, label) {
+        (true, "") => "wss".to_owned(),
+        (false, "") => "ws".to_owned(),
+        (true, label) => format!("wss ({label})"),
+        (false, label) => format!("ws ({label})"),
+    };
+    let name = name.as_str();
     let aws = SimAws::start(World::demo(), tls).await?;
     aws.eice.add_target(INSTANCE_PORT.parse()?, sink);
     let files = ProxyFiles::new(&aws, &s.proxy_config)?;
@@ -219,7 +231,7 @@ async fn measure_transport(
         name: name.to_owned(),
         ..TransportReport::default()
     };
-    let start_proxy = || ProxyProcess::start(Path::new(PROXY_EXE), &s.proxy_wrapper, &aws, &files);
+    let start_proxy = || ProxyProcess::start(exe, &s.proxy_wrapper, &aws, &files);
     let route = |proxy: &ProxyProcess| Route::Socks {
         proxy: proxy.addr,
         host: s.target.clone(),

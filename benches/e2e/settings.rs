@@ -34,8 +34,32 @@ pub struct Settings {
     pub deadline_secs: u64,
     pub wait_quiet_secs: u64,
     pub proxy_wrapper: Vec<String>,
+    /// The proxy binaries measured, each with a label (empty: the one cargo
+    /// built), so that two builds are compared in one run.
+    pub proxies: Vec<(String, String)>,
     /// The proxy's config file, as written.
     pub proxy_config: String,
+}
+
+/// `E2E_PROXIES=before=/path/a,after=/path/b`: label=binary pairs; unset,
+/// the binary cargo built for this bench, unlabelled.
+fn proxies() -> anyhow::Result<Vec<(String, String)>> {
+    let text = var("E2E_PROXIES", String::new())?;
+    if text.trim().is_empty() {
+        return Ok(vec![(String::new(), super::PROXY_EXE.to_owned())]);
+    }
+    list(&text)
+        .into_iter()
+        .map(|pair| {
+            let (label, path) = pair
+                .split_once('=')
+                .ok_or_else(|| anyhow::anyhow!("E2E_PROXIES: {pair:?} is not label=path"))?;
+            if !std::path::Path::new(path).is_file() {
+                bail!("E2E_PROXIES: {path} is not a file");
+            }
+            Ok((label.to_owned(), path.to_owned()))
+        })
+        .collect()
 }
 
 impl Settings {
@@ -67,6 +91,7 @@ impl Settings {
             deadline_secs: var("E2E_DEADLINE_SECS", 1200)?,
             wait_quiet_secs: var("E2E_WAIT_QUIET_SECS", 0)?,
             proxy_wrapper: wrapper.split_whitespace().map(str::to_owned).collect(),
+            proxies: proxies()?,
             proxy_config: String::new(),
         };
         if settings.mib == 0 || settings.reps == 0 || settings.streams == 0 {
