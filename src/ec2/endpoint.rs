@@ -81,17 +81,7 @@ impl ApiUrl {
 
     /// `host[:port]`, as the `Host` header and the signature have it.
     pub fn authority(&self) -> String {
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
-        let default_port = if self.tls { 443 } else { 80 };
-        if self.port == default_port {
-            host
-        } else {
-            format!("{host}:{}", self.port)
-        }
+        crate::net::authority(self.tls, &self.host, self.port)
     }
 }
 

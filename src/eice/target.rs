@@ -64,17 +64,7 @@ impl WsTarget {
     /// `host[:port]` as it appears in the URL and the `Host` header: the port
     /// only when it is not the scheme's default, IPv6 in brackets.
     pub fn authority(&self) -> String {
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
-        let default_port = if self.tls { 443 } else { 80 };
-        if self.port == default_port {
-            host
-        } else {
-            format!("{host}:{}", self.port)
-        }
+        crate::net::authority(self.tls, &self.host, self.port)
     }
 }
 

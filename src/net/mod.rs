@@ -90,6 +90,22 @@ impl Transport {
     }
 }
 
+/// `host[:port]` as a URL and the `Host` header (and so a signature) have
+/// it: the port only when it is not the scheme's default, IPv6 in brackets.
+pub fn authority(tls: bool, host: &str, port: u16) -> String {
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    };
+    let default_port = if tls { 443 } else { 80 };
+    if port == default_port {
+        host
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
 /// What to do about a certificate rustls refused. The refusal happens in
 /// the handshake, so no request (no presigned URL, no signed API call) was sent.
 fn certificate_hint(e: &io::Error) -> &'static str {
