@@ -104,7 +104,7 @@ const NO_REGION: &str = "no AWS region: pass --region, set `regions` in the conf
 
 /// The tunnel opener, with settings from the environment and timeouts from `config`.
 fn connector(config: &Config) -> anyhow::Result<Connector> {
-    let mut settings = TunnelSettings::from_env().context("bad environment")?;
+    let mut settings = settings(config)?;
     settings.open_timeout = std::time::Duration::from_secs(config.timeouts.open);
     Ok(Connector::new(settings)?)
 }
@@ -185,7 +185,7 @@ async fn load_aws(config: &Config) -> anyhow::Result<(Plan, Vec<ProfileAws>)> {
             .ok_or_else(|| anyhow::anyhow!("{NO_REGION}"))?,
     };
     let plan = Plan::new(config, &default_region);
-    let transport = api_transport()?;
+    let transport = api_transport(config)?;
     let mut profiles = Vec::new();
     for profile in plan.profiles() {
         let first_region = plan
@@ -210,9 +210,20 @@ async fn load_aws(config: &Config) -> anyhow::Result<(Plan, Vec<ProfileAws>)> {
     Ok((plan, profiles))
 }
 
-/// TCP and TLS to AWS's APIs, with the trust the tunnels have.
-fn api_transport() -> anyhow::Result<Transport> {
-    let settings = TunnelSettings::from_env().context("bad environment")?;
+/// The tunnels' settings: the environment's, with the config file's
+/// `[network]` proxy over it.
+fn settings(config: &Config) -> anyhow::Result<TunnelSettings> {
+    let mut settings = TunnelSettings::from_env().context("bad environment")?;
+    let network = &config.network;
+    settings.proxies = settings
+        .proxies
+        .with_config(network.proxy.as_deref(), network.no_proxy.as_deref())?;
+    Ok(settings)
+}
+
+/// TCP and TLS to AWS's APIs, with the trust and the proxy the tunnels have.
+fn api_transport(config: &Config) -> anyhow::Result<Transport> {
+    let settings = settings(config)?;
     Ok(Transport::new(net::client_config(
         settings.ca_bundle.as_deref(),
     )?))

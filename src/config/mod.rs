@@ -104,6 +104,21 @@ pub struct Config {
     /// The local metrics and status endpoint.
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// `[network]`: the corporate proxy, over the environment's.
+    #[serde(default)]
+    pub network: NetworkConfig,
+}
+
+/// `[network]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkConfig {
+    /// The HTTP proxy every connection to AWS goes through
+    /// (`http://[USER:PASSWORD@]HOST:PORT`), over `HTTPS_PROXY` and the
+    /// rest; `"none"` (or `""`) goes direct whatever the environment says.
+    pub proxy: Option<String>,
+    /// The hosts that go direct, as `NO_PROXY` lists them, over `NO_PROXY`.
+    pub no_proxy: Option<String>,
 }
 
 /// `[ssh]`.

@@ -8,6 +8,7 @@
 //! `AWS_USE_FIPS_ENDPOINT` selects endpoints' FIPS names. A typo is reported
 //! before the first connection.
 
+use crate::net::proxy::{ProxyError, Proxies};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -23,6 +24,8 @@ pub enum SettingsError {
         expected: &'static str,
         value: String,
     },
+    #[error(transparent)]
+    Proxy(#[from] ProxyError),
 }
 
 /// The variable that points every endpoint at another WebSocket URL.
@@ -103,6 +106,9 @@ pub struct TunnelSettings {
     pub use_fips: bool,
     /// How long TCP connect, TLS and the WebSocket upgrade may take together.
     pub open_timeout: Duration,
+    /// The corporate proxy each connection goes through, if any
+    /// (`HTTPS_PROXY`, `NO_PROXY`, …).
+    pub proxies: Proxies,
 }
 
 impl Default for TunnelSettings {
@@ -112,6 +118,7 @@ impl Default for TunnelSettings {
             ca_bundle: None,
             use_fips: false,
             open_timeout: Duration::from_secs(15),
+            proxies: Proxies::default(),
         }
     }
 }
@@ -128,6 +135,7 @@ impl TunnelSettings {
         if let Some(value) = non_empty_var(USE_FIPS_ENV) {
             settings.use_fips = parse_bool(USE_FIPS_ENV, &value)?;
         }
+        settings.proxies = Proxies::from_env(non_empty_var)?;
         Ok(settings)
     }
 }

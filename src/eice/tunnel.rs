@@ -62,7 +62,7 @@ impl Connector {
             .read_buffer_size(READ_BUFFER)
             .write_buffer_size(WRITE_BUFFER);
         Ok(Connector {
-            transport: Transport::new(tls),
+            transport: Transport::new(tls).with_proxies(settings.proxies.clone()),
             settings,
             ws_config,
         })

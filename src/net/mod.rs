@@ -5,6 +5,10 @@
 //! so the tool works on a laptop behind a corporate TLS inspector as the AWS
 //! CLI does. TCP_NODELAY is set because interactive SSH keystrokes are small
 //! writes, and API requests small messages, that Nagle's algorithm would hold back.
+//!
+//! Behind a corporate proxy ([`proxy`]: `HTTPS_PROXY`, `NO_PROXY`, `[network]`),
+//! the TCP connection is a `CONNECT` tunnel through it, and TLS runs end to
+//! end inside, to the endpoint's own name.
 
 use std::io;
 use std::net::IpAddr;
@@ -20,6 +24,10 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
+
+pub mod proxy;
+
+use proxy::{ProxyError, ProxyUrl, Proxies};
 
 /// A connection to AWS: under a tunnel's WebSocket, or carrying API calls.
 #[derive(Debug)]
@@ -45,20 +53,67 @@ pub enum TransportError {
     Tls { host: String, error: io::Error },
     #[error("{0:?} is not a valid TLS server name")]
     ServerName(String),
+    #[error("cannot connect to the proxy {proxy} for {host}:{port}: {error}")]
+    ProxyConnect {
+        proxy: String,
+        host: String,
+        port: u16,
+        error: io::Error,
+    },
+    #[error(transparent)]
+    Proxy(#[from] ProxyError),
 }
 
-/// Makes TCP (and TLS) connections to AWS with one shared TLS configuration.
+/// Makes TCP (and TLS) connections to AWS with one shared TLS configuration,
+/// through a corporate proxy where one is configured.
 #[derive(Clone)]
 pub struct Transport {
     tls: TlsConnector,
+    proxies: Arc<Proxies>,
 }
 
 impl Transport {
-    /// A transport trusting `tls`'s roots.
+    /// A transport trusting `tls`'s roots, connecting directly.
     pub fn new(tls: Arc<ClientConfig>) -> Transport {
         Transport {
             tls: TlsConnector::from(tls),
+            proxies: Arc::new(Proxies::default()),
         }
+    }
+
+    /// The same transport, through `proxies` where they apply.
+    pub fn with_proxies(mut self, proxies: Proxies) -> Transport {
+        self.proxies = Arc::new(proxies);
+        self
+    }
+
+    /// The proxy a connection to `host:port` would go through.
+    pub fn proxy_for(&self, tls: bool, host: &str, port: u16) -> Option<&ProxyUrl> {
+        self.proxies.for_host(tls, host, port)
+    }
+
+    /// A TCP connection to `host:port`: direct, or a `CONNECT` tunnel
+    /// through the proxy that applies to it.
+    async fn tcp(&self, tls: bool, host: &str, port: u16) -> Result<TcpStream, TransportError> {
+        let Some(proxy) = self.proxy_for(tls, host, port) else {
+            return TcpStream::connect((host, port))
+                .await
+                .map_err(|error| TransportError::Connect {
+                    host: host.to_owned(),
+                    port,
+                    error,
+                });
+        };
+        let tcp = TcpStream::connect((proxy.host.as_str(), proxy.port))
+            .await
+            .map_err(|error| TransportError::ProxyConnect {
+                proxy: proxy.to_string(),
+                host: host.to_owned(),
+                port,
+                error,
+            })?;
+        let _ = tcp.set_nodelay(true);
+        Ok(proxy.connect(tcp, host, port).await?)
     }
 
     /// Connects to `host:port` (a DNS name or an IP without brackets), with

@@ -113,6 +113,11 @@ pub(super) async fn run(aws_args: &AwsArgs, args: DoctorArgs) -> anyhow::Result<
                 .map(Scope::to_string)
                 .collect();
             report.line(Status::Ok, "regions", regions.join(", "));
+            let names: Vec<String> = plan.scopes[..plan.searched]
+                .iter()
+                .map(|s| s.region.clone())
+                .collect();
+            check_proxy(&mut report, &config, &names).await;
             for profile in &profiles {
                 check_profile(&mut report, profile).await;
             }
@@ -183,6 +188,57 @@ fn check_environment(report: &mut Report) {
         Err(e) => {
             report.line(Status::Fail, "tunnel settings", e);
             report.fix("correct or unset the variable named");
+        }
+    }
+}
+
+/// Which proxy the EC2 API and the tunnels of each region go through, and
+/// whether it answers.
+async fn check_proxy(report: &mut Report, config: &Config, regions: &[String]) {
+    let settings = match super::settings(config) {
+        Ok(settings) => settings,
+        Err(e) => {
+            report.line(Status::Fail, "proxy", e);
+            report.fix("correct the proxy URL named, or unset it");
+            return;
+        }
+    };
+    let proxies = &settings.proxies;
+    if proxies.https.is_none() && proxies.http.is_none() {
+        report.line(Status::Ok, "proxy", "none: connections to AWS go direct");
+        return;
+    }
+    for region in regions {
+        let api = crate::ec2::ApiUrl::for_region(region, false, false);
+        let eice = format!("eice-example.ec2-instance-connect-endpoint.{region}.amazonaws.com");
+        let way = |host: &str| match proxies.for_host(true, host, 443) {
+            Some(proxy) => format!("via {proxy}"),
+            None => "direct (NO_PROXY)".to_owned(),
+        };
+        let detail = format!("EC2 API {}; tunnels {}", way(&api.host), way(&eice));
+        report.line(Status::Ok, &format!("proxy ({region})"), detail);
+    }
+    let mut checked = Vec::new();
+    for proxy in [&proxies.https, &proxies.http].into_iter().flatten() {
+        if checked.contains(&(&proxy.host, proxy.port)) {
+            continue;
+        }
+        checked.push((&proxy.host, proxy.port));
+        let answer = tokio::time::timeout(
+            std::time::Duration::from_secs(3),
+            tokio::net::TcpStream::connect((proxy.host.as_str(), proxy.port)),
+        )
+        .await;
+        match answer {
+            Ok(Ok(_)) => report.line(Status::Ok, "proxy answers", proxy),
+            Ok(Err(e)) => {
+                report.line(Status::Fail, "proxy answers", format!("{proxy}: {e}"));
+                report.fix("check the proxy's address, or unset the variable named");
+            }
+            Err(_) => {
+                report.line(Status::Fail, "proxy answers", format!("{proxy}: no answer in 3 s"));
+                report.fix("check the proxy's address, or unset the variable named");
+            }
         }
     }
 }
