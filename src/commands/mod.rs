@@ -224,9 +224,8 @@ fn settings(config: &Config) -> anyhow::Result<TunnelSettings> {
 /// TCP and TLS to AWS's APIs, with the trust and the proxy the tunnels have.
 fn api_transport(config: &Config) -> anyhow::Result<Transport> {
     let settings = settings(config)?;
-    Ok(Transport::new(net::client_config(
-        settings.ca_bundle.as_deref(),
-    )?))
+    let tls = net::client_config(settings.ca_bundle.as_deref())?;
+    Ok(Transport::new(tls).with_proxies(settings.proxies))
 }
 
 /// The resolver and key pusher for `config`: per region and profile, one

@@ -202,6 +202,7 @@ impl Default for Config {
             hops: Vec::new(),
             ssh: SshConfig::default(),
             metrics: MetricsConfig::default(),
+            network: NetworkConfig::default(),
         }
     }
 }

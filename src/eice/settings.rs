@@ -8,7 +8,7 @@
 //! `AWS_USE_FIPS_ENDPOINT` selects endpoints' FIPS names. A typo is reported
 //! before the first connection.
 
-use crate::net::proxy::{ProxyError, Proxies};
+use crate::net::proxy::{Proxies, ProxyError};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;

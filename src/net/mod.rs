@@ -27,7 +27,7 @@ use tokio_rustls::client::TlsStream;
 
 pub mod proxy;
 
-use proxy::{ProxyError, ProxyUrl, Proxies};
+use proxy::{Proxies, ProxyError, ProxyUrl};
 
 /// A connection to AWS: under a tunnel's WebSocket, or carrying API calls.
 #[derive(Debug)]
@@ -96,13 +96,13 @@ impl Transport {
     /// through the proxy that applies to it.
     async fn tcp(&self, tls: bool, host: &str, port: u16) -> Result<TcpStream, TransportError> {
         let Some(proxy) = self.proxy_for(tls, host, port) else {
-            return TcpStream::connect((host, port))
-                .await
-                .map_err(|error| TransportError::Connect {
+            return TcpStream::connect((host, port)).await.map_err(|error| {
+                TransportError::Connect {
                     host: host.to_owned(),
                     port,
                     error,
-                });
+                }
+            });
         };
         let tcp = TcpStream::connect((proxy.host.as_str(), proxy.port))
             .await
@@ -119,14 +119,7 @@ impl Transport {
     /// Connects to `host:port` (a DNS name or an IP without brackets), with
     /// TLS when `tls` says so.
     pub async fn connect(&self, tls: bool, host: &str, port: u16) -> Result<Io, TransportError> {
-        let tcp =
-            TcpStream::connect((host, port))
-                .await
-                .map_err(|error| TransportError::Connect {
-                    host: host.to_owned(),
-                    port,
-                    error,
-                })?;
+        let tcp = self.tcp(tls, host, port).await?;
         // Best effort: a socket that refuses the option still works, only slower.
         let _ = tcp.set_nodelay(true);
         if !tls {

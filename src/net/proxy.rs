@@ -95,7 +95,8 @@ impl ProxyUrl {
             let (user, password) = u.split_once(':').unwrap_or((u, ""));
             (decode(user), decode(password))
         });
-        let (host, port) = split_authority(authority).ok_or_else(|| bad("no host, or a bad port"))?;
+        let (host, port) =
+            split_authority(authority).ok_or_else(|| bad("no host, or a bad port"))?;
         Ok(ProxyUrl {
             host,
             port: port.unwrap_or(80),
@@ -393,7 +394,9 @@ impl Proxies {
     /// The proxy a connection to `host:port` goes through, if any.
     pub fn for_host(&self, tls: bool, host: &str, port: u16) -> Option<&ProxyUrl> {
         let proxy = if tls { &self.https } else { &self.http };
-        proxy.as_ref().filter(|_| !self.no_proxy.matches(host, port))
+        proxy
+            .as_ref()
+            .filter(|_| !self.no_proxy.matches(host, port))
     }
 }
 
@@ -406,20 +409,25 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        move |name| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        }
     }
 
     #[test]
     fn a_proxy_url_keeps_its_credentials_and_never_shows_the_password() {
         let p = ProxyUrl::parse("http://alice:s%40cret@proxy.corp:3128/", "HTTPS_PROXY").unwrap();
         assert_eq!((p.host.as_str(), p.port), ("proxy.corp", 3128));
-        assert_eq!(
-            p.authorization().as_deref(),
-            Some("Basic YWxpY2U6c0BjcmV0")
-        );
+        assert_eq!(p.authorization().as_deref(), Some("Basic YWxpY2U6c0BjcmV0"));
         let shown = format!("{p} {p:?}");
         assert!(!shown.contains("cret"), "{shown}");
-        assert!(shown.contains("http://alice:***@proxy.corp:3128 (from HTTPS_PROXY)"), "{shown}");
+        assert!(
+            shown.contains("http://alice:***@proxy.corp:3128 (from HTTPS_PROXY)"),
+            "{shown}"
+        );
         // No scheme is http://, no port is 80; IPv6 in brackets.
         let p = ProxyUrl::parse("[::1]", "ALL_PROXY").unwrap();
         assert_eq!((p.host.as_str(), p.port), ("::1", 80));
@@ -437,13 +445,17 @@ mod tests {
             let e = ProxyUrl::parse(url, "HTTPS_PROXY").unwrap_err().to_string();
             assert!(e.contains(why) && e.contains("HTTPS_PROXY"), "{url}: {e}");
         }
-        let e = ProxyUrl::parse("https://bob:hunter2@proxy", "X").unwrap_err().to_string();
+        let e = ProxyUrl::parse("https://bob:hunter2@proxy", "X")
+            .unwrap_err()
+            .to_string();
         assert!(!e.contains("hunter2") && e.contains("bob:***@proxy"), "{e}");
     }
 
     #[test]
     fn no_proxy_matches_names_below_a_suffix_addresses_blocks_and_ports() {
-        let n = NoProxy::parse(".internal, example.com,*.corp.net 10.0.0.0/8, 192.168.1.5, ::1, vpce.amazonaws.com:443");
+        let n = NoProxy::parse(
+            ".internal, example.com,*.corp.net 10.0.0.0/8, 192.168.1.5, ::1, vpce.amazonaws.com:443",
+        );
         for (host, port, direct) in [
             ("ec2.internal", 443, true),
             ("internal", 443, true),
@@ -492,7 +504,10 @@ mod tests {
             .with_config(Some("http://file:8080"), Some("*.internal"))
             .unwrap();
         assert_eq!(p.for_host(true, "eice.example", 443).unwrap().host, "file");
-        assert_eq!(p.for_host(false, "eice.example", 80).unwrap().source, "[network] proxy");
+        assert_eq!(
+            p.for_host(false, "eice.example", 80).unwrap().source,
+            "[network] proxy"
+        );
         assert_eq!(p.for_host(true, "ec2.internal", 443), None);
         let direct = from_env.with_config(Some("none"), None).unwrap();
         assert_eq!(direct.for_host(true, "eice.example", 443), None);

@@ -236,7 +236,11 @@ async fn check_proxy(report: &mut Report, config: &Config, regions: &[String]) {
                 report.fix("check the proxy's address, or unset the variable named");
             }
             Err(_) => {
-                report.line(Status::Fail, "proxy answers", format!("{proxy}: no answer in 3 s"));
+                report.line(
+                    Status::Fail,
+                    "proxy answers",
+                    format!("{proxy}: no answer in 3 s"),
+                );
                 report.fix("check the proxy's address, or unset the variable named");
             }
         }
