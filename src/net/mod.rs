@@ -112,7 +112,6 @@ impl Transport {
                 port,
                 error,
             })?;
-        let _ = tcp.set_nodelay(true);
         Ok(proxy.connect(tcp, host, port).await?)
     }
 
