@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime};
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use aws_types::service_config::ServiceConfigKey;
 
 /// Credentials this close to expiry are refreshed before signing, so that a
@@ -31,9 +32,15 @@ pub enum CredentialsError {
 }
 
 /// Loads the shared AWS configuration, with an optional region and profile
-/// that win over the environment and the config files.
-pub async fn load_sdk_config(region: Option<String>, profile: Option<String>) -> SdkConfig {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+/// that win over the environment and the config files. Every call the SDK
+/// makes (STS, SSO, EC2 Instance Connect) goes through `http`, which takes
+/// the proxy our own connections take ([`crate::net::sdk`]).
+pub async fn load_sdk_config(
+    region: Option<String>,
+    profile: Option<String>,
+    http: SharedHttpClient,
+) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http);
     if let Some(region) = region {
         loader = loader.region(aws_config::Region::new(region));
     }

@@ -1,9 +1,10 @@
 //! Behind a corporate proxy: a real tinyproxy, started here on 127.0.0.1,
-//! carries the EC2 API calls and the EICE WebSocket of `serve` and of
-//! `connect`; `NO_PROXY` sends a matching endpoint direct; a proxy that is not
-//! there is an error naming it. The proxy's own log says which connections it
-//! carried. (Basic auth is checked by the unit tests of `net::proxy` so far:
-//! the header, and the password kept out of every message.)
+//! carries the EC2 API calls, the AWS SDK's calls (EC2 Instance Connect's
+//! SendSSHPublicKey) and the EICE WebSocket of `serve` and of `connect`;
+//! `NO_PROXY` sends a matching endpoint direct; a proxy that asks for Basic
+//! auth is passed with the URL's credentials, refused clearly without them,
+//! and never sees its password logged; a proxy that is not there is an error
+//! naming it. The proxy's own log says which connections it carried.
 
 mod common;
 
@@ -28,6 +29,16 @@ struct Tinyproxy {
 impl Tinyproxy {
     /// Starts one, asking for no credentials.
     async fn start() -> Tinyproxy {
+        Tinyproxy::start_with("").await
+    }
+
+    /// Starts one that wants `user` and `password` (Basic auth).
+    async fn with_basic_auth(user: &str, password: &str) -> Tinyproxy {
+        Tinyproxy::start_with(&format!("BasicAuth {user} {password}\n")).await
+    }
+
+    /// Starts one with `extra` lines in its configuration.
+    async fn start_with(extra: &str) -> Tinyproxy {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("tinyproxy.log");
         // tinyproxy cannot be told to pick a port: a free one is taken and
@@ -41,7 +52,7 @@ impl Tinyproxy {
             let conf = dir.path().join("tinyproxy.conf");
             let text = format!(
                 "Port {port}\nListen 127.0.0.1\nTimeout 60\nLogFile \"{}\"\nLogLevel Connect\n\
-                 MaxClients 200\nAllow 127.0.0.1\n",
+                 MaxClients 200\nAllow 127.0.0.1\n{extra}",
                 log.display()
             );
             std::fs::write(&conf, text).unwrap();
@@ -72,10 +83,18 @@ impl Tinyproxy {
 
     /// The `CONNECT` targets tinyproxy logged, in order.
     fn connects(&self) -> Vec<String> {
+        self.requests("CONNECT")
+    }
+
+    /// The targets of the `method` requests tinyproxy logged, in order: a
+    /// `host:port` for `CONNECT`, an absolute URL for the others.
+    fn requests(&self, method: &str) -> Vec<String> {
+        let marker = format!("): {method} ");
         std::fs::read_to_string(&self.log)
             .unwrap_or_default()
             .lines()
-            .filter_map(|l| l.split_once("): CONNECT ").map(|(_, rest)| rest))
+            .filter(|l| l.contains("Request (file descriptor"))
+            .filter_map(|l| l.split_once(marker.as_str()).map(|(_, rest)| rest))
             .filter_map(|rest| rest.split_whitespace().next())
             .map(str::to_owned)
             .collect()
@@ -129,11 +148,37 @@ fn host_port(url: &str) -> String {
         .to_owned()
 }
 
+/// What one session behind tinyproxy shows.
+struct Carried {
+    /// The `CONNECT` targets tinyproxy logged.
+    connects: Vec<String>,
+    /// The URLs of the plain-HTTP `POST`s it forwarded (the AWS SDK's calls
+    /// to the loopback API; our own EC2 client uses `CONNECT` for all).
+    posts: Vec<String>,
+    /// The simulated EC2 API's and EICE's `host:port`.
+    ec2: String,
+    eice: String,
+    /// Keys the simulated EC2 Instance Connect received.
+    pushes: usize,
+}
+
+/// A fresh ed25519 key pair in `dir`; the public key's path.
+fn public_key(dir: &tempfile::TempDir) -> PathBuf {
+    let key = dir.path().join("id_ed25519");
+    let made = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "proxy-test", "-f"])
+        .arg(&key)
+        .status()
+        .expect("ssh-keygen runs");
+    assert!(made.success());
+    key.with_extension("pub")
+}
+
 /// A `serve` session behind a fresh tinyproxy (`ALL_PROXY`), with `NO_PROXY`
-/// naming the simulated EICE when `eice_direct`; one tunnel to web-1 is
-/// opened. Returns what tinyproxy carried, and the EC2 API's and EICE's
-/// `host:port`.
-async fn session(eice_direct: bool) -> (Vec<String>, String, String) {
+/// naming the simulated EICE when `eice_direct`, and a `[[push_key]]` rule so
+/// that the AWS SDK has a call to make: one tunnel to web-1's port 22 is
+/// opened.
+async fn session(eice_direct: bool) -> Carried {
     let tiny = Tinyproxy::start().await;
     let aws = SimAws::start(World::demo(), true).await.unwrap();
     let (ec2, eice) = (host_port(&aws.ec2.url()), host_port(&aws.eice.url()));
@@ -144,13 +189,23 @@ async fn session(eice_direct: bool) -> (Vec<String>, String, String) {
     if eice_direct {
         env.push(("NO_PROXY", eice.as_str()));
     }
-    let proxy = Proxy::start_with(aws, "", &env).await;
+    let config = format!(
+        "[[push_key]]\nname = \"web-*\"\nos_user = \"ec2-user\"\npublic_key = \"{}\"\n",
+        public_key(&dir).display()
+    );
+    let proxy = Proxy::start_with(aws, &config, &env).await;
     let s = clients::socks5(proxy.addr, Dest::Domain("web-1"), 22, None, CONNECT).await;
     let Ok(mut s) = s else {
         panic!("no tunnel: {}", proxy.log_line("refused").await);
     };
     assert!(clients::banner(&mut s).await.contains("web-1"));
-    (tiny.connects(), ec2, eice)
+    Carried {
+        connects: tiny.connects(),
+        posts: tiny.requests("POST"),
+        ec2,
+        eice,
+        pushes: proxy.aws.ec2.keys().calls(),
+    }
 }
 
 #[tokio::test]
@@ -158,9 +213,26 @@ async fn serve_reaches_aws_only_through_the_proxy() {
     if missing() {
         return;
     }
-    let (carried, ec2, eice) = session(false).await;
-    assert!(carried.contains(&ec2), "EC2 API {ec2} not in {carried:?}");
-    assert!(carried.contains(&eice), "EICE {eice} not in {carried:?}");
+    let c = session(false).await;
+    assert!(
+        c.connects.contains(&c.ec2),
+        "EC2 API {} not in {:?}",
+        c.ec2,
+        c.connects
+    );
+    assert!(
+        c.connects.contains(&c.eice),
+        "EICE {} not in {:?}",
+        c.eice,
+        c.connects
+    );
+    assert_eq!(c.pushes, 1, "the key was pushed");
+    let sdk = format!("http://{}/", c.ec2);
+    assert!(
+        c.posts.contains(&sdk),
+        "SendSSHPublicKey (the AWS SDK's call) did not go through the proxy: {:?}",
+        c.posts
+    );
 }
 
 #[tokio::test]
@@ -168,11 +240,79 @@ async fn no_proxy_sends_a_matching_endpoint_direct() {
     if missing() {
         return;
     }
-    let (carried, ec2, eice) = session(true).await;
-    assert!(carried.contains(&ec2), "{carried:?}");
+    let c = session(true).await;
+    assert!(c.connects.contains(&c.ec2), "{:?}", c.connects);
     assert!(
-        !carried.contains(&eice),
-        "EICE went through the proxy: {carried:?}"
+        !c.connects.contains(&c.eice),
+        "EICE went through the proxy: {:?}",
+        c.connects
+    );
+}
+
+/// `eice-proxy connect web-1 22` with `proxy` as `ALL_PROXY` and every log
+/// line on: whether it succeeded, what it printed, and its log.
+async fn connect_through(aws: &SimAws, proxy: &str) -> (bool, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = ca_file(aws, &dir);
+    let (mut cmd, _d) = aws_command(aws, &["connect", "web-1", "22"]);
+    cmd.env("ALL_PROXY", proxy)
+        .env("AWS_CA_BUNDLE", &ca)
+        .env("RUST_LOG", "trace");
+    let (status, stdout, stderr) = run(cmd).await;
+    (status.success(), stdout, stderr)
+}
+
+#[tokio::test]
+async fn connect_reaches_aws_only_through_the_proxy() {
+    if missing() {
+        return;
+    }
+    let tiny = Tinyproxy::start().await;
+    let aws = SimAws::start(World::demo(), true).await.unwrap();
+    let (ok, stdout, stderr) = connect_through(&aws, &tiny.url()).await;
+    assert!(ok && stdout.contains("web-1"), "{stdout}\n{stderr}");
+    let carried = tiny.connects();
+    for api in [&aws.ec2.url(), &aws.eice.url()] {
+        assert!(
+            carried.contains(&host_port(api)),
+            "{api} not in {carried:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_proxy_wanting_basic_auth_takes_the_urls_credentials_and_never_logs_the_password() {
+    if missing() {
+        return;
+    }
+    let tiny = Tinyproxy::with_basic_auth("alice", "Pr0xyS3cret").await;
+    let aws = SimAws::start(World::demo(), true).await.unwrap();
+    let with = tiny.url().replace("http://", "http://alice:Pr0xyS3cret@");
+    let (ok, stdout, stderr) = connect_through(&aws, &with).await;
+    assert!(ok && stdout.contains("web-1"), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("proxy") && !stderr.contains("Pr0xyS3cret"),
+        "the trace log shows the password, or says nothing of the proxy:\n{stderr}"
+    );
+    assert!(tiny.connects().contains(&host_port(&aws.eice.url())));
+
+    let (ok, _, stderr) = connect_through(&aws, &tiny.url()).await;
+    assert!(!ok);
+    assert!(
+        stderr.contains(&format!(
+            "the proxy {} (from ALL_PROXY) requires authentication (HTTP 407)",
+            tiny.url()
+        )),
+        "{stderr}"
+    );
+
+    let wrong = tiny.url().replace("http://", "http://alice:guess@");
+    let (ok, _, stderr) = connect_through(&aws, &wrong).await;
+    assert!(!ok);
+    assert!(
+        stderr.contains("did not accept the credentials in its URL (HTTP 40")
+            && !stderr.contains("guess"),
+        "{stderr}"
     );
 }
 

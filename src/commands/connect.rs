@@ -35,9 +35,12 @@ pub(super) async fn run(aws_args: &AwsArgs, args: ConnectArgs) -> anyhow::Result
                         target.host
                     );
                 };
-                let (sdk, region) =
-                    super::sdk_config(aws_args, region_from_dns_name(dns_name).map(str::to_owned))
-                        .await?;
+                let (sdk, region) = super::sdk_config(
+                    aws_args,
+                    &super::settings(&config)?,
+                    region_from_dns_name(dns_name).map(str::to_owned),
+                )
+                .await?;
                 let request = TunnelRequest {
                     endpoint: Arc::new(Endpoint {
                         id: id.clone(),

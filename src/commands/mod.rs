@@ -20,6 +20,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 
 use crate::cli::{AwsArgs, Cli, Command, ConfigArgs};
 use crate::config::{self, Config};
@@ -89,10 +90,12 @@ fn load_config(args: &ConfigArgs, aws_args: &AwsArgs) -> anyhow::Result<Config> 
 /// (`region`, else the first `--region`, else the environment and profile).
 async fn sdk_config(
     aws_args: &AwsArgs,
+    settings: &TunnelSettings,
     region: Option<String>,
 ) -> anyhow::Result<(aws_config::SdkConfig, String)> {
     let region = region.or_else(|| aws_args.regions.first().cloned());
-    let sdk = credentials::load_sdk_config(region, aws_args.profile.clone()).await;
+    let sdk =
+        credentials::load_sdk_config(region, aws_args.profile.clone(), sdk_http(settings)?).await;
     let Some(region) = sdk.region().map(|r| r.to_string()) else {
         bail!("{NO_REGION}");
     };
@@ -175,10 +178,11 @@ impl ProfileAws {
 
 /// The scopes `config` needs, and each profile loaded once.
 async fn load_aws(config: &Config) -> anyhow::Result<(Plan, Vec<ProfileAws>)> {
+    let http = sdk_http(&settings(config)?)?;
     // The profile's own region stands in for an unset `regions`.
     let default_region = match config.regions.first() {
         Some(region) => region.clone(),
-        None => credentials::load_sdk_config(None, config.profile.clone())
+        None => credentials::load_sdk_config(None, config.profile.clone(), http.clone())
             .await
             .region()
             .map(|r| r.to_string())
@@ -193,7 +197,7 @@ async fn load_aws(config: &Config) -> anyhow::Result<(Plan, Vec<ProfileAws>)> {
             .iter()
             .find(|s| s.profile == profile)
             .map(|s| s.region.clone());
-        let sdk = credentials::load_sdk_config(first_region, profile.clone()).await;
+        let sdk = credentials::load_sdk_config(first_region, profile.clone(), http.clone()).await;
         let credentials = Arc::new(CredentialCache::from_sdk_config(&sdk));
         let ec2_url = credentials::ec2_endpoint_url(&sdk)
             .map(|url| ApiUrl::parse(&url))
@@ -226,6 +230,19 @@ fn api_transport(config: &Config) -> anyhow::Result<Transport> {
     let settings = settings(config)?;
     let tls = net::client_config(settings.ca_bundle.as_deref())?;
     Ok(Transport::new(tls).with_proxies(settings.proxies))
+}
+
+/// The AWS SDK's HTTP client, with the trust and the proxy the tunnels have.
+fn sdk_http(settings: &TunnelSettings) -> anyhow::Result<SharedHttpClient> {
+    let ca_pem = settings
+        .ca_bundle
+        .as_ref()
+        .map(|path| {
+            std::fs::read(path)
+                .with_context(|| format!("cannot read AWS_CA_BUNDLE {}", path.display()))
+        })
+        .transpose()?;
+    Ok(net::sdk::http_client(settings.proxies.clone(), ca_pem))
 }
 
 /// The resolver and key pusher for `config`: per region and profile, one

@@ -12,8 +12,10 @@ use crate::eice::{Endpoint, TunnelRequest, region_from_dns_name};
 
 pub(super) async fn run(aws_args: &AwsArgs, args: PresignArgs) -> anyhow::Result<()> {
     let e = &args.endpoint;
+    let settings = TunnelSettings::from_env()?;
     let (sdk, region) = super::sdk_config(
         aws_args,
+        &settings,
         region_from_dns_name(&e.dns_name).map(str::to_owned),
     )
     .await?;
@@ -23,8 +25,7 @@ pub(super) async fn run(aws_args: &AwsArgs, args: PresignArgs) -> anyhow::Result
         dns_name: e.dns_name.clone(),
         fips_dns_name: e.fips_dns_name.clone(),
     };
-    let target = WsTarget::for_endpoint(&endpoint, &TunnelSettings::from_env()?)
-        .map_err(anyhow::Error::msg)?;
+    let target = WsTarget::for_endpoint(&endpoint, &settings).map_err(anyhow::Error::msg)?;
     let credentials = CredentialCache::from_sdk_config(&sdk).get().await?;
     let request = TunnelRequest {
         endpoint: Arc::new(endpoint),

@@ -26,6 +26,7 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 pub mod proxy;
+pub mod sdk;
 
 use proxy::{Proxies, ProxyError, ProxyUrl};
 

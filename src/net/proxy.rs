@@ -34,8 +34,14 @@ pub enum ProxyError {
          and password in the proxy URL (http://USER:PASSWORD@HOST:PORT)"
     )]
     AuthRequired { proxy: String, target: String },
-    #[error("the proxy {proxy} did not accept the credentials in its URL (HTTP 407) for {target}")]
-    AuthRejected { proxy: String, target: String },
+    #[error(
+        "the proxy {proxy} did not accept the credentials in its URL (HTTP {status}) for {target}"
+    )]
+    AuthRejected {
+        proxy: String,
+        target: String,
+        status: u16,
+    },
     #[error("the proxy {proxy} refused to connect to {target}: HTTP {status} {reason}")]
     Refused {
         proxy: String,
@@ -105,6 +111,14 @@ impl ProxyUrl {
         })
     }
 
+    /// The user and password of the URL, for a client that builds the
+    /// `Proxy-Authorization` header itself (the AWS SDK's).
+    pub(super) fn credentials(&self) -> Option<(&str, &str)> {
+        self.credentials
+            .as_ref()
+            .map(|(user, password)| (user.as_str(), password.as_str()))
+    }
+
     /// `Basic …` for `Proxy-Authorization`, when the URL has a user.
     fn authorization(&self) -> Option<String> {
         let (user, password) = self.credentials.as_ref()?;
@@ -155,9 +169,11 @@ impl ProxyUrl {
         let status = response.code.ok_or_else(not_http)?;
         match status {
             200..=299 => Ok(tcp),
-            407 if self.credentials.is_some() => Err(ProxyError::AuthRejected {
+            // tinyproxy answers wrong credentials with 401, not 407.
+            401 | 407 if self.credentials.is_some() => Err(ProxyError::AuthRejected {
                 proxy: self.to_string(),
                 target,
+                status,
             }),
             407 => Err(ProxyError::AuthRequired {
                 proxy: self.to_string(),
