@@ -336,3 +336,34 @@ async fn a_proxy_that_is_not_there_is_named() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn a_proxy_that_accepts_and_never_answers_is_named() {
+    // A "proxy" that takes the connection and says nothing.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let held = tokio::spawn(async move {
+        let mut kept = Vec::new();
+        while let Ok((tcp, _)) = silent.accept().await {
+            kept.push(tcp);
+        }
+    });
+    let aws = SimAws::start(World::demo(), true).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "[timeouts]\nopen = 1\n").unwrap();
+    let (mut cmd, _d) = aws_command(&aws, &["connect", "web-1", "22"]);
+    // The EC2 API direct, so that only the tunnel meets the silent proxy.
+    cmd.env("ALL_PROXY", format!("http://127.0.0.1:{port}"))
+        .env("NO_PROXY", host_port(&aws.ec2.url()))
+        .env("EICE_PROXY_CONFIG", &config);
+    let (status, _, stderr) = run(cmd).await;
+    held.abort();
+    assert!(!status.success());
+    assert!(
+        stderr.contains(&format!(
+            "through the proxy http://127.0.0.1:{port} (from ALL_PROXY) timed out after 1s"
+        )),
+        "{stderr}"
+    );
+}

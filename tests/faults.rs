@@ -10,6 +10,7 @@ mod common;
 use std::time::Instant;
 
 use common::clients::{CONNECT, Dest, SocksFailure, http_connect, reaches, socks5};
+#[cfg(unix)]
 use common::credential_process::{CredentialProcess, process_key_id};
 use common::{PATIENCE, Proxy};
 use eice_sim::account::{self, SimAws};
@@ -336,6 +337,7 @@ async fn denied_describe_instance_connect_endpoints_is_not_allowed_and_names_the
     a_denied_ec2_call_names_the_missing_permission(Action::DescribeInstanceConnectEndpoints).await;
 }
 
+#[cfg(unix)]
 #[tokio::test]
 async fn credentials_from_a_process_are_fetched_again_before_they_expire() {
     // Valid for a minute: inside the five minutes before expiry in which the
@@ -357,6 +359,7 @@ async fn credentials_from_a_process_are_fetched_again_before_they_expire() {
 /// The first tunnel's credentials are rejected (403 `code`): that client gets
 /// 0x02 and the log says to refresh the credentials; the next tunnel is signed
 /// with fresh ones although the rejected ones had an hour left.
+#[cfg(unix)]
 async fn rejected_credentials_are_replaced_for_the_next_tunnel(code: &str, message: &str) {
     let process = CredentialProcess::new(3600);
     let proxy = process.start_proxy().await;
@@ -375,6 +378,7 @@ async fn rejected_credentials_are_replaced_for_the_next_tunnel(code: &str, messa
     );
 }
 
+#[cfg(unix)]
 #[tokio::test]
 async fn an_unrecognized_session_token_is_dropped_and_the_next_tunnel_gets_fresh_credentials() {
     rejected_credentials_are_replaced_for_the_next_tunnel(
@@ -384,6 +388,7 @@ async fn an_unrecognized_session_token_is_dropped_and_the_next_tunnel_gets_fresh
     .await;
 }
 
+#[cfg(unix)]
 #[tokio::test]
 async fn an_expired_session_token_asks_for_fresh_credentials_not_a_clock_check() {
     rejected_credentials_are_replaced_for_the_next_tunnel(

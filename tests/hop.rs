@@ -9,6 +9,9 @@
 //! network namespace whose only way in is the hop's sshd, under names only
 //! the namespace resolves.
 
+// Its private networks are Linux network namespaces.
+#![cfg(target_os = "linux")]
+
 mod common;
 
 use std::io;

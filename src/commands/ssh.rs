@@ -201,6 +201,7 @@ fn split_ssh_args(args: &[String]) -> (&[String], &[String]) {
 /// Runs ssh with our terminal, passing SIGTERM and SIGHUP on to it and
 /// outliving a Ctrl-C (which the terminal sends to ssh too), so that the
 /// temporary key is removed however the login ends.
+#[cfg(unix)]
 async fn run_until_exit(mut ssh: tokio::process::Command) -> anyhow::Result<u8> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut child = ssh.spawn().context("running ssh (OpenSSH client)")?;
@@ -226,6 +227,7 @@ async fn run_until_exit(mut ssh: tokio::process::Command) -> anyhow::Result<u8> 
 }
 
 /// Sends `signal` to ssh with kill(1): tokio offers only SIGKILL.
+#[cfg(unix)]
 fn forward(child: &tokio::process::Child, signal: &str) {
     if let Some(pid) = child.id() {
         let _ = std::process::Command::new("kill")
@@ -233,6 +235,22 @@ fn forward(child: &tokio::process::Child, signal: &str) {
             .arg(pid.to_string())
             .status();
     }
+}
+
+/// Runs ssh (Windows' OpenSSH) with our console, outliving a Ctrl-C, which
+/// the console delivers to ssh as well; there are no other signals to pass on.
+#[cfg(not(unix))]
+async fn run_until_exit(mut ssh: tokio::process::Command) -> anyhow::Result<u8> {
+    let mut child = ssh.spawn().context("running ssh (OpenSSH client)")?;
+    let status = loop {
+        tokio::select! {
+            status = child.wait() => break status?,
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    };
+    Ok(status
+        .code()
+        .map_or(255, |c| u8::try_from(c).unwrap_or(255)))
 }
 
 #[cfg(test)]

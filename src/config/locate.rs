@@ -13,15 +13,25 @@ pub fn default_path() -> Option<PathBuf> {
     let base = match std::env::var_os("XDG_CONFIG_HOME") {
         // The XDG spec says a relative value is invalid and must be ignored.
         Some(dir) if PathBuf::from(&dir).is_absolute() => PathBuf::from(dir),
-        _ => PathBuf::from(std::env::var_os("HOME")?).join(".config"),
+        _ => home_dir()?.join(".config"),
     };
     Some(base.join("eice-proxy").join("config.toml"))
 }
 
-/// `~/…` made absolute with `$HOME`, as a shell would.
+/// `~/…` made absolute with the home directory, as a shell would.
 pub fn expand_home(path: &Path) -> PathBuf {
-    match (path.strip_prefix("~"), std::env::var_os("HOME")) {
-        (Ok(rest), Some(home)) => PathBuf::from(home).join(rest),
+    match (path.strip_prefix("~"), home_dir()) {
+        (Ok(rest), Some(home)) => home.join(rest),
         _ => path.to_owned(),
     }
+}
+
+/// The user's home directory: `$HOME`, and on Windows (where a shell rarely
+/// sets it) `%USERPROFILE%`, where Windows' OpenSSH keeps `.ssh` too.
+pub fn home_dir() -> Option<PathBuf> {
+    let var = |name| std::env::var_os(name).filter(|v| !v.is_empty());
+    let home = var("HOME");
+    #[cfg(windows)]
+    let home = home.or_else(|| var("USERPROFILE"));
+    home.map(PathBuf::from)
 }

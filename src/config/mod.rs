@@ -22,7 +22,7 @@ pub use auth::{AuthConfig, ProxyAuth};
 pub use check::region_name;
 pub use forward::{ForwardRule, local_addr};
 pub use hop::HopConfig;
-pub use locate::{CONFIG_ENV, default_path, expand_home};
+pub use locate::{CONFIG_ENV, default_path, expand_home, home_dir};
 pub use push_key::{DEFAULT_OS_USER, PushKeyConfig, PushRule, first_match};
 
 use ipnet::IpNet;

@@ -416,7 +416,11 @@ impl Query {
         .await
         .map_err(|_| Failure::Transport {
             message: format!(
-                "cannot connect to {url} within {} ms",
+                "cannot connect to {url}{} within {} ms",
+                self.transport
+                    .proxy_for(url.tls, &url.host, url.port)
+                    .map(|proxy| format!(" through the proxy {proxy}"))
+                    .unwrap_or_default(),
                 self.settings.connect_timeout.as_millis()
             ),
             retry: true,

@@ -51,6 +51,14 @@ pub enum TunnelError {
     WebSocket(#[from] tungstenite::Error),
     #[error("{step} timed out after {}s", after.as_secs_f32())]
     Timeout { step: &'static str, after: Duration },
+    /// The same, with a corporate proxy on the way: the user must learn
+    /// that the proxy is one of the parties that kept silent.
+    #[error(
+        "opening the tunnel through the proxy {proxy} timed out after {}s: the proxy did not \
+         answer, or the endpoint behind it did not",
+        after.as_secs_f32()
+    )]
+    ProxyTimeout { proxy: String, after: Duration },
 }
 
 fn reason_or_unknown(reason: &str) -> &str {
@@ -69,7 +77,7 @@ impl TunnelError {
             TunnelError::Closed { code, .. } if *code == CLOSE_INTERNAL_ERROR => {
                 Reply::ConnectionRefused
             }
-            TunnelError::Timeout { .. } => Reply::TimedOut,
+            TunnelError::Timeout { .. } | TunnelError::ProxyTimeout { .. } => Reply::TimedOut,
             _ => Reply::GeneralFailure,
         }
     }

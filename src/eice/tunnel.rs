@@ -81,9 +81,20 @@ impl Connector {
         let after = self.settings.open_timeout;
         let opened = tokio::time::timeout(after, self.connect(request, &target, url.expose()))
             .await
-            .map_err(|_| TunnelError::Timeout {
-                step: "opening the tunnel",
-                after,
+            .map_err(|_| {
+                match self
+                    .transport
+                    .proxy_for(target.tls(), target.host(), target.port())
+                {
+                    Some(proxy) => TunnelError::ProxyTimeout {
+                        proxy: proxy.to_string(),
+                        after,
+                    },
+                    None => TunnelError::Timeout {
+                        step: "opening the tunnel",
+                        after,
+                    },
+                }
             })?;
         if let Err(TunnelError::Refused(e)) = &opened
             && e.status == 403

@@ -5,8 +5,12 @@
 #![allow(dead_code)] // each test file uses a different part of this module
 
 pub mod clients;
+// A shell script made executable: Unix only, as are the tests that use it.
+#[cfg(unix)]
 pub mod credential_process;
 pub mod hop;
+// Network namespaces: Linux only, as are the tests that use them.
+#[cfg(target_os = "linux")]
 pub mod hopnet;
 pub mod metrics;
 pub mod sshd;

@@ -192,8 +192,8 @@ fn check_environment(report: &mut Report) {
     }
 }
 
-/// Which proxy the EC2 API and the tunnels of each region go through, and
-/// whether it answers.
+/// Which proxy the EC2 API, the SDK's calls and the tunnels of each region
+/// go through, and whether it answers.
 async fn check_proxy(report: &mut Report, config: &Config, regions: &[String]) {
     let settings = match super::settings(config) {
         Ok(settings) => settings,
@@ -215,7 +215,13 @@ async fn check_proxy(report: &mut Report, config: &Config, regions: &[String]) {
             Some(proxy) => format!("via {proxy}"),
             None => "direct (NO_PROXY)".to_owned(),
         };
-        let detail = format!("EC2 API {}; tunnels {}", way(&api.host), way(&eice));
+        let sdk = format!("sts.{region}.amazonaws.com");
+        let detail = format!(
+            "EC2 API {}; STS, SSO and Instance Connect {}; tunnels {}",
+            way(&api.host),
+            way(&sdk),
+            way(&eice)
+        );
         report.line(Status::Ok, &format!("proxy ({region})"), detail);
     }
     let mut checked = Vec::new();

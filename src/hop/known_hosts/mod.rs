@@ -169,7 +169,7 @@ impl HostKeys {
     /// The user's file under `$HOME`, and `own_file` (default
     /// `$XDG_STATE_HOME/eice-proxy/known_hosts`, else `~/.local/state/…`).
     pub fn new(own_file: Option<PathBuf>, strict: StrictHostKeyChecking) -> HostKeys {
-        let home = std::env::var_os("HOME").map(PathBuf::from);
+        let home = crate::config::home_dir();
         let state = std::env::var_os("XDG_STATE_HOME")
             .map(PathBuf::from)
             .filter(|p| p.is_absolute())
