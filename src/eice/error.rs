@@ -51,6 +51,12 @@ pub enum TunnelError {
     WebSocket(#[from] tungstenite::Error),
     #[error("{step} timed out after {}s", after.as_secs_f32())]
     Timeout { step: &'static str, after: Duration },
+    #[error(
+        "EICE did not answer keepalive pings within {}s: the tunnel is presumed dead and was \
+         closed (a NAT, firewall or proxy on the way may have dropped it)",
+        after.as_secs_f32()
+    )]
+    Unanswered { after: Duration },
 }
 
 fn reason_or_unknown(reason: &str) -> &str {
@@ -69,7 +75,7 @@ impl TunnelError {
             TunnelError::Closed { code, .. } if *code == CLOSE_INTERNAL_ERROR => {
                 Reply::ConnectionRefused
             }
-            TunnelError::Timeout { .. } => Reply::TimedOut,
+            TunnelError::Timeout { .. } | TunnelError::Unanswered { .. } => Reply::TimedOut,
             _ => Reply::GeneralFailure,
         }
     }
