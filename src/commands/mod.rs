@@ -105,10 +105,12 @@ async fn sdk_config(
 const NO_REGION: &str = "no AWS region: pass --region, set `regions` in the config file, \
                          or set AWS_REGION or a region in the AWS profile";
 
-/// The tunnel opener, with settings from the environment and timeouts from `config`.
+/// The tunnel opener, with settings from the environment and timeouts and
+/// keepalive from `config`.
 fn connector(config: &Config) -> anyhow::Result<Connector> {
     let mut settings = settings(config)?;
     settings.open_timeout = std::time::Duration::from_secs(config.timeouts.open);
+    settings.keepalive = config.keepalive.settings();
     Ok(Connector::new(settings)?)
 }
 

@@ -6,6 +6,7 @@
 //! name the key.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use ipnet::IpNet;
 use serde::Deserialize;
@@ -37,6 +38,23 @@ where
         )));
     }
     T::try_from(value).map_err(|_| de::Error::custom(format!("{value} is too large")))
+}
+
+/// A time in seconds, fractions allowed: `[keepalive] interval = 0.5`. Zero
+/// is allowed where it means "off"; `timeout` refuses it itself.
+pub(super) fn seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let seconds = f64::deserialize(d)?;
+    Duration::try_from_secs_f64(seconds)
+        .map_err(|_| de::Error::custom(format!("must be 0 or more seconds, got {seconds}")))
+}
+
+/// A time in seconds, fractions allowed, more than 0.
+pub(super) fn positive_seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let duration = seconds(d)?;
+    if duration.is_zero() {
+        return Err(de::Error::custom("must be more than 0 seconds"));
+    }
+    Ok(duration)
 }
 
 /// `allowed_ports`: real ports, no 0.

@@ -11,6 +11,7 @@ mod auth;
 mod check;
 mod forward;
 mod hop;
+mod keepalive;
 mod locate;
 mod push_key;
 
@@ -22,6 +23,7 @@ pub use auth::{AuthConfig, ProxyAuth};
 pub use check::region_name;
 pub use forward::{ForwardRule, local_addr};
 pub use hop::HopConfig;
+pub use keepalive::KeepaliveConfig;
 pub use locate::{CONFIG_ENV, default_path, expand_home, home_dir};
 pub use push_key::{DEFAULT_OS_USER, PushKeyConfig, PushRule, first_match};
 
@@ -80,6 +82,9 @@ pub struct Config {
     /// How long each step may take.
     #[serde(default)]
     pub timeouts: Timeouts,
+    /// `[keepalive]`: WebSocket pings that keep idle tunnels open.
+    #[serde(default)]
+    pub keepalive: KeepaliveConfig,
     /// How much the proxy takes on at once.
     #[serde(default)]
     pub limits: Limits,
@@ -194,6 +199,7 @@ impl Default for Config {
             auth_config: None,
             auth: None,
             timeouts: Timeouts::default(),
+            keepalive: KeepaliveConfig::default(),
             limits: Limits::default(),
             cache: CacheConfig::default(),
             routes: Vec::new(),
@@ -421,6 +427,11 @@ mod tests {
         let err = Config::parse("\n[[route]]\ncidr = \"10.0.0.0/16\"\n").unwrap_err();
         assert!(
             err.contains("line 2") && err.contains("needs at least one of vpc"),
+            "{err}"
+        );
+        let err = Config::parse("[keepalive]\ninterval = 1\ntimeout = 0\n").unwrap_err();
+        assert!(
+            err.contains("line 3") && err.contains("more than 0"),
             "{err}"
         );
         let err = Config::parse("[timeouts]\nopen = 0\n").unwrap_err();

@@ -59,6 +59,12 @@ pub enum TunnelError {
         after.as_secs_f32()
     )]
     ProxyTimeout { proxy: String, after: Duration },
+    #[error(
+        "EICE did not answer keepalive pings within {}s: the tunnel is presumed dead and was \
+         closed (a NAT, firewall or proxy on the way may have dropped it)",
+        after.as_secs_f32()
+    )]
+    Unanswered { after: Duration },
 }
 
 fn reason_or_unknown(reason: &str) -> &str {
@@ -77,7 +83,9 @@ impl TunnelError {
             TunnelError::Closed { code, .. } if *code == CLOSE_INTERNAL_ERROR => {
                 Reply::ConnectionRefused
             }
-            TunnelError::Timeout { .. } | TunnelError::ProxyTimeout { .. } => Reply::TimedOut,
+            TunnelError::Timeout { .. }
+            | TunnelError::ProxyTimeout { .. }
+            | TunnelError::Unanswered { .. } => Reply::TimedOut,
             _ => Reply::GeneralFailure,
         }
     }

@@ -8,6 +8,7 @@
 //!   [`TunnelError`]s that say what to fix;
 //! - [`handshake`] is the HTTP/1.1 upgrade, read by hand to keep error bodies;
 //! - [`stream`] offers an open tunnel as `AsyncRead + AsyncWrite`;
+//! - [`keepalive`] pings a quiet tunnel and closes one whose pings go unanswered;
 //! - [`settings`] is what the client is told besides each request (an
 //!   endpoint override, extra CA roots, FIPS), read from the environment.
 //!
@@ -16,6 +17,7 @@
 
 mod error;
 mod handshake;
+pub mod keepalive;
 pub mod settings;
 pub mod sign;
 pub mod stream;
@@ -25,6 +27,7 @@ pub mod tunnel;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+pub use keepalive::{Heartbeat, Keepalive};
 pub use settings::{
     CA_BUNDLE_ENV, ENDPOINT_URL_ENV, EndpointOverride, SettingsError, TunnelSettings, USE_FIPS_ENV,
 };

@@ -8,6 +8,7 @@
 //! `AWS_USE_FIPS_ENDPOINT` selects endpoints' FIPS names. A typo is reported
 //! before the first connection.
 
+use super::keepalive::Keepalive;
 use crate::net::proxy::{Proxies, ProxyError};
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -109,6 +110,8 @@ pub struct TunnelSettings {
     /// The corporate proxy each connection goes through, if any
     /// (`HTTPS_PROXY`, `NO_PROXY`, …).
     pub proxies: Proxies,
+    /// WebSocket pings on every tunnel, and when a silent one is given up.
+    pub keepalive: Keepalive,
 }
 
 impl Default for TunnelSettings {
@@ -119,6 +122,7 @@ impl Default for TunnelSettings {
             use_fips: false,
             open_timeout: Duration::from_secs(15),
             proxies: Proxies::default(),
+            keepalive: Keepalive::default(),
         }
     }
 }

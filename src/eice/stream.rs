@@ -16,12 +16,13 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::{self, Message};
 
+use super::keepalive::Heartbeat;
 use super::tunnel::{Incoming, MAX_FRAME_PAYLOAD, Tunnel, classify, normal_close};
 use crate::net::Io;
 
 /// A tunnel read and written like a socket.
 #[derive(Debug)]
-pub struct TunnelStream<S = WebSocketStream<Io>> {
+pub struct TunnelStream<S = Heartbeat<WebSocketStream<Io>>> {
     /// The WebSocket carrying the stream.
     ws: S,
     /// The unread rest of the last frame.
@@ -209,5 +210,25 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(stream.write_all(b"late").await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_read_fails_with_the_reason_when_pings_go_unanswered() {
+        use crate::eice::{Heartbeat, Keepalive};
+        use std::time::Duration;
+        let (a, b) = duplex(1 << 16);
+        let ours = WebSocketStream::from_raw_socket(a, Role::Client, None).await;
+        // The service is alive but reads nothing, so never answers a ping.
+        let _service = WebSocketStream::from_raw_socket(b, Role::Server, None).await;
+        let keepalive = Keepalive {
+            interval: Some(Duration::from_millis(20)),
+            timeout: Duration::from_millis(100),
+        };
+        let mut stream = TunnelStream::new(Heartbeat::new(ours, keepalive));
+        let read = tokio::time::timeout(Duration::from_secs(30), stream.read_u8())
+            .await
+            .expect("the silence is noticed");
+        let err = read.unwrap_err();
+        assert!(err.to_string().contains("keepalive pings"), "{err}");
     }
 }

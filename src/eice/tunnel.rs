@@ -17,6 +17,7 @@ use super::TunnelRequest;
 use super::TunnelSettings;
 pub use super::error::{CLOSE_INTERNAL_ERROR, CLOSE_NORMAL, ServiceError, TunnelError};
 use super::handshake::{self, Upgrade};
+use super::keepalive::{self, Heartbeat};
 use super::sign::{self, OPEN_TUNNEL_PATH};
 use super::target::WsTarget;
 use crate::credentials::CredentialCache;
@@ -132,7 +133,7 @@ impl Connector {
                 )
                 .await;
                 Ok(Tunnel {
-                    ws,
+                    ws: Heartbeat::new(ws, self.settings.keepalive),
                     request_id,
                     early: Bytes::new(),
                 })
@@ -154,8 +155,8 @@ impl Connector {
 /// An open tunnel: a WebSocket whose binary frames carry one TCP stream.
 #[derive(Debug)]
 pub struct Tunnel {
-    /// The WebSocket, after a successful upgrade.
-    pub ws: WebSocketStream<Io>,
+    /// The WebSocket, after a successful upgrade, pinged when quiet.
+    pub ws: Heartbeat<WebSocketStream<Io>>,
     /// `x-amzn-RequestId` of the upgrade, for logs and support cases.
     pub request_id: Option<String>,
     /// Data read by [`Tunnel::await_first_data`], owed to the client first.
@@ -233,6 +234,12 @@ pub(crate) fn classify(
             tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
         )))
         | None => Err(TunnelError::Dropped),
+        Some(Err(tungstenite::Error::Io(e))) => match keepalive::unanswered(&e) {
+            Some(silence) => Err(TunnelError::Unanswered {
+                after: silence.after,
+            }),
+            None => Err(TunnelError::WebSocket(tungstenite::Error::Io(e))),
+        },
         Some(Err(e)) => Err(TunnelError::WebSocket(e)),
     }
 }

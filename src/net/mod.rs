@@ -5,6 +5,7 @@
 //! so the tool works on a laptop behind a corporate TLS inspector as the AWS
 //! CLI does. TCP_NODELAY is set because interactive SSH keystrokes are small
 //! writes, and API requests small messages, that Nagle's algorithm would hold back.
+//! TCP keepalive is on ([`keep_alive`]), so a peer that vanished is noticed.
 //!
 //! Behind a corporate proxy ([`proxy`]: `HTTPS_PROXY`, `NO_PROXY`, `[network]`),
 //! the TCP connection is a `CONNECT` tunnel through it, and TLS runs end to
@@ -16,6 +17,7 @@ use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use rustls::ClientConfig;
 use rustls_pki_types::pem::PemObject;
@@ -122,6 +124,7 @@ impl Transport {
         let tcp = self.tcp(tls, host, port).await?;
         // Best effort: a socket that refuses the option still works, only slower.
         let _ = tcp.set_nodelay(true);
+        keep_alive(&tcp);
         if !tls {
             return Ok(Io::Plain(tcp));
         }
@@ -136,6 +139,27 @@ impl Transport {
             })?;
         Ok(Io::Tls(Box::new(tls)))
     }
+}
+
+/// After this long without a packet, TCP starts probing the peer.
+const TCP_KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
+/// Time between unanswered probes.
+const TCP_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+/// Unanswered probes before the kernel gives the connection up.
+const TCP_KEEPALIVE_PROBES: u32 = 3;
+
+/// Turns on TCP keepalive: a peer that vanished (a laptop put to sleep, a
+/// NAT that forgot the mapping) is noticed in about a minute, not the hours
+/// TCP otherwise waits, and its resources freed. The WebSocket pings of
+/// [`crate::eice::keepalive`] keep tunnels alive; this also covers the
+/// clients' sockets and connections that carry no WebSocket. Best effort, as
+/// `TCP_NODELAY`: a socket that refuses it still works.
+pub fn keep_alive(tcp: &TcpStream) {
+    let params = socket2::TcpKeepalive::new()
+        .with_time(TCP_KEEPALIVE_IDLE)
+        .with_interval(TCP_KEEPALIVE_INTERVAL)
+        .with_retries(TCP_KEEPALIVE_PROBES);
+    let _ = socket2::SockRef::from(tcp).set_tcp_keepalive(&params);
 }
 
 /// `host[:port]` as a URL and the `Host` header (and so a signature) have
@@ -283,6 +307,26 @@ impl AsyncWrite for Io {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn keep_alive_turns_tcp_keepalive_on_with_its_timings() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let tcp = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        keep_alive(&tcp);
+        let socket = socket2::SockRef::from(&tcp);
+        assert!(socket.keepalive().unwrap());
+        assert_eq!(socket.tcp_keepalive_time().unwrap(), TCP_KEEPALIVE_IDLE);
+        assert_eq!(
+            socket.tcp_keepalive_interval().unwrap(),
+            TCP_KEEPALIVE_INTERVAL
+        );
+        assert_eq!(
+            socket.tcp_keepalive_retries().unwrap(),
+            TCP_KEEPALIVE_PROBES
+        );
+    }
 
     #[test]
     fn a_missing_ca_bundle_names_the_file() {

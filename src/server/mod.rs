@@ -152,6 +152,7 @@ async fn accept_loop(
             }
         };
         let _ = socket.set_nodelay(true);
+        crate::net::keep_alive(&socket);
         let id = ids.fetch_add(1, Ordering::Relaxed);
         let guard = Arc::new(ConnectionGuard {
             _permit: permit,

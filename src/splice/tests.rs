@@ -246,3 +246,31 @@ async fn the_observer_is_told_every_byte_early_data_included() {
     assert_eq!(finished.totals.down, got.len() as u64);
     assert!(tally.largest_up.load(Relaxed) <= MAX_FRAME_PAYLOAD as u64);
 }
+
+#[tokio::test]
+async fn a_tunnel_whose_pings_go_unanswered_is_closed_with_the_reason() {
+    use crate::eice::{Heartbeat, Keepalive};
+    use std::time::Duration;
+    let (ours, _service) = ws_pair().await;
+    let keepalive = Keepalive {
+        interval: Some(Duration::from_millis(20)),
+        timeout: Duration::from_millis(100),
+    };
+    let (mut client, proxy_side) = duplex(64 * 1024);
+    let splice = tokio::spawn(splice(proxy_side, Heartbeat::new(ours, keepalive)));
+    // The service reads nothing and so answers no ping: the client is told
+    // by the end of its stream, not left hanging.
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(30), client.read_to_end(&mut rest))
+        .await
+        .expect("the client's connection is closed");
+    assert_eq!(read.unwrap(), 0);
+    drop(client);
+    let finished = splice.await.unwrap();
+    match finished.result {
+        Err(SpliceError::Tunnel(TunnelError::Unanswered { after })) => {
+            assert_eq!(after, Duration::from_millis(100));
+        }
+        other => panic!("expected an unanswered keepalive, got {other:?}"),
+    }
+}

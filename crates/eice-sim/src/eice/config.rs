@@ -37,6 +37,12 @@ pub struct EiceSimConfig {
     pub clock_skew_secs: i64,
     /// Ping every tunnel this often, as the real service does; `None` never pings.
     pub ping_interval: Option<Duration>,
+    /// Close a tunnel that carried no frame either way for this long (the
+    /// client's frames, pings included, and the instance's data; not the
+    /// service's own pings), with Close 1008 and [`super::IDLE_TIMEOUT_REASON`],
+    /// as an idle limit on the way would. `None` (the default) never does.
+    /// [`super::EiceSim::set_idle_timeout`] changes it for later tunnels.
+    pub idle_timeout: Option<Duration>,
     /// Where to listen; port 0 picks a free port ([`super::EiceSim::addr`] tells
     /// which).
     pub bind: SocketAddr,
@@ -63,6 +69,7 @@ impl Default for EiceSimConfig {
             tls: false,
             clock_skew_secs: 0,
             ping_interval: None,
+            idle_timeout: None,
             bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             worlds: Vec::new(),
         }

@@ -17,7 +17,8 @@
 //!
 //! Bad days are injected on purpose ([`EiceSim::fail_next_upgrades`],
 //! [`EiceSim::fail_upgrades_for`], [`EiceSim::hang_next_upgrades`],
-//! [`EiceSim::close_next_tunnel_after`]): see `faults`.
+//! [`EiceSim::close_next_tunnel_after`], [`EiceSim::stop_answering_pings`]): see
+//! `faults`. An idle limit ([`EiceSimConfig::idle_timeout`]) closes quiet tunnels.
 
 mod config;
 mod faults;
@@ -53,7 +54,7 @@ use faults::FaultTable;
 pub use faults::{TunnelCut, UpgradeFault};
 pub use stats::EiceStats;
 use stats::StatsCell;
-pub use tunnel::UNABLE_TO_CONNECT;
+pub use tunnel::{IDLE_TIMEOUT_REASON, UNABLE_TO_CONNECT};
 
 /// The signing name the simulated service verifies against.
 pub const SERVICE: &str = "ec2-instance-connect";
@@ -80,6 +81,10 @@ struct Shared {
     allowed_ports: Vec<u16>,
     clock_skew_secs: i64,
     ping_interval: Option<Duration>,
+    /// Read by each tunnel as it opens ([`EiceSimConfig::idle_timeout`]).
+    idle_timeout: Mutex<Option<Duration>>,
+    /// Set by [`EiceSim::stop_answering_pings`].
+    deaf: AtomicBool,
     stats: StatsCell,
     /// aws-lc-rs randomness for request ids (no extra RNG crate needed).
     random: &'static dyn SecureRandom,
@@ -174,6 +179,8 @@ impl EiceSim {
             allowed_ports: config.allowed_ports,
             clock_skew_secs: config.clock_skew_secs,
             ping_interval: config.ping_interval,
+            idle_timeout: Mutex::new(config.idle_timeout),
+            deaf: AtomicBool::new(false),
             stats: StatsCell::new(),
             random: rustls::crypto::aws_lc_rs::default_provider().secure_random,
             faults: Mutex::new(FaultTable::default()),
@@ -311,9 +318,29 @@ impl EiceSim {
             .store(false, Ordering::Relaxed);
     }
 
-    /// Disarms every injected fault; hung requests stay hung.
+    /// Sets the idle limit ([`EiceSimConfig::idle_timeout`]) of the tunnels
+    /// opened from now on, e.g. on a service started by [`crate::account::SimAws`].
+    pub fn set_idle_timeout(&self, idle: Option<Duration>) {
+        *self
+            .shared
+            .idle_timeout
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = idle;
+    }
+
+    /// Makes every tunnel, open or not, go deaf at its next client Ping: the
+    /// Ping is counted but not answered, and the service reads nothing more
+    /// from that client, as a connection silently dropped on the way looks.
+    /// For tests of what a client does when its keepalives go unanswered.
+    pub fn stop_answering_pings(&self) {
+        self.shared.deaf.store(true, Ordering::Relaxed);
+    }
+
+    /// Disarms every injected fault (pings are answered again); hung requests
+    /// stay hung, and tunnels gone deaf stay so.
     pub fn clear_faults(&self) {
         self.shared.faults().clear();
+        self.shared.deaf.store(false, Ordering::Relaxed);
     }
 }
 

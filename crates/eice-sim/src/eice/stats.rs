@@ -23,6 +23,10 @@ pub struct EiceStats {
     pub bytes_to_client: u64,
     /// Pong frames received (answers to the service's pings).
     pub pongs_received: u64,
+    /// Ping frames received from clients (keepalives), answered or not.
+    pub pings_received: u64,
+    /// Tunnels closed because they were idle ([`super::EiceSimConfig::idle_timeout`]).
+    pub idle_closes: u64,
     /// The code of every Close frame the service sent, in order.
     pub close_codes_sent: Vec<u16>,
     /// The `x-amzn-RequestId` of every answered request (refused or upgraded), in

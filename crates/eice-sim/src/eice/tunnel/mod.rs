@@ -12,7 +12,11 @@
 //!   unreachable or lost instance → 1011, and so is a path that security groups or
 //!   network ACLs block (with the real service's reason, [`UNABLE_TO_CONNECT`]);
 //! - a cut armed by a test ([`super::EiceSim::close_next_tunnel_after`]): after so
-//!   many bytes to the client, the armed Close.
+//!   many bytes to the client, the armed Close;
+//! - no frame either way for the idle limit ([`super::EiceSimConfig::idle_timeout`])
+//!   → Close 1008 with [`IDLE_TIMEOUT_REASON`];
+//! - a service gone deaf ([`super::EiceSim::stop_answering_pings`]) answers no
+//!   Ping and reads nothing more from the client.
 //!
 //! After a Close of its own that ends the tunnel early, the service lingers briefly for
 //! the client's Close so that closing the socket never turns into a reset that could
@@ -51,6 +55,10 @@ const READ_CHUNK: usize = 64 * 1024;
 /// target, e.g. because a security group or network ACL blocks the path.
 pub const UNABLE_TO_CONNECT: &str = "Unable to connect to target";
 
+/// How the Close 1008 reason of an idle tunnel begins (the seconds follow), in
+/// the words of the service's `maxTunnelDuration` reason.
+pub const IDLE_TIMEOUT_REASON: &str = "The tunnel was closed because it was idle";
+
 /// A validated `openTunnel` request, ready to be served after the 101.
 #[derive(Debug)]
 pub(super) struct TunnelRequest {
@@ -85,6 +93,8 @@ enum Event {
     TargetFailed(String),
     /// `maxTunnelDuration` elapsed.
     Deadline,
+    /// No frame either way for the idle limit.
+    Idle(Duration),
     /// The armed cut point was reached: close with this code and reason.
     Cut(u16, String),
 }
@@ -124,15 +134,15 @@ where
         request.cut.clone(),
         shared.cut_all.subscribe(),
     ));
-    let enforce_max_duration = shared.enforce_max_duration.load(Ordering::Relaxed);
-    let linger = supervise(
-        events,
-        &out,
-        &request,
-        shared.ping_interval,
-        enforce_max_duration,
-    )
-    .await;
+    let limits = Limits {
+        ping_interval: shared.ping_interval,
+        enforce_max_duration: shared.enforce_max_duration.load(Ordering::Relaxed),
+        idle: *shared
+            .idle_timeout
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    };
+    let linger = supervise(events, &out, &request, limits).await;
     let _ = stop_tx.send(true);
     if linger {
         let _ = timeout(LINGER, &mut up).await;
@@ -193,24 +203,47 @@ async fn connect_target(request: &TunnelRequest, shared: &Shared) -> Result<TcpS
     }
 }
 
+/// The service's limits and habits for one tunnel, fixed when it opens.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    /// How often the service pings, if at all.
+    ping_interval: Option<Duration>,
+    /// Whether `maxTunnelDuration` ends the tunnel.
+    enforce_max_duration: bool,
+    /// How long the tunnel may carry no frame, if limited.
+    idle: Option<Duration>,
+}
+
 /// Decides when the tunnel ends and with which Close; `true` when the service closed
 /// first and should linger for the client's Close.
 async fn supervise(
     mut events: mpsc::Receiver<Event>,
     out: &Outbound,
     request: &TunnelRequest,
-    ping_interval: Option<Duration>,
-    enforce_max_duration: bool,
+    limits: Limits,
 ) -> bool {
     let deadline = tokio::time::sleep(request.max_duration);
     tokio::pin!(deadline);
-    let mut pings =
-        ping_interval.map(|every| tokio::time::interval_at(Instant::now() + every, every));
+    let idle = limits.idle.unwrap_or(request.max_duration);
+    let quiet = tokio::time::sleep(idle);
+    tokio::pin!(quiet);
+    let mut pings = limits
+        .ping_interval
+        .map(|every| tokio::time::interval_at(Instant::now() + every, every));
     let (mut client_closed, mut target_eof) = (false, false);
     loop {
         let event = tokio::select! {
             event = events.recv() => event.unwrap_or(Event::ClientGone),
-            () = &mut deadline, if enforce_max_duration => Event::Deadline,
+            () = &mut deadline, if limits.enforce_max_duration => Event::Deadline,
+            () = &mut quiet, if limits.idle.is_some() => {
+                // Frames went by since the timer was set: wait for the rest.
+                let quiet_until = out.last_frame() + idle;
+                if quiet_until > Instant::now() {
+                    quiet.as_mut().reset(quiet_until);
+                    continue;
+                }
+                Event::Idle(idle)
+            }
             () = tick(&mut pings) => {
                 let _ = out.ping().await;
                 continue;
@@ -239,6 +272,11 @@ async fn supervise(
                 return close_early(out, 1011, &reason).await;
             }
             Event::Cut(code, reason) => return close_early(out, code, &reason).await,
+            Event::Idle(idle) => {
+                out.count_idle_close();
+                let reason = format!("{IDLE_TIMEOUT_REASON} for {} seconds.", idle.as_secs_f32());
+                return close_early(out, 1008, &reason).await;
+            }
             Event::Deadline => {
                 let secs = request.max_duration.as_secs();
                 let reason = format!(
@@ -281,6 +319,7 @@ async fn pump_client<S: AsyncRead>(
             Ok(None) | Err(FrameError::Io(_)) => break Event::ClientGone,
             Err(error) => break Event::Violation(error.close_code(), error.to_string()),
         };
+        out.touch();
         match frame.opcode {
             Opcode::Binary | Opcode::Continuation => {
                 out.count_from_client(frame.payload.len());
@@ -295,8 +334,13 @@ async fn pump_client<S: AsyncRead>(
                 let _ = events.send(Event::Violation(1003, reason.to_owned())).await;
             }
             Opcode::Text => {}
-            Opcode::Ping => {
+            Opcode::Ping if out.ping_received() => {
                 let _ = out.pong(&frame.payload).await;
+            }
+            Opcode::Ping => {
+                // Deaf: as if the connection had been dropped on the way.
+                let _ = stop.wait_for(|stopping| *stopping).await;
+                return;
             }
             Opcode::Pong => out.count_pong(),
             Opcode::Close => {

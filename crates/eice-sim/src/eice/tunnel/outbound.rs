@@ -5,13 +5,14 @@
 //! the same lock enforces RFC 6455 §5.5.1 (nothing after our Close) without races.
 
 use std::io;
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use bytes::BytesMut;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::Mutex;
-use tokio::time::timeout;
+use tokio::time::{Instant, timeout};
 
 use super::super::Shared;
 use crate::ws::{self, Opcode};
@@ -25,6 +26,9 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 pub(super) struct Outbound {
     inner: Arc<Mutex<Inner>>,
     shared: Arc<Shared>,
+    /// When the tunnel last carried a frame that counts against its idle
+    /// limit: any from the client, data to it.
+    last_frame: Arc<std::sync::Mutex<Instant>>,
 }
 
 struct Inner {
@@ -45,6 +49,7 @@ impl Outbound {
         Outbound {
             inner: Arc::new(Mutex::new(inner)),
             shared,
+            last_frame: Arc::new(std::sync::Mutex::new(Instant::now())),
         }
     }
 
@@ -53,6 +58,7 @@ impl Outbound {
     pub(super) async fn data(&self, payload: &[u8]) -> io::Result<bool> {
         let sent = self.send(Opcode::Binary, payload).await?;
         if sent {
+            self.touch();
             let len = payload.len() as u64;
             self.shared
                 .stats
@@ -101,6 +107,33 @@ impl Outbound {
 
     pub(super) fn count_pong(&self) {
         self.shared.stats.update(|stats| stats.pongs_received += 1);
+    }
+
+    /// Counts a client Ping; `false` when the service has gone deaf
+    /// ([`super::super::EiceSim::stop_answering_pings`]) and must not answer.
+    pub(super) fn ping_received(&self) -> bool {
+        self.shared.stats.update(|stats| stats.pings_received += 1);
+        !self.shared.deaf.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn count_idle_close(&self) {
+        self.shared.stats.update(|stats| stats.idle_closes += 1);
+    }
+
+    /// A frame went by: the tunnel is not idle.
+    pub(super) fn touch(&self) {
+        *self
+            .last_frame
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Instant::now();
+    }
+
+    /// When the tunnel last carried a frame ([`Outbound::touch`]).
+    pub(super) fn last_frame(&self) -> Instant {
+        *self
+            .last_frame
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Writes one frame unless our Close went first; `Ok(true)` when written.
