@@ -5,10 +5,10 @@ use std::time::SystemTime;
 
 use crate::cli::{AwsArgs, PresignArgs};
 use crate::credentials::CredentialCache;
-use crate::eice::TunnelSettings;
 use crate::eice::sign::presign;
 use crate::eice::target::WsTarget;
 use crate::eice::{Endpoint, TunnelRequest, region_from_dns_name};
+use crate::eice::{EndpointDns, TunnelSettings};
 
 pub(super) async fn run(aws_args: &AwsArgs, args: PresignArgs) -> anyhow::Result<()> {
     let e = &args.endpoint;
@@ -22,9 +22,14 @@ pub(super) async fn run(aws_args: &AwsArgs, args: PresignArgs) -> anyhow::Result
         region,
         dns_name: e.dns_name.clone(),
         fips_dns_name: e.fips_dns_name.clone(),
+        dualstack_dns_name: e.dualstack_dns_name.clone(),
+        dualstack_fips_dns_name: None,
     };
-    let target = WsTarget::for_endpoint(&endpoint, &TunnelSettings::from_env()?)
-        .map_err(anyhow::Error::msg)?;
+    let mut settings = TunnelSettings::from_env()?;
+    if endpoint.dualstack_dns_name.is_some() {
+        settings.endpoint_dns = EndpointDns::Dualstack;
+    }
+    let target = WsTarget::for_endpoint(&endpoint, &settings).map_err(anyhow::Error::msg)?;
     let credentials = CredentialCache::from_sdk_config(&sdk).get().await?;
     let request = TunnelRequest {
         endpoint: Arc::new(endpoint),

@@ -9,7 +9,8 @@
 //! - [`handshake`] is the HTTP/1.1 upgrade, read by hand to keep error bodies;
 //! - [`stream`] offers an open tunnel as `AsyncRead + AsyncWrite`;
 //! - [`settings`] is what the client is told besides each request (an
-//!   endpoint override, extra CA roots, FIPS), read from the environment.
+//!   endpoint override, extra CA roots, FIPS, which of an endpoint's names
+//!   to dial), read from the environment and the config file.
 //!
 //! It depends on nothing of the proxy but [`crate::credentials`] (to sign),
 //! [`crate::net`] (to connect) and [`crate::reply`] (what each refusal tells a client).
@@ -26,7 +27,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 pub use settings::{
-    CA_BUNDLE_ENV, ENDPOINT_URL_ENV, EndpointOverride, SettingsError, TunnelSettings, USE_FIPS_ENV,
+    CA_BUNDLE_ENV, ENDPOINT_ADDRS_ENV, ENDPOINT_URL_ENV, EndpointDns, EndpointOverride,
+    SettingsError, TunnelSettings, USE_FIPS_ENV,
 };
 pub use stream::TunnelStream;
 pub use tunnel::{Connector, ServiceError, Tunnel, TunnelError};
@@ -45,6 +47,13 @@ pub struct Endpoint {
     pub dns_name: String,
     /// The FIPS variant of `dns_name`, absent in regions without one.
     pub fips_dns_name: Option<String>,
+    /// `PublicDnsNames.Dualstack.DnsName`: the name with both IPv6 and IPv4
+    /// addresses, dialled when `[network] endpoint_dns = "dualstack"` (an
+    /// IPv6-only client cannot reach `dns_name`). Absent on endpoints that
+    /// do not publish one.
+    pub dualstack_dns_name: Option<String>,
+    /// `PublicDnsNames.Dualstack.FipsDnsName`: the dual-stack FIPS name.
+    pub dualstack_fips_dns_name: Option<String>,
 }
 
 /// One tunnel to open: through which endpoint, to which address and port.
