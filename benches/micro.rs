@@ -51,6 +51,8 @@ fn bench_presign(c: &mut Criterion) {
             region: "us-east-1".into(),
             dns_name: dns.into(),
             fips_dns_name: None,
+            dualstack_dns_name: None,
+            dualstack_fips_dns_name: None,
         }),
         private_ip: "10.0.1.10".parse().unwrap(),
         port: 22,

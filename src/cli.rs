@@ -240,6 +240,9 @@ pub struct EndpointArgs {
     /// The endpoint's FipsDnsName, used when AWS_USE_FIPS_ENDPOINT=true.
     #[arg(long, value_name = "HOST")]
     pub fips_dns_name: Option<String>,
+    /// The endpoint's dual-stack DnsName (PublicDnsNames.Dualstack); given, the URL is signed for it.
+    #[arg(long, value_name = "HOST")]
+    pub dualstack_dns_name: Option<String>,
     /// Seconds after which the service closes the tunnel (1-3600; default: the service's 3600).
     #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u32).range(1..=3600))]
     pub max_tunnel_duration: Option<u32>,
@@ -258,6 +261,9 @@ pub struct ConnectArgs {
     /// The FipsDnsName of --endpoint-id, used when AWS_USE_FIPS_ENDPOINT=true.
     #[arg(long, value_name = "HOST", requires = "endpoint_id")]
     pub fips_dns_name: Option<String>,
+    /// The dual-stack DnsName of --endpoint-id, used with `[network] endpoint_dns = "dualstack"`.
+    #[arg(long, value_name = "HOST", requires = "endpoint_id")]
+    pub dualstack_dns_name: Option<String>,
     /// Seconds after which the service closes the tunnel (1-3600; overrides the config file).
     #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u32).range(1..=3600))]
     pub max_tunnel_duration: Option<u32>,

@@ -31,7 +31,7 @@
 //! | [`reach`] | security groups and network ACLs between an endpoint and an instance, evaluated as AWS does |
 //! | [`public_key`] | an OpenSSH public key read from a `.pub` file, as pushed |
 //! | [`credentials`] | the AWS credential chain, cached for signing |
-//! | [`net`] | TCP and TLS to AWS, one trust store (webpki, the system, `AWS_CA_BUNDLE`), through a corporate HTTP proxy where one is set |
+//! | [`net`] | TCP and TLS to AWS, one trust store (webpki, the system, `AWS_CA_BUNDLE`), through a corporate HTTP proxy where one is set, IPv6 and IPv4 raced (Happy Eyeballs) where not |
 //! | [`eice`] | the EICE client: settings, presign, transport, tunnel open, stream view |
 //! | [`splice`] | byte stream ⇄ WebSocket copy with back-pressure and half-close |
 //! | [`metrics`] | counters and open tunnels, fed plain values, served on loopback at `/metrics` and `/status` |

@@ -47,6 +47,8 @@ pub(super) async fn run(aws_args: &AwsArgs, args: ConnectArgs) -> anyhow::Result
                         region,
                         dns_name: dns_name.clone(),
                         fips_dns_name: args.fips_dns_name.clone(),
+                        dualstack_dns_name: args.dualstack_dns_name.clone(),
+                        dualstack_fips_dns_name: None,
                     }),
                     private_ip,
                     port: target.port,

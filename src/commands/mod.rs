@@ -217,10 +217,11 @@ async fn load_aws(config: &Config) -> anyhow::Result<(Plan, Vec<ProfileAws>)> {
 }
 
 /// The tunnels' settings: the environment's, with the config file's
-/// `[network]` proxy over it.
+/// `[network]` proxy over it and its `endpoint_dns`.
 fn settings(config: &Config) -> anyhow::Result<TunnelSettings> {
     let mut settings = TunnelSettings::from_env().context("bad environment")?;
     let network = &config.network;
+    settings.endpoint_dns = network.endpoint_dns;
     settings.proxies = settings
         .proxies
         .with_config(network.proxy.as_deref(), network.no_proxy.as_deref())?;

@@ -5,14 +5,14 @@ use std::time::SystemTime;
 
 use crate::cli::{AwsArgs, PresignArgs};
 use crate::credentials::CredentialCache;
-use crate::eice::TunnelSettings;
 use crate::eice::sign::presign;
 use crate::eice::target::WsTarget;
 use crate::eice::{Endpoint, TunnelRequest, region_from_dns_name};
+use crate::eice::{EndpointDns, TunnelSettings};
 
 pub(super) async fn run(aws_args: &AwsArgs, args: PresignArgs) -> anyhow::Result<()> {
     let e = &args.endpoint;
-    let settings = TunnelSettings::from_env()?;
+    let mut settings = TunnelSettings::from_env()?;
     let (sdk, region) = super::sdk_config(
         aws_args,
         &settings,
@@ -24,7 +24,12 @@ pub(super) async fn run(aws_args: &AwsArgs, args: PresignArgs) -> anyhow::Result
         region,
         dns_name: e.dns_name.clone(),
         fips_dns_name: e.fips_dns_name.clone(),
+        dualstack_dns_name: e.dualstack_dns_name.clone(),
+        dualstack_fips_dns_name: None,
     };
+    if endpoint.dualstack_dns_name.is_some() {
+        settings.endpoint_dns = EndpointDns::Dualstack;
+    }
     let target = WsTarget::for_endpoint(&endpoint, &settings).map_err(anyhow::Error::msg)?;
     let credentials = CredentialCache::from_sdk_config(&sdk).get().await?;
     let request = TunnelRequest {

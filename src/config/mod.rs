@@ -109,7 +109,8 @@ pub struct Config {
     /// The local metrics and status endpoint.
     #[serde(default)]
     pub metrics: MetricsConfig,
-    /// `[network]`: the corporate proxy, over the environment's.
+    /// `[network]`: the corporate proxy, over the environment's, and which
+    /// of an endpoint's names to dial.
     #[serde(default)]
     pub network: NetworkConfig,
 }
@@ -124,6 +125,10 @@ pub struct NetworkConfig {
     pub proxy: Option<String>,
     /// The hosts that go direct, as `NO_PROXY` lists them, over `NO_PROXY`.
     pub no_proxy: Option<String>,
+    /// Which of each endpoint's names tunnels dial: `"ipv4"` (the default,
+    /// as the AWS CLI) or `"dualstack"`, which an IPv6-only network needs.
+    #[serde(default)]
+    pub endpoint_dns: crate::eice::EndpointDns,
 }
 
 /// `[ssh]`.

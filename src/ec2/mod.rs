@@ -103,6 +103,10 @@ pub struct EndpointInfo {
     pub availability_zone: Option<String>,
     pub dns_name: String,
     pub fips_dns_name: Option<String>,
+    /// `publicDnsNames/dualstack/dnsName`: the name an IPv6 client can reach.
+    pub dualstack_dns_name: Option<String>,
+    /// `publicDnsNames/dualstack/fipsDnsName`.
+    pub dualstack_fips_dns_name: Option<String>,
     pub family: Family,
     /// `create-complete`, …; only usable states reach the resolver.
     pub state: String,
@@ -428,10 +432,14 @@ fn endpoint_info(e: Node<'_, '_>) -> Option<EndpointInfo> {
     Some(EndpointInfo {
         id: owned("instanceConnectEndpointId")?,
         vpc_id: owned("vpcId")?,
-        dns_name: owned("dnsName")?,
+        // The top-level names are the IPv4 ones; `publicDnsNames/ipv4` repeats
+        // them, and stands in should the older fields ever be left out.
+        dns_name: owned("dnsName").or_else(|| owned("publicDnsNames/ipv4/dnsName"))?,
         subnet_id: owned("subnetId"),
         availability_zone: owned("availabilityZone"),
-        fips_dns_name: owned("fipsDnsName"),
+        fips_dns_name: owned("fipsDnsName").or_else(|| owned("publicDnsNames/ipv4/fipsDnsName")),
+        dualstack_dns_name: owned("publicDnsNames/dualstack/dnsName"),
+        dualstack_fips_dns_name: owned("publicDnsNames/dualstack/fipsDnsName"),
         family: match xml::text(e, "ipAddressType") {
             Some("dualstack") => Family::Dualstack,
             Some("ipv6") => Family::Ipv6,

@@ -181,6 +181,24 @@ const DESCRIBE_ENDPOINTS: &str = r#"<DescribeInstanceConnectEndpointsResponse xm
             <preserveClientIp>true</preserveClientIp>
             <securityGroupIdSet><item>sg-0123abcd</item><item>sg-0456</item></securityGroupIdSet>
             <ipAddressType>dualstack</ipAddressType>
+            <publicDnsNames>
+                <ipv4>
+                    <dnsName>eice-0123456789example.b67b86ba.ec2-instance-connect-endpoint.us-east-1.amazonaws.com</dnsName>
+                    <fipsDnsName>eice-0123456789example.b67b86ba.fips.ec2-instance-connect-endpoint.us-east-1.amazonaws.com</fipsDnsName>
+                </ipv4>
+                <dualstack>
+                    <dnsName>eice-0123456789example.b67b86ba.ec2-instance-connect-endpoint.us-east-1.api.aws</dnsName>
+                    <fipsDnsName>eice-0123456789example.b67b86ba.fips.ec2-instance-connect-endpoint.us-east-1.api.aws</fipsDnsName>
+                </dualstack>
+            </publicDnsNames>
+        </item>
+        <item>
+            <instanceConnectEndpointId>eice-only-public-names</instanceConnectEndpointId>
+            <vpcId>vpc-0456</vpcId>
+            <state>create-complete</state>
+            <publicDnsNames>
+                <ipv4><dnsName>eice-only-public-names.ec2-instance-connect-endpoint.us-east-1.amazonaws.com</dnsName></ipv4>
+            </publicDnsNames>
         </item>
         <item>
             <instanceConnectEndpointId>eice-no-dns-yet</instanceConnectEndpointId>
@@ -197,7 +215,7 @@ fn endpoints_carry_what_tunnels_and_path_checks_need() {
         .filter_map(endpoint_info)
         .collect();
     // One without a DNS name cannot carry a tunnel and is left out.
-    assert_eq!(found.len(), 1);
+    assert_eq!(found.len(), 2);
     let e = &found[0];
     assert_eq!(e.id, "eice-0123456789example");
     assert_eq!(e.vpc_id, "vpc-0123abcd");
@@ -208,6 +226,32 @@ fn endpoints_carry_what_tunnels_and_path_checks_need() {
     assert_eq!(e.security_groups, ["sg-0123abcd", "sg-0456"]);
     assert!(e.preserve_client_ip);
     assert_eq!(e.subnet_id.as_deref(), Some("subnet-0123abcd"));
+}
+
+#[test]
+fn endpoints_carry_their_dual_stack_names_when_published() {
+    let doc = xml::parse(DESCRIBE_ENDPOINTS).unwrap();
+    let found: Vec<EndpointInfo> = xml::items(doc.root_element(), "instanceConnectEndpointSet")
+        .filter_map(endpoint_info)
+        .collect();
+    let e = &found[0];
+    assert_eq!(
+        e.dualstack_dns_name.as_deref(),
+        Some("eice-0123456789example.b67b86ba.ec2-instance-connect-endpoint.us-east-1.api.aws")
+    );
+    assert_eq!(
+        e.dualstack_fips_dns_name.as_deref(),
+        Some(
+            "eice-0123456789example.b67b86ba.fips.ec2-instance-connect-endpoint.us-east-1.api.aws"
+        )
+    );
+    // An endpoint that publishes only PublicDnsNames.Ipv4 is still usable,
+    // by that name, and has no dual-stack name to offer.
+    let ipv4_only = &found[1];
+    assert_eq!(ipv4_only.id, "eice-only-public-names");
+    assert!(ipv4_only.dns_name.starts_with("eice-only-public-names."));
+    assert_eq!(ipv4_only.dualstack_dns_name, None);
+    assert_eq!(ipv4_only.fips_dns_name, None);
 }
 
 #[test]

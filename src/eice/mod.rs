@@ -10,7 +10,8 @@
 //! - [`stream`] offers an open tunnel as `AsyncRead + AsyncWrite`;
 //! - [`keepalive`] pings a quiet tunnel and closes one whose pings go unanswered;
 //! - [`settings`] is what the client is told besides each request (an
-//!   endpoint override, extra CA roots, FIPS), read from the environment.
+//!   endpoint override, extra CA roots, FIPS, which of an endpoint's names
+//!   to dial), read from the environment and the config file.
 //!
 //! It depends on nothing of the proxy but [`crate::credentials`] (to sign),
 //! [`crate::net`] (to connect) and [`crate::reply`] (what each refusal tells a client).
@@ -29,7 +30,8 @@ use std::sync::Arc;
 
 pub use keepalive::{Heartbeat, Keepalive};
 pub use settings::{
-    CA_BUNDLE_ENV, ENDPOINT_URL_ENV, EndpointOverride, SettingsError, TunnelSettings, USE_FIPS_ENV,
+    CA_BUNDLE_ENV, ENDPOINT_ADDRS_ENV, ENDPOINT_URL_ENV, EndpointDns, EndpointOverride,
+    SettingsError, TunnelSettings, USE_FIPS_ENV,
 };
 pub use stream::TunnelStream;
 pub use tunnel::{Connector, ServiceError, Tunnel, TunnelError};
@@ -48,6 +50,13 @@ pub struct Endpoint {
     pub dns_name: String,
     /// The FIPS variant of `dns_name`, absent in regions without one.
     pub fips_dns_name: Option<String>,
+    /// `PublicDnsNames.Dualstack.DnsName`: the name with both IPv6 and IPv4
+    /// addresses, dialled when `[network] endpoint_dns = "dualstack"` (an
+    /// IPv6-only client cannot reach `dns_name`). Absent on endpoints that
+    /// do not publish one.
+    pub dualstack_dns_name: Option<String>,
+    /// `PublicDnsNames.Dualstack.FipsDnsName`: the dual-stack FIPS name.
+    pub dualstack_fips_dns_name: Option<String>,
 }
 
 /// One tunnel to open: through which endpoint, to which address and port.

@@ -5,12 +5,16 @@
 //! `EICE_PROXY_ENDPOINT_URL` replaces `wss://<endpoint DnsName>` for every
 //! endpoint (the simulated service listens on 127.0.0.1); `AWS_CA_BUNDLE` adds
 //! a PEM bundle of trusted roots, as every AWS SDK and the AWS CLI do;
-//! `AWS_USE_FIPS_ENDPOINT` selects endpoints' FIPS names. A typo is reported
-//! before the first connection.
+//! `AWS_USE_FIPS_ENDPOINT` selects endpoints' FIPS names;
+//! `EICE_PROXY_ENDPOINT_ADDRS` dials fixed addresses for every endpoint's own
+//! name (the simulated service on loopback, by the names it publishes). The
+//! config file adds `[network] endpoint_dns`, which of an endpoint's names to
+//! dial ([`EndpointDns`]). A typo is reported before the first connection.
 
 use super::keepalive::Keepalive;
 use crate::net::proxy::{Proxies, ProxyError};
-use std::net::IpAddr;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -37,6 +41,32 @@ pub const CA_BUNDLE_ENV: &str = "AWS_CA_BUNDLE";
 
 /// The variable that asks for FIPS endpoints, shared with every AWS SDK.
 pub const USE_FIPS_ENV: &str = "AWS_USE_FIPS_ENDPOINT";
+
+/// The variable giving the addresses every endpoint's name is dialled at.
+pub const ENDPOINT_ADDRS_ENV: &str = "EICE_PROXY_ENDPOINT_ADDRS";
+
+/// Which of an endpoint's published names a tunnel dials (and signs):
+/// `[network] endpoint_dns`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EndpointDns {
+    /// `DnsName` (`PublicDnsNames.Ipv4`): IPv4 addresses only. The default,
+    /// as every endpoint has one and the AWS CLI dials it.
+    #[default]
+    Ipv4,
+    /// `PublicDnsNames.Dualstack.DnsName`: IPv6 and IPv4 addresses, raced
+    /// (Happy Eyeballs); the one an IPv6-only client can reach.
+    Dualstack,
+}
+
+impl fmt::Display for EndpointDns {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            EndpointDns::Ipv4 => "ipv4",
+            EndpointDns::Dualstack => "dualstack",
+        })
+    }
+}
 
 /// Where WebSocket connections go instead of the endpoint's own DNS name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,8 +133,15 @@ pub struct TunnelSettings {
     pub endpoint_override: Option<EndpointOverride>,
     /// Extra trusted roots, in addition to the system's and webpki's.
     pub ca_bundle: Option<PathBuf>,
-    /// Use the endpoint's `FipsDnsName` instead of its `DnsName`.
+    /// Use the endpoint's `FipsDnsName` instead of its `DnsName` (or the
+    /// dual-stack FIPS name, with [`EndpointDns::Dualstack`]).
     pub use_fips: bool,
+    /// Which of the endpoint's names is dialled and signed.
+    pub endpoint_dns: EndpointDns,
+    /// Where the endpoint's name is dialled instead of resolving it (raced
+    /// like a name's addresses); the URL, `Host`, signature and TLS name stay
+    /// the endpoint's own name. Empty: DNS decides.
+    pub endpoint_addrs: Vec<SocketAddr>,
     /// How long TCP connect, TLS and the WebSocket upgrade may take together.
     pub open_timeout: Duration,
     /// The corporate proxy each connection goes through, if any
@@ -120,6 +157,8 @@ impl Default for TunnelSettings {
             endpoint_override: None,
             ca_bundle: None,
             use_fips: false,
+            endpoint_dns: EndpointDns::default(),
+            endpoint_addrs: Vec::new(),
             open_timeout: Duration::from_secs(15),
             proxies: Proxies::default(),
             keepalive: Keepalive::default(),
@@ -135,6 +174,9 @@ impl TunnelSettings {
         if let Some(url) = non_empty_var(ENDPOINT_URL_ENV) {
             settings.endpoint_override = Some(EndpointOverride::parse(&url)?);
         }
+        if let Some(list) = non_empty_var(ENDPOINT_ADDRS_ENV) {
+            settings.endpoint_addrs = parse_addrs(&list)?;
+        }
         settings.ca_bundle = non_empty_var(CA_BUNDLE_ENV).map(PathBuf::from);
         if let Some(value) = non_empty_var(USE_FIPS_ENV) {
             settings.use_fips = parse_bool(USE_FIPS_ENV, &value)?;
@@ -142,6 +184,19 @@ impl TunnelSettings {
         settings.proxies = Proxies::from_env(non_empty_var)?;
         Ok(settings)
     }
+}
+
+/// `IP:PORT[,IP:PORT…]`, IPv6 in brackets.
+fn parse_addrs(list: &str) -> Result<Vec<SocketAddr>, SettingsError> {
+    list.split(',')
+        .map(|item| {
+            item.trim().parse().map_err(|_| SettingsError::Value {
+                name: ENDPOINT_ADDRS_ENV,
+                expected: "a comma-separated list of IP:PORT ([IPv6]:PORT)",
+                value: list.to_owned(),
+            })
+        })
+        .collect()
 }
 
 fn non_empty_var(name: &str) -> Option<String> {
@@ -191,6 +246,15 @@ mod tests {
     fn other_schemes_and_paths_are_refused() {
         assert!(EndpointOverride::parse("https://127.0.0.1").is_err());
         assert!(EndpointOverride::parse("ws://127.0.0.1/openTunnel").is_err());
+    }
+
+    #[test]
+    fn endpoint_addrs_are_ip_and_port_pairs() {
+        let addrs = parse_addrs("[::1]:8443, 127.0.0.1:8443").unwrap();
+        assert_eq!(addrs[0], "[::1]:8443".parse().unwrap());
+        assert_eq!(addrs[1], "127.0.0.1:8443".parse().unwrap());
+        let err = parse_addrs("localhost:8443").unwrap_err();
+        assert!(err.to_string().contains(ENDPOINT_ADDRS_ENV), "{err}");
     }
 
     #[test]

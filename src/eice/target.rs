@@ -1,8 +1,10 @@
-//! Where a tunnel's WebSocket goes: the endpoint's name (or its FIPS name, or
-//! a loopback override), which is also the `host` that gets signed.
+//! Where a tunnel's WebSocket goes: the endpoint's name (IPv4 or dual-stack,
+//! each plain or FIPS, or a loopback override), which is also the `host`
+//! that gets signed.
 
 use super::Endpoint;
 use super::TunnelSettings;
+use super::settings::EndpointDns;
 
 /// Where a tunnel's WebSocket connects, and the `host` that gets signed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,8 +20,14 @@ impl WsTarget {
         WsTarget { tls, host, port }
     }
 
-    /// The endpoint's own address (`wss://DnsName`, or `FipsDnsName` when FIPS
-    /// is asked for), unless the settings override every endpoint.
+    /// The endpoint's own address, unless the settings override every
+    /// endpoint: `wss://` to the name `[network] endpoint_dns` chooses, in
+    /// its FIPS form when `AWS_USE_FIPS_ENDPOINT` asks for one.
+    ///
+    /// A missing dual-stack name is an error rather than a quiet fall back to
+    /// the IPv4 name: whoever chose dualstack is likely on a network where
+    /// the IPv4 name cannot be reached, and a refusal naming the endpoint says
+    /// more than a connection timing out would.
     pub fn for_endpoint(
         endpoint: &Endpoint,
         settings: &TunnelSettings,
@@ -27,18 +35,22 @@ impl WsTarget {
         if let Some(o) = &settings.endpoint_override {
             return Ok(WsTarget::new(o.tls, o.host.clone(), o.port));
         }
-        let host = if settings.use_fips {
-            endpoint.fips_dns_name.clone().ok_or_else(|| {
-                format!(
-                    "FIPS endpoints were requested (AWS_USE_FIPS_ENDPOINT=true) but endpoint {} \
-                     has no FipsDnsName in {}",
-                    endpoint.id, endpoint.region
-                )
-            })?
-        } else {
-            endpoint.dns_name.clone()
+        let (name, what) = match (settings.endpoint_dns, settings.use_fips) {
+            (EndpointDns::Ipv4, false) => (Some(&endpoint.dns_name), "DnsName"),
+            (EndpointDns::Ipv4, true) => (endpoint.fips_dns_name.as_ref(), "FipsDnsName"),
+            (EndpointDns::Dualstack, false) => (
+                endpoint.dualstack_dns_name.as_ref(),
+                "dual-stack DnsName (PublicDnsNames.Dualstack)",
+            ),
+            (EndpointDns::Dualstack, true) => (
+                endpoint.dualstack_fips_dns_name.as_ref(),
+                "dual-stack FipsDnsName (PublicDnsNames.Dualstack)",
+            ),
         };
-        Ok(WsTarget::new(true, host, 443))
+        let Some(host) = name else {
+            return Err(missing_name(endpoint, settings, what));
+        };
+        Ok(WsTarget::new(true, host.clone(), 443))
     }
 
     /// Whether the connection is TLS (`wss`).
@@ -68,6 +80,30 @@ impl WsTarget {
     }
 }
 
+/// Why the name the settings ask for cannot be dialled, and what to change.
+fn missing_name(endpoint: &Endpoint, settings: &TunnelSettings, what: &str) -> String {
+    let mut asked = Vec::new();
+    if settings.use_fips {
+        asked.push("FIPS endpoints (AWS_USE_FIPS_ENDPOINT=true)".to_owned());
+    }
+    if settings.endpoint_dns == EndpointDns::Dualstack {
+        asked.push("dual-stack names ([network] endpoint_dns = \"dualstack\")".to_owned());
+    }
+    let mut text = format!(
+        "{} were requested but endpoint {} has no {what} in {}",
+        asked.join(" and "),
+        endpoint.id,
+        endpoint.region
+    );
+    if settings.endpoint_dns == EndpointDns::Dualstack {
+        text.push_str(
+            "; use endpoint_dns = \"ipv4\" for it if this network has IPv4, or recreate the \
+             endpoint where dual-stack names are offered",
+        );
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,6 +131,8 @@ mod tests {
             region: "us-east-1".into(),
             dns_name: "eice-1.ec2-instance-connect-endpoint.us-east-1.amazonaws.com".into(),
             fips_dns_name: None,
+            dualstack_dns_name: None,
+            dualstack_fips_dns_name: None,
         };
         let settings = TunnelSettings {
             use_fips: true,
@@ -102,5 +140,63 @@ mod tests {
         };
         let err = WsTarget::for_endpoint(&endpoint, &settings).unwrap_err();
         assert!(err.contains("no FipsDnsName"), "{err}");
+    }
+
+    fn endpoint_with_every_name() -> Endpoint {
+        let name = |fips: &str, domain: &str| {
+            format!("eice-1.{fips}ec2-instance-connect-endpoint.us-east-1.{domain}")
+        };
+        Endpoint {
+            id: "eice-1".into(),
+            region: "us-east-1".into(),
+            dns_name: name("", "amazonaws.com"),
+            fips_dns_name: Some(name("fips.", "amazonaws.com")),
+            dualstack_dns_name: Some(name("", "api.aws")),
+            dualstack_fips_dns_name: Some(name("fips.", "api.aws")),
+        }
+    }
+
+    #[test]
+    fn endpoint_dns_and_fips_choose_one_of_four_names() {
+        let endpoint = endpoint_with_every_name();
+        let host = |endpoint_dns, use_fips| {
+            let settings = TunnelSettings {
+                endpoint_dns,
+                use_fips,
+                ..TunnelSettings::default()
+            };
+            let target = WsTarget::for_endpoint(&endpoint, &settings).unwrap();
+            assert_eq!((target.tls(), target.port()), (true, 443));
+            target.authority()
+        };
+        let e = &endpoint;
+        assert_eq!(host(EndpointDns::Ipv4, false), e.dns_name);
+        assert_eq!(
+            host(EndpointDns::Ipv4, true),
+            *e.fips_dns_name.as_ref().unwrap()
+        );
+        assert_eq!(
+            host(EndpointDns::Dualstack, false),
+            *e.dualstack_dns_name.as_ref().unwrap()
+        );
+        assert_eq!(
+            host(EndpointDns::Dualstack, true),
+            *e.dualstack_fips_dns_name.as_ref().unwrap()
+        );
+    }
+
+    #[test]
+    fn dualstack_without_a_dualstack_name_is_a_clear_error_not_a_fallback() {
+        let endpoint = Endpoint {
+            dualstack_dns_name: None,
+            ..endpoint_with_every_name()
+        };
+        let settings = TunnelSettings {
+            endpoint_dns: EndpointDns::Dualstack,
+            ..TunnelSettings::default()
+        };
+        let err = WsTarget::for_endpoint(&endpoint, &settings).unwrap_err();
+        assert!(err.contains("eice-1 has no dual-stack DnsName"), "{err}");
+        assert!(err.contains("endpoint_dns = \"ipv4\""), "{err}");
     }
 }

@@ -113,10 +113,20 @@ impl Connector {
         target: &WsTarget,
         url: &str,
     ) -> Result<Tunnel, TunnelError> {
-        let mut io = self
-            .transport
-            .connect(target.tls(), target.host(), target.port())
-            .await?;
+        let mut io = if self.settings.endpoint_addrs.is_empty()
+            || self.settings.endpoint_override.is_some()
+        {
+            self.transport
+                .connect(target.tls(), target.host(), target.port())
+                .await?
+        } else {
+            // The endpoint's own name is kept for TLS, `Host` and the
+            // signature; only where the TCP connection goes is fixed.
+            let addrs = &self.settings.endpoint_addrs;
+            self.transport
+                .connect_at(target.tls(), target.host(), target.port(), addrs)
+                .await?
+        };
         let path_and_query = &url[url
             .find(OPEN_TUNNEL_PATH)
             .expect("a presigned URL has the path")..];

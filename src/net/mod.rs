@@ -9,10 +9,12 @@
 //!
 //! Behind a corporate proxy ([`proxy`]: `HTTPS_PROXY`, `NO_PROXY`, `[network]`),
 //! the TCP connection is a `CONNECT` tunnel through it, and TLS runs end to
-//! end inside, to the endpoint's own name.
+//! end inside, to the endpoint's own name: the proxy resolves it. Direct,
+//! a name with both IPv6 and IPv4 addresses (an endpoint's dual-stack name)
+//! is connected to by [`happy_eyeballs`], whichever family answers first.
 
 use std::io;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -27,6 +29,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
+pub mod happy_eyeballs;
 pub mod proxy;
 pub mod sdk;
 
@@ -95,17 +98,20 @@ impl Transport {
         self.proxies.for_host(tls, host, port)
     }
 
-    /// A TCP connection to `host:port`: direct, or a `CONNECT` tunnel
-    /// through the proxy that applies to it.
+    /// A TCP connection to `host:port`: direct (every address of the name
+    /// raced, [`happy_eyeballs`]), or a `CONNECT` tunnel through the proxy that
+    /// applies to it, which then resolves the name itself.
     async fn tcp(&self, tls: bool, host: &str, port: u16) -> Result<TcpStream, TransportError> {
         let Some(proxy) = self.proxy_for(tls, host, port) else {
-            return TcpStream::connect((host, port)).await.map_err(|error| {
-                TransportError::Connect {
-                    host: host.to_owned(),
-                    port,
-                    error,
-                }
-            });
+            let connect_error = |error| TransportError::Connect {
+                host: host.to_owned(),
+                port,
+                error,
+            };
+            let addrs = tokio::net::lookup_host((host, port))
+                .await
+                .map_err(connect_error)?;
+            return dial(addrs).await.map_err(connect_error);
         };
         let tcp = TcpStream::connect((proxy.host.as_str(), proxy.port))
             .await
@@ -122,6 +128,32 @@ impl Transport {
     /// TLS when `tls` says so.
     pub async fn connect(&self, tls: bool, host: &str, port: u16) -> Result<Io, TransportError> {
         let tcp = self.tcp(tls, host, port).await?;
+        self.finish(tcp, tls, host).await
+    }
+
+    /// Connects to whichever of `addrs` answers first, never through a
+    /// proxy, and speaks to it as `host` (TLS's server name): for a name
+    /// given its addresses instead of resolving it (`EICE_PROXY_ENDPOINT_ADDRS`).
+    /// `port` only names the connection in errors.
+    pub async fn connect_at(
+        &self,
+        tls: bool,
+        host: &str,
+        port: u16,
+        addrs: &[SocketAddr],
+    ) -> Result<Io, TransportError> {
+        let tcp = dial(addrs.iter().copied())
+            .await
+            .map_err(|error| TransportError::Connect {
+                host: host.to_owned(),
+                port,
+                error,
+            })?;
+        self.finish(tcp, tls, host).await
+    }
+
+    /// TCP_NODELAY, then TLS to `host` when `tls` says so.
+    async fn finish(&self, tcp: TcpStream, tls: bool, host: &str) -> Result<Io, TransportError> {
         // Best effort: a socket that refuses the option still works, only slower.
         let _ = tcp.set_nodelay(true);
         keep_alive(&tcp);
@@ -160,6 +192,21 @@ pub fn keep_alive(tcp: &TcpStream) {
         .with_interval(TCP_KEEPALIVE_INTERVAL)
         .with_retries(TCP_KEEPALIVE_PROBES);
     let _ = socket2::SockRef::from(tcp).set_tcp_keepalive(&params);
+}
+
+/// A TCP connection to one of `addrs`, IPv6 and IPv4 interleaved and raced
+/// (RFC 8305): the first to connect wins, the others are closed.
+async fn dial(addrs: impl IntoIterator<Item = SocketAddr>) -> io::Result<TcpStream> {
+    let ordered = happy_eyeballs::interleave(addrs);
+    let (tcp, addr) = happy_eyeballs::race(&ordered, TcpStream::connect, || {
+        tokio::time::sleep(happy_eyeballs::ATTEMPT_DELAY)
+    })
+    .await
+    .map_err(happy_eyeballs::AllFailed::into_io_error)?;
+    if ordered.len() > 1 {
+        tracing::debug!(%addr, of = ordered.len(), "connected to the first address to answer");
+    }
+    Ok(tcp)
 }
 
 /// `host[:port]` as a URL and the `Host` header (and so a signature) have

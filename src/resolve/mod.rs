@@ -583,6 +583,8 @@ mod tests {
             availability_zone: Some(az.into()),
             dns_name: format!("{id}.example"),
             fips_dns_name: None,
+            dualstack_dns_name: None,
+            dualstack_fips_dns_name: None,
             family: Family::Ipv4,
             state: "create-complete".into(),
             security_groups: Vec::new(),

@@ -315,6 +315,8 @@ impl Regional {
                 region: self.scope.region.clone(),
                 dns_name: endpoint.dns_name.clone(),
                 fips_dns_name: endpoint.fips_dns_name.clone(),
+                dualstack_dns_name: endpoint.dualstack_dns_name.clone(),
+                dualstack_fips_dns_name: endpoint.dualstack_fips_dns_name.clone(),
             }),
             private_ip: ip,
             port,

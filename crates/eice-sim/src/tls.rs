@@ -3,7 +3,8 @@
 //! The real EICE endpoint speaks TLS, and the product's TLS setup (custom CA
 //! bundles via `AWS_CA_BUNDLE`, ALPN, rustls with aws-lc-rs) deserves to be exercised
 //! too. [`TestCa`] generates a fresh CA and a server certificate for `localhost`,
-//! `127.0.0.1` and `::1` at start, so tests never depend on files or on real PKI.
+//! `127.0.0.1` and `::1` (and, for a service standing for real endpoints, their
+//! DNS names) at start, so tests never depend on files or on real PKI.
 
 use std::io;
 use std::path::Path;
@@ -45,12 +46,18 @@ pub struct TestCa {
 impl TestCa {
     /// Generates a new CA and a `localhost`/`127.0.0.1`/`::1` server certificate.
     pub fn generate() -> Result<TestCa, TlsError> {
+        TestCa::generate_for(&[])
+    }
+
+    /// [`TestCa::generate`], the server certificate also valid for `names`
+    /// (endpoints' DNS names, which a client dials at a loopback address).
+    pub fn generate_for(names: &[String]) -> Result<TestCa, TlsError> {
         let ca_key = KeyPair::generate()?;
         let ca_params = ca_params()?;
         let ca_cert = ca_params.self_signed(&ca_key)?;
         let issuer = Issuer::new(ca_params, ca_key);
         let server_key = KeyPair::generate()?;
-        let server_cert = server_params()?.signed_by(&server_key, &issuer)?;
+        let server_cert = server_params(names)?.signed_by(&server_key, &issuer)?;
         let ca_der = ca_cert.der().clone();
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server_key.serialize_der()));
         let chain = vec![server_cert.der().clone(), ca_der.clone()];
@@ -115,8 +122,9 @@ fn ca_params() -> Result<CertificateParams, rcgen::Error> {
     Ok(params)
 }
 
-fn server_params() -> Result<CertificateParams, rcgen::Error> {
-    let names: Vec<String> = SERVER_NAMES.iter().map(|name| name.to_string()).collect();
+fn server_params(extra: &[String]) -> Result<CertificateParams, rcgen::Error> {
+    let mut names: Vec<String> = SERVER_NAMES.iter().map(|name| name.to_string()).collect();
+    names.extend(extra.iter().cloned());
     let mut params = CertificateParams::new(names)?;
     params
         .distinguished_name

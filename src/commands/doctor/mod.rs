@@ -17,7 +17,7 @@ use aws_sdk_sts::error::ProvideErrorMetadata;
 use super::{ProfileAws, config_path, load_aws, load_config};
 use crate::cli::{AwsArgs, DoctorArgs};
 use crate::config::{Config, StrictHostKeyChecking, default_path};
-use crate::eice::{ENDPOINT_URL_ENV, TunnelSettings};
+use crate::eice::{ENDPOINT_ADDRS_ENV, ENDPOINT_URL_ENV, EndpointDns, TunnelSettings};
 use crate::hop::{Expected, HostKeys};
 use crate::resolve::{AwsError, Ec2, Scope};
 use crate::server;
@@ -105,7 +105,7 @@ pub(super) async fn run(aws_args: &AwsArgs, args: DoctorArgs) -> anyhow::Result<
         report.finish_json();
         anyhow::bail!("doctor found a problem with the config file");
     };
-    check_environment(&mut report);
+    check_environment(&mut report, &config);
     match load_aws(&config).await {
         Ok((plan, profiles)) => {
             let regions: Vec<String> = plan.scopes[..plan.searched]
@@ -170,8 +170,9 @@ fn check_config(report: &mut Report, aws_args: &AwsArgs, args: &DoctorArgs) -> O
     }
 }
 
-/// The tunnel client's environment knobs.
-fn check_environment(report: &mut Report) {
+/// The tunnel client's environment knobs, and which of an endpoint's names
+/// a tunnel dials.
+fn check_environment(report: &mut Report, config: &Config) {
     match TunnelSettings::from_env() {
         Ok(settings) => {
             let detail = match &settings.endpoint_override {
@@ -181,7 +182,7 @@ fn check_environment(report: &mut Report) {
                     o.host,
                     o.port
                 ),
-                None => "tunnels go to each endpoint's own DNS name".into(),
+                None => dialled_name(&settings, config.network.endpoint_dns),
             };
             report.line(Status::Ok, "tunnel settings", detail);
         }
@@ -190,6 +191,27 @@ fn check_environment(report: &mut Report) {
             report.fix("correct or unset the variable named");
         }
     }
+}
+
+/// Which of each endpoint's names tunnels dial (and sign), and where.
+fn dialled_name(settings: &TunnelSettings, endpoint_dns: EndpointDns) -> String {
+    let fips = if settings.use_fips { " FIPS" } else { "" };
+    let mut text = match endpoint_dns {
+        EndpointDns::Ipv4 => format!("tunnels dial each endpoint's ipv4{fips} name (DnsName)"),
+        EndpointDns::Dualstack => format!(
+            "tunnels dial each endpoint's dualstack{fips} name (PublicDnsNames.Dualstack), \
+             IPv6 or IPv4, whichever answers first"
+        ),
+    };
+    if !settings.endpoint_addrs.is_empty() {
+        let addrs: Vec<String> = settings
+            .endpoint_addrs
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        text.push_str(&format!(" at {} ({ENDPOINT_ADDRS_ENV})", addrs.join(", ")));
+    }
+    text
 }
 
 /// Which proxy the EC2 API, the SDK's calls and the tunnels of each region

@@ -103,5 +103,22 @@ fn endpoint_item(x: &mut Xml, world: &World, endpoint: &Endpoint) {
                 .map(|group| &group.id),
         )
         .leaf("ipAddressType", endpoint.ip_address_type.as_str())
+        .node("publicDnsNames", |x| public_dns_names(x, world, endpoint))
         .node("tagSet", |_| {});
+}
+
+/// `PublicDnsNames`: the IPv4 names again, and the dual-stack ones when the
+/// endpoint has them.
+fn public_dns_names(x: &mut Xml, world: &World, endpoint: &Endpoint) {
+    let region = &world.region;
+    x.node("ipv4", |x| {
+        x.leaf("dnsName", endpoint.dns_name(region))
+            .leaf_opt("fipsDnsName", endpoint.fips_dns_name(region));
+    });
+    if let Some(name) = endpoint.dualstack_dns_name(region) {
+        x.node("dualstack", |x| {
+            x.leaf("dnsName", name)
+                .leaf_opt("fipsDnsName", endpoint.dualstack_fips_dns_name(region));
+        });
+    }
 }

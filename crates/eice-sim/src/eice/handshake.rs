@@ -61,6 +61,9 @@ pub(super) enum Rejection {
     /// `instanceConnectEndpointId` names no endpoint the simulator knows.
     #[error("The instance connect endpoint ID '{0}' does not exist.")]
     UnknownEndpoint(String),
+    /// The `Host` is none of the endpoint's names (see `super::host`).
+    #[error("{0}")]
+    WrongHost(String),
     /// A refusal a test armed ([`super::EiceSim::fail_next_upgrades`]).
     #[error("{}", .0.message)]
     Injected(UpgradeFault),
@@ -85,6 +88,7 @@ impl Rejection {
             Rejection::Auth(error) => error.error_code(),
             Rejection::InvalidParameter(_) => "InvalidParameter",
             Rejection::UnknownEndpoint(_) => "InvalidInstanceConnectEndpointId.NotFound",
+            Rejection::WrongHost(_) => "InvalidHost",
             Rejection::Injected(fault) => &fault.error_code,
         }
     }
@@ -125,9 +129,11 @@ pub(super) async fn handle(
     };
     tunnel.cut = shared.faults().take_cut();
     let id = request_id.clone();
+    let host = host_of(&request).to_owned();
     shared.stats.update(|stats| {
         stats.request_ids.push(id);
         stats.access_keys.push(access_key_id);
+        stats.hosts.push(host);
     });
     let on_upgrade = hyper::upgrade::on(&mut request);
     tokio::spawn(async move {
@@ -171,6 +177,8 @@ fn admit(
         return Err(Rejection::Injected(fault));
     }
     let tunnel = tunnel_request(&verified, shared, request_id, peer.ip())?;
+    super::host::check(host_of(request), &tunnel.endpoint_id, &shared.worlds)
+        .map_err(Rejection::WrongHost)?;
     debug!(
         %request_id,
         access_key_id = %verified.access_key_id,
@@ -232,12 +240,17 @@ fn has_token(headers: &HeaderMap, name: http::header::HeaderName, token: &str) -
         .any(|item| item.trim().eq_ignore_ascii_case(token))
 }
 
-fn authenticate(request: &Request<Incoming>, shared: &Shared) -> Result<Verified, Rejection> {
-    let host = request
+/// The `Host` header, or "" when absent or not text.
+fn host_of(request: &Request<Incoming>) -> &str {
+    request
         .headers()
         .get(HOST)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+        .unwrap_or("")
+}
+
+fn authenticate(request: &Request<Incoming>, shared: &Shared) -> Result<Verified, Rejection> {
+    let host = host_of(request);
     let query = request.uri().query().unwrap_or("");
     let presigned = PresignedRequest {
         method: request.method().as_str(),

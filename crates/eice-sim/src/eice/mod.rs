@@ -23,6 +23,7 @@
 mod config;
 mod faults;
 mod handshake;
+mod host;
 mod stats;
 #[cfg(test)]
 mod tests;
@@ -163,9 +164,17 @@ impl EiceSim {
     pub async fn start(config: EiceSimConfig) -> std::io::Result<EiceSim> {
         let listener = TcpListener::bind(config.bind).await?;
         let addr = listener.local_addr()?;
+        // The certificate covers every name of every endpoint the worlds
+        // hold, so a client may dial those names (at this address) as it
+        // would the real service's.
+        let names: Vec<String> = config
+            .worlds
+            .iter()
+            .flat_map(|w| w.endpoints.iter().flat_map(|e| e.dns_names(&w.region)))
+            .collect();
         let ca = config
             .tls
-            .then(TestCa::generate)
+            .then(|| TestCa::generate_for(&names))
             .transpose()
             .map_err(std::io::Error::other)?;
         let acceptor = ca.as_ref().map(|ca| TlsAcceptor::from(ca.server_config()));

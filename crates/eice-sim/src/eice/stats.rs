@@ -35,6 +35,10 @@ pub struct EiceStats {
     /// The access key id of every accepted upgrade, in order: which credentials
     /// signed each tunnel.
     pub access_keys: Vec<String>,
+    /// The `Host` of every accepted upgrade, in order: the name the client
+    /// dialled and signed (an endpoint's IPv4 or dual-stack name, or the
+    /// service's own loopback address).
+    pub hosts: Vec<String>,
     /// Upgrade requests left unanswered ([`super::EiceSim::hang_next_upgrades`]).
     pub upgrades_hung: u64,
     /// Why each tunnel refused by security groups or network ACLs was refused

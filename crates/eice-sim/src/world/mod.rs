@@ -153,6 +153,10 @@ pub struct Endpoint {
     /// when FIPS is requested.
     #[serde(default = "default_true")]
     pub fips: bool,
+    /// Whether it publishes dual-stack names (`PublicDnsNames.Dualstack`);
+    /// the proxy must fail clearly without one when they are asked for.
+    #[serde(default = "default_true")]
+    pub dualstack: bool,
     /// Its security groups (`sg-…`, in its VPC); none means the VPC's default.
     #[serde(default)]
     pub security_groups: Vec<String>,
@@ -249,14 +253,14 @@ impl World {
     }
 
     /// The endpoint a TLS/WebSocket connection addressed by host name (without a
-    /// port), standard or FIPS, compared as DNS does, ignoring case: how a simulated
+    /// port), any of its names (IPv4 or dual-stack, standard or FIPS), compared as DNS does, ignoring case: how a simulated
     /// EICE service knows which endpoint was dialled.
     pub fn endpoint_by_dns_name(&self, host: &str) -> Option<&Endpoint> {
         self.endpoints.iter().find(|endpoint| {
-            endpoint.dns_name(&self.region).eq_ignore_ascii_case(host)
-                || endpoint
-                    .fips_dns_name(&self.region)
-                    .is_some_and(|fips| fips.eq_ignore_ascii_case(host))
+            endpoint
+                .dns_names(&self.region)
+                .iter()
+                .any(|name| name.eq_ignore_ascii_case(host))
         })
     }
 
@@ -334,6 +338,48 @@ impl Endpoint {
                 dns_suffix(region)
             )
         })
+    }
+
+    /// The dual-stack DNS name (`PublicDnsNames.Dualstack.DnsName`), resolving
+    /// to IPv6 and IPv4 addresses; `None` for an endpoint without one.
+    pub fn dualstack_dns_name(&self, region: &str) -> Option<String> {
+        self.dualstack.then(|| {
+            format!(
+                "{}.ec2-instance-connect-endpoint.{region}.{}",
+                self.id,
+                dualstack_dns_suffix(region)
+            )
+        })
+    }
+
+    /// The dual-stack FIPS name, when the endpoint has both.
+    pub fn dualstack_fips_dns_name(&self, region: &str) -> Option<String> {
+        (self.dualstack && self.fips).then(|| {
+            format!(
+                "{}.fips.ec2-instance-connect-endpoint.{region}.{}",
+                self.id,
+                dualstack_dns_suffix(region)
+            )
+        })
+    }
+
+    /// Every name the endpoint answers to: what its TLS certificate covers
+    /// and what a simulated service accepts as `Host`.
+    pub fn dns_names(&self, region: &str) -> Vec<String> {
+        let mut names = vec![self.dns_name(region)];
+        names.extend(self.fips_dns_name(region));
+        names.extend(self.dualstack_dns_name(region));
+        names.extend(self.dualstack_fips_dns_name(region));
+        names
+    }
+}
+
+/// AWS's dual-stack DNS suffix for a region, as its dual-stack API endpoints have.
+fn dualstack_dns_suffix(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "api.amazonwebservices.com.cn"
+    } else {
+        "api.aws"
     }
 }
 

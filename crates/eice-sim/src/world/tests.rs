@@ -78,6 +78,27 @@ fn endpoint_dns_names_follow_the_eice_pattern() {
 }
 
 #[test]
+fn endpoints_publish_dual_stack_names_under_api_aws() {
+    let world = World::from_toml(SAMPLE).unwrap();
+    let endpoint = world.endpoint("eice-0123456789abcdef0").unwrap();
+    let dualstack = endpoint.dualstack_dns_name(&world.region).unwrap();
+    assert_eq!(
+        dualstack,
+        "eice-0123456789abcdef0.ec2-instance-connect-endpoint.us-east-1.api.aws"
+    );
+    assert_eq!(
+        endpoint.dualstack_fips_dns_name(&world.region).as_deref(),
+        Some("eice-0123456789abcdef0.fips.ec2-instance-connect-endpoint.us-east-1.api.aws")
+    );
+    assert_eq!(world.endpoint_by_dns_name(&dualstack), Some(endpoint));
+    assert_eq!(endpoint.dns_names(&world.region).len(), 4);
+    let without =
+        World::from_toml(&SAMPLE.replace("fips = true", "fips = true\ndualstack = false")).unwrap();
+    assert_eq!(without.endpoints[0].dualstack_dns_name("us-east-1"), None);
+    assert_eq!(without.endpoints[0].dns_names("us-east-1").len(), 2);
+}
+
+#[test]
 fn private_dns_names_depend_on_the_region() {
     let mut world = World::from_toml(SAMPLE).unwrap();
     let ip = Ipv4Addr::new(10, 0, 1, 25);

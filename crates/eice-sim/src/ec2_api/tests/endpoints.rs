@@ -66,6 +66,21 @@ async fn endpoints_carry_every_field_the_tunnel_needs() {
     assert_eq!(field("dnsName"), Some(dns.as_str()));
     let fips = format!("{id}.fips.ec2-instance-connect-endpoint.us-east-1.amazonaws.com");
     assert_eq!(field("fipsDnsName"), Some(fips.as_str()));
+    assert_eq!(field("publicDnsNames/ipv4/dnsName"), Some(dns.as_str()));
+    assert_eq!(
+        field("publicDnsNames/ipv4/fipsDnsName"),
+        Some(fips.as_str())
+    );
+    let dualstack = format!("{id}.ec2-instance-connect-endpoint.us-east-1.api.aws");
+    assert_eq!(
+        field("publicDnsNames/dualstack/dnsName"),
+        Some(dualstack.as_str())
+    );
+    let dualstack_fips = format!("{id}.fips.ec2-instance-connect-endpoint.us-east-1.api.aws");
+    assert_eq!(
+        field("publicDnsNames/dualstack/fipsDnsName"),
+        Some(dualstack_fips.as_str())
+    );
     assert_eq!(field("vpcId"), Some("vpc-0a1b2c3d4e5f60001"));
     assert_eq!(field("subnetId"), Some("subnet-0a1b2c3d4e5f60012"));
     assert_eq!(field("availabilityZone"), Some("us-east-1b"));
