@@ -435,3 +435,73 @@ async fn curl_reaches_a_vpc_only_name_through_the_default_hop() {
     assert!(line.contains(WEB_HOST), "{line}");
     assert_eq!(proxy.aws.eice.stats().tunnels_opened, 1);
 }
+
+/// An interactive psql session through `forward` and the hop, left idle past
+/// the simulated EICE's idle limit: the proxy's pings keep its tunnel open,
+/// so the next query on the same connection is answered. psql and the
+/// server send nothing while idle (no TCP keepalive in a test this short),
+/// so nothing but the pings crosses the tunnel.
+#[tokio::test]
+async fn an_idle_psql_session_through_the_hop_outlives_the_eice_idle_limit() {
+    let Some((_net, sshd, aws, known_hosts)) = hop_network().await else {
+        return;
+    };
+    let idle = std::time::Duration::from_millis(1500);
+    // Before the tunnel opens: the limit applies to tunnels opened later.
+    aws.eice.set_idle_timeout(Some(idle));
+    let config = hop_config(&sshd, &known_hosts, "domains = [\"*.vpc.internal\"]")
+        + "[keepalive]\ninterval = 0.25\ntimeout = 30\n";
+    let target = format!("{DB_HOST}:{DB_PORT}");
+    let forward = Proxy::forward_with(
+        aws,
+        &config,
+        &[("HOME", &home(&sshd))],
+        "127.0.0.1:0",
+        &target,
+    )
+    .await;
+    let port = forward.addr.port().to_string();
+    let mut psql = Command::new("psql")
+        .args(["-h", "127.0.0.1", "-p", &port, "-U", "postgres"])
+        .args(["-d", "postgres", "-X", "-A", "-t", "-q"])
+        .env("PGCONNECT_TIMEOUT", "10")
+        .env("PGSSLMODE", "disable")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("psql starts");
+    let mut input = psql.stdin.take().unwrap();
+    let mut output = BufReader::new(psql.stdout.take().unwrap()).lines();
+    let mut ask = async |query: &str| {
+        input.write_all(query.as_bytes()).await.unwrap();
+        timeout(PATIENCE, output.next_line())
+            .await
+            .expect("psql answers or ends")
+            .unwrap()
+    };
+    assert_eq!(ask("select 40 + 2;\n").await.as_deref(), Some("42"));
+
+    // Ten more pings, 250 ms apart: 2.25 s or more of silence from psql.
+    let before = forward.aws.eice.stats().pings_received;
+    let stats = timeout(
+        PATIENCE,
+        forward
+            .aws
+            .eice
+            .wait_for(|s| s.pings_received >= before + 10),
+    )
+    .await
+    .expect("the proxy pings the idle tunnel");
+    assert_eq!(stats.idle_closes, 0, "{stats:?}");
+    assert_eq!(
+        ask("select 'still ' || 'here';\n").await.as_deref(),
+        Some("still here"),
+        "the idle session's next query is answered"
+    );
+    assert_eq!(
+        forward.aws.eice.stats().tunnels_opened,
+        1,
+        "on the same tunnel"
+    );
+}
