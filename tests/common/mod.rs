@@ -4,6 +4,7 @@
 
 #![allow(dead_code)] // each test file uses a different part of this module
 
+pub mod agent;
 pub mod clients;
 // A shell script made executable: Unix only, as are the tests that use it.
 #[cfg(unix)]
