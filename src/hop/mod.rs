@@ -268,16 +268,15 @@ impl Hop {
             .offers()
             .await
             .map_err(|e| self.agent_error(e))?;
-        let push = match self.config.push_key {
-            true => Some(
-                offers.keys[0]
-                    .public_key(offers.agent.as_ref())
-                    .map_err(|why| HopError::Ssh {
-                        hop: name.clone(),
-                        why,
-                    })?,
-            ),
-            false => None,
+        // The key pushed is the one offered: the first (and, with a push, only) one.
+        let push = if self.config.push_key {
+            let key = offers.keys[0].public_key(offers.agent.as_ref());
+            Some(key.map_err(|why| HopError::Ssh {
+                hop: name.clone(),
+                why,
+            })?)
+        } else {
+            None
         };
         let transport = connect(push).await.map_err(|e| HopError::Tunnel {
             hop: name.clone(),
