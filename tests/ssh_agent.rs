@@ -7,6 +7,10 @@
 //! Without an agent holding it, a passphrase-protected key is an error that
 //! says to `ssh-add` it.
 
+// The agent listens on a Unix socket; the hop's sshd set-up is the hop
+// tests', which are Linux only.
+#![cfg(target_os = "linux")]
+
 mod common;
 
 use std::path::Path;
