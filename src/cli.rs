@@ -203,8 +203,10 @@ pub struct SshConfigArgs {
 pub struct SshArgs {
     #[command(flatten)]
     pub config: ConfigArgs,
-    /// The private key to log in with; its KEY.pub is pushed (default:
-    /// ~/.ssh/id_ed25519, then ~/.ssh/id_rsa, else a temporary key made for this login).
+    /// The private key to log in with; its KEY.pub is pushed. KEY may be a
+    /// key the ssh-agent holds (its private file passphrase-protected or
+    /// absent, KEY.pub present). Default: the ssh-agent's first key, then
+    /// ~/.ssh/id_ed25519, then ~/.ssh/id_rsa, else a temporary key made for this login.
     #[arg(short = 'i', value_name = "KEY")]
     pub identity: Option<PathBuf>,
     /// The OS user to log in as (default: USER@ in the destination, then

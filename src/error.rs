@@ -11,6 +11,7 @@
 //! | --- | --- | --- |
 //! | port not allowed (and no hop), IAM denial (also of a key push), bad signature | 0x02 | 403 |
 //! | a hop's host key changed, its login refused, its sshd forbids forwarding | 0x02 | 403 |
+//! | the ssh-agent lacks the hop's key, or refuses to sign with it | 0x02 | 403 |
 //! | a hop could not connect to the target | 0x05 | 502 |
 //! | no usable endpoint in the VPC | 0x03 | 502 |
 //! | instance, name or IP not found; instance not running | 0x04 | 404 |
@@ -19,6 +20,7 @@
 //! | IPv6 target behind an ipv4-only endpoint | 0x08 | 502 |
 //! | anything else | 0x01 | 502 |
 
+use crate::agent::AgentError;
 use crate::eice::TunnelError;
 use crate::hop::{CarrierError, HopError};
 use crate::keys::PushError;
@@ -54,6 +56,15 @@ pub enum Error {
     /// Boxed, as key push errors are.
     #[error(transparent)]
     Hop(Box<HopError>),
+    /// The ssh-agent could not give the key a `[[push_key]]` rule names.
+    #[error("cannot push the key of a [[push_key]] rule: {0}")]
+    Agent(Box<AgentError>),
+}
+
+impl From<AgentError> for Error {
+    fn from(e: AgentError) -> Error {
+        Error::Agent(Box::new(e))
+    }
 }
 
 impl From<HopError> for Error {
@@ -99,6 +110,7 @@ impl Error {
             Error::Tunnel(e) => e.reply(),
             Error::Unreachable { tunnel, .. } => tunnel.reply(),
             Error::Hop(e) => e.reply(),
+            Error::Agent(_) => Reply::GeneralFailure,
         }
     }
 

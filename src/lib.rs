@@ -30,6 +30,7 @@
 //! | [`glob`] | `*` and `?` wildcards, for `[[push_key]]` rules and known_hosts patterns |
 //! | [`reach`] | security groups and network ACLs between an endpoint and an instance, evaluated as AWS does |
 //! | [`public_key`] | an OpenSSH public key read from a `.pub` file, as pushed |
+//! | [`agent`] | the user's ssh-agent (`SSH_AUTH_SOCK`): its keys, in its order, and signatures |
 //! | [`credentials`] | the AWS credential chain, cached for signing |
 //! | [`net`] | TCP and TLS to AWS, one trust store (webpki, the system, `AWS_CA_BUNDLE`), through a corporate HTTP proxy where one is set, IPv6 and IPv4 raced (Happy Eyeballs) where not |
 //! | [`eice`] | the EICE client: settings, presign, transport, tunnel open, stream view |
@@ -53,9 +54,10 @@
 //! and the product links it only with the `demo` cargo feature (on by default).
 //!
 //! The library's interface is what the binary, the tests, the benches and the
-//! fuzz targets use; the modules only the crate itself uses (`error`,
+//! fuzz targets use; the modules only the crate itself uses (`agent`, `error`,
 //! `glob`, `public_key`, `keys`, `hop`, `proxy`, `server`) are `pub(crate)`.
 
+pub(crate) mod agent;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -10,7 +10,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::timeout;
 
-use crate::config::{Config, ProxyAuth, PushRule, expand_home, first_match};
+use crate::agent::{Agent, AgentError};
+use crate::config::{Config, ProxyAuth, PushRule, RuleKey, expand_home, first_match};
 use crate::diagnose::Hints;
 use crate::eice::{Connector, Tunnel, TunnelError, TunnelStream};
 use crate::error::Error;
@@ -226,8 +227,10 @@ impl Proxy {
                 self.metrics.lookups(cache_lookups(&route.lookups));
                 let hop = &self.hops[route.hop];
                 let channel = hop
-                    .channel(&route.host, route.port, || async {
-                        self.connect_hop(hop).await.map_err(CarrierError::from)
+                    .channel(&route.host, route.port, |push| async {
+                        self.connect_hop(hop, push)
+                            .await
+                            .map_err(CarrierError::from)
                     })
                     .await?;
                 Opened::Hop {
@@ -242,16 +245,14 @@ impl Proxy {
     }
 
     /// The tunnel under a hop's SSH connection: to the hop instance's port
-    /// 22, with its key pushed first when the hop says so.
-    async fn connect_hop(&self, hop: &Hop) -> Result<Carrier, Error> {
+    /// 22, with `push` (the key it will log in with) pushed first when the
+    /// hop says so.
+    async fn connect_hop(&self, hop: &Hop, push: Option<PublicKey>) -> Result<Carrier, Error> {
         let (resolution, instance) = timeout(self.settings.resolve, self.locate_hop(hop))
             .await
             .map_err(|_| self.resolve_timeout())??;
         self.metrics.lookups(cache_lookups(&resolution.lookups));
-        let push = hop
-            .config
-            .push_key
-            .then_some((hop.config.os_user.as_str(), &hop.public_key));
+        let push = push.as_ref().map(|key| (hop.config.os_user.as_str(), key));
         let (tunnel, slot) = self.open_tunnel(&resolution, push).await?;
         Ok(Carrier {
             request_id: tunnel.request_id.clone(),
@@ -342,11 +343,18 @@ impl Proxy {
             return Ok(());
         };
         let ip = resolution.tunnel().private_ip;
+        let from_agent;
         let (os_user, key) = match key {
             Some(given) => given,
             None => match first_match(&self.push_rules, &instance.id, instance.name.as_deref(), ip)
             {
-                Some(rule) => (rule.os_user.as_str(), &rule.key),
+                Some(rule) => match &rule.key {
+                    RuleKey::File(key) => (rule.os_user.as_str(), key),
+                    RuleKey::Agent(name) => {
+                        from_agent = agent_key(name).await?;
+                        (rule.os_user.as_str(), &from_agent)
+                    }
+                },
                 None => return Ok(()),
             },
         };
@@ -373,4 +381,12 @@ impl Proxy {
                 limit: self.tunnels_per_endpoint,
             })
     }
+}
+
+/// The public half of the ssh-agent's key `name` (comment or fingerprint),
+/// asked of the agent at each push so a key added after start-up is found.
+async fn agent_key(name: &str) -> Result<PublicKey, AgentError> {
+    let mut agent = Agent::from_env().await?;
+    let key = agent.named(name).await?;
+    key.to_public_key(agent.socket())
 }

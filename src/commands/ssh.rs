@@ -14,6 +14,7 @@ use anyhow::{Context as _, bail};
 use tempfile::TempDir;
 
 use super::ssh_config::connect_command;
+use crate::agent::{Agent, AgentError};
 use crate::cli::{AwsArgs, SshArgs};
 use crate::config::{DEFAULT_OS_USER, StrictHostKeyChecking, expand_home};
 use crate::public_key::PublicKey;
@@ -21,11 +22,16 @@ use crate::target::{Host, Target};
 
 /// The key ssh logs in with, and the public half that is pushed.
 struct Key {
-    private: PathBuf,
+    /// Given to ssh with `-i`: the private key file, or a public key file
+    /// whose private half the ssh-agent holds (ssh then signs with the agent).
+    identity: PathBuf,
     public: PublicKey,
-    /// Made for this login: only it is offered (`IdentitiesOnly`), and its
-    /// directory is removed when the login ends.
-    temporary: Option<TempDir>,
+    /// Only this key is offered (`IdentitiesOnly`): one made for this login,
+    /// or the agent's key that was pushed.
+    only: bool,
+    /// A directory removed when the login ends (a temporary key, or the
+    /// agent key's `.pub`).
+    _temporary: Option<TempDir>,
 }
 
 pub(super) async fn run(aws_args: &AwsArgs, args: SshArgs) -> anyhow::Result<ExitCode> {
@@ -78,8 +84,8 @@ pub(super) async fn run(aws_args: &AwsArgs, args: SshArgs) -> anyhow::Result<Exi
         .arg("-l")
         .arg(&user)
         .arg("-i")
-        .arg(&key.private);
-    if key.temporary.is_some() {
+        .arg(&key.identity);
+    if key.only {
         ssh.args(["-o", "IdentitiesOnly=yes"]);
     }
     // The team's rule for hop keys holds for logins too; ssh takes the first
@@ -93,26 +99,17 @@ pub(super) async fn run(aws_args: &AwsArgs, args: SshArgs) -> anyhow::Result<Exi
     Ok(ExitCode::from(status))
 }
 
-/// `-i KEY` (with KEY.pub), else the user's usual key, else a new one.
+/// `-i KEY` (with KEY.pub), else the ssh-agent's first key (the one
+/// OpenSSH offers first), else the user's usual key, else a new one.
 async fn choose_key(identity: Option<&Path>) -> anyhow::Result<Key> {
     if let Some(given) = identity {
-        let given = expand_home(given);
-        let (private, public) = match given.extension() {
-            Some(ext) if ext == "pub" => (given.with_extension(""), given.clone()),
-            _ => (given.clone(), pub_path(&given)),
-        };
-        let public = PublicKey::read(&public).map_err(|e| {
-            anyhow::anyhow!(
-                "{e}; make it with: ssh-keygen -y -f {} > {}",
-                private.display(),
-                public.display()
-            )
-        })?;
-        return Ok(Key {
-            private,
-            public,
-            temporary: None,
-        });
+        return given_key(&expand_home(given)).await;
+    }
+    if Agent::socket_from_env().is_some() {
+        match agent_first_key().await {
+            Ok(key) => return Ok(key),
+            Err(e) => tracing::info!("not pushing a key of the ssh-agent: {e}"),
+        }
     }
     for name in ["id_ed25519", "id_rsa"] {
         let private = expand_home(Path::new("~/.ssh").join(name).as_path());
@@ -120,13 +117,122 @@ async fn choose_key(identity: Option<&Path>) -> anyhow::Result<Key> {
             && let Ok(public) = PublicKey::read(&pub_path(&private))
         {
             return Ok(Key {
-                private,
+                identity: private,
                 public,
-                temporary: None,
+                only: false,
+                _temporary: None,
             });
         }
     }
     temporary_key().await
+}
+
+/// `-i KEY`: the private key, or its `.pub` when only the ssh-agent can sign
+/// with it (the private file is gone, unreadable, or passphrase-protected).
+async fn given_key(given: &Path) -> anyhow::Result<Key> {
+    let (private, public_path) = match given.extension() {
+        Some(ext) if ext == "pub" => (given.with_extension(""), given.to_owned()),
+        _ => (given.to_owned(), pub_path(given)),
+    };
+    let public = PublicKey::read(&public_path).map_err(|e| {
+        anyhow::anyhow!(
+            "{e}; make it with: ssh-keygen -y -f {} > {}",
+            private.display(),
+            public_path.display()
+        )
+    })?;
+    // EC2 Instance Connect refuses security keys whatever signs for them:
+    // the push says so, which is the reason that matters.
+    if public.is_security_key() {
+        return Ok(Key {
+            identity: private,
+            public,
+            only: false,
+            _temporary: None,
+        });
+    }
+    let usable = match std::fs::read_to_string(&private) {
+        Ok(text) => match russh::keys::PrivateKey::from_openssh(&text) {
+            Ok(key) if key.is_encrypted() => Err(None),
+            _ => Ok(()),
+        },
+        Err(e) => Err(Some(e)),
+    };
+    let Err(why) = usable else {
+        return Ok(Key {
+            identity: private,
+            public,
+            only: false,
+            _temporary: None,
+        });
+    };
+    if agent_holds(&public).await {
+        return Ok(Key {
+            identity: public_path,
+            public,
+            only: false,
+            _temporary: None,
+        });
+    }
+    let locked = AgentError::NotInAgent {
+        path: private.clone(),
+        agent: Agent::socket_from_env(),
+    };
+    match why {
+        Some(e) => bail!("cannot read {}: {e}; {locked}", private.display()),
+        // ssh itself may ask for the passphrase, as it would without us.
+        None => {
+            tracing::warn!("{locked}; ssh will ask for the passphrase");
+            Ok(Key {
+                identity: private,
+                public,
+                only: false,
+                _temporary: None,
+            })
+        }
+    }
+}
+
+/// Whether the ssh-agent (if any) holds `public`.
+async fn agent_holds(public: &PublicKey) -> bool {
+    let Ok(mut agent) = Agent::from_env().await else {
+        return false;
+    };
+    let Ok(keys) = agent.keys().await else {
+        return false;
+    };
+    keys.iter().any(|k| {
+        k.to_public_key(agent.socket())
+            .is_ok_and(|p| same_key(p.line(), public.line()))
+    })
+}
+
+/// Whether two key lines hold the same key, whatever their comments.
+fn same_key(a: &str, b: &str) -> bool {
+    let words = |l: &str| l.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+    words(a) == words(b)
+}
+
+/// The ssh-agent's first key: pushed, and offered alone by ssh through its
+/// `.pub`, written to a private temporary directory.
+async fn agent_first_key() -> Result<Key, anyhow::Error> {
+    let mut agent = Agent::from_env().await?;
+    let key = agent.first().await?;
+    let public = key.to_public_key(agent.socket())?;
+    let dir = tempfile::Builder::new()
+        .prefix("eice-proxy-key-")
+        .tempdir()
+        .context("making a directory for the agent key's .pub")?;
+    let identity = dir.path().join("agent_key.pub");
+    std::fs::write(&identity, format!("{}\n", public.line()))
+        .context("writing the agent key's .pub")?;
+    tracing::info!(key = %key.describe(), "pushing the ssh-agent's first key");
+    Ok(Key {
+        identity,
+        public,
+        only: true,
+        _temporary: Some(dir),
+    })
 }
 
 /// A fresh ed25519 key in a private (0700) temporary directory.
@@ -157,9 +263,10 @@ async fn temporary_key() -> anyhow::Result<Key> {
     }
     let public = PublicKey::read(&pub_path(&private)).map_err(anyhow::Error::msg)?;
     Ok(Key {
-        private,
+        identity: private,
         public,
-        temporary: Some(dir),
+        only: true,
+        _temporary: Some(dir),
     })
 }
 

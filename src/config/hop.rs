@@ -26,8 +26,13 @@ pub struct HopConfig {
     /// The user the SSH connection logs in as.
     pub os_user: String,
     /// The private key it authenticates with (`~/` is the home directory);
-    /// unset, `~/.ssh/id_ed25519`, else `~/.ssh/id_rsa`.
+    /// unset, `~/.ssh/id_ed25519`, else `~/.ssh/id_rsa`. With an ssh-agent
+    /// (`SSH_AUTH_SOCK`), the agent's keys are offered too, as OpenSSH does,
+    /// and a passphrase-protected file is used through the agent.
     pub key: Option<PathBuf>,
+    /// One key of the ssh-agent, by its comment or `SHA256:` fingerprint:
+    /// the only key offered (and pushed), for an agent that holds several.
+    pub agent_key: Option<String>,
     /// Push the key's `.pub` with EC2 Instance Connect before each connection.
     pub push_key: bool,
     /// Serves targets in this VPC.
@@ -51,6 +56,7 @@ struct RawHop {
     #[serde(default)]
     os_user: Option<String>,
     key: Option<PathBuf>,
+    agent_key: Option<String>,
     #[serde(default)]
     push_key: bool,
     vpc: Option<String>,
@@ -91,6 +97,15 @@ impl TryFrom<RawHop> for HopConfig {
                 ));
             }
         }
+        if raw.key.is_some() && raw.agent_key.is_some() {
+            return Err(format!(
+                "[[hop]] {:?}: give key (a file) or agent_key (a key of the ssh-agent), not both",
+                raw.instance
+            ));
+        }
+        if raw.agent_key.as_deref().is_some_and(str::is_empty) {
+            return Err("[[hop]] agent_key cannot be empty: give a key's comment or its SHA256:… fingerprint (ssh-add -l)".into());
+        }
         let os_user = raw.os_user.unwrap_or_else(|| DEFAULT_OS_USER.to_owned());
         if os_user.is_empty() {
             return Err("[[hop]] os_user cannot be empty".into());
@@ -100,6 +115,7 @@ impl TryFrom<RawHop> for HopConfig {
             instance,
             os_user,
             key: raw.key,
+            agent_key: raw.agent_key,
             push_key: raw.push_key,
             vpc: raw.vpc,
             cidrs: raw.cidrs,
@@ -183,6 +199,15 @@ mod tests {
         assert!(h.serves_domain("db.example.com"));
         assert!(!h.serves_domain("x.db.example.com"));
         assert!(hop("domains = [\"*\"]").is_err());
+    }
+
+    #[test]
+    fn a_hop_names_a_key_file_or_an_agent_key_not_both() {
+        let h = hop("default = true\nagent_key = \"SHA256:abc\"").unwrap();
+        assert_eq!(h.agent_key.as_deref(), Some("SHA256:abc"));
+        let e = hop("default = true\nagent_key = \"me\"\nkey = \"~/.ssh/k\"").unwrap_err();
+        assert!(e.contains("not both"), "{e}");
+        assert!(hop("default = true\nagent_key = \"\"").is_err());
     }
 
     #[test]

@@ -25,7 +25,7 @@ pub use forward::{ForwardRule, local_addr};
 pub use hop::HopConfig;
 pub use keepalive::KeepaliveConfig;
 pub use locate::{CONFIG_ENV, default_path, expand_home, home_dir};
-pub use push_key::{DEFAULT_OS_USER, PushKeyConfig, PushRule, first_match};
+pub use push_key::{DEFAULT_OS_USER, PushKeyConfig, PushRule, RuleKey, first_match};
 
 use ipnet::IpNet;
 use serde::Deserialize;

@@ -34,7 +34,10 @@ pub struct PushKeyConfig {
     #[serde(default = "default_os_user")]
     pub os_user: String,
     /// The `.pub` file to push (`~/` is the home directory).
-    pub public_key: PathBuf,
+    pub public_key: Option<PathBuf>,
+    /// Or a key of the ssh-agent (`SSH_AUTH_SOCK`), by its comment or
+    /// `SHA256:` fingerprint: a key that never leaves the agent or a token.
+    pub agent_key: Option<String>,
 }
 
 fn default_os_user() -> String {
@@ -48,7 +51,17 @@ pub struct PushRule {
     pub name: Option<String>,
     pub cidr: Option<IpNet>,
     pub os_user: String,
-    pub key: PublicKey,
+    pub key: RuleKey,
+}
+
+/// The key a rule pushes.
+#[derive(Debug, Clone)]
+pub enum RuleKey {
+    /// Read from its `.pub` file at load.
+    File(PublicKey),
+    /// Asked of the ssh-agent at each push, by comment or fingerprint, so a
+    /// key added to the agent after start-up is found.
+    Agent(String),
 }
 
 impl PushKeyConfig {
@@ -63,8 +76,27 @@ impl PushKeyConfig {
         if self.os_user.is_empty() {
             return Err("[[push_key]] os_user cannot be empty".into());
         }
-        let key = PublicKey::read(&expand_home(&self.public_key))
-            .map_err(|e| format!("[[push_key]] public_key: {e}"))?;
+        let key = match (&self.public_key, &self.agent_key) {
+            (Some(path), None) => RuleKey::File(
+                PublicKey::read(&expand_home(path))
+                    .map_err(|e| format!("[[push_key]] public_key: {e}"))?,
+            ),
+            (None, Some(name)) if !name.is_empty() => RuleKey::Agent(name.clone()),
+            (None, Some(_)) => {
+                return Err(
+                    "[[push_key]] agent_key cannot be empty: give a key's comment or \
+                            its SHA256:… fingerprint (ssh-add -l)"
+                        .into(),
+                );
+            }
+            _ => {
+                return Err(
+                    "[[push_key]] needs one of public_key = \"~/.ssh/….pub\" or \
+                            agent_key = \"COMMENT\" / \"SHA256:…\""
+                        .into(),
+                );
+            }
+        };
         Ok(PushRule {
             instance: self.instance.clone(),
             name: self.name.clone(),
@@ -107,8 +139,21 @@ mod tests {
             name: name.map(Into::into),
             cidr: cidr.map(|c| c.parse().unwrap()),
             os_user: "ec2-user".into(),
-            key: PublicKey::parse("ssh-ed25519 AAAAC3Nz x", std::path::Path::new("k")).unwrap(),
+            key: RuleKey::File(
+                PublicKey::parse("ssh-ed25519 AAAAC3Nz x", std::path::Path::new("k")).unwrap(),
+            ),
         }
+    }
+
+    #[test]
+    fn a_rule_pushes_a_key_file_or_an_agent_key() {
+        let load = |text: &str| toml::from_str::<PushKeyConfig>(text).unwrap().load();
+        let rule = load("name = \"web-*\"\nagent_key = \"SHA256:abc\"").unwrap();
+        assert!(matches!(&rule.key, RuleKey::Agent(n) if n == "SHA256:abc"));
+        let e = load("name = \"web-*\"").unwrap_err();
+        assert!(e.contains("needs one of public_key"), "{e}");
+        let e = load("name = \"w\"\nagent_key = \"me\"\npublic_key = \"k.pub\"").unwrap_err();
+        assert!(e.contains("needs one of"), "{e}");
     }
 
     #[test]

@@ -14,15 +14,18 @@
 //! the old one carries its streams to their end. The hop's host key is
 //! checked as OpenSSH checks it ([`known_hosts`]) before the user's key is
 //! offered, and only the host-key types recorded for the hop are asked for.
+//! The user's keys are offered as OpenSSH offers them, the ssh-agent's
+//! included ([`identity`]).
 
 mod carrier;
+mod error;
 mod hostfile;
+mod identity;
 mod known_hosts;
 
 use std::borrow::Cow;
 use std::future::Future;
 use std::io;
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,22 +33,22 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use russh::client::{self, Handle, Msg};
-use russh::keys::Algorithm;
-use russh::keys::{PrivateKey, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
-use russh::{AlgorithmKind, ChannelOpenFailure, ChannelStream, Preferred, cipher};
+use russh::keys::{Algorithm, HashAlg, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
+use russh::{ChannelStream, Preferred, cipher};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{Mutex, OwnedSemaphorePermit};
 use tracing::{info, warn};
 
 pub use carrier::CarrierError;
+pub use error::HopError;
+use identity::{Identity, Offer, Offers};
 pub use known_hosts::{Expected, HostKeyError, HostKeys, Trust, fingerprint};
 
+use crate::agent::AgentError;
 use crate::config::HopConfig;
-use crate::config::expand_home;
 use crate::eice::TunnelStream;
 use crate::metrics::HopTunnel;
 use crate::public_key::PublicKey;
-use crate::reply::Reply;
 
 /// How often an idle hop connection is probed, and how many probes may go
 /// unanswered before it is given up (and made again on the next stream).
@@ -63,122 +66,6 @@ const CIPHERS: &[cipher::Name] = &[
     cipher::AES_128_CTR,
 ];
 
-/// Why a stream through a hop could not be opened.
-#[derive(Debug, thiserror::Error)]
-pub enum HopError {
-    #[error("hop {hop}: cannot reach the hop instance: {source}")]
-    Tunnel {
-        hop: String,
-        source: Box<CarrierError>,
-    },
-    #[error("hop {hop}: {source}")]
-    HostKey { hop: String, source: HostKeyError },
-    #[error("hop {hop}: {why}")]
-    HostKeyRefused { hop: String, why: String },
-    /// The key exchange found no host-key type both sides have: the server
-    /// holds none of the types asked for (see [`HostKeys::expect`]).
-    #[error(
-        "hop {hop}: the hop's sshd has no host key of the types asked for ({}); it offers {}",
-        ours.join(", "),
-        theirs.join(", ")
-    )]
-    NoCommonHostKey {
-        hop: String,
-        ours: Vec<String>,
-        theirs: Vec<String>,
-    },
-    #[error(
-        "hop {hop}: {instance} refused the key {key} for user {user}: {hint}",
-        key = key.display()
-    )]
-    AuthFailed {
-        hop: String,
-        instance: String,
-        user: String,
-        key: PathBuf,
-        hint: &'static str,
-    },
-    #[error("hop {hop}: cannot open a stream to {host}:{port}: {}", refusal(why))]
-    ChannelRefused {
-        hop: String,
-        host: String,
-        port: u16,
-        why: ChannelOpenFailure,
-    },
-    #[error("hop {hop}: {step} took over {}s", after.as_secs())]
-    Timeout {
-        hop: String,
-        step: &'static str,
-        after: Duration,
-    },
-    #[error("hop {hop}: the SSH connection failed: {why}")]
-    Ssh { hop: String, why: String },
-}
-
-/// The server's reason for refusing a channel, in words that say what to check.
-fn refusal(why: &ChannelOpenFailure) -> String {
-    match why {
-        ChannelOpenFailure::AdministrativelyProhibited => {
-            "the hop's sshd forbids forwarding (AllowTcpForwarding / PermitOpen in its sshd_config)"
-                .into()
-        }
-        ChannelOpenFailure::ConnectFailed => {
-            "the hop could not connect (nothing listens there, a security group or firewall \
-             blocks it, or the name does not resolve in the VPC)"
-                .into()
-        }
-        ChannelOpenFailure::ResourceShortage => "the hop's sshd is out of resources".into(),
-        ChannelOpenFailure::UnknownChannelType => "the hop's sshd does not forward TCP".into(),
-        ChannelOpenFailure::Other { code, reason } => format!("code {code}: {reason}"),
-    }
-}
-
-impl HopError {
-    /// What a proxy client is told.
-    pub fn reply(&self) -> Reply {
-        match self {
-            HopError::Tunnel { source, .. } => source.reply(),
-            HopError::HostKey {
-                source: HostKeyError::File { .. },
-                ..
-            } => Reply::GeneralFailure,
-            HopError::HostKey { .. }
-            | HopError::HostKeyRefused { .. }
-            | HopError::NoCommonHostKey { .. }
-            | HopError::AuthFailed { .. } => Reply::NotAllowed,
-            HopError::ChannelRefused { why, .. } => match why {
-                ChannelOpenFailure::AdministrativelyProhibited => Reply::NotAllowed,
-                ChannelOpenFailure::ConnectFailed => Reply::ConnectionRefused,
-                _ => Reply::GeneralFailure,
-            },
-            HopError::Timeout { .. } => Reply::TimedOut,
-            HopError::Ssh { .. } => Reply::GeneralFailure,
-        }
-    }
-}
-
-/// russh reports its own failures through the handler's error type; the
-/// hop's name is filled in by [`Hop::named`].
-impl From<russh::Error> for HopError {
-    fn from(e: russh::Error) -> HopError {
-        match e {
-            russh::Error::NoCommonAlgo {
-                kind: AlgorithmKind::Key,
-                ours,
-                theirs,
-            } => HopError::NoCommonHostKey {
-                hop: String::new(),
-                ours,
-                theirs,
-            },
-            e => HopError::Ssh {
-                hop: String::new(),
-                why: e.to_string(),
-            },
-        }
-    }
-}
-
 /// The EICE tunnel a hop connection runs over, as the proxy opened it.
 pub struct Carrier {
     pub stream: TunnelStream,
@@ -195,10 +82,8 @@ pub struct Carrier {
 /// One hop from the config, with its connection.
 pub struct Hop {
     pub config: HopConfig,
-    key: Arc<PrivateKey>,
-    key_path: PathBuf,
-    /// The key's public half, pushed when `push_key` is set.
-    pub public_key: PublicKey,
+    /// The keys it logs in with: a file, the ssh-agent's, or both.
+    identity: Identity,
     host_keys: HostKeys,
     /// A connection older than this takes no new streams.
     rotate_after: Duration,
@@ -237,35 +122,10 @@ impl Hop {
         tunnel_lifetime: Duration,
         step_timeout: Duration,
     ) -> Result<Hop, String> {
-        let key_path = match &config.key {
-            Some(path) => expand_home(path),
-            None => default_key().ok_or_else(|| {
-                format!(
-                    "[[hop]] {}: no key given and neither ~/.ssh/id_ed25519 nor ~/.ssh/id_rsa exists; \
-                     set key = \"~/.ssh/…\"",
-                    config.name
-                )
-            })?,
-        };
-        let key = russh::keys::load_secret_key(&key_path, None).map_err(|e| {
-            format!(
-                "[[hop]] {}: cannot use the key {}: {e} (an encrypted key is not supported; \
-                 use one without a passphrase, kept for this hop)",
-                config.name,
-                key_path.display()
-            )
-        })?;
-        let line = key
-            .public_key()
-            .to_openssh()
-            .map_err(|e| format!("[[hop]] {}: {e}", config.name))?;
-        let public_key = PublicKey::parse(&line, &key_path.with_extension("pub"))
-            .map_err(|e| format!("[[hop]] {}: {e}", config.name))?;
+        let identity = Identity::load(&config, config.push_key)?;
         Ok(Hop {
             config,
-            key: Arc::new(key),
-            key_path,
-            public_key,
+            identity,
             host_keys,
             rotate_after: tunnel_lifetime * 5 / 6,
             step_timeout,
@@ -284,9 +144,9 @@ impl Hop {
         &self.host_keys
     }
 
-    /// The private key it logs in with.
-    pub fn key_path(&self) -> &std::path::Path {
-        &self.key_path
+    /// What it logs in with: a key file, the ssh-agent's keys, or both.
+    pub fn identity(&self) -> String {
+        self.identity.describe()
     }
 
     /// Opens a `direct-tcpip` channel to `host:port` on the hop's connection,
@@ -300,7 +160,7 @@ impl Hop {
         connect: F,
     ) -> Result<HopChannel, HopError>
     where
-        F: Fn() -> Fut,
+        F: Fn(Option<PublicKey>) -> Fut,
         Fut: Future<Output = Result<Carrier, CarrierError>>,
     {
         let mut retried = false;
@@ -357,7 +217,7 @@ impl Hop {
     /// concurrent streams share it.
     async fn connection<F, Fut>(&self, connect: &F) -> Result<Arc<Connection>, HopError>
     where
-        F: Fn() -> Fut,
+        F: Fn(Option<PublicKey>) -> Fut,
         Fut: Future<Output = Result<Carrier, CarrierError>>,
     {
         let mut current = self.current.lock().await;
@@ -399,11 +259,26 @@ impl Hop {
     /// Opens the tunnel, speaks SSH over it, checks the host key and logs in.
     async fn connect<F, Fut>(&self, connect: &F) -> Result<Connection, HopError>
     where
-        F: Fn() -> Fut,
+        F: Fn(Option<PublicKey>) -> Fut,
         Fut: Future<Output = Result<Carrier, CarrierError>>,
     {
         let name = &self.config.name;
-        let transport = connect().await.map_err(|e| HopError::Tunnel {
+        let mut offers = self
+            .identity
+            .offers()
+            .await
+            .map_err(|e| self.agent_error(e))?;
+        // The key pushed is the one offered: the first (and, with a push, only) one.
+        let push = if self.config.push_key {
+            let key = offers.keys[0].public_key(offers.agent.as_ref());
+            Some(key.map_err(|why| HopError::Ssh {
+                hop: name.clone(),
+                why,
+            })?)
+        } else {
+            None
+        };
+        let transport = connect(push).await.map_err(|e| HopError::Tunnel {
             hop: name.clone(),
             source: Box::new(e),
         })?;
@@ -443,17 +318,17 @@ impl Hop {
             .await
             .map_err(|e| self.ssh_error(e))?
             .flatten();
-        let key = PrivateKeyWithHashAlg::new(Arc::clone(&self.key), hash);
-        let auth = handle
-            .authenticate_publickey(&self.config.os_user, key)
-            .await
-            .map_err(|e| self.ssh_error(e))?;
-        if !auth.success() {
+        if !self.log_in(&mut handle, &mut offers, hash).await? {
+            let keys: Vec<String> = offers.keys.iter().map(Offer::describe).collect();
             return Err(HopError::AuthFailed {
                 hop: name.clone(),
                 instance: transport.instance,
                 user: self.config.os_user.clone(),
-                key: self.key_path.clone(),
+                keys: format!(
+                    "the key{} {}",
+                    if keys.len() == 1 { "" } else { "s" },
+                    keys.join(", ")
+                ),
                 hint: if self.config.push_key {
                     "the key was pushed with EC2 Instance Connect, so check that the instance runs \
                      ec2-instance-connect (Amazon Linux, Ubuntu) and that os_user exists there"
@@ -478,6 +353,56 @@ impl Hop {
             instance: transport.instance,
             endpoint: transport.endpoint,
         })
+    }
+
+    /// Offers each key in turn until the server accepts one: `false` if it
+    /// accepts none. Agent keys are signed by the agent.
+    async fn log_in(
+        &self,
+        handle: &mut Handle<Client>,
+        offers: &mut Offers,
+        hash: Option<HashAlg>,
+    ) -> Result<bool, HopError> {
+        let user = &self.config.os_user;
+        for offer in &offers.keys {
+            let auth = match offer {
+                Offer::File { key, .. } => {
+                    let key = PrivateKeyWithHashAlg::new(Arc::clone(key), hash);
+                    handle
+                        .authenticate_publickey(user, key)
+                        .await
+                        .map_err(|e| self.ssh_error(e))?
+                }
+                Offer::Agent(key) => {
+                    let agent = offers
+                        .agent
+                        .as_mut()
+                        .expect("agent keys come with the agent that holds them");
+                    let signed = handle
+                        .authenticate_publickey_with(user, key.public.clone(), hash, agent.signer())
+                        .await;
+                    match signed {
+                        Ok(auth) => auth,
+                        Err(russh::AgentAuthError::Send(_)) => {
+                            return Err(self.ssh_error(russh::Error::SendError));
+                        }
+                        Err(e) => return Err(self.agent_error(agent.sign_error(key, e))),
+                    }
+                }
+            };
+            if auth.success() {
+                tracing::debug!(hop = %self.config.name, key = %offer.describe(), "logged in");
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    fn agent_error(&self, source: AgentError) -> HopError {
+        HopError::Agent {
+            hop: self.config.name.clone(),
+            source,
+        }
     }
 
     /// A russh failure, with the hop's name.
@@ -545,15 +470,6 @@ fn retire(closed: bool, age: Duration, rotate_after: Duration) -> Option<Retire>
     } else {
         None
     }
-}
-
-/// `~/.ssh/id_ed25519`, else `~/.ssh/id_rsa`, as `eice-proxy ssh` picks.
-fn default_key() -> Option<PathBuf> {
-    let ssh = PathBuf::from(std::env::var_os("HOME")?).join(".ssh");
-    ["id_ed25519", "id_rsa"]
-        .iter()
-        .map(|name| ssh.join(name))
-        .find(|path| path.exists())
 }
 
 /// The russh event handler: it checks the host key; nothing else a
@@ -665,44 +581,6 @@ mod tests {
         assert_eq!(
             names(ssh_config(Some(vec![Algorithm::Ed25519]))),
             ["ssh-ed25519"]
-        );
-    }
-
-    #[test]
-    fn a_failed_host_key_negotiation_is_its_own_refusal() {
-        let e = HopError::from(russh::Error::NoCommonAlgo {
-            kind: AlgorithmKind::Key,
-            ours: vec!["ssh-ed25519".into()],
-            theirs: vec!["ecdsa-sha2-nistp256".into()],
-        });
-        assert!(matches!(e, HopError::NoCommonHostKey { .. }), "{e}");
-        assert_eq!(e.reply(), Reply::NotAllowed);
-        let cipher = HopError::from(russh::Error::NoCommonAlgo {
-            kind: AlgorithmKind::Cipher,
-            ours: vec![],
-            theirs: vec![],
-        });
-        assert!(matches!(cipher, HopError::Ssh { .. }), "{cipher}");
-    }
-
-    #[test]
-    fn channel_refusals_map_to_replies_that_say_what_to_check() {
-        let refused = |why| HopError::ChannelRefused {
-            hop: "prod".into(),
-            host: "db.internal".into(),
-            port: 5432,
-            why,
-        };
-        let e = refused(ChannelOpenFailure::AdministrativelyProhibited);
-        assert_eq!(e.reply(), Reply::NotAllowed);
-        assert!(e.to_string().contains("AllowTcpForwarding"), "{e}");
-        let e = refused(ChannelOpenFailure::ConnectFailed);
-        assert_eq!(e.reply(), Reply::ConnectionRefused);
-        assert!(
-            e.to_string().starts_with(
-                "hop prod: cannot open a stream to db.internal:5432: the hop could not connect"
-            ),
-            "{e}"
         );
     }
 }

@@ -4,6 +4,9 @@
 
 #![allow(dead_code)] // each test file uses a different part of this module
 
+// A real ssh-agent on a Unix socket: Unix only, as are the tests that use it.
+#[cfg(unix)]
+pub mod agent;
 pub mod clients;
 // A shell script made executable: Unix only, as are the tests that use it.
 #[cfg(unix)]

@@ -447,7 +447,7 @@ async fn check_hops(report: &mut Report, config: &Config) {
                         r.vpc_id,
                         r.endpoint.id,
                         hop.config.os_user,
-                        hop.key_path().display()
+                        hop.identity()
                     ),
                 );
                 check_hop_host_key(report, hop.host_keys(), &id);
