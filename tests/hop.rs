@@ -350,23 +350,28 @@ async fn hop_network() -> Option<(HopNet, Sshd, SimAws, std::path::PathBuf)> {
     Some((net, sshd, aws, known_hosts))
 }
 
+/// `eice-proxy forward` of a local port to the hop network's database, with
+/// `extra` in the config. The database's name is one only the hop resolves;
+/// a domain rule sends it there unresolved.
+async fn db_forward(aws: SimAws, sshd: &Sshd, known_hosts: &std::path::Path, extra: &str) -> Proxy {
+    let config = hop_config(sshd, known_hosts, "domains = [\"*.vpc.internal\"]") + extra;
+    let target = format!("{DB_HOST}:{DB_PORT}");
+    Proxy::forward_with(
+        aws,
+        &config,
+        &[("HOME", &home(sshd))],
+        "127.0.0.1:0",
+        &target,
+    )
+    .await
+}
+
 #[tokio::test]
 async fn psql_through_a_forward_port_queries_postgres_behind_the_hop() {
     let Some((net, sshd, aws, known_hosts)) = hop_network().await else {
         return;
     };
-    // The database's name is one only the hop resolves; a domain rule sends
-    // it there unresolved.
-    let config = hop_config(&sshd, &known_hosts, "domains = [\"*.vpc.internal\"]");
-    let target = format!("{DB_HOST}:{DB_PORT}");
-    let forward = Proxy::forward_with(
-        aws,
-        &config,
-        &[("HOME", &home(&sshd))],
-        "127.0.0.1:0",
-        &target,
-    )
-    .await;
+    let forward = db_forward(aws, &sshd, &known_hosts, "").await;
     let port = forward.addr.port().to_string();
     let psql = |query: &'static str| {
         let mut psql = Command::new("psql");
@@ -449,17 +454,8 @@ async fn an_idle_psql_session_through_the_hop_outlives_the_eice_idle_limit() {
     let idle = std::time::Duration::from_millis(1500);
     // Before the tunnel opens: the limit applies to tunnels opened later.
     aws.eice.set_idle_timeout(Some(idle));
-    let config = hop_config(&sshd, &known_hosts, "domains = [\"*.vpc.internal\"]")
-        + "[keepalive]\ninterval = 0.25\ntimeout = 30\n";
-    let target = format!("{DB_HOST}:{DB_PORT}");
-    let forward = Proxy::forward_with(
-        aws,
-        &config,
-        &[("HOME", &home(&sshd))],
-        "127.0.0.1:0",
-        &target,
-    )
-    .await;
+    let pinging = "[keepalive]\ninterval = 0.25\ntimeout = 30\n";
+    let forward = db_forward(aws, &sshd, &known_hosts, pinging).await;
     let port = forward.addr.port().to_string();
     let mut psql = Command::new("psql")
         .args(["-h", "127.0.0.1", "-p", &port, "-U", "postgres"])
