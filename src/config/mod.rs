@@ -12,8 +12,10 @@ mod check;
 mod forward;
 mod hop;
 mod keepalive;
+mod limits;
 mod locate;
 mod push_key;
+mod ssh;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -24,8 +26,10 @@ pub use check::region_name;
 pub use forward::{ForwardRule, local_addr};
 pub use hop::HopConfig;
 pub use keepalive::KeepaliveConfig;
+pub use limits::{CacheConfig, Limits, Timeouts};
 pub use locate::{CONFIG_ENV, default_path, expand_home, home_dir};
 pub use push_key::{DEFAULT_OS_USER, PushKeyConfig, PushRule, RuleKey, first_match};
+pub use ssh::{SshConfig, StrictHostKeyChecking};
 
 use ipnet::IpNet;
 use serde::Deserialize;
@@ -131,58 +135,6 @@ pub struct NetworkConfig {
     pub endpoint_dns: crate::eice::EndpointDns,
 }
 
-/// `[ssh]`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SshConfig {
-    /// The OS user to log in as when the command line names none
-    /// (default `ec2-user`).
-    pub user: Option<String>,
-    /// Where hop host keys not in `~/.ssh/known_hosts` are trusted on first
-    /// use (default `$XDG_STATE_HOME/eice-proxy/known_hosts`).
-    pub known_hosts: Option<std::path::PathBuf>,
-    /// Whether a hop whose host key is recorded nowhere may be trusted on
-    /// first use. Spelled as in ssh_config too, so a line can be carried over.
-    #[serde(default, alias = "StrictHostKeyChecking")]
-    pub strict_host_key_checking: StrictHostKeyChecking,
-}
-
-/// OpenSSH's `StrictHostKeyChecking`, for the hops' host keys: the two
-/// values that never let a changed key through.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
-pub enum StrictHostKeyChecking {
-    /// Never learn a key: every hop's key must be recorded beforehand (a
-    /// team that distributes its known_hosts file).
-    Yes,
-    /// Learn the key of a host that has none recorded; refuse any other.
-    #[default]
-    AcceptNew,
-}
-
-impl TryFrom<String> for StrictHostKeyChecking {
-    type Error = String;
-
-    fn try_from(value: String) -> Result<Self, String> {
-        match value.to_ascii_lowercase().as_str() {
-            "yes" | "true" => Ok(StrictHostKeyChecking::Yes),
-            "accept-new" => Ok(StrictHostKeyChecking::AcceptNew),
-            "no" | "off" | "false" => Err(format!(
-                "strict_host_key_checking = {value:?} is not offered: it would let a changed host \
-                 key through; use \"accept-new\" (learn only unknown hosts) or \"yes\""
-            )),
-            "ask" => Err(
-                "strict_host_key_checking = \"ask\" is not offered: a proxy has no terminal to ask \
-                 on; use \"yes\" or \"accept-new\""
-                    .into(),
-            ),
-            _ => Err(format!(
-                "strict_host_key_checking must be \"yes\" or \"accept-new\", got {value:?}"
-            )),
-        }
-    }
-}
-
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 1080))
 }
@@ -273,87 +225,6 @@ fn one_line(message: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join(": ")
-}
-
-/// `[timeouts]`, in seconds.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Timeouts {
-    /// A client must name its target within this (SOCKS5 greeting and
-    /// request, or the CONNECT request head); slow or silent clients are dropped.
-    #[serde(deserialize_with = "check::positive")]
-    pub handshake: u64,
-    /// Finding the route (EC2 API calls, with the SDK's retries).
-    #[serde(deserialize_with = "check::positive")]
-    pub resolve: u64,
-    /// TCP, TLS and the WebSocket upgrade to EICE.
-    #[serde(deserialize_with = "check::positive")]
-    pub open: u64,
-    /// For servers that speak first (port 22): the wait for their first bytes.
-    #[serde(deserialize_with = "check::positive")]
-    pub first_data: u64,
-    /// After SIGINT/SIGTERM, how long open tunnels may go on before they are closed.
-    pub shutdown_grace: u64,
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Timeouts {
-            handshake: 10,
-            resolve: 30,
-            open: 15,
-            first_data: 15,
-            shutdown_grace: 30,
-        }
-    }
-}
-
-/// `[limits]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Limits {
-    /// Client connections served at once; more wait in the accept queue.
-    #[serde(deserialize_with = "check::positive")]
-    pub max_connections: usize,
-    /// Open tunnels per endpoint. EICE allows 20 concurrent connections per
-    /// endpoint; refusing the 21st here gives a clear error instead of the
-    /// service's.
-    #[serde(deserialize_with = "check::positive")]
-    pub tunnels_per_endpoint: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_connections: 1024,
-            tunnels_per_endpoint: 20,
-        }
-    }
-}
-
-/// Cache lifetimes in seconds.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct CacheConfig {
-    /// Instance id or Name tag → address, VPC, subnet.
-    pub instance_ttl: u64,
-    /// The table of VPC CIDR blocks used to place a bare IP.
-    pub vpc_ttl: u64,
-    /// A VPC's usable endpoints.
-    pub endpoint_ttl: u64,
-    /// "Not found" answers, kept short so a new instance is seen soon.
-    pub negative_ttl: u64,
-}
-
-impl Default for CacheConfig {
-    fn default() -> Self {
-        CacheConfig {
-            instance_ttl: 300,
-            vpc_ttl: 900,
-            endpoint_ttl: 300,
-            negative_ttl: 20,
-        }
-    }
 }
 
 /// `[[route]]`: addresses in `cidr` go through this VPC's endpoint, or this

@@ -6,6 +6,8 @@
 //! `ec2-instance-connect:OpenTunnel` permission can only be seen by using it,
 //! and a hop's SSH login only by making it.
 
+mod hops;
+mod network;
 mod path;
 
 use std::fmt;
@@ -16,9 +18,7 @@ use aws_sdk_sts::error::ProvideErrorMetadata;
 
 use super::{ProfileAws, config_path, load_aws, load_config};
 use crate::cli::{AwsArgs, DoctorArgs};
-use crate::config::{Config, StrictHostKeyChecking, default_path};
-use crate::eice::{ENDPOINT_ADDRS_ENV, ENDPOINT_URL_ENV, EndpointDns, TunnelSettings};
-use crate::hop::{Expected, HostKeys};
+use crate::config::{Config, default_path};
 use crate::resolve::{AwsError, Ec2, Scope};
 use crate::server;
 
@@ -105,7 +105,7 @@ pub(super) async fn run(aws_args: &AwsArgs, args: DoctorArgs) -> anyhow::Result<
         report.finish_json();
         anyhow::bail!("doctor found a problem with the config file");
     };
-    check_environment(&mut report, &config);
+    network::check_environment(&mut report, &config);
     match load_aws(&config).await {
         Ok((plan, profiles)) => {
             let regions: Vec<String> = plan.scopes[..plan.searched]
@@ -117,7 +117,7 @@ pub(super) async fn run(aws_args: &AwsArgs, args: DoctorArgs) -> anyhow::Result<
                 .iter()
                 .map(|s| s.region.clone())
                 .collect();
-            check_proxy(&mut report, &config, &names).await;
+            network::check_proxy(&mut report, &config, &names).await;
             for profile in &profiles {
                 check_profile(&mut report, profile).await;
             }
@@ -131,7 +131,7 @@ pub(super) async fn run(aws_args: &AwsArgs, args: DoctorArgs) -> anyhow::Result<
             report.fix("add `regions = [\"us-east-1\"]` to the config file, or pass --region");
         }
     }
-    check_hops(&mut report, &config).await;
+    hops::check_hops(&mut report, &config).await;
     check_listen(&mut report, &config).await;
     let json = report.json.is_some();
     report.finish_json();
@@ -166,111 +166,6 @@ fn check_config(report: &mut Report, aws_args: &AwsArgs, args: &DoctorArgs) -> O
                 "correct the key on the line named; config/eice-proxy.example.toml lists every key",
             );
             None
-        }
-    }
-}
-
-/// The tunnel client's environment knobs, and which of an endpoint's names
-/// a tunnel dials.
-fn check_environment(report: &mut Report, config: &Config) {
-    match TunnelSettings::from_env() {
-        Ok(settings) => {
-            let detail = match &settings.endpoint_override {
-                Some(o) => format!(
-                    "{ENDPOINT_URL_ENV} sends every tunnel to {}://{}:{}",
-                    if o.tls { "wss" } else { "ws" },
-                    o.host,
-                    o.port
-                ),
-                None => dialled_name(&settings, config.network.endpoint_dns),
-            };
-            report.line(Status::Ok, "tunnel settings", detail);
-        }
-        Err(e) => {
-            report.line(Status::Fail, "tunnel settings", e);
-            report.fix("correct or unset the variable named");
-        }
-    }
-}
-
-/// Which of each endpoint's names tunnels dial (and sign), and where.
-fn dialled_name(settings: &TunnelSettings, endpoint_dns: EndpointDns) -> String {
-    let fips = if settings.use_fips { " FIPS" } else { "" };
-    let mut text = match endpoint_dns {
-        EndpointDns::Ipv4 => format!("tunnels dial each endpoint's ipv4{fips} name (DnsName)"),
-        EndpointDns::Dualstack => format!(
-            "tunnels dial each endpoint's dualstack{fips} name (PublicDnsNames.Dualstack), \
-             IPv6 or IPv4, whichever answers first"
-        ),
-    };
-    if !settings.endpoint_addrs.is_empty() {
-        let addrs: Vec<String> = settings
-            .endpoint_addrs
-            .iter()
-            .map(|a| a.to_string())
-            .collect();
-        text.push_str(&format!(" at {} ({ENDPOINT_ADDRS_ENV})", addrs.join(", ")));
-    }
-    text
-}
-
-/// Which proxy the EC2 API, the SDK's calls and the tunnels of each region
-/// go through, and whether it answers.
-async fn check_proxy(report: &mut Report, config: &Config, regions: &[String]) {
-    let settings = match super::settings(config) {
-        Ok(settings) => settings,
-        Err(e) => {
-            report.line(Status::Fail, "proxy", e);
-            report.fix("correct the proxy URL named, or unset it");
-            return;
-        }
-    };
-    let proxies = &settings.proxies;
-    if proxies.https.is_none() && proxies.http.is_none() {
-        report.line(Status::Ok, "proxy", "none: connections to AWS go direct");
-        return;
-    }
-    for region in regions {
-        let api = crate::ec2::ApiUrl::for_region(region, false, false);
-        let eice = format!("eice-example.ec2-instance-connect-endpoint.{region}.amazonaws.com");
-        let way = |host: &str| match proxies.for_host(true, host, 443) {
-            Some(proxy) => format!("via {proxy}"),
-            None => "direct (NO_PROXY)".to_owned(),
-        };
-        let sdk = format!("sts.{region}.amazonaws.com");
-        let detail = format!(
-            "EC2 API {}; STS, SSO and Instance Connect {}; tunnels {}",
-            way(&api.host),
-            way(&sdk),
-            way(&eice)
-        );
-        report.line(Status::Ok, &format!("proxy ({region})"), detail);
-    }
-    let mut checked = Vec::new();
-    for proxy in [&proxies.https, &proxies.http].into_iter().flatten() {
-        if checked.contains(&(&proxy.host, proxy.port)) {
-            continue;
-        }
-        checked.push((&proxy.host, proxy.port));
-        let answer = tokio::time::timeout(
-            std::time::Duration::from_secs(3),
-            tokio::net::TcpStream::connect((proxy.host.as_str(), proxy.port)),
-        )
-        .await;
-        match answer {
-            Ok(Ok(_)) => report.line(Status::Ok, "proxy answers", proxy),
-            Ok(Err(e)) => {
-                report.line(Status::Fail, "proxy answers", format!("{proxy}: {e}"));
-                report.fix("check the proxy's address, or unset the variable named");
-            }
-            Err(_) => {
-                report.line(
-                    Status::Fail,
-                    "proxy answers",
-                    format!("{proxy}: no answer in 3 s"),
-                );
-                report.fix("check the proxy's address, or unset the variable named");
-            }
         }
     }
 }
@@ -418,80 +313,6 @@ fn denied(report: &mut Report, region: &str, e: &AwsError) {
              (Describe* actions cannot be limited to resources)",
             e.action
         ));
-    }
-}
-
-/// Each `[[hop]]`: its key loads, and its instance is found with the
-/// endpoint that reaches it. Logging in needs a tunnel, which doctor does
-/// not open; the first stream through the hop shows the rest.
-async fn check_hops(report: &mut Report, config: &Config) {
-    if config.hops.is_empty() {
-        return;
-    }
-    let proxy = match super::build_proxy(config).await {
-        Ok(proxy) => proxy,
-        Err(e) => {
-            report.line(Status::Fail, "hops", format!("{e:#}"));
-            return;
-        }
-    };
-    for hop in proxy.hops() {
-        let check = format!("hop {}", hop.name());
-        match proxy.locate_hop(hop).await {
-            Ok((r, id)) => {
-                report.line(
-                    Status::Ok,
-                    &check,
-                    format!(
-                        "{id} in {} through {}, as {} with {}",
-                        r.vpc_id,
-                        r.endpoint.id,
-                        hop.config.os_user,
-                        hop.identity()
-                    ),
-                );
-                check_hop_host_key(report, hop.host_keys(), &id);
-            }
-            Err(e) => {
-                report.line(Status::Fail, &check, e);
-                report.fix("set the hop's `instance` to a running instance's id or Name tag");
-            }
-        }
-    }
-}
-
-/// Where the hop `id`'s host key is recorded, or what happens on first use.
-fn check_hop_host_key(report: &mut Report, keys: &HostKeys, id: &str) {
-    let check = format!("host key of {id}");
-    match keys.expect(id) {
-        Ok(Expected {
-            pinned: Some(recorded),
-            ..
-        }) => report.line(Status::Ok, &check, format!("{recorded}")),
-        Ok(_) if keys.strict == StrictHostKeyChecking::Yes => {
-            report.line(
-                Status::Fail,
-                &check,
-                "none recorded, and strict_host_key_checking = \"yes\" forbids learning it",
-            );
-            report.fix(format!(
-                "record the instance's key as a line `{id} TYPE KEY` in {} or ~/.ssh/known_hosts \
-                 (the first refused stream prints the exact line)",
-                keys.own_file.display()
-            ));
-        }
-        Ok(_) => report.line(
-            Status::Warn,
-            &check,
-            format!(
-                "none recorded: the first connection trusts the key it is shown and records it in {}",
-                keys.own_file.display()
-            ),
-        ),
-        Err(e) => {
-            report.line(Status::Fail, &check, e.to_string());
-            report.fix("correct or remove the known_hosts line named");
-        }
     }
 }
 
