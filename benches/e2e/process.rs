@@ -52,6 +52,14 @@ impl ProxyFiles {
     }
 }
 
+impl ProxyFiles {
+    /// The empty file the AWS config and credentials variables name.
+    #[allow(dead_code)] // the WAN bench's; the e2e bench passes the files whole
+    pub fn empty(&self) -> &Path {
+        &self.empty
+    }
+}
+
 /// What the proxy logged: counts, the first warnings, and the latest line.
 #[derive(Default)]
 struct Log {
@@ -92,6 +100,18 @@ impl ProxyProcess {
         aws: &SimAws,
         files: &ProxyFiles,
     ) -> anyhow::Result<Self> {
+        ProxyProcess::start_with_env(exe, wrapper, aws, files, &[]).await
+    }
+
+    /// [`ProxyProcess::start`] with `extra` variables set last, over the
+    /// account's (the WAN bench points the proxy at delayed links this way).
+    pub async fn start_with_env(
+        exe: &Path,
+        wrapper: &[String],
+        aws: &SimAws,
+        files: &ProxyFiles,
+        extra: &[(String, String)],
+    ) -> anyhow::Result<Self> {
         let mut command = match wrapper.split_first() {
             Some((program, args)) => {
                 let mut command = Command::new(program);
@@ -113,6 +133,7 @@ impl ProxyProcess {
         if let Some(ca) = &files.ca {
             command.env("AWS_CA_BUNDLE", ca);
         }
+        command.envs(extra.iter().map(|(k, v)| (k, v)));
         let mut child = command
             .spawn()
             .with_context(|| format!("starting {}", exe.display()))?;
