@@ -269,6 +269,9 @@ pub struct ConnectArgs {
     /// Seconds after which the service closes the tunnel (1-3600; overrides the config file).
     #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u32).range(1..=3600))]
     pub max_tunnel_duration: Option<u32>,
+    /// Neither read nor write the route cache on disk: ask the EC2 API.
+    #[arg(long)]
+    pub no_cache: bool,
     /// An instance id, private IP, private DNS name or Name tag (ssh's %h).
     pub host: String,
     /// The remote port (EICE accepts 22 and 3389).

@@ -40,7 +40,7 @@
 //! | [`diagnose`] | "why can't I reach it?": a path's rules read from the EC2 API and checked |
 //! | [`config`] | the config file, every table of it (`[[hop]]`, `[[push_key]]`, `[[route]]`, …) |
 //! | [`inbound`] | SOCKS5 and HTTP CONNECT, told apart by the first byte |
-//! | [`resolve`] | target → route through caches; `way` is the one place that decides direct or hop |
+//! | [`resolve`] | target → route through caches (and, for `connect` and `ssh`, the route cache on disk, `resolve::disk`); `way` is the one place that decides direct or hop |
 //! | [`keys`] | EC2 Instance Connect key push, for `[[push_key]]` rules, hops and `eice-proxy ssh` |
 //! | [`hop`] | the SSH hop: any port in a VPC through one SSH connection over one EICE tunnel |
 //! | [`error`] | the crate-wide error: every domain error, and what each tells the client |

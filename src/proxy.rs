@@ -52,6 +52,9 @@ pub struct Proxy {
     metrics: Arc<Metrics>,
     /// What blocks a path EICE called unreachable, checked at most once a minute.
     hints: Hints,
+    /// Whether a tunnel that shows its cached route stale is opened once
+    /// more after a fresh lookup (`connect`, whose cache outlives it).
+    retry_stale: bool,
 }
 
 /// The timeouts and durations a connection's steps obey.
@@ -150,7 +153,17 @@ impl Proxy {
             },
             metrics: Arc::new(Metrics::new()),
             hints: Hints::default(),
+            retry_stale: false,
         })
+    }
+
+    /// The same proxy, trying once more with fresh lookups when a tunnel
+    /// fails in a way that shows its cached route stale (the endpoint is
+    /// gone, the instance could not be reached), so that an out-of-date
+    /// route cache costs one failed attempt, never a failed login.
+    pub fn retrying_stale_routes(mut self) -> Proxy {
+        self.retry_stale = true;
+        self
     }
 
     /// The proxy's counters and open tunnels, for the metrics endpoint.
@@ -216,7 +229,7 @@ impl Proxy {
         let opened = match way {
             Way::Direct(resolution) => {
                 self.metrics.lookups(cache_lookups(&resolution.lookups));
-                let (tunnel, slot) = self.open_tunnel(&resolution, None).await?;
+                let (tunnel, slot, resolution) = self.open_direct(target, resolution).await?;
                 Opened::Tunnel {
                     tunnel,
                     resolution,
@@ -242,6 +255,32 @@ impl Proxy {
         };
         self.metrics.tunnel_setup(started.elapsed());
         Ok(opened)
+    }
+
+    /// The tunnel of a direct route; when it shows the cached answers that
+    /// made the route stale, and this proxy retries, once more after a fresh
+    /// lookup. Returns the resolution the tunnel was opened with.
+    async fn open_direct(
+        &self,
+        target: &Target,
+        resolution: Resolution,
+    ) -> Result<(Tunnel, OwnedSemaphorePermit, Resolution), Error> {
+        let e = match self.attempt_tunnel(&resolution, None).await {
+            Ok((tunnel, slot)) => return Ok((tunnel, slot, resolution)),
+            Err((e, true)) if self.retry_stale => e,
+            Err((e, _)) => return Err(self.explain(&resolution, e).await),
+        };
+        tracing::info!(
+            endpoint = %resolution.endpoint.id,
+            ip = %resolution.tunnel().private_ip,
+            "the cached route to {target} was stale ({e}); looking it up again"
+        );
+        let fresh = timeout(self.settings.resolve, self.resolver.resolve(target))
+            .await
+            .map_err(|_| self.resolve_timeout())??;
+        self.metrics.lookups(cache_lookups(&fresh.lookups));
+        let (tunnel, slot) = self.open_tunnel(&fresh, None).await?;
+        Ok((tunnel, slot, fresh))
     }
 
     /// The tunnel under a hop's SSH connection: to the hop instance's port
@@ -279,10 +318,28 @@ impl Proxy {
         resolution: &Resolution,
         push: Option<(&str, &PublicKey)>,
     ) -> Result<(Tunnel, OwnedSemaphorePermit), Error> {
+        match self.attempt_tunnel(resolution, push).await {
+            Ok(opened) => Ok(opened),
+            Err((e, _)) => Err(self.explain(resolution, e).await),
+        }
+    }
+
+    /// [`Proxy::open_tunnel`] without the explanation of a refusal: the
+    /// error, and whether it showed the cached answers of the route stale
+    /// (they are forgotten), so a fresh lookup may do better.
+    async fn attempt_tunnel(
+        &self,
+        resolution: &Resolution,
+        push: Option<(&str, &PublicKey)>,
+    ) -> Result<(Tunnel, OwnedSemaphorePermit), (Error, bool)> {
         let port = resolution.tunnel().port;
-        let slot = self.endpoint_slot(&resolution.endpoint.id)?;
+        let slot = self
+            .endpoint_slot(&resolution.endpoint.id)
+            .map_err(|e| (e, false))?;
         if port == 22 {
-            self.push_key(resolution, push).await?;
+            self.push_key(resolution, push)
+                .await
+                .map_err(|e| (e, false))?;
         }
         let opened = async {
             let mut tunnel = self
@@ -297,17 +354,25 @@ impl Proxy {
         match opened.await {
             Ok(tunnel) => Ok((tunnel, slot)),
             Err(e) => {
-                self.resolver.forget(resolution, &e).await;
-                if e.is_unreachable()
-                    && let Some(hint) = self.unreachable_hint(resolution).await
-                {
-                    return Err(Error::Unreachable {
-                        tunnel: Box::new(e),
-                        hint: hint.to_string(),
-                    });
-                }
-                Err(Error::Tunnel(e))
+                let stale = self.resolver.forget(resolution, &e).await;
+                Err((Error::Tunnel(e), stale))
             }
+        }
+    }
+
+    /// A failed tunnel's error, with what blocks the path when EICE could
+    /// not reach the instance.
+    async fn explain(&self, resolution: &Resolution, error: Error) -> Error {
+        match error {
+            Error::Tunnel(e) if e.is_unreachable() => match self.unreachable_hint(resolution).await
+            {
+                Some(hint) => Error::Unreachable {
+                    tunnel: Box::new(e),
+                    hint: hint.to_string(),
+                },
+                None => Error::Tunnel(e),
+            },
+            other => other,
         }
     }
 

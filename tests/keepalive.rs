@@ -182,6 +182,7 @@ async fn connect_as_proxy_command_closes_a_tunnel_whose_pings_go_unanswered() {
     cmd.envs(proxy.aws.env())
         .env("AWS_CONFIG_FILE", &empty)
         .env("AWS_SHARED_CREDENTIALS_FILE", &empty)
+        .env("XDG_CACHE_HOME", sshd.dir.path())
         .env("EICE_PROXY_CONFIG", &config);
     let session = Session::spawn(cmd).await;
     proxy.aws.eice.stop_answering_pings();

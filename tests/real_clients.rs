@@ -61,7 +61,8 @@ async fn ssh_runs_a_command_through_socks5_http_connect_and_connect_mode() {
     std::fs::write(&empty, "").unwrap();
     cmd.envs(proxy.aws.env())
         .env("AWS_CONFIG_FILE", &empty)
-        .env("AWS_SHARED_CREDENTIALS_FILE", &empty);
+        .env("AWS_SHARED_CREDENTIALS_FILE", &empty)
+        .env("XDG_CACHE_HOME", sshd.dir.path());
     assert_eq!(run(cmd).await, format!("{WEB_1} ok\n"));
 }
 

@@ -63,7 +63,7 @@ pub(super) async fn run(aws_args: &AwsArgs, args: ConnectArgs) -> anyhow::Result
                 splice_tunnel(stdio, tunnel).await
             }
             _ => {
-                let proxy = super::build_proxy(&config).await?;
+                let proxy = super::build_login_proxy(&config, !args.no_cache).await?;
                 let opened = proxy
                     .open(&target)
                     .await

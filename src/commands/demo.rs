@@ -225,6 +225,13 @@ fn guide(aws: &SimAws, proxy: &str, ca: &std::path::Path, sshd: bool) -> String 
         .map(|(k, v)| format!("{k}={v}"))
         .chain([
             format!("AWS_CA_BUNDLE={}", ca.display()),
+            // The logins' route cache goes with the demo's other files, not
+            // into the user's own cache.
+            format!(
+                "{}={}",
+                crate::resolve::disk::CACHE_DIR_ENV,
+                ca.with_file_name("route-cache").display()
+            ),
             format!(
                 "EICE_PROXY_REGIONS={}",
                 aws.worlds

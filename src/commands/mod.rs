@@ -29,6 +29,7 @@ use crate::ec2::{self, ApiUrl, Ec2};
 use crate::eice::{Connector, TunnelSettings};
 use crate::keys::KeyPusher;
 use crate::net::{self, Transport};
+use crate::resolve::disk::{self as route_cache, Identity, RouteFile};
 use crate::resolve::{Plan, Regional, Resolver, Scope};
 use crate::server::Proxy;
 
@@ -139,14 +140,7 @@ impl ProfileAws {
     /// own (FIPS and dual-stack as the profile asks), with the profile's
     /// retry and timeout settings.
     fn ec2(&self, region: &str) -> Ec2 {
-        let url = self.ec2_url.clone().unwrap_or_else(|| {
-            ApiUrl::for_region(
-                region,
-                self.sdk.use_fips().unwrap_or(false),
-                self.sdk.use_dual_stack().unwrap_or(false),
-            )
-        });
-        let mut settings = ec2::Settings::new(url, region);
+        let mut settings = ec2::Settings::new(self.ec2_url(region), region);
         if let Some(retry) = self.sdk.retry_config() {
             settings.retry = ec2::Retry {
                 max_attempts: retry.max_attempts().max(1),
@@ -167,6 +161,34 @@ impl ProfileAws {
             Arc::clone(&self.credentials),
             self.transport.clone(),
         )
+    }
+
+    /// The EC2 API URL in `region`: the configured one, or AWS's own.
+    fn ec2_url(&self, region: &str) -> ApiUrl {
+        self.ec2_url.clone().unwrap_or_else(|| {
+            ApiUrl::for_region(
+                region,
+                self.sdk.use_fips().unwrap_or(false),
+                self.sdk.use_dual_stack().unwrap_or(false),
+            )
+        })
+    }
+
+    /// The route file of `scope` in `dir`: named for the profile as the
+    /// user set it (`--profile`, the config, `AWS_PROFILE`, else `default`),
+    /// and holding answers of this EC2 API only.
+    fn route_file(&self, dir: &std::path::Path, scope: &Scope, config: &Config) -> RouteFile {
+        let profile = scope
+            .profile
+            .clone()
+            .or_else(|| std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()))
+            .unwrap_or_else(|| "default".to_owned());
+        let identity = Identity {
+            profile,
+            region: scope.region.clone(),
+            api: self.ec2_url(&scope.region).to_string(),
+        };
+        RouteFile::new(dir, identity, &config.cache)
     }
 
     /// The EC2 Instance Connect API in `region` with this profile.
@@ -250,19 +272,26 @@ fn sdk_http(settings: &TunnelSettings) -> anyhow::Result<SharedHttpClient> {
 
 /// The resolver and key pusher for `config`: per region and profile, one
 /// EC2 client and one EC2 Instance Connect client; one credentials cache per
-/// profile.
-async fn build_aws(config: &Config) -> anyhow::Result<(Resolver, KeyPusher)> {
+/// profile; and, when `route_cache` names a directory, one route file.
+async fn build_aws(
+    config: &Config,
+    route_cache: Option<&std::path::Path>,
+) -> anyhow::Result<(Resolver, KeyPusher)> {
     let (plan, profiles) = load_aws(config).await?;
     let mut regionals = Vec::new();
     let mut pushers = HashMap::new();
     for scope in &plan.scopes {
         let p = ProfileAws::of(&profiles, scope);
-        regionals.push(Regional::new(
+        let mut regional = Regional::new(
             p.ec2(&scope.region),
             scope.clone(),
             Arc::clone(&p.credentials),
             config,
-        ));
+        );
+        if let Some(dir) = route_cache {
+            regional = regional.remembering(Arc::new(p.route_file(dir, scope, config)));
+        }
+        regionals.push(regional);
         pushers.insert(scope.clone(), p.instance_connect(&scope.region));
     }
     Ok((
@@ -273,6 +302,22 @@ async fn build_aws(config: &Config) -> anyhow::Result<(Resolver, KeyPusher)> {
 
 /// Everything `serve`, `forward`, `connect` and `resolve` need: resolver, connector, policy.
 async fn build_proxy(config: &Config) -> anyhow::Result<Proxy> {
-    let (resolver, keys) = build_aws(config).await?;
+    let (resolver, keys) = build_aws(config, None).await?;
     Proxy::new(resolver, connector(config)?, keys, config)
+}
+
+/// `connect`'s and `ssh`'s proxy: one login among many, so the answers of
+/// earlier logins are read from the route cache on disk and this one's kept
+/// there (unless `[cache] disk = false`, `remember` is false, or there is no
+/// cache directory), and a route the cache made is retried once with fresh
+/// lookups when its tunnel shows it stale.
+async fn build_login_proxy(config: &Config, remember: bool) -> anyhow::Result<Proxy> {
+    let dir = (remember && config.cache.disk)
+        .then(route_cache::cache_dir)
+        .flatten();
+    if remember && config.cache.disk && dir.is_none() {
+        tracing::debug!("no home directory: the route cache is off");
+    }
+    let (resolver, keys) = build_aws(config, dir.as_deref()).await?;
+    Ok(Proxy::new(resolver, connector(config)?, keys, config)?.retrying_stale_routes())
 }

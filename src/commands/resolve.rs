@@ -83,6 +83,7 @@ fn answered_by(lookups: &Lookups) -> String {
             let source = match source {
                 Source::Api => "EC2 API",
                 Source::Cache => "cache",
+                Source::Disk => "route cache file",
                 Source::Config => "config",
             };
             format!("{what}: {source}")

@@ -50,7 +50,7 @@ pub(super) async fn run(aws_args: &AwsArgs, args: SshArgs) -> anyhow::Result<Exi
         host: Host::parse(host)?,
         port: 22,
     };
-    let proxy = super::build_proxy(&config).await?;
+    let proxy = super::build_login_proxy(&config, true).await?;
     let resolution = proxy
         .resolver()
         .resolve(&target)

@@ -73,6 +73,11 @@ pub struct CacheConfig {
     pub endpoint_ttl: u64,
     /// "Not found" answers, kept short so a new instance is seen soon.
     pub negative_ttl: u64,
+    /// Whether `connect` and `ssh` keep their answers on disk for the next
+    /// login (the route cache: one file per profile and region in
+    /// `$XDG_CACHE_HOME/eice-proxy`), so that a login in a series of them
+    /// (ssh, scp, Ansible) makes no EC2 API call. `serve` keeps its own.
+    pub disk: bool,
 }
 
 impl Default for CacheConfig {
@@ -82,6 +87,7 @@ impl Default for CacheConfig {
             vpc_ttl: 900,
             endpoint_ttl: 300,
             negative_ttl: 20,
+            disk: true,
         }
     }
 }

@@ -39,8 +39,9 @@ const USABLE_STATES: [&str; 4] = [
     "update-complete",
 ];
 
-/// What the proxy needs to know of an instance.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the proxy needs to know of an instance (kept in the route cache on
+/// disk as it is: a change of shape bumps that file's format).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct InstanceInfo {
     pub id: String,
     pub state: String,
@@ -67,7 +68,8 @@ impl InstanceInfo {
 }
 
 /// The address families an endpoint reaches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Family {
     Ipv4,
     Dualstack,
@@ -94,8 +96,9 @@ impl fmt::Display for Family {
     }
 }
 
-/// What the proxy needs to know of an endpoint.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the proxy needs to know of an endpoint (kept in the route cache on
+/// disk, as [`InstanceInfo`] is).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct EndpointInfo {
     pub id: String,
     pub vpc_id: String,

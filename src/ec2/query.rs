@@ -326,7 +326,7 @@ impl Query {
             .get()
             .await
             .map_err(|e| Failure::Local(e.to_string()))?;
-        let (mut sender, reused) = match self.take_idle() {
+        let (mut sender, reused) = match self.take_idle().await {
             Some(sender) => (sender, true),
             None => (self.connect().await?, false),
         };
@@ -447,15 +447,19 @@ impl Query {
         Ok(sender)
     }
 
-    /// A kept connection still open and ready, if any.
-    fn take_idle(&self) -> Option<SendRequest<Full<Bytes>>> {
-        let mut idle = self.idle.lock().expect("EC2 connection pool lock");
-        while let Some(Idle { sender, since }) = idle.pop() {
-            if since.elapsed() < IDLE_LIMIT && !sender.is_closed() && sender.is_ready() {
+    /// A kept connection still open and ready, if any. Readiness is waited
+    /// for, not merely checked: right after an answer is read, hyper's
+    /// connection task may not yet have said it wants the next request, and
+    /// a connection dropped for that would cost a new TCP and TLS handshake
+    /// for each call of a resolution.
+    async fn take_idle(&self) -> Option<SendRequest<Full<Bytes>>> {
+        loop {
+            let Idle { mut sender, since } =
+                self.idle.lock().expect("EC2 connection pool lock").pop()?;
+            if since.elapsed() < IDLE_LIMIT && !sender.is_closed() && sender.ready().await.is_ok() {
                 return Some(sender);
             }
         }
-        None
     }
 
     /// Keeps a connection whose answer was read whole, for the next call.

@@ -10,7 +10,9 @@
 //! call in any region; concurrent misses for one key share one call, and
 //! "not found" answers live shorter than found ones.
 
+mod caches;
 pub mod cidr;
+pub mod disk;
 mod regional;
 mod scope;
 mod way;
@@ -48,6 +50,8 @@ pub enum Route {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
     Cache,
+    /// The route cache on disk: an earlier process asked the API.
+    Disk,
     Api,
     Config,
 }
@@ -57,7 +61,7 @@ impl Source {
     /// (the API answered), or `None` for a `[[route]]` rule, which is no lookup.
     pub fn cache_hit(self) -> Option<bool> {
         match self {
-            Source::Cache => Some(true),
+            Source::Cache | Source::Disk => Some(true),
             Source::Api => Some(false),
             Source::Config => None,
         }
@@ -315,24 +319,46 @@ impl Resolver {
     }
 
     /// Forgets cached answers that `error` shows to be stale, so the next
-    /// connection asks EC2 again instead of failing the same way.
-    pub async fn forget(&self, resolution: &Resolution, error: &TunnelError) {
-        let Some(regional) = self
-            .regionals
-            .iter()
-            .find(|r| *r.scope() == resolution.scope)
-        else {
-            return;
+    /// connection asks EC2 again instead of failing the same way: the
+    /// endpoint's list when the service no longer knows the endpoint, the
+    /// instance (or how an address was placed) when it could not be reached.
+    /// Returns whether the route was made of such answers, so that a fresh
+    /// lookup may find a better one.
+    pub async fn forget(&self, resolution: &Resolution, error: &TunnelError) -> bool {
+        let Some(regional) = self.regional(&resolution.scope) else {
+            return false;
         };
-        let stale_endpoint = matches!(error, TunnelError::Refused(e)
-            if e.status == 404 || e.code.as_deref().is_some_and(|c| c.ends_with(".NotFound")));
-        let stale_instance = matches!(error, TunnelError::Closed { code, .. } if *code == crate::eice::tunnel::CLOSE_INTERNAL_ERROR);
-        if stale_endpoint {
-            regional.forget_endpoints(&resolution.vpc_id).await;
+        let cached = |kinds: &[&str]| {
+            resolution
+                .lookups
+                .iter()
+                .any(|(kind, source)| kinds.contains(kind) && source.cache_hit() == Some(true))
+        };
+        let ip = resolution.tunnel().private_ip;
+        if stale_endpoint(error) {
+            regional
+                .forget_endpoints(&resolution.vpc_id, &resolution.endpoint.id)
+                .await;
+            return cached(&["endpoints"]);
         }
-        if stale_instance && let Some(instance) = &resolution.instance {
-            regional.forget_instance(instance).await;
-            self.homes.invalidate(&instance.id).await;
+        if !error.is_unreachable() {
+            return false;
+        }
+        match &resolution.instance {
+            Some(instance) => {
+                regional.forget_instance(instance, ip).await;
+                self.homes.invalidate(&instance.id).await;
+                if let Some(name) = &instance.name {
+                    self.homes
+                        .invalidate(&format!("name:{}", name.to_ascii_lowercase()))
+                        .await;
+                }
+                cached(&["instance", "name"])
+            }
+            None => {
+                regional.forget_address(ip, &resolution.vpc_id).await;
+                cached(&["vpc cidrs"])
+            }
         }
     }
 
@@ -352,7 +378,10 @@ impl Resolver {
         // One region: its own cache is the whole story.
         let home = match self.searched() {
             [_] => Some(0),
-            _ => self.homes.get(id).await,
+            _ => match self.homes.get(id).await {
+                Some(home) => Some(home),
+                None => self.disk_home(|r| r.remembers_instance(id)),
+            },
         };
         if let Some(home) = home {
             let regional = &self.regionals[home];
@@ -387,6 +416,16 @@ impl Resolver {
         Err(first_error.unwrap_or_else(|| self.instance_not_found(id)))
     }
 
+    /// The one searched region whose route file remembers what `holds`
+    /// asks, as [`Resolver::homes`] would in a process that had looked.
+    fn disk_home(&self, holds: impl Fn(&Regional) -> bool) -> Option<usize> {
+        let mut holders = (0..self.searched).filter(|&i| holds(&self.regionals[i]));
+        match (holders.next(), holders.next()) {
+            (Some(home), None) => Some(home),
+            _ => None,
+        }
+    }
+
     fn instance_not_found(&self, id: &str) -> ResolveError {
         ResolveError::InstanceNotFound {
             id: id.to_owned(),
@@ -402,7 +441,11 @@ impl Resolver {
     ) -> Result<(Arc<Regional>, Arc<InstanceInfo>, Lookups), ResolveError> {
         let key = format!("name:{}", name.to_ascii_lowercase());
         let mut lookups = Vec::new();
-        let candidates: Vec<usize> = match self.homes.get(&key).await {
+        let home = match self.homes.get(&key).await {
+            Some(home) => Some(home),
+            None => self.disk_home(|r| r.remembers_name(name)),
+        };
+        let candidates: Vec<usize> = match home {
             Some(home) => vec![home],
             None => (0..self.searched).collect(),
         };
@@ -474,6 +517,12 @@ impl Resolver {
             }),
         }
     }
+}
+
+/// Whether the service said it does not know the endpoint.
+fn stale_endpoint(error: &TunnelError) -> bool {
+    matches!(error, TunnelError::Refused(e)
+        if e.status == 404 || e.code.as_deref().is_some_and(|c| c.ends_with(".NotFound")))
 }
 
 /// Among every instance found with the Name tag `name` (with the index of its
@@ -554,126 +603,4 @@ fn choose(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cache_answers_are_hits_api_answers_misses_and_routes_no_lookup() {
-        let lookups = vec![
-            ("route", Source::Config),
-            ("vpc cidrs", Source::Api),
-            ("endpoints", Source::Cache),
-        ];
-        let counted: Vec<_> = cache_lookups(&lookups).collect();
-        assert_eq!(
-            counted,
-            [
-                ("route", None),
-                ("vpc cidrs", Some(false)),
-                ("endpoints", Some(true))
-            ]
-        );
-    }
-
-    fn endpoint(id: &str, subnet: &str, az: &str) -> Arc<EndpointInfo> {
-        Arc::new(EndpointInfo {
-            id: id.into(),
-            vpc_id: "vpc-1".into(),
-            subnet_id: Some(subnet.into()),
-            availability_zone: Some(az.into()),
-            dns_name: format!("{id}.example"),
-            fips_dns_name: None,
-            dualstack_dns_name: None,
-            dualstack_fips_dns_name: None,
-            family: Family::Ipv4,
-            state: "create-complete".into(),
-            security_groups: Vec::new(),
-            preserve_client_ip: false,
-        })
-    }
-
-    fn instance(subnet: &str, az: &str) -> InstanceInfo {
-        InstanceInfo {
-            id: "i-1".into(),
-            state: "running".into(),
-            private_ip: Some("10.0.0.1".parse().unwrap()),
-            ipv6: None,
-            vpc_id: Some("vpc-1".into()),
-            subnet_id: Some(subnet.into()),
-            availability_zone: Some(az.into()),
-            name: None,
-            account: None,
-            security_groups: Vec::new(),
-        }
-    }
-
-    #[test]
-    fn the_instance_subnet_then_its_zone_then_any() {
-        let all = [
-            endpoint("a", "s1", "z1"),
-            endpoint("b", "s2", "z2"),
-            endpoint("c", "s3", "z2"),
-        ];
-        let ip: IpAddr = "10.0.0.1".parse().unwrap();
-        assert_eq!(
-            choose(&all, ip, Some(&instance("s3", "z2"))).unwrap().id,
-            "c"
-        );
-        assert_eq!(
-            choose(&all, ip, Some(&instance("s9", "z2"))).unwrap().id,
-            "b"
-        );
-        assert_eq!(
-            choose(&all, ip, Some(&instance("s9", "z9"))).unwrap().id,
-            "a"
-        );
-        assert_eq!(choose(&all, ip, None).unwrap().id, "a");
-    }
-
-    #[test]
-    fn ipv6_takes_a_dualstack_endpoint_or_says_why_not() {
-        let v4 = endpoint("v4", "s1", "z1");
-        let mut dual = (*endpoint("dual", "s2", "z2")).clone();
-        dual.family = Family::Dualstack;
-        let ip: IpAddr = "fd00::1".parse().unwrap();
-        assert_eq!(
-            choose(&[v4.clone(), Arc::new(dual)], ip, None).unwrap().id,
-            "dual"
-        );
-        let err = choose(&[v4], ip, None).unwrap_err();
-        assert_eq!(err.reply(), Reply::AddressTypeNotSupported);
-        assert!(
-            err.to_string().contains("its IpAddressType is ipv4"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn a_stopped_instance_says_its_state() {
-        let mut i = instance("s1", "z1");
-        i.state = "stopped".into();
-        let err = running_address(&i).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "instance i-1 is stopped, not running: start it first"
-        );
-        assert_eq!(err.reply(), Reply::HostUnreachable);
-    }
-
-    #[test]
-    fn several_vpcs_say_how_to_pin_one() {
-        let err = ResolveError::SeveralVpcs {
-            ip: "10.0.1.10".parse().unwrap(),
-            vpcs: vec![
-                ("vpc-a".into(), "us-east-1".into()),
-                ("vpc-b".into(), "us-east-1".into()),
-            ],
-        };
-        let text = err.to_string();
-        assert!(
-            text.contains("vpc-a, vpc-b")
-                && text.contains("[[route]] cidr = \"10.0.1.10/32\" vpc = \"vpc-a\""),
-            "{text}"
-        );
-    }
-}
+mod tests;

@@ -6,74 +6,19 @@
 
 use std::fmt;
 use std::future::Future;
-use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
-use moka::Expiry;
 use moka::future::Cache;
 
+use super::caches::{cache, cached};
+use super::disk::{Change, EndpointsOf, Forget, RouteFile};
 use super::{Lookups, Resolution, ResolveError, Route, Scope, Source, choose, cidr};
-use crate::config::{CacheConfig, Config, RouteRule};
+use crate::config::{Config, RouteRule};
 use crate::credentials::CredentialCache;
 use crate::ec2::{AwsError, Ec2, EndpointInfo, InstanceInfo};
 use crate::eice::{Endpoint, TunnelRequest};
-
-/// Which endpoints to list: a VPC's, or one named by id.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum EndpointKey {
-    Vpc(String),
-    Id(String),
-}
-
-/// Answers that say "nothing there"; they expire sooner.
-trait Emptiness {
-    fn is_empty_answer(&self) -> bool;
-}
-
-impl Emptiness for Option<Arc<InstanceInfo>> {
-    fn is_empty_answer(&self) -> bool {
-        self.is_none()
-    }
-}
-
-impl<T> Emptiness for Arc<Vec<T>> {
-    fn is_empty_answer(&self) -> bool {
-        self.is_empty()
-    }
-}
-
-/// Per-entry lifetime: positive answers `found`, empty ones `missing`.
-struct Ttl {
-    found: Duration,
-    missing: Duration,
-}
-
-impl<K, V: Emptiness> Expiry<K, V> for Ttl {
-    fn expire_after_create(&self, _key: &K, value: &V, _created_at: Instant) -> Option<Duration> {
-        Some(if value.is_empty_answer() {
-            self.missing
-        } else {
-            self.found
-        })
-    }
-}
-
-fn cache<K, V>(found_secs: u64, config: &CacheConfig) -> Cache<K, V>
-where
-    K: Hash + Eq + Send + Sync + 'static,
-    V: Emptiness + Clone + Send + Sync + 'static,
-{
-    Cache::builder()
-        .max_capacity(10_000)
-        .expire_after(Ttl {
-            found: Duration::from_secs(found_secs),
-            missing: Duration::from_secs(config.negative_ttl),
-        })
-        .build()
-}
 
 /// Lookups in one region with one profile, through caches.
 pub struct Regional {
@@ -87,7 +32,10 @@ pub struct Regional {
     /// (address, VPC) → the instance there, for key pushes to addresses.
     at: Cache<(IpAddr, String), Option<Arc<InstanceInfo>>>,
     vpcs: Cache<(), Arc<Vec<(IpNet, String)>>>,
-    endpoints: Cache<EndpointKey, Arc<Vec<Arc<EndpointInfo>>>>,
+    endpoints: Cache<EndpointsOf, Arc<Vec<Arc<EndpointInfo>>>>,
+    /// The answers of earlier processes (`connect`, `ssh`), and where this
+    /// one's are kept for the next; `None` for `serve` and its kin.
+    disk: Option<Arc<RouteFile>>,
 }
 
 impl fmt::Debug for Regional {
@@ -118,7 +66,48 @@ impl Regional {
             at: cache(c.instance_ttl, c),
             vpcs: cache(c.vpc_ttl, c),
             endpoints: cache(c.endpoint_ttl, c),
+            disk: None,
         }
+    }
+
+    /// The same, answering from `file` before the EC2 API and keeping each
+    /// API answer there for the next process.
+    pub fn remembering(mut self, file: Arc<RouteFile>) -> Regional {
+        self.disk = Some(file);
+        self
+    }
+
+    /// From the route file, else from `fetch` (then kept in the route file as
+    /// `change` says), as `into` makes it; with who answered.
+    async fn remembered<A, V>(
+        &self,
+        read: impl FnOnce(&RouteFile) -> Option<A>,
+        fetch: impl Future<Output = Result<A, AwsError>>,
+        change: impl FnOnce(&A) -> Change,
+        into: impl FnOnce(A) -> V,
+    ) -> Result<(V, Source), AwsError> {
+        if let Some(found) = self.disk.as_deref().and_then(read) {
+            return Ok((into(found), Source::Disk));
+        }
+        let found = fetch.await?;
+        if let Some(disk) = &self.disk {
+            disk.write(change(&found)).await;
+        }
+        Ok((into(found), Source::Api))
+    }
+
+    /// Whether the route file holds instance `id`, found in this region.
+    pub(super) fn remembers_instance(&self, id: &str) -> bool {
+        self.disk
+            .as_ref()
+            .is_some_and(|d| matches!(d.instance(id), Some(Some(_))))
+    }
+
+    /// Whether the route file holds instances with the Name tag `name` here.
+    pub(super) fn remembers_name(&self, name: &str) -> bool {
+        self.disk
+            .as_ref()
+            .is_some_and(|d| d.named(name).is_some_and(|found| !found.is_empty()))
     }
 
     /// The region and profile.
@@ -147,7 +136,12 @@ impl Regional {
         id: &str,
         lookups: &mut Lookups,
     ) -> Result<Option<Arc<InstanceInfo>>, ResolveError> {
-        let fetch = async { self.ec2.instance(id).await.map(|i| i.map(Arc::new)) };
+        let fetch = self.remembered(
+            |disk| disk.instance(id),
+            self.ec2.instance(id),
+            |found| Change::Instance(id.to_owned(), found.clone()),
+            |found| found.map(Arc::new),
+        );
         cached(&self.instances, id.to_owned(), "instance", lookups, fetch).await
     }
 
@@ -157,10 +151,12 @@ impl Regional {
         name: &str,
         lookups: &mut Lookups,
     ) -> Result<Arc<Vec<Arc<InstanceInfo>>>, ResolveError> {
-        let fetch = async {
-            let found = self.ec2.by_name(name).await?;
-            Ok(Arc::new(found.into_iter().map(Arc::new).collect()))
-        };
+        let fetch = self.remembered(
+            |disk| disk.named(name),
+            self.ec2.by_name(name),
+            |found| Change::Named(name.to_owned(), found.clone()),
+            |found| Arc::new(found.into_iter().map(Arc::new).collect()),
+        );
         cached(
             &self.names,
             name.to_ascii_lowercase(),
@@ -177,12 +173,20 @@ impl Regional {
         ip: IpAddr,
         vpc: &str,
     ) -> Result<Option<Arc<InstanceInfo>>, ResolveError> {
-        self.at
-            .try_get_with((ip, vpc.to_owned()), async {
-                self.ec2.instance_at(ip, vpc).await.map(|i| i.map(Arc::new))
-            })
-            .await
-            .map_err(|e| ResolveError::Aws((*e).clone()))
+        let fetch = self.remembered(
+            |disk| disk.instance_at(ip, vpc),
+            self.ec2.instance_at(ip, vpc),
+            |found| Change::At(ip, vpc.to_owned(), found.clone()),
+            |found| found.map(Arc::new),
+        );
+        cached(
+            &self.at,
+            (ip, vpc.to_owned()),
+            "address",
+            &mut Vec::new(),
+            fetch,
+        )
+        .await
     }
 
     /// Remembers the instance a name led to, so that connecting to it by id
@@ -199,7 +203,12 @@ impl Regional {
         ip: IpAddr,
         lookups: &mut Lookups,
     ) -> Result<Vec<String>, ResolveError> {
-        let fetch = async { self.ec2.vpc_cidrs().await.map(Arc::new) };
+        let fetch = self.remembered(
+            |disk| disk.vpcs(),
+            self.ec2.vpc_cidrs(),
+            |found| Change::Vpcs(found.clone()),
+            Arc::new,
+        );
         let table = cached(&self.vpcs, (), "vpc cidrs", lookups, fetch).await?;
         Ok(cidr::vpcs_containing(&table, ip))
     }
@@ -248,7 +257,7 @@ impl Regional {
         lookups.push(("route", Source::Config));
         if let Some(id) = &rule.endpoint {
             let found = self
-                .endpoints_of(EndpointKey::Id(id.clone()), &mut lookups)
+                .endpoints_of(EndpointsOf::Id(id.clone()), &mut lookups)
                 .await?;
             if found.is_empty() {
                 return Err(ResolveError::PinnedEndpointMissing { id: id.clone() });
@@ -286,18 +295,49 @@ impl Regional {
         }
     }
 
-    /// Forgets the VPC's endpoints (an endpoint the service no longer knows).
-    pub(super) async fn forget_endpoints(&self, vpc: &str) {
+    /// Forgets the VPC's endpoints and `endpoint` (one the service no
+    /// longer knows), here and in the route file.
+    pub(super) async fn forget_endpoints(&self, vpc: &str, endpoint: &str) {
         self.endpoints
-            .invalidate(&EndpointKey::Vpc(vpc.to_owned()))
+            .invalidate(&EndpointsOf::Vpc(vpc.to_owned()))
             .await;
+        self.endpoints
+            .invalidate(&EndpointsOf::Id(endpoint.to_owned()))
+            .await;
+        self.forget_on_disk(Forget::Endpoints {
+            vpc: vpc.to_owned(),
+            id: endpoint.to_owned(),
+        })
+        .await;
     }
 
     /// Forgets an instance (the service could not reach it: moved or replaced).
-    pub(super) async fn forget_instance(&self, instance: &InstanceInfo) {
+    pub(super) async fn forget_instance(&self, instance: &InstanceInfo, ip: IpAddr) {
         self.instances.invalidate(&instance.id).await;
         if let Some(name) = &instance.name {
             self.names.invalidate(&name.to_ascii_lowercase()).await;
+        }
+        self.forget_on_disk(Forget::Instance {
+            id: instance.id.clone(),
+            name: instance.name.clone(),
+            ip: Some(ip),
+        })
+        .await;
+    }
+
+    /// Forgets how an address was placed (nothing answered there), in the
+    /// route file only: `serve`'s table of CIDR blocks stays as it was.
+    pub(super) async fn forget_address(&self, ip: IpAddr, vpc: &str) {
+        if self.disk.is_some() {
+            self.vpcs.invalidate(&()).await;
+            self.at.invalidate(&(ip, vpc.to_owned())).await;
+            self.forget_on_disk(Forget::Address(ip)).await;
+        }
+    }
+
+    async fn forget_on_disk(&self, forget: Forget) {
+        if let Some(disk) = &self.disk {
+            disk.write(Change::Forget(forget)).await;
         }
     }
 
@@ -341,7 +381,7 @@ impl Regional {
         lookups: &mut Lookups,
     ) -> Result<Arc<EndpointInfo>, ResolveError> {
         let endpoints = self
-            .endpoints_of(EndpointKey::Vpc(vpc.to_owned()), lookups)
+            .endpoints_of(EndpointsOf::Vpc(vpc.to_owned()), lookups)
             .await?;
         if endpoints.is_empty() {
             return Err(ResolveError::NoEndpoint {
@@ -353,44 +393,21 @@ impl Regional {
 
     async fn endpoints_of(
         &self,
-        key: EndpointKey,
+        key: EndpointsOf,
         lookups: &mut Lookups,
     ) -> Result<Arc<Vec<Arc<EndpointInfo>>>, ResolveError> {
-        let fetch = async {
-            let found = match &key {
-                EndpointKey::Vpc(vpc) => self.ec2.endpoints(Some(vpc), None).await?,
-                EndpointKey::Id(id) => self.ec2.endpoints(None, Some(id)).await?,
-            };
-            Ok(Arc::new(found.into_iter().map(Arc::new).collect()))
+        let api = async {
+            match &key {
+                EndpointsOf::Vpc(vpc) => self.ec2.endpoints(Some(vpc), None).await,
+                EndpointsOf::Id(id) => self.ec2.endpoints(None, Some(id)).await,
+            }
         };
+        let fetch = self.remembered(
+            |disk| disk.endpoints(&key),
+            api,
+            |found| Change::Endpoints(key.clone(), found.clone()),
+            |found| Arc::new(found.into_iter().map(Arc::new).collect()),
+        );
         cached(&self.endpoints, key.clone(), "endpoints", lookups, fetch).await
     }
-}
-
-/// The value for `key`: from `cache`, else from `fetch` (concurrent misses
-/// for one key share one call), with `what` and who answered recorded in
-/// `lookups`. An error is not cached.
-async fn cached<K, V>(
-    cache: &Cache<K, V>,
-    key: K,
-    what: &'static str,
-    lookups: &mut Lookups,
-    fetch: impl Future<Output = Result<V, AwsError>>,
-) -> Result<V, ResolveError>
-where
-    K: Hash + Eq + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-{
-    let entry = cache
-        .entry(key)
-        .or_try_insert_with(fetch)
-        .await
-        .map_err(|e| ResolveError::Aws((*e).clone()))?;
-    let source = if entry.is_fresh() {
-        Source::Api
-    } else {
-        Source::Cache
-    };
-    lookups.push((what, source));
-    Ok(entry.into_value())
 }

@@ -125,6 +125,14 @@ impl SimAws {
         })
     }
 
+    /// Deletes an endpoint from the account: the EC2 API no longer lists it
+    /// and EICE refuses tunnels through it as the real service does.
+    pub fn delete_endpoint(&self, id: &str) -> Result<(), crate::world::WorldError> {
+        self.ec2.delete_endpoint(id)?;
+        self.eice.delete_endpoint(id);
+        Ok(())
+    }
+
     /// The environment that points the AWS SDK and eice-proxy at this account;
     /// `AWS_REGION` is the first world's region.
     /// With TLS, `AWS_CA_BUNDLE` must also name a file holding [`EiceSim::ca_pem`].

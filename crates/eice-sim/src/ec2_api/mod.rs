@@ -210,6 +210,13 @@ impl Ec2Sim {
         self.shared.calls_total()
     }
 
+    /// How many TCP connections the server accepted (EC2, STS and EC2
+    /// Instance Connect alike): with [`Ec2Sim::calls`], proof that a client
+    /// sends its calls over one kept connection rather than one each.
+    pub fn connections(&self) -> usize {
+        self.shared.connections.load(Ordering::Relaxed)
+    }
+
     /// Fails the next `times` calls of `action` with `fault` (after any one-shot
     /// faults already armed for it).
     pub fn fail_next(&self, action: Action, fault: Fault, times: usize) {
@@ -243,6 +250,12 @@ impl Ec2Sim {
     /// call, e.g. to stop an instance under a running proxy.
     pub fn set_instance_state(&self, id: &str, state: InstanceState) -> Result<(), WorldError> {
         self.shared.regions.set_instance_state(id, state)
+    }
+
+    /// Deletes an endpoint (in whichever region it is) for every later call,
+    /// as `DeleteInstanceConnectEndpoint` would: it is no longer listed.
+    pub fn delete_endpoint(&self, id: &str) -> Result<(), WorldError> {
+        self.shared.regions.delete_endpoint(id)
     }
 
     /// The first world as the simulator currently sees it (a snapshot), for

@@ -95,6 +95,17 @@ impl Regions {
         Arc::make_mut(world).set_instance_state(id, state)
     }
 
+    /// Deletes an endpoint, in whichever world holds it, for every later call.
+    pub(super) fn delete_endpoint(&self, id: &str) -> Result<(), WorldError> {
+        let mut worlds = self.worlds.write().unwrap_or_else(PoisonError::into_inner);
+        let world = worlds
+            .iter_mut()
+            .find(|w| w.endpoint(id).is_some())
+            .ok_or_else(|| WorldError::UnknownEndpoint(id.to_owned()))?;
+        Arc::make_mut(world).endpoints.retain(|e| e.id != id);
+        Ok(())
+    }
+
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Vec<Arc<World>>> {
         self.worlds.read().unwrap_or_else(PoisonError::into_inner)
     }

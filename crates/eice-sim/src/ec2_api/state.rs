@@ -40,6 +40,9 @@ pub(super) struct Shared {
     /// Calls per region and `Action` parameter (unknown actions included), after auth.
     calls: Mutex<HashMap<(String, String), usize>>,
     total: AtomicUsize,
+    /// TCP connections accepted, for every service at this URL: proof that
+    /// a client's calls ride one kept connection.
+    pub(super) connections: AtomicUsize,
     faults: Mutex<FaultTable>,
     /// Distinguishes this simulator's request ids from another's in one test.
     instance_seed: u64,
@@ -62,6 +65,7 @@ impl Shared {
             page_size: config.page_size,
             calls: Mutex::default(),
             total: AtomicUsize::new(0),
+            connections: AtomicUsize::new(0),
             faults: Mutex::default(),
             instance_seed,
             request_seq: AtomicU64::new(0),

@@ -286,7 +286,10 @@ fn tunnel_request(
 ) -> Result<TunnelRequest, Rejection> {
     let endpoint_id = endpoint_id(
         verified.param("instanceConnectEndpointId"),
-        &shared.endpoint_ids,
+        &shared
+            .endpoint_ids
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
     )?;
     let port = remote_port(verified.param("remotePort"), &shared.allowed_ports)?;
     let ip = private_ip(verified.param("privateIpAddress"))?;

@@ -77,7 +77,8 @@ struct Shared {
     region: String,
     endpoint_regions: HashMap<String, String>,
     credentials: HashMap<String, SimCredential>,
-    endpoint_ids: Vec<String>,
+    /// The endpoints that exist; [`EiceSim::delete_endpoint`] removes one.
+    endpoint_ids: RwLock<Vec<String>>,
     targets: RwLock<HashMap<SocketAddr, SocketAddr>>,
     allowed_ports: Vec<u16>,
     clock_skew_secs: i64,
@@ -183,7 +184,7 @@ impl EiceSim {
             region: config.region,
             endpoint_regions: config.endpoint_regions,
             credentials: config.credentials,
-            endpoint_ids: config.endpoint_ids,
+            endpoint_ids: RwLock::new(config.endpoint_ids),
             targets: RwLock::new(config.targets),
             allowed_ports: config.allowed_ports,
             clock_skew_secs: config.clock_skew_secs,
@@ -263,6 +264,17 @@ impl EiceSim {
             .write()
             .unwrap_or_else(PoisonError::into_inner);
         targets.remove(&private);
+    }
+
+    /// Deletes an endpoint: upgrades naming it are refused from now on as
+    /// the real service refuses an endpoint that does not exist (400
+    /// `InvalidInstanceConnectEndpointId.NotFound`).
+    pub fn delete_endpoint(&self, id: &str) {
+        self.shared
+            .endpoint_ids
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|known| known != id);
     }
 
     /// Refuses the next `times` upgrades that pass authentication with `status`

@@ -159,4 +159,7 @@ pub enum WorldError {
     /// A run-time change named an instance the world does not have.
     #[error("the instance ID '{0}' does not exist")]
     UnknownInstance(String),
+    /// A run-time change named an endpoint the world does not have.
+    #[error("the instance connect endpoint ID '{0}' does not exist")]
+    UnknownEndpoint(String),
 }
