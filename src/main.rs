@@ -25,6 +25,8 @@ const SECRET_BEARING: [&str; 10] = [
 ];
 
 fn main() -> ExitCode {
+    // Beside everything else start-up does (see `seed_random`).
+    std::thread::spawn(eice_proxy::net::seed_random);
     let cli = Cli::parse();
     // `serve` and `forward` log each connection; the others stay quiet, since
     // `connect` shares the terminal with ssh.

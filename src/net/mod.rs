@@ -256,6 +256,16 @@ pub enum TlsSetupError {
     Rustls(#[from] rustls::Error),
 }
 
+/// Seeds the TLS library's random generator. Its first use gathers CPU
+/// jitter entropy, about 30 ms of one core's work (70 ms on a loaded
+/// machine): `main` starts it on a thread of its own at once, so that for
+/// `connect`, a new process per login, it runs beside reading the config,
+/// the credentials and the route cache instead of before the first
+/// handshake. Any later call waits for that one to finish, and is then free.
+pub fn seed_random() {
+    let _ = aws_lc_rs::rand::fill(&mut [0u8; 32]);
+}
+
 /// The client TLS configuration: webpki roots, the system's roots and the
 /// certificates of `ca_bundle`, HTTP/1.1 ALPN (the upgrade and the EC2
 /// Query API are both HTTP/1.1).
@@ -282,9 +292,9 @@ pub fn client_config(ca_bundle: Option<&Path>) -> Result<Arc<ClientConfig>, TlsS
         }
     }
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    // Seed the random generator now: its first use costs ~30 ms, which would
-    // otherwise land on the first tunnel's time to first byte.
-    let _ = provider.secure_random.fill(&mut [0u8; 32]);
+    // Seeded here at the latest (see [`seed_random`]), so that the cost
+    // never lands on the first tunnel's time to first byte.
+    seed_random();
     let mut config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots)
