@@ -28,6 +28,7 @@ use crate::credentials::{self, CredentialCache};
 use crate::ec2::{self, ApiUrl, Ec2};
 use crate::eice::{Connector, TunnelSettings};
 use crate::keys::KeyPusher;
+use crate::net::pool::PoolSettings;
 use crate::net::{self, Transport};
 use crate::resolve::{Plan, Regional, Resolver, Scope};
 use crate::server::Proxy;
@@ -108,9 +109,15 @@ const NO_REGION: &str = "no AWS region: pass --region, set `regions` in the conf
 /// The tunnel opener, with settings from the environment and timeouts and
 /// keepalive from `config`.
 fn connector(config: &Config) -> anyhow::Result<Connector> {
+    connector_with_pool(config, PoolSettings::OFF)
+}
+
+/// [`connector`] with a pool of ready connections.
+fn connector_with_pool(config: &Config, pool: PoolSettings) -> anyhow::Result<Connector> {
     let mut settings = settings(config)?;
     settings.open_timeout = std::time::Duration::from_secs(config.timeouts.open);
     settings.keepalive = config.keepalive.settings();
+    settings.pool = pool;
     Ok(Connector::new(settings)?)
 }
 
@@ -275,4 +282,14 @@ async fn build_aws(config: &Config) -> anyhow::Result<(Resolver, KeyPusher)> {
 async fn build_proxy(config: &Config) -> anyhow::Result<Proxy> {
     let (resolver, keys) = build_aws(config).await?;
     Proxy::new(resolver, connector(config)?, keys, config)
+}
+
+/// [`build_proxy`] for a process that serves tunnels until it is stopped
+/// (`serve`, `forward`): its connector keeps ready connections to the
+/// endpoints it uses (`[network] pool`). A process that opens one tunnel
+/// does without, as the pool would only dial connections it never uses.
+async fn build_serving_proxy(config: &Config) -> anyhow::Result<Proxy> {
+    let (resolver, keys) = build_aws(config).await?;
+    let connector = connector_with_pool(config, config.network.pool())?;
+    Proxy::new(resolver, connector, keys, config)
 }
