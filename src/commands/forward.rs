@@ -23,7 +23,7 @@ pub(super) async fn run(aws_args: &AwsArgs, args: ForwardArgs) -> anyhow::Result
     };
     check_forwards(&config, std::slice::from_ref(&rule))?;
     let metrics_listener = bind_metrics(args.options.metrics_listen).await?;
-    let proxy = Arc::new(super::build_proxy(&config).await?);
+    let proxy = Arc::new(super::build_serving_proxy(&config).await?);
     let listeners = vec![server::bind_forward(&rule).await?];
     start_metrics(metrics_listener, &proxy)?;
     log_forwards(&listeners)?;

@@ -28,6 +28,7 @@ use crate::credentials::{self, CredentialCache};
 use crate::ec2::{self, ApiUrl, Ec2};
 use crate::eice::{Connector, TunnelSettings};
 use crate::keys::KeyPusher;
+use crate::net::pool::PoolSettings;
 use crate::net::{self, Transport};
 use crate::resolve::disk::{self as route_cache, Identity, RouteFile};
 use crate::resolve::{Plan, Regional, Resolver, Scope};
@@ -109,9 +110,15 @@ const NO_REGION: &str = "no AWS region: pass --region, set `regions` in the conf
 /// The tunnel opener, with settings from the environment and timeouts and
 /// keepalive from `config`.
 fn connector(config: &Config) -> anyhow::Result<Connector> {
+    connector_with_pool(config, PoolSettings::OFF)
+}
+
+/// [`connector`] with a pool of ready connections.
+fn connector_with_pool(config: &Config, pool: PoolSettings) -> anyhow::Result<Connector> {
     let mut settings = settings(config)?;
     settings.open_timeout = std::time::Duration::from_secs(config.timeouts.open);
     settings.keepalive = config.keepalive.settings();
+    settings.pool = pool;
     Ok(Connector::new(settings)?)
 }
 
@@ -300,7 +307,7 @@ async fn build_aws(
     ))
 }
 
-/// Everything `serve`, `forward`, `connect` and `resolve` need: resolver, connector, policy.
+/// A proxy for commands that look things up once (`resolve`, `doctor`): resolver, connector, policy; no pool, no route cache.
 async fn build_proxy(config: &Config) -> anyhow::Result<Proxy> {
     let (resolver, keys) = build_aws(config, None).await?;
     Proxy::new(resolver, connector(config)?, keys, config)
@@ -320,4 +327,14 @@ async fn build_login_proxy(config: &Config, remember: bool) -> anyhow::Result<Pr
     }
     let (resolver, keys) = build_aws(config, dir.as_deref()).await?;
     Ok(Proxy::new(resolver, connector(config)?, keys, config)?.retrying_stale_routes())
+}
+
+/// [`build_proxy`] for a process that serves tunnels until it is stopped
+/// (`serve`, `forward`): its connector keeps ready connections to the
+/// endpoints it uses (`[network] pool`). A process that opens one tunnel
+/// does without, as the pool would only dial connections it never uses.
+async fn build_serving_proxy(config: &Config) -> anyhow::Result<Proxy> {
+    let (resolver, keys) = build_aws(config, None).await?;
+    let connector = connector_with_pool(config, config.network.pool())?;
+    Proxy::new(resolver, connector, keys, config)
 }

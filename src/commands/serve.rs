@@ -24,7 +24,7 @@ pub(super) async fn run(aws_args: &AwsArgs, args: ServeArgs) -> anyhow::Result<(
     // Bound first, so that a refused address stops the proxy before it starts.
     let metrics_listener =
         bind_metrics(args.options.metrics_listen.or(config.metrics.listen)).await?;
-    let proxy = Arc::new(super::build_proxy(&config).await?);
+    let proxy = Arc::new(super::build_serving_proxy(&config).await?);
     let mut listeners = vec![Listener {
         socket: server::bind(listen, config.auth.is_some()).await?,
         front: Front::Proxy,

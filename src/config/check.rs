@@ -57,6 +57,18 @@ pub(super) fn positive_seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Durati
     Ok(duration)
 }
 
+/// `[network] pool`: a few connections per endpoint, not a fleet (EICE
+/// takes 20 tunnels per endpoint; ready connections are for the next few).
+pub(super) fn pool_size<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    let size = i64::deserialize(d)?;
+    if !(0..=8).contains(&size) {
+        return Err(de::Error::custom(format!(
+            "pool must be 0 (off) to 8 connections per endpoint, got {size}"
+        )));
+    }
+    Ok(size as usize)
+}
+
 /// `allowed_ports`: real ports, no 0.
 pub(super) fn ports<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u16>, D::Error> {
     let ports = Vec::<i64>::deserialize(d)?;

@@ -14,6 +14,7 @@ mod hop;
 mod keepalive;
 mod limits;
 mod locate;
+mod network;
 mod push_key;
 mod ssh;
 
@@ -28,6 +29,7 @@ pub use hop::HopConfig;
 pub use keepalive::KeepaliveConfig;
 pub use limits::{CacheConfig, Limits, Timeouts};
 pub use locate::{CONFIG_ENV, default_path, expand_home, home_dir};
+pub use network::NetworkConfig;
 pub use push_key::{DEFAULT_OS_USER, PushKeyConfig, PushRule, RuleKey, first_match};
 pub use ssh::{SshConfig, StrictHostKeyChecking};
 
@@ -113,26 +115,10 @@ pub struct Config {
     /// The local metrics and status endpoint.
     #[serde(default)]
     pub metrics: MetricsConfig,
-    /// `[network]`: the corporate proxy, over the environment's, and which
-    /// of an endpoint's names to dial.
+    /// `[network]`: the corporate proxy, over the environment's, which of
+    /// an endpoint's names to dial, and the pool of ready connections.
     #[serde(default)]
     pub network: NetworkConfig,
-}
-
-/// `[network]`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NetworkConfig {
-    /// The HTTP proxy every connection to AWS goes through
-    /// (`http://[USER:PASSWORD@]HOST:PORT`), over `HTTPS_PROXY` and the
-    /// rest; `"none"` (or `""`) goes direct whatever the environment says.
-    pub proxy: Option<String>,
-    /// The hosts that go direct, as `NO_PROXY` lists them, over `NO_PROXY`.
-    pub no_proxy: Option<String>,
-    /// Which of each endpoint's names tunnels dial: `"ipv4"` (the default,
-    /// as the AWS CLI) or `"dualstack"`, which an IPv6-only network needs.
-    #[serde(default)]
-    pub endpoint_dns: crate::eice::EndpointDns,
 }
 
 fn default_listen() -> SocketAddr {

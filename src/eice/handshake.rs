@@ -36,13 +36,40 @@ pub enum Upgrade {
     },
 }
 
+/// Why an upgrade failed: an I/O failure or a response that is not HTTP/1.1.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct HandshakeError {
+    message: String,
+    /// Whether any byte of a response arrived before the failure.
+    answered: bool,
+}
+
+impl HandshakeError {
+    fn new(message: impl Into<String>, answered: bool) -> HandshakeError {
+        HandshakeError {
+            message: message.into(),
+            answered,
+        }
+    }
+
+    /// The connection failed before the server answered anything: the
+    /// server may never have seen the request (it closed the connection as
+    /// the request was on its way), so it may be sent again elsewhere.
+    pub fn unanswered(&self) -> bool {
+        !self.answered
+    }
+}
+
 /// Sends the upgrade request for `path_and_query` on `io` and reads the answer.
-/// Errors are I/O failures or a response that is not HTTP/1.1.
+///
+/// The request leaves in one write (one TLS record, one TCP segment while
+/// it fits), so no part of it waits on the network for another.
 pub async fn upgrade<S>(
     io: &mut S,
     authority: &str,
     path_and_query: &str,
-) -> Result<Upgrade, String>
+) -> Result<Upgrade, HandshakeError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -52,22 +79,23 @@ where
          Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
          Sec-WebSocket-Key: {key}\r\n\r\n"
     );
-    io.write_all(request.as_bytes())
-        .await
-        .map_err(|e| format!("sending the upgrade request: {e}"))?;
-    io.flush()
-        .await
-        .map_err(|e| format!("sending the upgrade request: {e}"))?;
+    let unsent =
+        |e: std::io::Error| HandshakeError::new(format!("sending the upgrade request: {e}"), false);
+    io.write_all(request.as_bytes()).await.map_err(unsent)?;
+    io.flush().await.map_err(unsent)?;
 
     let mut buf = Vec::with_capacity(4096);
-    let head = read_head(io, &mut buf).await?;
+    let head = read_head(io, &mut buf)
+        .await
+        .map_err(|message| HandshakeError::new(message, !buf.is_empty()))?;
     let tail = buf.split_off(head.len);
     if head.status == 101 {
         let expected = derive_accept_key(key.as_bytes());
         if head.accept.as_deref() != Some(expected.as_str()) {
-            return Err(
-                "the server switched protocols without a valid Sec-WebSocket-Accept".into(),
-            );
+            return Err(HandshakeError::new(
+                "the server switched protocols without a valid Sec-WebSocket-Accept",
+                true,
+            ));
         }
         return Ok(Upgrade::Switched {
             request_id: head.request_id,
@@ -151,7 +179,7 @@ mod tests {
 
     /// Plays a server that answers with `response` (with `{accept}` replaced by
     /// the right key) in two writes, to exercise reads that arrive in pieces.
-    async fn exchange(response: &'static str) -> Result<Upgrade, String> {
+    async fn exchange(response: &'static str) -> Result<Upgrade, HandshakeError> {
         let (mut client, mut server) = tokio::io::duplex(64 * 1024);
         let server = tokio::spawn(async move {
             let mut buf = vec![0; 4096];
@@ -193,7 +221,9 @@ mod tests {
     async fn a_switch_with_a_wrong_key_is_refused() {
         let r = exchange("HTTP/1.1 101 Switching Protocols\r\nSec-WebSocket-Accept: bogus\r\n\r\n")
             .await;
-        assert!(r.unwrap_err().contains("Sec-WebSocket-Accept"));
+        let err = r.unwrap_err();
+        assert!(err.to_string().contains("Sec-WebSocket-Accept"));
+        assert!(!err.unanswered(), "an answer came, so no retry");
     }
 
     #[tokio::test]
@@ -206,5 +236,59 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    /// Counts the writes a request is sent in, and answers nothing.
+    struct Writes {
+        count: usize,
+        bytes: Vec<u8>,
+    }
+
+    impl AsyncWrite for Writes {
+        fn poll_write(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &[u8],
+        ) -> std::task::Poll<std::io::Result<usize>> {
+            self.count += 1;
+            self.bytes.extend_from_slice(buf);
+            std::task::Poll::Ready(Ok(buf.len()))
+        }
+        fn poll_flush(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    impl AsyncRead for Writes {
+        fn poll_read(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            _: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::task::Poll::Ready(Ok(())) // EOF: the server closed
+        }
+    }
+
+    #[tokio::test]
+    async fn the_request_leaves_in_one_write_and_a_silent_close_is_unanswered() {
+        let mut io = Writes {
+            count: 0,
+            bytes: Vec::new(),
+        };
+        let path = format!("/openTunnel?{}", "X-Amz-Security-Token=t&".repeat(200));
+        let err = upgrade(&mut io, "h", &path).await.unwrap_err();
+        assert_eq!(io.count, 1, "one write for head and tail alike");
+        assert!(io.bytes.ends_with(b"\r\n\r\n"));
+        assert!(err.unanswered(), "{err}");
+        assert!(err.to_string().contains("before answering"), "{err}");
     }
 }

@@ -7,6 +7,8 @@
 //! - [`tunnel`] performs the upgrade and turns refusals and close frames into
 //!   [`TunnelError`]s that say what to fix;
 //! - [`handshake`] is the HTTP/1.1 upgrade, read by hand to keep error bodies;
+//! - [`dial`] gets the connection the upgrade goes on: a ready one from
+//!   [`crate::net::pool`] when there is one, else a new one;
 //! - [`stream`] offers an open tunnel as `AsyncRead + AsyncWrite`;
 //! - [`keepalive`] pings a quiet tunnel and closes one whose pings go unanswered;
 //! - [`settings`] is what the client is told besides each request (an
@@ -16,6 +18,7 @@
 //! It depends on nothing of the proxy but [`crate::credentials`] (to sign),
 //! [`crate::net`] (to connect) and [`crate::reply`] (what each refusal tells a client).
 
+mod dial;
 mod error;
 mod handshake;
 pub mod keepalive;

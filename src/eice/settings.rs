@@ -12,6 +12,7 @@
 //! dial ([`EndpointDns`]). A typo is reported before the first connection.
 
 use super::keepalive::Keepalive;
+use crate::net::pool::PoolSettings;
 use crate::net::proxy::{Proxies, ProxyError};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -149,6 +150,9 @@ pub struct TunnelSettings {
     pub proxies: Proxies,
     /// WebSocket pings on every tunnel, and when a silent one is given up.
     pub keepalive: Keepalive,
+    /// Ready connections kept to endpoints in recent use; off by default,
+    /// as a process that opens one tunnel has no use for them.
+    pub pool: PoolSettings,
 }
 
 impl Default for TunnelSettings {
@@ -162,6 +166,7 @@ impl Default for TunnelSettings {
             open_timeout: Duration::from_secs(15),
             proxies: Proxies::default(),
             keepalive: Keepalive::default(),
+            pool: PoolSettings::OFF,
         }
     }
 }

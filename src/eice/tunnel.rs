@@ -15,12 +15,14 @@ use tokio_tungstenite::tungstenite::{self, Message};
 
 use super::TunnelRequest;
 use super::TunnelSettings;
+use super::dial;
 pub use super::error::{CLOSE_INTERNAL_ERROR, CLOSE_NORMAL, ServiceError, TunnelError};
-use super::handshake::{self, Upgrade};
+use super::handshake::Upgrade;
 use super::keepalive::{self, Heartbeat};
 use super::sign::{self, OPEN_TUNNEL_PATH};
 use super::target::WsTarget;
 use crate::credentials::CredentialCache;
+use crate::net::pool::Pool;
 use crate::net::{self, Io, TlsSetupError, Transport};
 
 /// The largest frame or message accepted from the service. Far above what it
@@ -47,6 +49,9 @@ const WRITE_BUFFER: usize = 128 * 1024;
 pub struct Connector {
     /// TCP and TLS to the endpoint.
     transport: Transport,
+    /// Ready connections to endpoints in recent use (none if the settings
+    /// turn it off).
+    pool: Pool,
     /// Where to connect and how long to wait.
     settings: TunnelSettings,
     /// Limits for every tunnel's WebSocket.
@@ -62,8 +67,10 @@ impl Connector {
             .max_message_size(Some(MAX_INCOMING_FRAME))
             .read_buffer_size(READ_BUFFER)
             .write_buffer_size(WRITE_BUFFER);
+        let transport = Transport::new(tls).with_proxies(settings.proxies.clone());
         Ok(Connector {
-            transport: Transport::new(tls).with_proxies(settings.proxies.clone()),
+            pool: Pool::new(transport.clone(), settings.pool),
+            transport,
             settings,
             ws_config,
         })
@@ -113,27 +120,20 @@ impl Connector {
         target: &WsTarget,
         url: &str,
     ) -> Result<Tunnel, TunnelError> {
-        let mut io = if self.settings.endpoint_addrs.is_empty()
-            || self.settings.endpoint_override.is_some()
-        {
-            self.transport
-                .connect(target.tls(), target.host(), target.port())
-                .await?
-        } else {
-            // The endpoint's own name is kept for TLS, `Host` and the
-            // signature; only where the TCP connection goes is fixed.
-            let addrs = &self.settings.endpoint_addrs;
-            self.transport
-                .connect_at(target.tls(), target.host(), target.port(), addrs)
-                .await?
-        };
+        // With fixed addresses, the endpoint's own name is kept for TLS,
+        // `Host` and the signature; only where the TCP connection goes is fixed.
+        let destination = dial::destination(target, &self.settings);
         let path_and_query = &url[url
             .find(OPEN_TUNNEL_PATH)
             .expect("a presigned URL has the path")..];
-        match handshake::upgrade(&mut io, &target.authority(), path_and_query)
-            .await
-            .map_err(TunnelError::Handshake)?
-        {
+        let (io, upgrade) = dial::upgrade(
+            &self.pool,
+            &destination,
+            &target.authority(),
+            path_and_query,
+        )
+        .await?;
+        match upgrade {
             Upgrade::Switched { request_id, tail } => {
                 let ws = WebSocketStream::from_partially_read(
                     io,

@@ -12,6 +12,7 @@
 //! end inside, to the endpoint's own name: the proxy resolves it. Direct,
 //! a name with both IPv6 and IPv4 addresses (an endpoint's dual-stack name)
 //! is connected to by [`happy_eyeballs`], whichever family answers first.
+//! [`pool`] keeps a few such connections ready for the next tunnels.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -30,6 +31,7 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 pub mod happy_eyeballs;
+pub mod pool;
 pub mod proxy;
 pub mod sdk;
 
@@ -121,6 +123,8 @@ impl Transport {
                 port,
                 error,
             })?;
+        // Before the CONNECT exchange, which is a round trip of its own.
+        let _ = tcp.set_nodelay(true);
         Ok(proxy.connect(tcp, host, port).await?)
     }
 

@@ -60,7 +60,7 @@ pub enum ProxyError {
 }
 
 /// A proxy: where it listens, and the credentials its URL carries.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct ProxyUrl {
     pub host: String,
     pub port: u16,

@@ -43,6 +43,11 @@ pub struct EiceSimConfig {
     /// as an idle limit on the way would. `None` (the default) never does.
     /// [`super::EiceSim::set_idle_timeout`] changes it for later tunnels.
     pub idle_timeout: Option<Duration>,
+    /// Close a connection that sent no request for this long (TLS
+    /// `close_notify`, then FIN), as a load balancer's idle timeout does to
+    /// connections a client keeps ready. `None` (the default) never does.
+    /// [`super::EiceSim::set_idle_connection_timeout`] changes it later.
+    pub idle_connection_timeout: Option<Duration>,
     /// Where to listen; port 0 picks a free port ([`super::EiceSim::addr`] tells
     /// which).
     pub bind: SocketAddr,
@@ -70,6 +75,7 @@ impl Default for EiceSimConfig {
             clock_skew_secs: 0,
             ping_interval: None,
             idle_timeout: None,
+            idle_connection_timeout: None,
             bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             worlds: Vec::new(),
         }

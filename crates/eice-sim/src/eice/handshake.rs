@@ -27,6 +27,7 @@ use serde::Serialize;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tracing::debug;
 
+use super::conns::Conn;
 use super::faults::UpgradeFault;
 use super::tunnel::{self, TunnelRequest};
 use super::{SERVICE, Shared};
@@ -107,9 +108,10 @@ struct ErrorBody<'a> {
 /// run once hyper hands over the upgraded connection.
 pub(super) async fn handle(
     mut request: Request<Incoming>,
-    peer: SocketAddr,
+    conn: Conn,
     shared: Arc<Shared>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
+    let peer = conn.peer;
     if shared.faults().take_hang() {
         return Ok(hang(&shared).await);
     }
@@ -134,6 +136,8 @@ pub(super) async fn handle(
         stats.request_ids.push(id);
         stats.access_keys.push(access_key_id);
         stats.hosts.push(host);
+        stats.tunnel_connections.push(conn.number);
+        stats.tunnel_sni.push(conn.sni);
     });
     let on_upgrade = hyper::upgrade::on(&mut request);
     tokio::spawn(async move {

@@ -11,7 +11,8 @@
 //! pings, and either side may half-close.
 //!
 //! Life of a connection: [`EiceSim`]'s accept loop spawns one task per connection
-//! (TLS first when configured), hyper parses the request and `handshake` decides
+//! (`conns`: TLS first when configured, then the wait for a first request,
+//! which an idle limit may cut short), hyper parses the request and `handshake` decides
 //! between an error response and the 101; after the upgrade `tunnel` connects to the
 //! target and copies frames both ways until both sides are done.
 //!
@@ -21,6 +22,7 @@
 //! `faults`. An idle limit ([`EiceSimConfig::idle_timeout`]) closes quiet tunnels.
 
 mod config;
+mod conns;
 mod faults;
 mod handshake;
 mod host;
@@ -35,12 +37,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Duration, SystemTime};
 
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use rustls::crypto::SecureRandom;
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
@@ -85,6 +83,8 @@ struct Shared {
     ping_interval: Option<Duration>,
     /// Read by each tunnel as it opens ([`EiceSimConfig::idle_timeout`]).
     idle_timeout: Mutex<Option<Duration>>,
+    /// Connections that have not sent a request yet: their idle limit.
+    idle_conns: conns::IdleConns,
     /// Set by [`EiceSim::stop_answering_pings`].
     deaf: AtomicBool,
     stats: StatsCell,
@@ -190,6 +190,7 @@ impl EiceSim {
             clock_skew_secs: config.clock_skew_secs,
             ping_interval: config.ping_interval,
             idle_timeout: Mutex::new(config.idle_timeout),
+            idle_conns: conns::IdleConns::new(config.idle_connection_timeout),
             deaf: AtomicBool::new(false),
             stats: StatsCell::new(),
             random: rustls::crypto::aws_lc_rs::default_provider().secure_random,
@@ -375,7 +376,12 @@ async fn accept_loop(listener: TcpListener, acceptor: Option<TlsAcceptor>, share
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
-                tokio::spawn(serve(stream, peer, acceptor.clone(), Arc::clone(&shared)));
+                tokio::spawn(conns::serve(
+                    stream,
+                    peer,
+                    acceptor.clone(),
+                    Arc::clone(&shared),
+                ));
             }
             Err(error) => {
                 // Out of file descriptors or similar: back off instead of spinning.
@@ -383,40 +389,5 @@ async fn accept_loop(listener: TcpListener, acceptor: Option<TlsAcceptor>, share
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
-    }
-}
-
-/// One client connection: TLS when configured, then HTTP/1.1 with upgrades.
-async fn serve(
-    stream: TcpStream,
-    peer: SocketAddr,
-    acceptor: Option<TlsAcceptor>,
-    shared: Arc<Shared>,
-) {
-    let _ = stream.set_nodelay(true);
-    let Some(acceptor) = acceptor else {
-        return serve_http(stream, peer, shared).await;
-    };
-    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-        Ok(Ok(tls)) => serve_http(tls, peer, shared).await,
-        Ok(Err(error)) => debug!(%peer, %error, "simulated EICE TLS handshake failed"),
-        Err(_) => debug!(%peer, "simulated EICE TLS handshake timed out"),
-    }
-}
-
-async fn serve_http<IO>(io: IO, peer: SocketAddr, shared: Arc<Shared>)
-where
-    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let service = service_fn(move |request| handshake::handle(request, peer, Arc::clone(&shared)));
-    let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(HANDSHAKE_TIMEOUT);
-    let connection = builder
-        .serve_connection(TokioIo::new(io), service)
-        .with_upgrades();
-    if let Err(error) = connection.await {
-        debug!(%peer, %error, "simulated EICE connection ended with an error");
     }
 }

@@ -39,6 +39,21 @@ pub struct EiceStats {
     /// dialled and signed (an endpoint's IPv4 or dual-stack name, or the
     /// service's own loopback address).
     pub hosts: Vec<String>,
+    /// TCP connections accepted, each numbered in this order from 1.
+    pub connections_accepted: u64,
+    /// For every accepted upgrade, in order (as `hosts`): the number of the
+    /// connection that carried it.
+    pub tunnel_connections: Vec<u64>,
+    /// For every accepted upgrade, in order: the TLS server name (SNI) its
+    /// connection asked for, `None` over plain ws.
+    pub tunnel_sni: Vec<Option<String>>,
+    /// Connections closed before any request, idle
+    /// ([`super::EiceSimConfig::idle_connection_timeout`],
+    /// [`super::EiceSim::close_idle_connections`]).
+    pub idle_connections_closed: u64,
+    /// Connections closed unanswered as their request arrived
+    /// ([`super::EiceSim::drop_next_requests`]).
+    pub requests_dropped: u64,
     /// Upgrade requests left unanswered ([`super::EiceSim::hang_next_upgrades`]).
     pub upgrades_hung: u64,
     /// Why each tunnel refused by security groups or network ACLs was refused

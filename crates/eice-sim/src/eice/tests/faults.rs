@@ -111,3 +111,46 @@ async fn a_cut_tunnel_delivers_exactly_the_armed_bytes_then_its_close() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn connections_without_a_request_are_closed_when_idle_and_numbered() {
+    within(async {
+        let sim = sim_with(echo_target().await, |c| {
+            c.idle_connection_timeout = Some(Duration::from_millis(50));
+        })
+        .await;
+        let mut idle = TcpStream::connect(sim.addr()).await.unwrap();
+        let mut rest = Vec::new();
+        idle.read_to_end(&mut rest).await.unwrap();
+        assert!(rest.is_empty(), "closed without a word");
+        assert_eq!(sim.stats().idle_connections_closed, 1);
+        // A connection that sends its request in time is served, and the
+        // upgrade records which connection carried it.
+        sim.set_idle_connection_timeout(None);
+        drop(open(&sim, &params("22")).await.unwrap());
+        let stats = sim.stats();
+        assert_eq!(stats.connections_accepted, 2);
+        assert_eq!(stats.tunnel_connections, [2]);
+        assert_eq!(stats.tunnel_sni, [None]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn idle_connections_close_on_request_and_armed_requests_are_dropped() {
+    within(async {
+        let sim = sim_with(echo_target().await, |_| {}).await;
+        let mut idle = TcpStream::connect(sim.addr()).await.unwrap();
+        sim.wait_for(|s| s.connections_accepted == 1).await;
+        sim.close_idle_connections();
+        assert_eq!(idle.read(&mut [0u8; 1]).await.unwrap(), 0);
+        assert_eq!(sim.stats().idle_connections_closed, 1);
+        sim.drop_next_requests(1);
+        assert!(open(&sim, &params("22")).await.is_err());
+        drop(open(&sim, &params("22")).await.unwrap());
+        let stats = sim.stats();
+        assert_eq!(stats.requests_dropped, 1);
+        assert_eq!(stats.tunnel_connections, [3]);
+    })
+    .await;
+}
