@@ -3,10 +3,12 @@
 //! 127.0.0.1. Run with `cargo bench --bench e2e`.
 //!
 //! A source/sink server stands for web-1's port 22 (`10.0.1.10:22`). Clients
-//! reach it three ways: **direct** TCP; a **relay chain** of two plain TCP
+//! reach it four ways: **direct** TCP; a **relay chain** of two plain TCP
 //! relays (the same number of user-space hops as the tunnel path, so the
-//! design's limit on this box); and **through the proxy** (SOCKS5 → proxy →
-//! simulated EICE over ws or wss → sink). The harness process holds the
+//! design's limit on this box, and ws's reference); a **TLS relay chain**
+//! (the same two relays with TLS between them, the same rustls config and
+//! cipher as the simulated EICE's wss: wss's reference); and **through the
+//! proxy** (SOCKS5 → proxy → simulated EICE over ws or wss → sink). The harness process holds the
 //! clients, the sink, the relays and the simulated service; the proxy is a
 //! separate process, so its CPU and memory are its own.
 //!
@@ -63,6 +65,8 @@ mod report;
 mod settings;
 #[path = "e2e/table.rs"]
 mod table;
+#[path = "e2e/tls_relay.rs"]
+mod tls_relay;
 #[path = "e2e/vars.rs"]
 mod vars;
 
@@ -150,8 +154,11 @@ async fn run(settings: Settings) -> anyhow::Result<Report> {
     let near_relay = peers::start_relay(far_relay.addr, settings.relay_buffer).await?;
     let direct = Route::Tcp(sink.addr);
     let chain = Route::Tcp(near_relay.addr);
+    let tls_chain = tls_relay::start_tls_chain(sink.addr, settings.relay_buffer).await?;
+    let tls_chain_route = Route::Tcp(tls_chain.near.addr);
     let baseline = if settings.baseline {
-        measure_baseline(&settings, &mut budget, &direct, &chain).await
+        let chains = (&chain, &tls_chain_route);
+        measure_baseline(&settings, &mut budget, &direct, chains).await
     } else {
         Baseline::default()
     };
@@ -179,12 +186,13 @@ async fn run(settings: Settings) -> anyhow::Result<Report> {
     })
 }
 
-/// The figures without the proxy: direct TCP and the relay chain.
+/// The figures without the proxy: direct TCP and the relay chains (plain
+/// and TLS).
 async fn measure_baseline(
     s: &Settings,
     budget: &mut Budget,
     direct: &Route,
-    chain: &Route,
+    (chain, tls_chain): (&Route, &Route),
 ) -> Baseline {
     let mut b = Baseline::default();
     for dir in s.directions_for("throughput") {
@@ -195,6 +203,10 @@ async fn measure_baseline(
         let got = measure::one_stream(chain, dir, s.bytes(), s.reps, None);
         let got = budget.run(&what, got).await;
         b.relay_chain_one_stream.set(dir, got);
+        let what = format!("TLS relay chain one stream {}", dir.label());
+        let got = measure::one_stream(tls_chain, dir, s.bytes(), s.reps, None);
+        let got = budget.run(&what, got).await;
+        b.tls_relay_chain_one_stream.set(dir, got);
     }
     if s.wants("ttfb") {
         let got = measure::ttfb(direct, s.ttfb_warmup, s.ttfb_connections);
@@ -229,6 +241,7 @@ async fn measure_transport(
     let files = ProxyFiles::new(&aws, &s.proxy_config)?;
     let mut t = TransportReport {
         name: name.to_owned(),
+        tls,
         ..TransportReport::default()
     };
     let start_proxy = || ProxyProcess::start(exe, &s.proxy_wrapper, &aws, &files);

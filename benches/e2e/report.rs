@@ -13,15 +13,31 @@ use crate::peers::Dir;
 pub struct Baseline {
     pub direct_one_stream: PerDir,
     pub relay_chain_one_stream: PerDir,
+    /// The same chain with TLS between the relays: wss's reference.
+    pub tls_relay_chain_one_stream: PerDir,
     pub direct_ttfb: Option<Latency>,
     pub direct_aggregate: PerDir,
+}
+
+impl Baseline {
+    /// The chain a transport is compared with, and its name: the TLS relay
+    /// chain for wss, the plain one for ws.
+    pub fn reference(&self, tls: bool) -> (&PerDir, &'static str) {
+        if tls {
+            (&self.tls_relay_chain_one_stream, "TLS relay chain")
+        } else {
+            (&self.relay_chain_one_stream, "relay chain")
+        }
+    }
 }
 
 /// Everything measured through the proxy over one transport.
 #[derive(Debug, Default, Serialize)]
 pub struct TransportReport {
-    /// `ws` or `wss`.
+    /// `ws` or `wss`, with the binary's label if several were measured.
     pub name: String,
+    /// Over TLS (wss): held to the TLS relay chain, not the plain one.
+    pub tls: bool,
     /// Time to first byte of the first connection to each fresh proxy.
     pub cold_ttfb_ms: Vec<f64>,
     pub warm_ttfb: Option<Latency>,
@@ -105,6 +121,19 @@ pub fn check_targets(baseline: &Baseline, transports: &[TransportReport]) -> Vec
             per.map_or("n/a".into(), |p| format!("{p:.1} KiB")),
             per.map(|p| p <= 64.0),
         );
+        for dir in Dir::BOTH {
+            let (chain, name) = baseline.reference(t.tls);
+            let ratio = t
+                .one_stream
+                .best(dir)
+                .zip(chain.best(dir))
+                .map(|(p, c)| p / c);
+            check(
+                format!("one-stream {} >= 0.9 of the {name}", dir.label()),
+                ratio.map_or("n/a".into(), |r| format!("{r:.2}")),
+                ratio.map(|r| r >= 0.9),
+            );
+        }
         for dir in Dir::BOTH {
             let pair = t.aggregate.best(dir).zip(t.one_stream.best(dir));
             check(

@@ -56,7 +56,7 @@ pub fn render(r: &Report) -> String {
         };
         let _ = writeln!(
             out,
-            "  {:<4} {:<38} {:>22}  {verdict}",
+            "  {:<4} {:<46} {:>22}  {verdict}",
             c.transport, c.target, c.measured
         );
     }
@@ -82,18 +82,28 @@ fn render_throughput(out: &mut String, r: &Report) {
     let b = &r.baseline;
     let _ = writeln!(
         out,
-        "\n(a) one stream, MiB/s             up     down | up/direct down/direct | up/relay down/relay | CPU s/GiB up (bench+proxy)  down"
+        "\n(a) one stream, MiB/s             up     down | up/direct down/direct | up/relay down/relay | up/tls-relay down/tls-relay | CPU s/GiB up (bench+proxy)  down"
     );
-    let mut rows: Vec<(String, &PerDir)> = vec![
-        ("direct TCP".into(), &b.direct_one_stream),
-        ("relay chain, 2 relays".into(), &b.relay_chain_one_stream),
+    // (label, figures, compared with the TLS chain rather than the plain one)
+    let mut rows: Vec<(String, &PerDir, bool)> = vec![
+        ("direct TCP".into(), &b.direct_one_stream, false),
+        (
+            "relay chain, 2 relays".into(),
+            &b.relay_chain_one_stream,
+            false,
+        ),
+        (
+            "TLS relay chain, 2 relays".into(),
+            &b.tls_relay_chain_one_stream,
+            true,
+        ),
     ];
     rows.extend(
         r.transports
             .iter()
-            .map(|t| (format!("proxy over {}", t.name), &t.one_stream)),
+            .map(|t| (format!("proxy over {}", t.name), &t.one_stream, t.tls)),
     );
-    for (label, figures) in rows {
+    for (label, figures, tls) in rows {
         let cpu = |dir: Dir| {
             figures.get(dir).map_or("-".into(), |t| {
                 let bench = num(t.bench_cpu_s_per_gib, 2);
@@ -103,21 +113,32 @@ fn render_throughput(out: &mut String, r: &Report) {
                 }
             })
         };
+        let over = |chain: &PerDir, dir: Dir| ratio(figures.best(dir), chain.best(dir));
+        // ws rows are held to the plain chain, wss rows to the TLS chain.
+        let (relay, tls_relay) = if tls {
+            let tls_chain = &b.tls_relay_chain_one_stream;
+            (
+                ["-".into(), "-".into()],
+                [over(tls_chain, Dir::Up), over(tls_chain, Dir::Down)],
+            )
+        } else {
+            let chain = &b.relay_chain_one_stream;
+            (
+                [over(chain, Dir::Up), over(chain, Dir::Down)],
+                ["-".into(), "-".into()],
+            )
+        };
         let _ = writeln!(
             out,
-            "  {label:<28} {:>7} {:>8} | {:>9} {:>11} | {:>8} {:>10} | {:>24} {:>11}",
+            "  {label:<28} {:>7} {:>8} | {:>9} {:>11} | {:>8} {:>10} | {:>12} {:>14} | {:>24} {:>11}",
             num(figures.best(Dir::Up), 0),
             num(figures.best(Dir::Down), 0),
             ratio(figures.best(Dir::Up), b.direct_one_stream.best(Dir::Up)),
             ratio(figures.best(Dir::Down), b.direct_one_stream.best(Dir::Down)),
-            ratio(
-                figures.best(Dir::Up),
-                b.relay_chain_one_stream.best(Dir::Up)
-            ),
-            ratio(
-                figures.best(Dir::Down),
-                b.relay_chain_one_stream.best(Dir::Down)
-            ),
+            relay[0],
+            relay[1],
+            tls_relay[0],
+            tls_relay[1],
             cpu(Dir::Up),
             cpu(Dir::Down),
         );

@@ -27,6 +27,7 @@ pub mod sign;
 pub mod stream;
 pub mod target;
 pub mod tunnel;
+pub mod ws;
 
 use std::net::IpAddr;
 use std::sync::Arc;

@@ -13,16 +13,16 @@ use std::task::{Context, Poll, ready};
 use bytes::{Buf, Bytes};
 use futures_util::{Sink, Stream};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::{self, Message};
 
 use super::keepalive::Heartbeat;
 use super::tunnel::{Incoming, MAX_FRAME_PAYLOAD, Tunnel, classify, normal_close};
+use super::ws::WsStream;
 use crate::net::Io;
 
 /// A tunnel read and written like a socket.
 #[derive(Debug)]
-pub struct TunnelStream<S = Heartbeat<WebSocketStream<Io>>> {
+pub struct TunnelStream<S = Heartbeat<WsStream<Io>>> {
     /// The WebSocket carrying the stream.
     ws: S,
     /// The unread rest of the last frame.
@@ -140,6 +140,7 @@ where
 mod tests {
     use futures_util::{SinkExt, StreamExt};
     use tokio::io::{AsyncReadExt, AsyncWriteExt, duplex};
+    use tokio_tungstenite::WebSocketStream;
     use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 
     use super::*;

@@ -9,8 +9,6 @@
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self, Message};
 
 use super::TunnelRequest;
@@ -21,12 +19,13 @@ use super::handshake::Upgrade;
 use super::keepalive::{self, Heartbeat};
 use super::sign::{self, OPEN_TUNNEL_PATH};
 use super::target::WsTarget;
+use super::ws::WsStream;
 use crate::credentials::CredentialCache;
 use crate::net::pool::Pool;
 use crate::net::{self, Io, TlsSetupError, Transport};
 
-/// The largest frame or message accepted from the service. Far above what it
-/// sends; a bound so a broken peer cannot make us buffer without limit.
+/// The largest frame accepted from the service. Far above what it sends; a
+/// bound so a broken peer cannot make us buffer without limit.
 const MAX_INCOMING_FRAME: usize = 16 * 1024 * 1024;
 
 /// The most payload one outgoing frame carries. The AWS CLI sends frames of
@@ -34,16 +33,6 @@ const MAX_INCOMING_FRAME: usize = 16 * 1024 * 1024;
 /// accept, rather than guess at a limit it does not document. Throughput comes
 /// from pipelining frames (no wait for each send), not from larger ones.
 pub const MAX_FRAME_PAYLOAD: usize = 65_000;
-
-/// Bytes read from the socket at a time. tungstenite zero-fills this much
-/// before each read, so it is resident in every open tunnel: 32 KiB keeps an
-/// idle tunnel small (its default, 128 KiB, is most of a tunnel's memory)
-/// while a busy download still reads half a frame or more per syscall.
-const READ_BUFFER: usize = 32 * 1024;
-
-/// Outgoing frames are gathered up to this size before a write to the socket,
-/// so a burst of small frames costs one syscall and one TLS record.
-const WRITE_BUFFER: usize = 128 * 1024;
 
 /// Opens tunnels.
 pub struct Connector {
@@ -54,25 +43,17 @@ pub struct Connector {
     pool: Pool,
     /// Where to connect and how long to wait.
     settings: TunnelSettings,
-    /// Limits for every tunnel's WebSocket.
-    ws_config: WebSocketConfig,
 }
 
 impl Connector {
     /// A connector with TLS roots from the system, webpki and `settings.ca_bundle`.
     pub fn new(settings: TunnelSettings) -> Result<Connector, TlsSetupError> {
         let tls = net::client_config(settings.ca_bundle.as_deref())?;
-        let ws_config = WebSocketConfig::default()
-            .max_frame_size(Some(MAX_INCOMING_FRAME))
-            .max_message_size(Some(MAX_INCOMING_FRAME))
-            .read_buffer_size(READ_BUFFER)
-            .write_buffer_size(WRITE_BUFFER);
         let transport = Transport::new(tls).with_proxies(settings.proxies.clone());
         Ok(Connector {
             pool: Pool::new(transport.clone(), settings.pool),
             transport,
             settings,
-            ws_config,
         })
     }
 
@@ -135,13 +116,7 @@ impl Connector {
         .await?;
         match upgrade {
             Upgrade::Switched { request_id, tail } => {
-                let ws = WebSocketStream::from_partially_read(
-                    io,
-                    tail,
-                    Role::Client,
-                    Some(self.ws_config),
-                )
-                .await;
+                let ws = WsStream::client(io, tail, MAX_INCOMING_FRAME);
                 Ok(Tunnel {
                     ws: Heartbeat::new(ws, self.settings.keepalive),
                     request_id,
@@ -166,7 +141,7 @@ impl Connector {
 #[derive(Debug)]
 pub struct Tunnel {
     /// The WebSocket, after a successful upgrade, pinged when quiet.
-    pub ws: Heartbeat<WebSocketStream<Io>>,
+    pub ws: Heartbeat<WsStream<Io>>,
     /// `x-amzn-RequestId` of the upgrade, for logs and support cases.
     pub request_id: Option<String>,
     /// Data read by [`Tunnel::await_first_data`], owed to the client first.

@@ -257,7 +257,7 @@ struct Splice<C, S, O> {
     client: C,
     /// The tunnel.
     ws: S,
-    /// Read buffer; frames are split off it as `Bytes` without a copy.
+    /// Read buffer; each read becomes a frame's payload without a copy.
     buf: BytesMut,
     up: Up,
     down: Down,
@@ -318,7 +318,9 @@ where
                     Poll::Ready(Ok(n)) => {
                         self.totals.up += n as u64;
                         self.observer.up(n as u64);
-                        self.up = Up::Sending(self.buf.split().freeze());
+                        // The buffer itself, not a split of it: a payload no
+                        // one else holds is masked in place, without a copy.
+                        self.up = Up::Sending(mem::take(&mut self.buf).freeze());
                     }
                     Poll::Ready(Err(e)) => {
                         self.fail(SpliceError::ClientRead(e));

@@ -1,0 +1,154 @@
+//! RFC 6455 frame headers for the client role: parsing the service's
+//! (unmasked) frames strictly, and writing our (masked) ones.
+
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Control, Data};
+use tokio_tungstenite::tungstenite::{self, Error};
+
+/// The longest header: 2 bytes, 8 of extended length, 4 of mask.
+pub(super) const MAX_HEADER: usize = 14;
+
+/// The most payload a control frame may carry (RFC 6455 §5.5).
+const MAX_CONTROL_PAYLOAD: u64 = 125;
+
+/// What a frame is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    Data(Data),
+    Control(Control),
+}
+
+impl Kind {
+    fn opcode(self) -> u8 {
+        match self {
+            Kind::Data(Data::Continue) => 0x0,
+            Kind::Data(Data::Text) => 0x1,
+            Kind::Data(Data::Binary) => 0x2,
+            Kind::Data(Data::Reserved(op)) | Kind::Control(Control::Reserved(op)) => op,
+            Kind::Control(Control::Close) => 0x8,
+            Kind::Control(Control::Ping) => 0x9,
+            Kind::Control(Control::Pong) => 0xA,
+        }
+    }
+}
+
+/// A parsed header of a frame from the service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Header {
+    pub(super) fin: bool,
+    pub(super) kind: Kind,
+    pub(super) len: usize,
+}
+
+/// Parses the header at the start of `buf`: `Ok(None)` until all of it is
+/// there, else the header and its length in bytes. Rejects what tungstenite
+/// rejects in a client: reserved bits, reserved opcodes, masked frames,
+/// fragmented or oversized control frames, frames over `max_frame`.
+pub(super) fn parse(buf: &[u8], max_frame: usize) -> Result<Option<(Header, usize)>, Error> {
+    let [first, second, ..] = *buf else {
+        return Ok(None);
+    };
+    let fin = first & 0x80 != 0;
+    if first & 0x70 != 0 {
+        return Err(ProtocolError::NonZeroReservedBits.into());
+    }
+    let kind = match first & 0x0F {
+        0x0 => Kind::Data(Data::Continue),
+        0x1 => Kind::Data(Data::Text),
+        0x2 => Kind::Data(Data::Binary),
+        op @ 0x3..=0x7 => return Err(ProtocolError::UnknownDataFrameType(op).into()),
+        0x8 => Kind::Control(Control::Close),
+        0x9 => Kind::Control(Control::Ping),
+        0xA => Kind::Control(Control::Pong),
+        op => return Err(ProtocolError::UnknownControlFrameType(op).into()),
+    };
+    if second & 0x80 != 0 {
+        return Err(ProtocolError::MaskedFrameFromServer.into());
+    }
+    let (len, size) = match second & 0x7F {
+        126 => match buf.get(2..4) {
+            Some(b) => (u64::from(u16::from_be_bytes([b[0], b[1]])), 4),
+            None => return Ok(None),
+        },
+        127 => match buf.get(2..10) {
+            Some(b) => (u64::from_be_bytes(b.try_into().expect("8 bytes")), 10),
+            None => return Ok(None),
+        },
+        short => (u64::from(short), 2),
+    };
+    if let Kind::Control(_) = kind {
+        if !fin {
+            return Err(ProtocolError::FragmentedControlFrame.into());
+        }
+        if len > MAX_CONTROL_PAYLOAD {
+            return Err(ProtocolError::ControlFrameTooBig.into());
+        }
+    }
+    if len > max_frame as u64 {
+        return Err(Error::Capacity(CapacityError::MessageTooLong {
+            size: usize::try_from(len).unwrap_or(usize::MAX),
+            max_size: max_frame,
+        }));
+    }
+    let len = usize::try_from(len).expect("bounded by max_frame");
+    Ok(Some((Header { fin, kind, len }, size)))
+}
+
+/// A final, masked frame header for `len` bytes of `kind` into `out`;
+/// returns its length.
+pub(super) fn write_header(
+    out: &mut [u8; MAX_HEADER],
+    kind: Kind,
+    len: usize,
+    mask: [u8; 4],
+) -> usize {
+    out[0] = 0x80 | kind.opcode();
+    let at = if len < 126 {
+        out[1] = 0x80 | len as u8;
+        2
+    } else if let Ok(short) = u16::try_from(len) {
+        out[1] = 0x80 | 126;
+        out[2..4].copy_from_slice(&short.to_be_bytes());
+        4
+    } else {
+        out[1] = 0x80 | 127;
+        out[2..10].copy_from_slice(&(len as u64).to_be_bytes());
+        10
+    };
+    out[at..at + 4].copy_from_slice(&mask);
+    at + 4
+}
+
+/// A fresh mask key. RFC 6455 §5.3 wants each unpredictable, so that a
+/// client's payload cannot be chosen to look like another protocol to
+/// proxies on the way; aws-lc's generator is the one TLS already uses.
+pub(super) fn new_mask() -> Result<[u8; 4], Error> {
+    let mut mask = [0u8; 4];
+    SystemRandom::new()
+        .fill(&mut mask)
+        .map_err(|_| Error::Io(std::io::Error::other("no random bytes for a frame mask")))?;
+    Ok(mask)
+}
+
+/// XORs `buf` with `mask` in place, eight bytes at a time.
+pub(super) fn apply_mask(buf: &mut [u8], mask: [u8; 4]) {
+    let wide = u64::from_ne_bytes([
+        mask[0], mask[1], mask[2], mask[3], mask[0], mask[1], mask[2], mask[3],
+    ]);
+    let mut chunks = buf.chunks_exact_mut(8);
+    for chunk in &mut chunks {
+        let word = u64::from_ne_bytes((&*chunk).try_into().expect("8 bytes")) ^ wide;
+        chunk.copy_from_slice(&word.to_ne_bytes());
+    }
+    for (byte, key) in chunks.into_remainder().iter_mut().zip(mask.iter().cycle()) {
+        *byte ^= key;
+    }
+}
+
+/// The close frame's payload: a code, then a UTF-8 reason.
+pub(super) fn close_payload(frame: &tungstenite::protocol::CloseFrame) -> Vec<u8> {
+    let mut payload = u16::from(frame.code).to_be_bytes().to_vec();
+    payload.extend_from_slice(frame.reason.as_bytes());
+    payload
+}
