@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::timeout;
@@ -27,6 +28,13 @@ use crate::target::Target;
 /// client, the proxy waits for the instance's first bytes, so that an instance
 /// EICE cannot reach is reported as a refusal ([`Tunnel::await_first_data`]).
 pub const SERVER_SPEAKS_FIRST: [u16; 1] = [22];
+
+/// What a client wrote before its tunnel opened (`connect`'s stdin, read
+/// while the tunnel is being opened): called once the tunnel is open, it
+/// returns every byte so far, which go through the tunnel before the
+/// instance's first bytes are waited for. The bytes are not consumed: a
+/// tunnel opened again after a stale route sends them again.
+pub type EarlyData<'a> = &'a (dyn Fn() -> Bytes + Sync);
 
 /// The proxy's shared state.
 pub struct Proxy {
@@ -219,7 +227,22 @@ impl Proxy {
     /// Decides how `target` is reached ([`Router::way`]) and connects it:
     /// an EICE tunnel of its own, or a channel on its hop's SSH connection.
     pub async fn open(&self, target: &Target) -> Result<Opened, Error> {
+        Ok(self.open_early(target, None).await?.0)
+    }
+
+    /// [`Proxy::open`] for a client that may have written before its tunnel
+    /// opened (`connect`): its `early` bytes go through the tunnel as soon as
+    /// it is open, so that the instance's answer to them (an SSH server's
+    /// key exchange follows the client's banner) need not wait for the
+    /// instance's first bytes to come back first; a round trip saved. Returns
+    /// how many of them were sent (none through a hop).
+    pub async fn open_early(
+        &self,
+        target: &Target,
+        early: Option<EarlyData<'_>>,
+    ) -> Result<(Opened, usize), Error> {
         let started = Instant::now();
+        let mut sent = 0;
         let way = timeout(
             self.settings.resolve,
             self.router.way(&self.resolver, target),
@@ -229,7 +252,9 @@ impl Proxy {
         let opened = match way {
             Way::Direct(resolution) => {
                 self.metrics.lookups(cache_lookups(&resolution.lookups));
-                let (tunnel, slot, resolution) = self.open_direct(target, resolution).await?;
+                let (tunnel, slot, resolution, early_sent) =
+                    self.open_direct(target, resolution, early).await?;
+                sent = early_sent;
                 Opened::Tunnel {
                     tunnel,
                     resolution,
@@ -254,7 +279,7 @@ impl Proxy {
             }
         };
         self.metrics.tunnel_setup(started.elapsed());
-        Ok(opened)
+        Ok((opened, sent))
     }
 
     /// The tunnel of a direct route; when it shows the cached answers that
@@ -264,9 +289,10 @@ impl Proxy {
         &self,
         target: &Target,
         resolution: Resolution,
-    ) -> Result<(Tunnel, OwnedSemaphorePermit, Resolution), Error> {
-        let e = match self.attempt_tunnel(&resolution, None).await {
-            Ok((tunnel, slot)) => return Ok((tunnel, slot, resolution)),
+        early: Option<EarlyData<'_>>,
+    ) -> Result<(Tunnel, OwnedSemaphorePermit, Resolution, usize), Error> {
+        let e = match self.attempt_tunnel(&resolution, None, early).await {
+            Ok((tunnel, slot, sent)) => return Ok((tunnel, slot, resolution, sent)),
             Err((e, true)) if self.retry_stale => e,
             Err((e, _)) => return Err(self.explain(&resolution, e).await),
         };
@@ -279,8 +305,11 @@ impl Proxy {
             .await
             .map_err(|_| self.resolve_timeout())??;
         self.metrics.lookups(cache_lookups(&fresh.lookups));
-        let (tunnel, slot) = self.open_tunnel(&fresh, None).await?;
-        Ok((tunnel, slot, fresh))
+        let (tunnel, slot, sent) = match self.attempt_tunnel(&fresh, None, early).await {
+            Ok(opened) => opened,
+            Err((e, _)) => return Err(self.explain(&fresh, e).await),
+        };
+        Ok((tunnel, slot, fresh, sent))
     }
 
     /// The tunnel under a hop's SSH connection: to the hop instance's port
@@ -318,8 +347,8 @@ impl Proxy {
         resolution: &Resolution,
         push: Option<(&str, &PublicKey)>,
     ) -> Result<(Tunnel, OwnedSemaphorePermit), Error> {
-        match self.attempt_tunnel(resolution, push).await {
-            Ok(opened) => Ok(opened),
+        match self.attempt_tunnel(resolution, push, None).await {
+            Ok((tunnel, slot, _)) => Ok((tunnel, slot)),
             Err((e, _)) => Err(self.explain(resolution, e).await),
         }
     }
@@ -331,7 +360,8 @@ impl Proxy {
         &self,
         resolution: &Resolution,
         push: Option<(&str, &PublicKey)>,
-    ) -> Result<(Tunnel, OwnedSemaphorePermit), (Error, bool)> {
+        early: Option<EarlyData<'_>>,
+    ) -> Result<(Tunnel, OwnedSemaphorePermit, usize), (Error, bool)> {
         let port = resolution.tunnel().port;
         let slot = self
             .endpoint_slot(&resolution.endpoint.id)
@@ -346,13 +376,18 @@ impl Proxy {
                 .connector
                 .open(resolution.tunnel(), &resolution.credentials)
                 .await?;
+            let early = early.map(|early| early()).unwrap_or_default();
+            let sent = early.len();
+            if sent > 0 {
+                tunnel.send_early(early).await?;
+            }
             if SERVER_SPEAKS_FIRST.contains(&port) {
                 tunnel.await_first_data(self.settings.first_data).await?;
             }
-            Ok(tunnel)
+            Ok((tunnel, sent))
         };
         match opened.await {
-            Ok(tunnel) => Ok((tunnel, slot)),
+            Ok((tunnel, sent)) => Ok((tunnel, slot, sent)),
             Err(e) => {
                 let stale = self.resolver.forget(resolution, &e).await;
                 Err((Error::Tunnel(e), stale))

@@ -5,7 +5,9 @@ mod common;
 
 use std::process::Stdio;
 
-use common::{PATIENCE, Sim, instance_listener, payload, sha256};
+use common::{PATIENCE, Sim, aws_command, instance_listener, payload, sha256};
+use eice_sim::account::SimAws;
+use eice_sim::world::World;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::timeout;
@@ -328,4 +330,48 @@ async fn presign_prints_a_url_the_service_accepts() {
         .unwrap()
         .unwrap();
     assert_eq!(msg.into_data().as_ref(), b"pong");
+}
+
+/// An instance that waits for its client to speak before it answers, as an
+/// SSH server waits for the client's banner before its key exchange, is
+/// answered at once through the lookup path: what ssh wrote into `connect`
+/// goes through the tunnel as soon as it opens, not after the instance's
+/// first bytes, which here never come (the wait for them is an hour).
+#[tokio::test]
+async fn what_the_client_wrote_goes_through_as_soon_as_the_tunnel_opens() {
+    let aws = SimAws::start(World::demo(), false).await.unwrap();
+    let (listener, addr) = instance_listener().await;
+    aws.eice.add_target("10.0.1.10:22".parse().unwrap(), addr);
+    let instance = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut greeting = [0u8; 6];
+        socket.read_exact(&mut greeting).await.unwrap();
+        socket.write_all(b"you said ").await.unwrap();
+        socket.write_all(&greeting).await.unwrap();
+        socket
+    });
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join("config.toml");
+    std::fs::write(&config, "[timeouts]\nfirst_data = 3600\n").unwrap();
+    let config = config.display().to_string();
+    let (mut cmd, _dir) = aws_command(&aws, &["connect", "--config", &config, "web-1", "22"]);
+    let mut child = cmd.env("XDG_CACHE_HOME", home.path()).spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"hello\n").await.unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut answer = [0u8; 15];
+    timeout(PATIENCE, stdout.read_exact(&mut answer))
+        .await
+        .expect("the instance answered what the client wrote before the tunnel opened")
+        .unwrap();
+    assert_eq!(&answer, b"you said hello\n");
+    // The connection stays usable after the early bytes: stdin goes on.
+    let mut socket = instance.await.unwrap();
+    stdin.write_all(b"and more").await.unwrap();
+    let mut more = [0u8; 8];
+    timeout(PATIENCE, socket.read_exact(&mut more))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&more, b"and more");
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context as _, bail};
 use tracing::{Instrument, debug, info_span};
 
+use super::early::EarlyStdin;
 use crate::cli::{AwsArgs, ConnectArgs};
 use crate::credentials::CredentialCache;
 use crate::eice::{Endpoint, TunnelRequest, region_from_dns_name};
@@ -26,7 +27,6 @@ pub(super) async fn run(aws_args: &AwsArgs, args: ConnectArgs) -> anyhow::Result
     check_port(&config.allowed_ports, !config.hops.is_empty(), target.port)?;
     let span = info_span!("connect", %target);
     async move {
-        let stdio = tokio::io::join(tokio::io::stdin(), tokio::io::stdout());
         let finished = match (&args.endpoint_id, &args.dns_name) {
             (Some(id), Some(dns_name)) => {
                 let Host::Ip(private_ip) = target.host else {
@@ -60,15 +60,21 @@ pub(super) async fn run(aws_args: &AwsArgs, args: ConnectArgs) -> anyhow::Result
                     .await
                     .with_context(|| format!("cannot open a tunnel to {target} through {id}"))?;
                 debug!(request_id = ?tunnel.request_id, "tunnel open");
+                let stdio = tokio::io::join(tokio::io::stdin(), tokio::io::stdout());
                 splice_tunnel(stdio, tunnel).await
             }
             _ => {
+                let early = EarlyStdin::start();
                 let proxy = super::build_login_proxy(&config, !args.no_cache).await?;
-                let opened = proxy
-                    .open(&target)
+                let (opened, sent) = proxy
+                    .open_early(&target, Some(&|| early.snapshot()))
                     .await
                     .with_context(|| format!("cannot open a tunnel to {target}"))?;
-                opened.splice(stdio, ()).await
+                debug!(sent, "client bytes sent as the tunnel opened");
+                let stdin = early.finish(sent).await;
+                opened
+                    .splice(tokio::io::join(stdin, tokio::io::stdout()), ())
+                    .await
             }
         };
         debug!(

@@ -6,6 +6,7 @@ mod connect;
 #[cfg(feature = "demo")]
 mod demo;
 mod doctor;
+mod early;
 mod forward;
 mod presign;
 mod resolve;

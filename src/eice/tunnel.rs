@@ -149,6 +149,14 @@ pub struct Tunnel {
 }
 
 impl Tunnel {
+    /// Sends `data`, which the client wrote before the tunnel opened, as one
+    /// binary frame at once, without waiting for the instance's first bytes.
+    pub async fn send_early(&mut self, data: Bytes) -> Result<(), TunnelError> {
+        use futures_util::SinkExt;
+        self.ws.send(Message::Binary(data)).await?;
+        Ok(())
+    }
+
     /// Waits up to `within` for the instance's first bytes.
     ///
     /// EICE completes the upgrade before it connects to the instance, and
