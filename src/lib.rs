@@ -33,7 +33,7 @@
 //! | [`agent`] | the user's ssh-agent (`SSH_AUTH_SOCK`): its keys, in its order, and signatures |
 //! | [`credentials`] | the AWS credential chain, cached for signing |
 //! | [`net`] | TCP and TLS to AWS, one trust store (webpki, the system, `AWS_CA_BUNDLE`), through a corporate HTTP proxy where one is set, IPv6 and IPv4 raced (Happy Eyeballs) where not; a pool of ready connections to endpoints in recent use; the AWS SDK's HTTP client, routed through the same proxies |
-//! | [`eice`] | the EICE client: settings, presign, transport, tunnel open, stream view |
+//! | [`eice`] | the EICE client: settings, presign, dial (a pooled connection or a fresh one), upgrade, the tunnel's own WebSocket framing (`eice::ws`), keepalive, stream view |
 //! | [`splice`] | byte stream ⇄ WebSocket copy with back-pressure and half-close |
 //! | [`metrics`] | counters and open tunnels, fed plain values, served on loopback at `/metrics` and `/status` |
 //! | [`ec2`] | the EC2 API calls the proxy makes (Query protocol: sign, send, retry, pages) |

@@ -234,8 +234,9 @@ impl Proxy {
     /// opened (`connect`): its `early` bytes go through the tunnel as soon as
     /// it is open, so that the instance's answer to them (an SSH server's
     /// key exchange follows the client's banner) need not wait for the
-    /// instance's first bytes to come back first; a round trip saved. Returns
-    /// how many of them were sent (none through a hop).
+    /// instance's first bytes to come back first (the time EICE takes to
+    /// reach the instance, and the instance to speak, is no longer added to
+    /// the login). Returns how many of them were sent (none through a hop).
     pub async fn open_early(
         &self,
         target: &Target,

@@ -2,11 +2,12 @@
 //!
 //! ssh writes its banner into the ProxyCommand's stdin as soon as it starts,
 //! and an SSH server sends its key exchange only once that banner arrives.
-//! Holding the banner until the instance's own first bytes have come back
-//! (which the proxy waits for, to tell a reachable instance from one EICE
-//! cannot reach) would cost a round trip on every login; read here, it goes
-//! through the tunnel the moment the upgrade completes
-//! ([`crate::proxy::Proxy::open_early`]).
+//! Held until the instance's own first bytes have come back (which the proxy
+//! waits for, to tell a reachable instance from one EICE cannot reach), the
+//! banner would leave only after EICE had connected to the instance and its
+//! sshd had spoken; read here, it goes through the tunnel the moment the
+//! upgrade completes ([`crate::proxy::Proxy::open_early`]), and that wait no
+//! longer adds to the login.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
