@@ -121,7 +121,7 @@ pub(super) fn write_header(
 }
 
 /// How many mask keys one draw from the generator yields.
-const KEYS_PER_DRAW: usize = 256;
+const KEYS_PER_DRAW: usize = 64;
 
 /// Mask keys for one connection, drawn from the secure generator in batches.
 ///
@@ -129,10 +129,11 @@ const KEYS_PER_DRAW: usize = 256;
 /// cannot be chosen to look like another protocol to proxies on the way;
 /// aws-lc's generator is the one TLS already uses. One draw per frame made its
 /// per-call work (reseed checks, jitter entropy) show in the data path's
-/// profile; one draw per 256 frames gives keys from the same generator, each
+/// profile; one draw per 64 frames gives keys from the same generator, each
 /// used once and never shown to anyone before its frame goes out.
 pub(super) struct MaskKeys {
-    pool: [u8; 4 * KEYS_PER_DRAW],
+    /// On the heap, and only once a frame is sent: a tunnel stays small.
+    pool: Vec<u8>,
     /// The next unused key's offset in `pool`; `pool.len()` when used up.
     next: usize,
 }
@@ -141,14 +142,17 @@ impl MaskKeys {
     /// An empty pool: the first key draws a batch.
     pub(super) fn new() -> MaskKeys {
         MaskKeys {
-            pool: [0; 4 * KEYS_PER_DRAW],
-            next: 4 * KEYS_PER_DRAW,
+            pool: Vec::new(),
+            next: 0,
         }
     }
 
     /// A fresh key, never handed out before.
     pub(super) fn next(&mut self) -> Result<[u8; 4], Error> {
         if self.next == self.pool.len() {
+            self.pool.resize(4 * KEYS_PER_DRAW, 0);
+            // Still "used up" if the draw fails: a failed draw never hands out zeros.
+            self.next = self.pool.len();
             SystemRandom::new().fill(&mut self.pool).map_err(|_| {
                 Error::Io(std::io::Error::other("no random bytes for a frame mask"))
             })?;

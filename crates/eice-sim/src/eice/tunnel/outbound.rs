@@ -33,7 +33,8 @@ pub(super) struct Outbound {
 
 struct Inner {
     io: Box<dyn AsyncWrite + Send + Unpin>,
-    /// Reused for every frame, so each is one write of header + payload.
+    /// Reused for every control frame, so each is one write of header + payload
+    /// (data frames arrive framed in place: [`Outbound::data`]).
     buf: BytesMut,
     /// Set once our Close is on the wire; later frames are dropped.
     close_sent: bool,
