@@ -39,7 +39,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::{CloseFrame, Utf8Bytes};
 use tokio_tungstenite::tungstenite::{Error, Message};
 use tokio_util::io::poll_read_buf;
 
-use frame::{Header, Kind, MAX_HEADER};
+use frame::{Header, Kind, MAX_HEADER, MaskKeys};
 
 /// Bytes read at a time while no frame header is known: a whole small frame
 /// (an interactive keystroke, a ping) in one read, and little to move to
@@ -65,6 +65,8 @@ pub struct WsStream<T> {
     ended: bool,
     /// The largest frame accepted from the service.
     max_frame: usize,
+    /// Where each frame's mask key comes from.
+    masks: MaskKeys,
 }
 
 /// One frame to write: its header, then its masked payload.
@@ -101,12 +103,13 @@ impl<T> WsStream<T> {
             received_close: false,
             ended: false,
             max_frame,
+            masks: MaskKeys::new(),
         }
     }
 
     /// Queues one frame, masking `payload` in place when no one else holds it.
     fn queue(&mut self, kind: Kind, payload: Bytes) -> Result<(), Error> {
-        let mask = frame::new_mask()?;
+        let mask = self.masks.next()?;
         let body = match payload.try_into_mut() {
             Ok(mut owned) => {
                 frame::apply_mask(&mut owned, mask);

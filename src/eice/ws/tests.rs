@@ -35,6 +35,21 @@ fn masking_round_trips_at_every_length_and_alignment() {
     }
 }
 
+#[test]
+fn mask_keys_are_fresh_across_batches() {
+    let mut keys = frame::MaskKeys::new();
+    // Several batches: the refill must give new keys, not the old ones again.
+    let drawn: Vec<[u8; 4]> = (0..600).map(|_| keys.next().expect("a key")).collect();
+    let distinct: std::collections::HashSet<_> = drawn.iter().collect();
+    // 600 random 32-bit keys collide with odds near 1 in 20 000; 590 allows a few.
+    assert!(
+        distinct.len() >= 590,
+        "only {} distinct keys",
+        distinct.len()
+    );
+    assert_ne!(drawn[..64], drawn[64..128], "a refill repeated the batch");
+}
+
 #[tokio::test]
 async fn data_both_ways_with_pings_answered_and_the_close_echoed() {
     let (mut ours, mut service) = pair().await;

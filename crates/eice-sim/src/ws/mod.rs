@@ -7,7 +7,7 @@
 //! the tunnel.
 
 use bytes::{BufMut, Bytes, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// The largest frame accepted from a client: far above anything a real client sends
 /// (the AWS CLI sends at most 65 000 bytes), low enough that a bogus length cannot
@@ -142,8 +142,14 @@ where
         reader.read_exact(&mut key).await?;
     }
     let len = usize::try_from(len).map_err(|_| FrameError::TooLarge(len))?;
-    let mut payload = BytesMut::zeroed(len);
-    reader.read_exact(&mut payload).await?;
+    // Read into spare capacity: no zero-filling of memory about to be overwritten.
+    let mut payload = BytesMut::with_capacity(len);
+    while payload.len() < len {
+        let want = len - payload.len();
+        if reader.read_buf(&mut (&mut payload).limit(want)).await? == 0 {
+            return Err(FrameError::Io(std::io::ErrorKind::UnexpectedEof.into()));
+        }
+    }
     apply_mask(&mut payload, key);
     Ok(Some(Frame {
         fin,
@@ -216,19 +222,8 @@ pub(crate) fn encode_frame(
     mask: Option<[u8; 4]>,
 ) {
     buf.reserve(payload.len() + 14);
-    buf.put_u8(0x80 | opcode.bits());
-    let mask_bit = if mask.is_some() { 0x80 } else { 0 };
-    match payload.len() {
-        len @ 0..=125 => buf.put_u8(mask_bit | len as u8),
-        len @ 126..=0xFFFF => {
-            buf.put_u8(mask_bit | 126);
-            buf.put_u16(len as u16);
-        }
-        len => {
-            buf.put_u8(mask_bit | 127);
-            buf.put_u64(len as u64);
-        }
-    }
+    let (header, head_len) = header(opcode, payload.len(), mask.is_some());
+    buf.put_slice(&header[..head_len]);
     let start = buf.len();
     if let Some(key) = mask {
         buf.put_slice(&key);
@@ -239,21 +234,42 @@ pub(crate) fn encode_frame(
     }
 }
 
-/// Writes one unmasked frame in a single write of header + payload (so a frame is
-/// never split across TLS records needlessly), reusing `buf` between calls.
-pub(crate) async fn write_frame<W>(
-    writer: &mut W,
-    buf: &mut BytesMut,
-    opcode: Opcode,
-    payload: &[u8],
-) -> std::io::Result<()>
-where
-    W: AsyncWrite + Unpin,
-{
-    buf.clear();
-    encode_frame(buf, opcode, payload, None);
-    writer.write_all(buf).await?;
-    writer.flush().await
+/// Room for the longest header a server writes (2 bytes, 8 of extended length),
+/// left in front of a payload that [`frame_in_place`] frames.
+pub(crate) const HEADER_ROOM: usize = 10;
+
+/// Writes the unmasked FIN header for the `len` bytes at `buf[HEADER_ROOM..]` just
+/// before them, and returns where the frame begins: data read straight into a
+/// buffer becomes a frame without being copied (the target → client path).
+pub(crate) fn frame_in_place(buf: &mut [u8], opcode: Opcode, len: usize) -> usize {
+    let (header, head_len) = header(opcode, len, false);
+    let start = HEADER_ROOM - head_len;
+    buf[start..HEADER_ROOM].copy_from_slice(&header[..head_len]);
+    start
+}
+
+/// A FIN frame header without its mask key, and its length.
+fn header(opcode: Opcode, len: usize, masked: bool) -> ([u8; HEADER_ROOM], usize) {
+    let mut header = [0u8; HEADER_ROOM];
+    header[0] = 0x80 | opcode.bits();
+    let mask_bit = if masked { 0x80 } else { 0 };
+    let head_len = match len {
+        0..=125 => {
+            header[1] = mask_bit | len as u8;
+            2
+        }
+        126..=0xFFFF => {
+            header[1] = mask_bit | 126;
+            header[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+            4
+        }
+        _ => {
+            header[1] = mask_bit | 127;
+            header[2..10].copy_from_slice(&(len as u64).to_be_bytes());
+            10
+        }
+    };
+    (header, head_len)
 }
 
 /// A Close payload: the code, then the reason cut to the 123 bytes a control frame

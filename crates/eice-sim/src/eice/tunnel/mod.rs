@@ -383,7 +383,8 @@ async fn pump_target(
     cut: Option<TunnelCut>,
     mut cut_all: watch::Receiver<Option<(u16, String)>>,
 ) {
-    let mut buf = vec![0u8; READ_CHUNK];
+    // Room for the frame header first, so each read becomes a frame in place.
+    let mut buf = vec![0u8; ws::HEADER_ROOM + READ_CHUNK];
     let mut budget = cut.as_ref().map(|cut| cut.after_bytes);
     let end = loop {
         if budget == Some(0) {
@@ -391,7 +392,7 @@ async fn pump_target(
             break Event::Cut(cut.code, cut.reason);
         }
         let read = tokio::select! {
-            read = target.read(&mut buf) => read,
+            read = target.read(&mut buf[ws::HEADER_ROOM..]) => read,
             Ok(()) = cut_all.changed() => {
                 if let Some((code, reason)) = cut_all.borrow_and_update().clone() {
                     break Event::Cut(code, reason);
@@ -404,7 +405,7 @@ async fn pump_target(
             Ok(n) => {
                 let n = budget.map_or(n, |left| n.min(usize::try_from(left).unwrap_or(n)));
                 budget = budget.map(|left| left - n as u64);
-                match out.data(&buf[..n]).await {
+                match out.data(&mut buf, n).await {
                     Ok(true) => {}
                     Ok(false) => return,
                     Err(_) => break Event::ClientGone,

@@ -33,7 +33,8 @@ pub(super) struct Outbound {
 
 struct Inner {
     io: Box<dyn AsyncWrite + Send + Unpin>,
-    /// Reused for every frame, so each is one write of header + payload.
+    /// Reused for every control frame, so each is one write of header + payload
+    /// (data frames arrive framed in place: [`Outbound::data`]).
     buf: BytesMut,
     /// Set once our Close is on the wire; later frames are dropped.
     close_sent: bool,
@@ -53,13 +54,17 @@ impl Outbound {
         }
     }
 
-    /// Sends target data as one binary frame; `Ok(false)` when the tunnel already
-    /// sent its Close and the data was dropped.
-    pub(super) async fn data(&self, payload: &[u8]) -> io::Result<bool> {
-        let sent = self.send(Opcode::Binary, payload).await?;
+    /// Sends the `len` bytes of target data at `buf[ws::HEADER_ROOM..]` as one binary
+    /// frame, its header written into the room before them (no copy of the data);
+    /// `Ok(false)` when the tunnel already sent its Close and the data was dropped.
+    pub(super) async fn data(&self, buf: &mut [u8], len: usize) -> io::Result<bool> {
+        let start = ws::frame_in_place(buf, Opcode::Binary, len);
+        let sent = self
+            .send(Wire::Framed(&buf[start..ws::HEADER_ROOM + len]))
+            .await?;
         if sent {
             self.touch();
-            let len = payload.len() as u64;
+            let len = len as u64;
             self.shared
                 .stats
                 .update(|stats| stats.bytes_to_client += len);
@@ -69,19 +74,21 @@ impl Outbound {
 
     /// A keep-alive probe, as the real service sends.
     pub(super) async fn ping(&self) -> io::Result<()> {
-        self.send(Opcode::Ping, b"").await.map(drop)
+        self.send(Wire::Encode(Opcode::Ping, b"")).await.map(drop)
     }
 
     /// Answers a client Ping with its payload.
     pub(super) async fn pong(&self, payload: &[u8]) -> io::Result<()> {
-        self.send(Opcode::Pong, payload).await.map(drop)
+        self.send(Wire::Encode(Opcode::Pong, payload))
+            .await
+            .map(drop)
     }
 
     /// Sends our Close once; later calls do nothing. The code is recorded in the
     /// stats only when the frame was actually sent.
     pub(super) async fn close(&self, code: u16, reason: &str) -> io::Result<()> {
         let payload = ws::close_payload(code, reason);
-        if self.send(Opcode::Close, &payload).await? {
+        if self.send(Wire::Encode(Opcode::Close, &payload)).await? {
             self.shared
                 .stats
                 .update(|stats| stats.close_codes_sent.push(code));
@@ -137,15 +144,28 @@ impl Outbound {
     }
 
     /// Writes one frame unless our Close went first; `Ok(true)` when written.
-    async fn send(&self, opcode: Opcode, payload: &[u8]) -> io::Result<bool> {
+    async fn send(&self, wire: Wire<'_>) -> io::Result<bool> {
         let attempt = async {
             let mut guard = self.inner.lock().await;
-            let inner = &mut *guard;
-            if inner.close_sent {
+            let Inner {
+                io,
+                buf,
+                close_sent,
+            } = &mut *guard;
+            if *close_sent {
                 return Ok(false);
             }
-            inner.close_sent = opcode == Opcode::Close;
-            ws::write_frame(&mut inner.io, &mut inner.buf, opcode, payload).await?;
+            let frame: &[u8] = match wire {
+                Wire::Encode(opcode, payload) => {
+                    *close_sent = opcode == Opcode::Close;
+                    buf.clear();
+                    ws::encode_frame(buf, opcode, payload, None);
+                    buf
+                }
+                Wire::Framed(frame) => frame,
+            };
+            io.write_all(frame).await?;
+            io.flush().await?;
             Ok(true)
         };
         timeout(WRITE_TIMEOUT, attempt).await.unwrap_or_else(|_| {
@@ -155,4 +175,11 @@ impl Outbound {
             ))
         })
     }
+}
+
+/// A frame to send: one to encode (control frames), or data framed in place.
+enum Wire<'a> {
+    Encode(Opcode, &'a [u8]),
+    /// A whole binary frame, header included.
+    Framed(&'a [u8]),
 }
