@@ -116,7 +116,7 @@ async fn run(s: Settings) -> anyhow::Result<Report> {
         let rtt = Duration::from_secs_f64(rtt_ms / 1e3);
         let trace = Trace::default();
         let eice = delay::start("eice", aws.eice.addr(), rtt, trace.clone()).await?;
-        let api_link = delay::start("api", api.addr, rtt, trace.clone()).await?;
+        let api_link = delay::start("api", api.server.addr, rtt, trace.clone()).await?;
         let ssh_link = delay::start("ssh", web_addr, rtt, trace.clone()).await?;
         let env = environment(&aws, &files, &bundle, eice.addr, api_link.addr);
         let proxy = if s.wants("serve") {

@@ -80,6 +80,13 @@ pub struct Server {
     task: JoinHandle<()>,
 }
 
+impl Server {
+    /// A server for the accept loop `task`, listening at `addr`.
+    pub fn new(addr: SocketAddr, task: JoinHandle<()>) -> Server {
+        Server { addr, task }
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         self.task.abort();

@@ -11,24 +11,12 @@
 use std::io;
 use std::net::SocketAddr;
 
+use crate::peers::Server;
 use eice_sim::tls::TestCa;
 use rustls_pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinHandle;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
-
-/// A background accept loop; dropping it stops accepting.
-pub struct Server {
-    pub addr: SocketAddr,
-    task: JoinHandle<()>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
 
 /// The two relays of a TLS chain; the near one is where clients connect.
 pub struct TlsChain {
@@ -82,7 +70,7 @@ where
             }
         }
     });
-    Ok(Server { addr, task })
+    Ok(Server::new(addr, task))
 }
 
 /// Copies both ways until both sides are done, as the plain relays do.

@@ -22,8 +22,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
+
+use crate::peers::Server;
 
 /// One chunk the relay delivered.
 #[derive(Debug, Clone)]
@@ -83,19 +84,6 @@ impl Trace {
     }
 }
 
-/// A running delay relay; dropping it stops accepting (open connections
-/// finish on their own).
-pub struct DelayRelay {
-    pub addr: SocketAddr,
-    task: JoinHandle<()>,
-}
-
-impl Drop for DelayRelay {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
 /// The link's parameters, shared by its connections.
 #[derive(Clone)]
 struct Link {
@@ -111,7 +99,7 @@ pub async fn start(
     upstream: SocketAddr,
     rtt: Duration,
     trace: Trace,
-) -> std::io::Result<DelayRelay> {
+) -> std::io::Result<Server> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let link = Link {
@@ -127,7 +115,7 @@ pub async fn start(
             tokio::spawn(relay(link.clone(), conn, client));
         }
     });
-    Ok(DelayRelay { addr, task })
+    Ok(Server::new(addr, task))
 }
 
 /// A chunk in flight: when it is due at the far side, and the bytes (`None`

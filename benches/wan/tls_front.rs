@@ -8,21 +8,15 @@ use std::net::SocketAddr;
 
 use eice_sim::tls::TestCa;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
+
+use crate::peers::Server;
 
 /// A running terminator; dropping it stops accepting.
 pub struct TlsFront {
-    pub addr: SocketAddr,
+    pub server: Server,
     /// The CA its certificate (for 127.0.0.1) chains to, as PEM.
     pub ca_pem: String,
-    task: JoinHandle<()>,
-}
-
-impl Drop for TlsFront {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 /// Starts a TLS server on 127.0.0.1 whose connections are carried, as
@@ -49,8 +43,7 @@ pub async fn start(upstream: SocketAddr) -> anyhow::Result<TlsFront> {
         }
     });
     Ok(TlsFront {
-        addr,
+        server: Server::new(addr, task),
         ca_pem: ca.ca_pem().to_owned(),
-        task,
     })
 }
