@@ -306,10 +306,7 @@ impl Proxy {
             .await
             .map_err(|_| self.resolve_timeout())??;
         self.metrics.lookups(cache_lookups(&fresh.lookups));
-        let (tunnel, slot, sent) = match self.attempt_tunnel(&fresh, None, early).await {
-            Ok(opened) => opened,
-            Err((e, _)) => return Err(self.explain(&fresh, e).await),
-        };
+        let (tunnel, slot, sent) = self.open_tunnel(&fresh, None, early).await?;
         Ok((tunnel, slot, fresh, sent))
     }
 
@@ -322,7 +319,7 @@ impl Proxy {
             .map_err(|_| self.resolve_timeout())??;
         self.metrics.lookups(cache_lookups(&resolution.lookups));
         let push = push.as_ref().map(|key| (hop.config.os_user.as_str(), key));
-        let (tunnel, slot) = self.open_tunnel(&resolution, push).await?;
+        let (tunnel, slot, _) = self.open_tunnel(&resolution, push, None).await?;
         Ok(Carrier {
             request_id: tunnel.request_id.clone(),
             stream: TunnelStream::from(tunnel),
@@ -341,15 +338,17 @@ impl Proxy {
     }
 
     /// Takes a slot on the resolution's endpoint, pushes a key for port 22
-    /// (`push`, else a `[[push_key]]` rule's) and opens the tunnel. A failure
-    /// that shows cached answers stale makes the resolver forget them.
+    /// (`push`, else a `[[push_key]]` rule's), opens the tunnel and sends the
+    /// client's `early` bytes; returns how many were sent. A failure that
+    /// shows cached answers stale makes the resolver forget them.
     async fn open_tunnel(
         &self,
         resolution: &Resolution,
         push: Option<(&str, &PublicKey)>,
-    ) -> Result<(Tunnel, OwnedSemaphorePermit), Error> {
-        match self.attempt_tunnel(resolution, push, None).await {
-            Ok((tunnel, slot, _)) => Ok((tunnel, slot)),
+        early: Option<EarlyData<'_>>,
+    ) -> Result<(Tunnel, OwnedSemaphorePermit, usize), Error> {
+        match self.attempt_tunnel(resolution, push, early).await {
+            Ok(opened) => Ok(opened),
             Err((e, _)) => Err(self.explain(resolution, e).await),
         }
     }
