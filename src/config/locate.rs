@@ -10,12 +10,19 @@ pub const CONFIG_ENV: &str = "EICE_PROXY_CONFIG";
 
 /// The per-user config file's path, whether or not it exists.
 pub fn default_path() -> Option<PathBuf> {
-    let base = match std::env::var_os("XDG_CONFIG_HOME") {
+    Some(xdg_dir("XDG_CONFIG_HOME", ".config")?.join("config.toml"))
+}
+
+/// eice-proxy's directory under an XDG base directory: `$VAR/eice-proxy`
+/// when `VAR` (`XDG_CONFIG_HOME`, `XDG_CACHE_HOME`) holds an absolute path,
+/// else `~/DEFAULT/eice-proxy`; `None` without a home directory.
+pub fn xdg_dir(var: &str, default: &str) -> Option<PathBuf> {
+    let base = match std::env::var_os(var) {
         // The XDG spec says a relative value is invalid and must be ignored.
         Some(dir) if PathBuf::from(&dir).is_absolute() => PathBuf::from(dir),
-        _ => home_dir()?.join(".config"),
+        _ => home_dir()?.join(default),
     };
-    Some(base.join("eice-proxy").join("config.toml"))
+    Some(base.join("eice-proxy"))
 }
 
 /// `~/…` made absolute with the home directory, as a shell would.

@@ -28,7 +28,7 @@ pub use forward::{ForwardRule, local_addr};
 pub use hop::HopConfig;
 pub use keepalive::KeepaliveConfig;
 pub use limits::{CacheConfig, Limits, Timeouts};
-pub use locate::{CONFIG_ENV, default_path, expand_home, home_dir};
+pub use locate::{CONFIG_ENV, default_path, expand_home, home_dir, xdg_dir};
 pub use network::NetworkConfig;
 pub use push_key::{DEFAULT_OS_USER, PushKeyConfig, PushRule, RuleKey, first_match};
 pub use ssh::{SshConfig, StrictHostKeyChecking};

@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 pub use contents::{Change, EndpointsOf, Forget, Identity, Lifetimes};
 use contents::{Contents, FORMAT, Head};
 
-use crate::config::{CacheConfig, home_dir};
+use crate::config::{CacheConfig, xdg_dir};
 use crate::ec2::{EndpointInfo, InstanceInfo};
 
 /// Names the directory of route files (tests; a user who wants them elsewhere).
@@ -33,16 +33,10 @@ pub const CACHE_DIR_ENV: &str = "EICE_PROXY_CACHE_DIR";
 /// `$XDG_CACHE_HOME/eice-proxy` (an absolute path, as the XDG rule asks),
 /// else `~/.cache/eice-proxy`; `None` without a home directory.
 pub fn cache_dir() -> Option<PathBuf> {
-    let var = |name| std::env::var_os(name).filter(|v| !v.is_empty());
-    if let Some(dir) = var(CACHE_DIR_ENV) {
+    if let Some(dir) = std::env::var_os(CACHE_DIR_ENV).filter(|v| !v.is_empty()) {
         return Some(PathBuf::from(dir));
     }
-    if let Some(xdg) = var("XDG_CACHE_HOME").map(PathBuf::from)
-        && xdg.is_absolute()
-    {
-        return Some(xdg.join("eice-proxy"));
-    }
-    home_dir().map(|home| home.join(".cache").join("eice-proxy"))
+    xdg_dir("XDG_CACHE_HOME", ".cache")
 }
 
 /// The file name for `profile` in `region`: `routes-PROFILE@REGION.json`,
