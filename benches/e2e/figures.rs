@@ -200,3 +200,8 @@ pub async fn bounded<T>(
         }
     }
 }
+
+/// A figure with `decimals` places, or `-` where there is none.
+pub fn num(value: Option<f64>, decimals: usize) -> String {
+    value.map_or("-".to_owned(), |v| format!("{v:.decimals$}"))
+}

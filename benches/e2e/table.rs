@@ -2,13 +2,9 @@
 
 use std::fmt::Write as _;
 
-use crate::figures::{Latency, PerDir};
+use crate::figures::{Latency, PerDir, num};
 use crate::peers::Dir;
 use crate::report::Report;
-
-fn num(value: Option<f64>, decimals: usize) -> String {
-    value.map_or("-".into(), |v| format!("{v:.decimals$}"))
-}
 
 fn ratio(a: Option<f64>, b: Option<f64>) -> String {
     num(a.zip(b).map(|(a, b)| a / b), 2)

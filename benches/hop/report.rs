@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::Settings;
-use crate::figures::{Latency, Machine, PerDir};
+use crate::figures::{Latency, Machine, PerDir, num};
 use crate::peers::Dir;
 
 /// A figure each way that is not a throughput.
@@ -61,10 +61,6 @@ pub struct Report {
     pub loadavg_start: String,
     pub loadavg_end: String,
     pub wall_secs: f64,
-}
-
-fn num(value: Option<f64>, decimals: usize) -> String {
-    value.map_or("-".into(), |v| format!("{v:.decimals$}"))
 }
 
 /// The report as the table printed on stdout.

@@ -9,7 +9,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::delay::Event;
-use crate::figures::Machine;
+use crate::figures::{Machine, num};
 use crate::vars::{list, var};
 
 /// The ways `WAN_WAYS` accepts.
@@ -173,10 +173,6 @@ pub struct Report {
     pub loadavg_start: String,
     pub loadavg_end: String,
     pub wall_secs: f64,
-}
-
-fn num(value: Option<f64>, decimals: usize) -> String {
-    value.map_or("-".to_owned(), |v| format!("{v:.decimals$}"))
 }
 
 pub fn render(r: &Report) -> String {
