@@ -16,9 +16,10 @@
 //! ([`super::tunnel::classify`]) are the same for both, and it is as strict:
 //! reserved bits and opcodes, masked or oversized frames from the service,
 //! fragmented or long control frames, continuation out of place, and a
-//! connection that ends without a close frame are errors. Pings are answered,
-//! a close is echoed (a code not allowed on the wire becomes 1002, as in
-//! tungstenite), and nothing but a close is sent after one.
+//! connection that ends without a close frame are errors. Pings are answered
+//! (only the latest, when answers wait on a full socket), a close is echoed
+//! (a code not allowed on the wire becomes 1002, as in tungstenite), and
+//! nothing but a close is sent after one.
 
 mod frame;
 #[cfg(test)]
@@ -26,7 +27,7 @@ mod tests;
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::io::{self, IoSlice};
+use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
@@ -39,7 +40,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::{CloseFrame, Utf8Bytes};
 use tokio_tungstenite::tungstenite::{Error, Message};
 use tokio_util::io::poll_read_buf;
 
-use frame::{Header, Kind, MAX_HEADER, MaskKeys};
+use frame::{Header, Kind, MAX_HEADER, MaskKeys, Outgoing};
 
 /// Bytes read at a time while no frame header is known: a whole small frame
 /// (an interactive keystroke, a ping) in one read, and little to move to
@@ -57,6 +58,10 @@ pub struct WsStream<T> {
     fragmented: Option<Data>,
     /// Frames to write, in order; the front one may be partly written.
     out: VecDeque<Outgoing>,
+    /// The answer to the latest ping, not yet started. A newer ping replaces
+    /// it (as in tungstenite): a server that pings without reading our
+    /// answers costs one pong, not one per ping.
+    pong: Option<Outgoing>,
     /// We sent (or queued) a close frame: only a close may follow.
     sent_close: bool,
     /// The service's close frame arrived.
@@ -69,20 +74,13 @@ pub struct WsStream<T> {
     masks: MaskKeys,
 }
 
-/// One frame to write: its header, then its masked payload.
-struct Outgoing {
-    head: [u8; MAX_HEADER],
-    head_len: usize,
-    head_at: usize,
-    body: BytesMut,
-}
-
 /// No payloads in logs: only the state.
 impl<T> fmt::Debug for WsStream<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WsStream")
             .field("buffered_in", &self.rbuf.len())
             .field("frames_out", &self.out.len())
+            .field("pong_owed", &self.pong.is_some())
             .field("sent_close", &self.sent_close)
             .field("received_close", &self.received_close)
             .finish_non_exhaustive()
@@ -99,6 +97,7 @@ impl<T> WsStream<T> {
             header: None,
             fragmented: None,
             out: VecDeque::new(),
+            pong: None,
             sent_close: false,
             received_close: false,
             ended: false,
@@ -107,8 +106,15 @@ impl<T> WsStream<T> {
         }
     }
 
-    /// Queues one frame, masking `payload` in place when no one else holds it.
+    /// Queues one frame.
     fn queue(&mut self, kind: Kind, payload: Bytes) -> Result<(), Error> {
+        let frame = self.frame(kind, payload)?;
+        self.out.push_back(frame);
+        Ok(())
+    }
+
+    /// One frame to write, masking `payload` in place when no one else holds it.
+    fn frame(&mut self, kind: Kind, payload: Bytes) -> Result<Outgoing, Error> {
         let mask = self.masks.next()?;
         let body = match payload.try_into_mut() {
             Ok(mut owned) => {
@@ -122,15 +128,7 @@ impl<T> WsStream<T> {
                 copy
             }
         };
-        let mut head = [0u8; MAX_HEADER];
-        let head_len = frame::write_header(&mut head, kind, body.len(), mask);
-        self.out.push_back(Outgoing {
-            head,
-            head_len,
-            head_at: 0,
-            body,
-        });
-        Ok(())
+        Ok(Outgoing::new(kind, body, mask))
     }
 
     /// Queues our close frame (`None`: one without a code).
@@ -164,7 +162,7 @@ impl<T> WsStream<T> {
             }
             Kind::Control(Control::Ping) => {
                 if !self.sent_close {
-                    self.queue(Kind::Control(Control::Pong), payload.clone())?;
+                    self.pong = Some(self.frame(Kind::Control(Control::Pong), payload.clone())?);
                 }
                 Ok(Some(Message::Ping(payload)))
             }
@@ -197,23 +195,28 @@ impl<T> WsStream<T> {
 }
 
 impl<T: AsyncRead + AsyncWrite + Unpin> WsStream<T> {
-    /// Writes queued frames until none is left or the socket is full.
+    /// Writes the owed pong and queued frames until none is left or the
+    /// socket is full. A frame partly written is finished first; the pong
+    /// goes ahead of frames not yet started, and once partly written it
+    /// moves to the front of the queue, where no newer pong can replace it.
     fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        while let Some(front) = self.out.front_mut() {
-            let head = &front.head[front.head_at..front.head_len];
-            let bufs = [IoSlice::new(head), IoSlice::new(&front.body)];
-            let written = ready!(Pin::new(&mut self.io).poll_write_vectored(cx, &bufs))?;
-            if written == 0 {
-                return Poll::Ready(Err(Error::Io(io::ErrorKind::WriteZero.into())));
+        loop {
+            let front_started = self.out.front().is_some_and(Outgoing::started);
+            if !front_started && let Some(pong) = &mut self.pong {
+                let done = ready!(pong.poll_write(Pin::new(&mut self.io), cx))?;
+                let pong = self.pong.take().expect("the pong just written");
+                if !done {
+                    self.out.push_front(pong);
+                }
+                continue;
             }
-            let from_head = written.min(head.len());
-            front.head_at += from_head;
-            front.body.advance(written - from_head);
-            if front.head_at == front.head_len && front.body.is_empty() {
+            let Some(front) = self.out.front_mut() else {
+                return Poll::Ready(Ok(()));
+            };
+            if ready!(front.poll_write(Pin::new(&mut self.io), cx))? {
                 self.out.pop_front();
             }
         }
-        Poll::Ready(Ok(()))
     }
 
     /// The next message, or why there is none.
@@ -281,7 +284,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Stream for WsStream<T> {
         let polled = this.poll_message(cx);
         // Answers owed (a pong, the close reply) go out now, between frames;
         // a failing socket is left for the next read or write to report.
-        if !this.out.is_empty() {
+        if !this.out.is_empty() || this.pong.is_some() {
             let _ = this.poll_write_out(cx);
         }
         match ready!(polled) {
