@@ -8,7 +8,8 @@
 //! read buffer) is masked in place and written with its header as one
 //! vectored write, which rustls seals straight into a record (plain TCP: one
 //! `writev`, no copy at all); incoming frames are read into uninitialised
-//! memory sized to the frame and handed on as [`Bytes`] without a copy.
+//! memory sized to the frame (grown as its bytes arrive when it is larger
+//! than [`READ_STEP`]) and handed on as [`Bytes`] without a copy.
 //! Measured in `benches/e2e.rs` against the tungstenite build.
 //!
 //! It speaks tungstenite's `Message` and `Error`, so the keepalive, the
@@ -46,6 +47,15 @@ use frame::{Header, Kind, MAX_HEADER, MaskKeys, Outgoing};
 /// (an interactive keystroke, a ping) in one read, and little to move to
 /// the front of the buffer when a read runs past a frame's end.
 const READ_AHEAD: usize = 4096;
+
+/// The most buffer reserved ahead of bytes that have arrived, while a
+/// frame's payload is read: a header may claim up to the frame limit
+/// (16 MiB) and then send nothing, so memory grows with what comes (at most
+/// doubling what is held), never with what a header says. The step covers
+/// a whole 64 KiB frame and the next header (the AWS CLI sends at most
+/// 65,000 bytes a frame, the simulated service 64 KiB), so such a frame is
+/// still read into one buffer sized to it, in as few reads as before.
+const READ_STEP: usize = 128 * 1024;
 
 /// A client WebSocket over `T`, after the upgrade.
 pub struct WsStream<T> {
@@ -241,11 +251,13 @@ impl<T: AsyncRead + AsyncWrite + Unpin> WsStream<T> {
                 }
             }
             // Read the rest of this frame and at most the next header, so
-            // that little is left to move when the buffer is reused.
+            // that little is left to move when the buffer is reused; but
+            // reserve at most a step beyond what has arrived (READ_STEP).
             let want = match self.header {
                 Some(header) => header.len - self.rbuf.len() + MAX_HEADER,
                 None => READ_AHEAD,
             };
+            let want = want.min(READ_STEP.max(self.rbuf.len()));
             self.rbuf.reserve(want);
             let mut limited = (&mut self.rbuf).limit(want);
             if ready!(poll_read_buf(Pin::new(&mut self.io), cx, &mut limited))? == 0 {

@@ -316,3 +316,39 @@ async fn a_server_that_pings_without_reading_is_owed_one_pong_at_a_time() {
     frame::apply_mask(&mut payload, last[2..6].try_into().unwrap());
     assert_eq!(payload[..4], (PINGS - 1).to_be_bytes(), "the latest ping's");
 }
+
+/// A header may claim a frame of up to the limit and then send a trickle:
+/// the buffer grows with the bytes that come, not with the claim.
+#[tokio::test]
+async fn a_header_claiming_16_mib_reserves_a_step_until_the_bytes_come() {
+    let (mut ours, mut far) = raw();
+    let mut head = vec![0x82, 127];
+    head.extend_from_slice(&(MAX as u64).to_be_bytes());
+    far.write_all(&head).await.unwrap();
+    far.write_all(b"abc").await.unwrap();
+    // One poll reads the header and the three bytes, then waits.
+    assert!(futures_util::FutureExt::now_or_never(ours.next()).is_none());
+    assert_eq!(ours.header.map(|h| h.len), Some(MAX), "the header was read");
+    assert_eq!(&ours.rbuf[..], b"abc");
+    assert!(
+        ours.rbuf.capacity() <= READ_STEP + READ_AHEAD,
+        "{} bytes reserved for 3 that came",
+        ours.rbuf.capacity()
+    );
+
+    // The rest comes: the frame is whole, its buffer grown step by step.
+    let writer = tokio::spawn(async move {
+        let rest: Vec<u8> = (3..MAX).map(|i| (i % 251) as u8).collect();
+        far.write_all(&rest).await.unwrap();
+        far
+    });
+    match ours.next().await.unwrap().unwrap() {
+        Message::Binary(data) => {
+            assert_eq!(data.len(), MAX);
+            assert_eq!(&data[..3], b"abc");
+            assert!((3..MAX).all(|i| data[i] == (i % 251) as u8));
+        }
+        other => panic!("{other:?}"),
+    }
+    writer.await.unwrap();
+}
