@@ -1,13 +1,18 @@
 //! Servers on loopback that send sooner, more, or denser than expected: the
-//! first WebSocket frames in the same read as the 101 answer.
+//! first WebSocket frames in the same read as the 101 answer, and EC2 answers
+//! past the size cap or the XML node limit (refused at once, never retried).
 
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use aws_credential_types::Credentials;
 use bytes::Bytes;
 use eice_proxy::credentials::CredentialCache;
+use eice_proxy::ec2::{ApiUrl, Ec2, MAX_ANSWER, MAX_NODES, Retry, Settings};
 use eice_proxy::eice::{Connector, Endpoint, EndpointOverride, TunnelRequest, TunnelSettings};
+use eice_proxy::net::{self, Transport};
 use futures_util::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -125,4 +130,93 @@ async fn frames_in_the_same_read_as_the_101_answer_are_kept() {
     }
     drop(tunnel);
     server.await.unwrap();
+}
+
+/// An EC2 API on loopback that answers every request 200 with `body`,
+/// counting the requests.
+async fn ec2_answering(body: Vec<u8>) -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let requests = Arc::new(AtomicUsize::new(0));
+    let (counted, body) = (Arc::clone(&requests), Arc::new(body));
+    tokio::spawn(async move {
+        loop {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let (counted, body) = (Arc::clone(&counted), Arc::clone(&body));
+            tokio::spawn(async move {
+                while let Some((head, mut sent)) = read_head(&mut socket).await {
+                    let length: usize = header(&head, "content-length").unwrap().parse().unwrap();
+                    while sent.len() < length {
+                        if socket.read_buf(&mut sent).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                    }
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: text/xml;charset=UTF-8\r\n\
+                         Content-Length: {}\r\n\r\n",
+                        body.len()
+                    );
+                    // The client may hang up part-way: that is the point.
+                    if socket.write_all(head.as_bytes()).await.is_err()
+                        || socket.write_all(&body).await.is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, requests)
+}
+
+/// A client of `addr` that would retry three times, a millisecond apart.
+fn ec2_client(addr: SocketAddr) -> Ec2 {
+    let mut settings = Settings::new(
+        ApiUrl::parse(&format!("http://{addr}")).unwrap(),
+        "us-east-1",
+    );
+    settings.retry = Retry {
+        max_attempts: 3,
+        initial_backoff: Duration::from_millis(1),
+        max_backoff: Duration::from_millis(5),
+    };
+    Ec2::new(
+        settings,
+        Arc::new(credentials()),
+        Transport::new(net::client_config(None).unwrap()),
+    )
+}
+
+#[tokio::test]
+async fn an_ec2_answer_over_the_size_cap_is_refused_once_and_not_retried() {
+    let (addr, requests) = ec2_answering(vec![b' '; MAX_ANSWER + 1]).await;
+    let e = ec2_client(addr).vpc_cidrs().await.unwrap_err();
+    let message = e.to_string();
+    assert!(
+        message.contains(&format!("larger than {} MiB", MAX_ANSWER >> 20)),
+        "{message}"
+    );
+    assert_eq!(requests.load(Ordering::SeqCst), 1, "not retried: {message}");
+}
+
+#[tokio::test]
+async fn an_ec2_answer_of_too_many_nodes_is_refused_once_and_not_retried() {
+    let body = format!(
+        "<DescribeVpcsResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\">{}\
+         </DescribeVpcsResponse>",
+        "<a/>".repeat(MAX_NODES as usize)
+    );
+    assert!(
+        body.len() < MAX_ANSWER,
+        "within the size cap: the nodes are refused"
+    );
+    let (addr, requests) = ec2_answering(body.into_bytes()).await;
+    let e = ec2_client(addr).vpc_cidrs().await.unwrap_err();
+    let message = e.to_string();
+    assert!(
+        message.contains(&format!("more than {MAX_NODES} XML nodes")),
+        "{message}"
+    );
+    assert_eq!(requests.load(Ordering::SeqCst), 1, "not retried: {message}");
 }
