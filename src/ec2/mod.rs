@@ -24,7 +24,8 @@ use ipnet::IpNet;
 use roxmltree::Node;
 
 pub use endpoint::ApiUrl;
-pub use query::{Retry, Settings};
+pub use query::{MAX_ANSWER, Retry, Settings};
+pub use xml::MAX_NODES;
 
 use crate::credentials::CredentialCache;
 use crate::net::Transport;

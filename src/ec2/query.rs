@@ -18,7 +18,7 @@ use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, si
 use aws_sigv4::sign::v4::SigningParams;
 use aws_smithy_runtime_api::client::identity::Identity;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -38,8 +38,15 @@ const SIGNING_NAME: &str = "ec2";
 
 const CONTENT_TYPE: &str = "application/x-www-form-urlencoded; charset=utf-8";
 
-/// The largest answer read: a page of a thousand instances is a few MiB.
-const MAX_ANSWER: usize = 64 << 20;
+/// The largest answer read: 32 MiB.
+///
+/// The largest page the proxy reads is `DescribeInstances`' (at most 1000
+/// items with `MaxResults`). An instance as EC2 writes it is about 6 KiB
+/// (an interface, a volume, a few tags) and 26 KiB with fifty tags of full
+/// length (keys of 128 characters, values of 256), so a page of a thousand
+/// such is 25 MiB. A larger answer is refused without a retry, which would
+/// only read it again; its XML nodes are bounded too ([`super::MAX_NODES`]).
+pub const MAX_ANSWER: usize = 32 << 20;
 
 /// Connections kept open between calls, and for how long. AWS closes idle
 /// connections after a while; one found closed is dropped, never used.
@@ -345,9 +352,23 @@ impl Query {
         let answer = Limited::new(response.into_body(), MAX_ANSWER)
             .collect()
             .await
-            .map_err(|e| Failure::Transport {
-                message: format!("reading the answer of {} failed: {e}", self.settings.url),
-                retry: true,
+            .map_err(|e| {
+                let url = &self.settings.url;
+                if e.is::<LengthLimitError>() {
+                    Failure::Transport {
+                        message: format!(
+                            "the answer of {url} is larger than {} MiB, more than any page \
+                             of a Describe call: refused",
+                            MAX_ANSWER >> 20
+                        ),
+                        retry: false,
+                    }
+                } else {
+                    Failure::Transport {
+                        message: format!("reading the answer of {url} failed: {e}"),
+                        retry: true,
+                    }
+                }
             })?
             .to_bytes();
         self.keep(sender);

@@ -1,11 +1,39 @@
 //! Reading EC2 Query API documents: the few element paths the proxy needs,
 //! by local name (AWS puts every element in the API's namespace).
 
-use roxmltree::{Document, Node};
+use roxmltree::{Document, Node, ParsingOptions};
+
+/// The most XML nodes (elements and texts, the whitespace between elements
+/// included) an answer may have: 2 Mi.
+///
+/// The largest page the proxy reads is `DescribeInstances`' (at most 1000
+/// items with `MaxResults`). Counted on EC2's layout, an ordinary instance
+/// is 312 nodes and one with fifty tags 600, so such a page is 0.3 to 0.6
+/// Mi nodes, and EC2 writes at least 16 bytes a node (19 to 45 measured):
+/// the limit binds only on a document denser than EC2's. A parsed node
+/// costs about 75 bytes (a million empty elements peaked at 78 MiB), so the
+/// tree stays near 150 MiB, where the bytes [`super::MAX_ANSWER`] allows,
+/// as empty elements of 4 bytes each, would make 8 Mi nodes.
+pub const MAX_NODES: u32 = 2 << 20;
+
+/// How every answer is parsed: with the node limit (and roxmltree's
+/// defaults otherwise: no DTD).
+fn options<'input>() -> ParsingOptions<'input> {
+    ParsingOptions {
+        nodes_limit: MAX_NODES,
+        ..ParsingOptions::default()
+    }
+}
 
 /// A parsed answer. The text is kept so that nodes can borrow from it.
 pub(super) fn parse(text: &str) -> Result<Document<'_>, String> {
-    Document::parse(text).map_err(|e| format!("EC2 sent a document that is not XML: {e}"))
+    Document::parse_with_options(text, options()).map_err(|e| match e {
+        roxmltree::Error::NodesLimitReached => format!(
+            "EC2 sent an answer of more than {MAX_NODES} XML nodes, more than any page of \
+             a Describe call: refused"
+        ),
+        e => format!("EC2 sent a document that is not XML: {e}"),
+    })
 }
 
 /// The first child element of `node` named `name`.
@@ -56,7 +84,7 @@ pub(super) struct ErrorDocument {
 
 /// The error of a failed call, if `body` is EC2's error document.
 pub(super) fn error_document(body: &str) -> Option<ErrorDocument> {
-    let doc = Document::parse(body).ok()?;
+    let doc = Document::parse_with_options(body, options()).ok()?;
     let root = doc.root_element();
     let error = at(root, "Errors/Error")?;
     Some(ErrorDocument {

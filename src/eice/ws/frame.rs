@@ -1,7 +1,13 @@
-//! RFC 6455 frame headers for the client role: parsing the service's
-//! (unmasked) frames strictly, and writing our (masked) ones.
+//! RFC 6455 frames for the client role: parsing the service's (unmasked)
+//! headers strictly, and writing our (masked) frames.
+
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
 
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use bytes::{Buf, BytesMut};
+use tokio::io::AsyncWrite;
 use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Control, Data};
 use tokio_tungstenite::tungstenite::{self, Error};
@@ -97,12 +103,7 @@ pub(super) fn parse(buf: &[u8], max_frame: usize) -> Result<Option<(Header, usiz
 
 /// A final, masked frame header for `len` bytes of `kind` into `out`;
 /// returns its length.
-pub(super) fn write_header(
-    out: &mut [u8; MAX_HEADER],
-    kind: Kind,
-    len: usize,
-    mask: [u8; 4],
-) -> usize {
+fn write_header(out: &mut [u8; MAX_HEADER], kind: Kind, len: usize, mask: [u8; 4]) -> usize {
     out[0] = 0x80 | kind.opcode();
     let at = if len < 126 {
         out[1] = 0x80 | len as u8;
@@ -118,6 +119,54 @@ pub(super) fn write_header(
     };
     out[at..at + 4].copy_from_slice(&mask);
     at + 4
+}
+
+/// One frame to write: its header, then its masked payload.
+pub(super) struct Outgoing {
+    /// The header, of which `head_len` bytes are used and `head_at` written.
+    head: [u8; MAX_HEADER],
+    head_len: usize,
+    head_at: usize,
+    /// The masked payload still to write.
+    body: BytesMut,
+}
+
+impl Outgoing {
+    /// A final frame of `kind` carrying `body`, already masked with `mask`.
+    pub(super) fn new(kind: Kind, body: BytesMut, mask: [u8; 4]) -> Outgoing {
+        let mut head = [0u8; MAX_HEADER];
+        let head_len = write_header(&mut head, kind, body.len(), mask);
+        Outgoing {
+            head,
+            head_len,
+            head_at: 0,
+            body,
+        }
+    }
+
+    /// Whether some of it is written: then it must be finished before any
+    /// other frame.
+    pub(super) fn started(&self) -> bool {
+        self.head_at > 0
+    }
+
+    /// Writes as much of the frame as `to` takes; `true` once all of it is out.
+    pub(super) fn poll_write<T: AsyncWrite>(
+        &mut self,
+        to: Pin<&mut T>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<bool, Error>> {
+        let head = &self.head[self.head_at..self.head_len];
+        let bufs = [IoSlice::new(head), IoSlice::new(&self.body)];
+        let written = ready!(to.poll_write_vectored(cx, &bufs))?;
+        if written == 0 {
+            return Poll::Ready(Err(Error::Io(io::ErrorKind::WriteZero.into())));
+        }
+        let from_head = written.min(head.len());
+        self.head_at += from_head;
+        self.body.advance(written - from_head);
+        Poll::Ready(Ok(self.head_at == self.head_len && self.body.is_empty()))
+    }
 }
 
 /// How many mask keys one draw from the generator yields.

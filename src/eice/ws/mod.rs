@@ -8,7 +8,8 @@
 //! read buffer) is masked in place and written with its header as one
 //! vectored write, which rustls seals straight into a record (plain TCP: one
 //! `writev`, no copy at all); incoming frames are read into uninitialised
-//! memory sized to the frame and handed on as [`Bytes`] without a copy.
+//! memory sized to the frame (grown as its bytes arrive when it is larger
+//! than [`READ_STEP`]) and handed on as [`Bytes`] without a copy.
 //! Measured in `benches/e2e.rs` against the tungstenite build.
 //!
 //! It speaks tungstenite's `Message` and `Error`, so the keepalive, the
@@ -16,9 +17,10 @@
 //! ([`super::tunnel::classify`]) are the same for both, and it is as strict:
 //! reserved bits and opcodes, masked or oversized frames from the service,
 //! fragmented or long control frames, continuation out of place, and a
-//! connection that ends without a close frame are errors. Pings are answered,
-//! a close is echoed (a code not allowed on the wire becomes 1002, as in
-//! tungstenite), and nothing but a close is sent after one.
+//! connection that ends without a close frame are errors. Pings are answered
+//! (only the latest, when answers wait on a full socket), a close is echoed
+//! (a code not allowed on the wire becomes 1002, as in tungstenite), and
+//! nothing but a close is sent after one.
 
 mod frame;
 #[cfg(test)]
@@ -26,7 +28,7 @@ mod tests;
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::io::{self, IoSlice};
+use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
@@ -39,12 +41,21 @@ use tokio_tungstenite::tungstenite::protocol::frame::{CloseFrame, Utf8Bytes};
 use tokio_tungstenite::tungstenite::{Error, Message};
 use tokio_util::io::poll_read_buf;
 
-use frame::{Header, Kind, MAX_HEADER, MaskKeys};
+use frame::{Header, Kind, MAX_HEADER, MaskKeys, Outgoing};
 
 /// Bytes read at a time while no frame header is known: a whole small frame
 /// (an interactive keystroke, a ping) in one read, and little to move to
 /// the front of the buffer when a read runs past a frame's end.
 const READ_AHEAD: usize = 4096;
+
+/// The most buffer reserved ahead of bytes that have arrived, while a
+/// frame's payload is read: a header may claim up to the frame limit
+/// (16 MiB) and then send nothing, so memory grows with what comes (at most
+/// doubling what is held), never with what a header says. The step covers
+/// a whole 64 KiB frame and the next header (the AWS CLI sends at most
+/// 65,000 bytes a frame, the simulated service 64 KiB), so such a frame is
+/// still read into one buffer sized to it, in as few reads as before.
+const READ_STEP: usize = 128 * 1024;
 
 /// A client WebSocket over `T`, after the upgrade.
 pub struct WsStream<T> {
@@ -57,6 +68,10 @@ pub struct WsStream<T> {
     fragmented: Option<Data>,
     /// Frames to write, in order; the front one may be partly written.
     out: VecDeque<Outgoing>,
+    /// The answer to the latest ping, not yet started. A newer ping replaces
+    /// it (as in tungstenite): a server that pings without reading our
+    /// answers costs one pong, not one per ping.
+    pong: Option<Outgoing>,
     /// We sent (or queued) a close frame: only a close may follow.
     sent_close: bool,
     /// The service's close frame arrived.
@@ -69,20 +84,13 @@ pub struct WsStream<T> {
     masks: MaskKeys,
 }
 
-/// One frame to write: its header, then its masked payload.
-struct Outgoing {
-    head: [u8; MAX_HEADER],
-    head_len: usize,
-    head_at: usize,
-    body: BytesMut,
-}
-
 /// No payloads in logs: only the state.
 impl<T> fmt::Debug for WsStream<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WsStream")
             .field("buffered_in", &self.rbuf.len())
             .field("frames_out", &self.out.len())
+            .field("pong_owed", &self.pong.is_some())
             .field("sent_close", &self.sent_close)
             .field("received_close", &self.received_close)
             .finish_non_exhaustive()
@@ -99,6 +107,7 @@ impl<T> WsStream<T> {
             header: None,
             fragmented: None,
             out: VecDeque::new(),
+            pong: None,
             sent_close: false,
             received_close: false,
             ended: false,
@@ -107,8 +116,15 @@ impl<T> WsStream<T> {
         }
     }
 
-    /// Queues one frame, masking `payload` in place when no one else holds it.
+    /// Queues one frame.
     fn queue(&mut self, kind: Kind, payload: Bytes) -> Result<(), Error> {
+        let frame = self.frame(kind, payload)?;
+        self.out.push_back(frame);
+        Ok(())
+    }
+
+    /// One frame to write, masking `payload` in place when no one else holds it.
+    fn frame(&mut self, kind: Kind, payload: Bytes) -> Result<Outgoing, Error> {
         let mask = self.masks.next()?;
         let body = match payload.try_into_mut() {
             Ok(mut owned) => {
@@ -122,15 +138,7 @@ impl<T> WsStream<T> {
                 copy
             }
         };
-        let mut head = [0u8; MAX_HEADER];
-        let head_len = frame::write_header(&mut head, kind, body.len(), mask);
-        self.out.push_back(Outgoing {
-            head,
-            head_len,
-            head_at: 0,
-            body,
-        });
-        Ok(())
+        Ok(Outgoing::new(kind, body, mask))
     }
 
     /// Queues our close frame (`None`: one without a code).
@@ -164,7 +172,7 @@ impl<T> WsStream<T> {
             }
             Kind::Control(Control::Ping) => {
                 if !self.sent_close {
-                    self.queue(Kind::Control(Control::Pong), payload.clone())?;
+                    self.pong = Some(self.frame(Kind::Control(Control::Pong), payload.clone())?);
                 }
                 Ok(Some(Message::Ping(payload)))
             }
@@ -197,23 +205,28 @@ impl<T> WsStream<T> {
 }
 
 impl<T: AsyncRead + AsyncWrite + Unpin> WsStream<T> {
-    /// Writes queued frames until none is left or the socket is full.
+    /// Writes the owed pong and queued frames until none is left or the
+    /// socket is full. A frame partly written is finished first; the pong
+    /// goes ahead of frames not yet started, and once partly written it
+    /// moves to the front of the queue, where no newer pong can replace it.
     fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        while let Some(front) = self.out.front_mut() {
-            let head = &front.head[front.head_at..front.head_len];
-            let bufs = [IoSlice::new(head), IoSlice::new(&front.body)];
-            let written = ready!(Pin::new(&mut self.io).poll_write_vectored(cx, &bufs))?;
-            if written == 0 {
-                return Poll::Ready(Err(Error::Io(io::ErrorKind::WriteZero.into())));
+        loop {
+            let front_started = self.out.front().is_some_and(Outgoing::started);
+            if !front_started && let Some(pong) = &mut self.pong {
+                let done = ready!(pong.poll_write(Pin::new(&mut self.io), cx))?;
+                let pong = self.pong.take().expect("the pong just written");
+                if !done {
+                    self.out.push_front(pong);
+                }
+                continue;
             }
-            let from_head = written.min(head.len());
-            front.head_at += from_head;
-            front.body.advance(written - from_head);
-            if front.head_at == front.head_len && front.body.is_empty() {
+            let Some(front) = self.out.front_mut() else {
+                return Poll::Ready(Ok(()));
+            };
+            if ready!(front.poll_write(Pin::new(&mut self.io), cx))? {
                 self.out.pop_front();
             }
         }
-        Poll::Ready(Ok(()))
     }
 
     /// The next message, or why there is none.
@@ -238,11 +251,13 @@ impl<T: AsyncRead + AsyncWrite + Unpin> WsStream<T> {
                 }
             }
             // Read the rest of this frame and at most the next header, so
-            // that little is left to move when the buffer is reused.
+            // that little is left to move when the buffer is reused; but
+            // reserve at most a step beyond what has arrived (READ_STEP).
             let want = match self.header {
                 Some(header) => header.len - self.rbuf.len() + MAX_HEADER,
                 None => READ_AHEAD,
             };
+            let want = want.min(READ_STEP.max(self.rbuf.len()));
             self.rbuf.reserve(want);
             let mut limited = (&mut self.rbuf).limit(want);
             if ready!(poll_read_buf(Pin::new(&mut self.io), cx, &mut limited))? == 0 {
@@ -281,7 +296,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Stream for WsStream<T> {
         let polled = this.poll_message(cx);
         // Answers owed (a pong, the close reply) go out now, between frames;
         // a failing socket is left for the next read or write to report.
-        if !this.out.is_empty() {
+        if !this.out.is_empty() || this.pong.is_some() {
             let _ = this.poll_write_out(cx);
         }
         match ready!(polled) {

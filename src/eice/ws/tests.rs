@@ -249,3 +249,106 @@ async fn an_end_without_a_close_is_a_reset_and_a_bad_close_code_becomes_1002() {
     assert_eq!(echo[0], 0x88, "a final close frame");
     assert_eq!(echo[1] & 0x80, 0x80, "masked, as a client's frames must be");
 }
+
+/// A service that pings and never reads our answers: the pongs that cannot
+/// be written do not pile up. Each ping's pong replaces the one still owed,
+/// so at most one waits and one is partly written, and the latest goes out.
+#[tokio::test]
+async fn a_server_that_pings_without_reading_is_owed_one_pong_at_a_time() {
+    const PINGS: u32 = 4000;
+    const PAYLOAD: usize = 122;
+    let (mut ours, far) = raw();
+    let (mut far_read, mut far_write) = tokio::io::split(far);
+    // 122-byte pings: their pongs would fill the 64 KiB pipe eight times
+    // over, and being 128 bytes they fill it exactly, so a pong also waits
+    // whole (not partly written) when the next ping comes.
+    let pinger = tokio::spawn(async move {
+        for i in 0..PINGS {
+            let mut ping = vec![0x89, PAYLOAD as u8];
+            ping.extend_from_slice(&i.to_be_bytes());
+            ping.resize(2 + PAYLOAD, b'.');
+            far_write.write_all(&ping).await.unwrap();
+        }
+        far_write
+    });
+    for i in 0..PINGS {
+        match ours.next().await.unwrap().unwrap() {
+            Message::Ping(payload) => assert_eq!(payload[..4], i.to_be_bytes()),
+            other => panic!("{other:?}"),
+        }
+        let held = ours.out.len() + usize::from(ours.pong.is_some());
+        assert!(
+            ours.out.len() <= 1 && held <= 2,
+            "after ping {i}: {} frames queued and a pong owed: {}",
+            ours.out.len(),
+            ours.pong.is_some()
+        );
+    }
+    let _far_write = pinger.await.unwrap();
+
+    // The service reads at last: it gets what fitted in the pipe, then the
+    // answer to the last ping.
+    let mut got = Vec::new();
+    let (flushed, read) = tokio::join!(
+        async move {
+            let flushed = ours.flush().await;
+            drop(ours);
+            flushed
+        },
+        far_read.read_to_end(&mut got)
+    );
+    flushed.unwrap();
+    read.unwrap();
+    const PONG: usize = 2 + 4 + PAYLOAD;
+    assert_eq!(got.len() % PONG, 0, "whole pong frames only");
+    let pongs = got.len() / PONG;
+    assert!(
+        pongs < PINGS as usize / 4,
+        "{pongs} pongs for {PINGS} pings"
+    );
+    let last = &got[got.len() - PONG..];
+    assert_eq!(
+        &last[..2],
+        &[0x8A, 0x80 | PAYLOAD as u8],
+        "a masked final pong"
+    );
+    let mut payload = last[6..].to_vec();
+    frame::apply_mask(&mut payload, last[2..6].try_into().unwrap());
+    assert_eq!(payload[..4], (PINGS - 1).to_be_bytes(), "the latest ping's");
+}
+
+/// A header may claim a frame of up to the limit and then send a trickle:
+/// the buffer grows with the bytes that come, not with the claim.
+#[tokio::test]
+async fn a_header_claiming_16_mib_reserves_a_step_until_the_bytes_come() {
+    let (mut ours, mut far) = raw();
+    let mut head = vec![0x82, 127];
+    head.extend_from_slice(&(MAX as u64).to_be_bytes());
+    far.write_all(&head).await.unwrap();
+    far.write_all(b"abc").await.unwrap();
+    // One poll reads the header and the three bytes, then waits.
+    assert!(futures_util::FutureExt::now_or_never(ours.next()).is_none());
+    assert_eq!(ours.header.map(|h| h.len), Some(MAX), "the header was read");
+    assert_eq!(&ours.rbuf[..], b"abc");
+    assert!(
+        ours.rbuf.capacity() <= READ_STEP + READ_AHEAD,
+        "{} bytes reserved for 3 that came",
+        ours.rbuf.capacity()
+    );
+
+    // The rest comes: the frame is whole, its buffer grown step by step.
+    let writer = tokio::spawn(async move {
+        let rest: Vec<u8> = (3..MAX).map(|i| (i % 251) as u8).collect();
+        far.write_all(&rest).await.unwrap();
+        far
+    });
+    match ours.next().await.unwrap().unwrap() {
+        Message::Binary(data) => {
+            assert_eq!(data.len(), MAX);
+            assert_eq!(&data[..3], b"abc");
+            assert!((3..MAX).all(|i| data[i] == (i % 251) as u8));
+        }
+        other => panic!("{other:?}"),
+    }
+    writer.await.unwrap();
+}
