@@ -28,6 +28,8 @@
 //! | [`reply`] | what a SOCKS5 or HTTP client is told of a failure: one table for both |
 //! | [`target`] | what the client asked for: instance id, IP, private DNS name, Name tag |
 //! | [`glob`] | `*` and `?` wildcards, for `[[push_key]]` rules and known_hosts patterns |
+//! | [`aws_names`] | the shapes of the ids and endpoint names AWS issues, checked wherever one comes in (EC2 answers, the route cache) |
+//! | [`private_fs`] | files and directories only the user can have written (owner and mode, as OpenSSH's `StrictModes`), and private ones created |
 //! | [`reach`] | security groups and network ACLs between an endpoint and an instance, evaluated as AWS does |
 //! | [`public_key`] | an OpenSSH public key read from a `.pub` file, as pushed |
 //! | [`agent`] | the user's ssh-agent (`SSH_AUTH_SOCK`): its keys, in its order, and signatures |
@@ -55,9 +57,11 @@
 //!
 //! The library's interface is what the binary, the tests, the benches and the
 //! fuzz targets use; the modules only the crate itself uses (`agent`, `error`,
-//! `glob`, `public_key`, `keys`, `hop`, `proxy`, `server`) are `pub(crate)`.
+//! `glob`, `private_fs`, `public_key`, `keys`, `hop`, `proxy`, `server`) are
+//! `pub(crate)`.
 
 pub(crate) mod agent;
+pub mod aws_names;
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -72,6 +76,7 @@ pub mod inbound;
 pub(crate) mod keys;
 pub mod metrics;
 pub mod net;
+pub(crate) mod private_fs;
 pub(crate) mod proxy;
 pub(crate) mod public_key;
 pub mod reach;

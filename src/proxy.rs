@@ -114,7 +114,8 @@ impl Opened {
 }
 
 impl Proxy {
-    /// A proxy with the policy of `config`. Fails when a hop's key cannot be read.
+    /// A proxy with the policy of `config`. Fails when a hop's key cannot be
+    /// read, or there is no private place for the hops' host keys.
     pub fn new(
         resolver: Resolver,
         connector: Connector,
@@ -124,23 +125,29 @@ impl Proxy {
         let t = &config.timeouts;
         let tunnel_lifetime =
             Duration::from_secs(config.max_tunnel_duration.unwrap_or(3600).into());
-        let host_keys = HostKeys::new(
-            config.ssh.known_hosts.as_deref().map(expand_home),
-            config.ssh.strict_host_key_checking,
-        );
-        let hops = config
-            .hops
-            .iter()
-            .map(|h| {
-                Hop::new(
-                    h.clone(),
-                    host_keys.clone(),
-                    tunnel_lifetime,
-                    Duration::from_secs(t.open),
-                )
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(anyhow::Error::msg)?;
+        // Only hops read host keys: without one, no file is needed (and a
+        // process with no home directory still runs).
+        let hops = if config.hops.is_empty() {
+            Vec::new()
+        } else {
+            let host_keys = HostKeys::new(
+                config.ssh.known_hosts.as_deref().map(expand_home),
+                config.ssh.strict_host_key_checking,
+            )?;
+            config
+                .hops
+                .iter()
+                .map(|h| {
+                    Hop::new(
+                        h.clone(),
+                        host_keys.clone(),
+                        tunnel_lifetime,
+                        Duration::from_secs(t.open),
+                    )
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(anyhow::Error::msg)?
+        };
         Ok(Proxy {
             resolver,
             router: Router::new(config),

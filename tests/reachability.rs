@@ -388,10 +388,12 @@ async fn a_hop_target_is_checked_as_two_legs() {
         ),
     )
     .unwrap();
-    let (cmd, _d) = aws_command(
+    let (mut cmd, _d) = aws_command(
         &aws,
         &["doctor", "--config", config.to_str().unwrap(), "db-1:5432"],
     );
+    // A hop needs a private home for its learned host keys (never /tmp).
+    cmd.env("HOME", dir.path());
     let (status, stdout, stderr) = run(cmd).await;
     assert!(!status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("via hop     web"), "{stdout}");

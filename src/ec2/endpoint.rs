@@ -5,6 +5,8 @@
 
 use std::fmt;
 
+use crate::aws_names::partition_domains;
+
 /// An API address: scheme, host, port and base path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiUrl {
@@ -89,24 +91,6 @@ impl fmt::Display for ApiUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let scheme = if self.tls { "https" } else { "http" };
         write!(f, "{scheme}://{}{}", self.authority(), self.path)
-    }
-}
-
-/// The DNS domains of a region's partition: the regular one and the
-/// dual-stack one.
-fn partition_domains(region: &str) -> (&'static str, &'static str) {
-    if region.starts_with("cn-") {
-        ("amazonaws.com.cn", "api.amazonwebservices.com.cn")
-    } else if region.starts_with("us-isob-") {
-        ("sc2s.sgov.gov", "sc2s.sgov.gov")
-    } else if region.starts_with("us-isof-") {
-        ("csp.hci.ic.gov", "csp.hci.ic.gov")
-    } else if region.starts_with("us-iso-") {
-        ("c2s.ic.gov", "c2s.ic.gov")
-    } else if region.starts_with("eu-isoe-") {
-        ("cloud.adc-e.uk", "cloud.adc-e.uk")
-    } else {
-        ("amazonaws.com", "api.aws")
     }
 }
 

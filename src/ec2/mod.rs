@@ -9,8 +9,10 @@
 //!
 //! - [`query`] speaks the EC2 Query protocol (sign, send, retry, pages);
 //! - [`endpoint`] says where a region's API answers;
-//! - `xml` reads the answers.
+//! - `xml` reads the answers, and `checks` refuses one holding an id or
+//!   name AWS never issues.
 
+mod checks;
 pub mod endpoint;
 pub mod network;
 pub mod query;
@@ -236,7 +238,11 @@ impl Ec2 {
         };
         let doc = xml::parse(&answer)
             .map_err(|message| self.query.bad_answer("DescribeInstances", message))?;
-        Ok(instances_in(doc.root_element()).find(|i| i.id == id))
+        let found = instances_in(doc.root_element()).find(|i| i.id == id);
+        if let Some(instance) = &found {
+            self.refuse("DescribeInstances", instance.check())?;
+        }
+        Ok(found)
     }
 
     /// Live (not terminated) instances whose `Name` tag equals `name`,
@@ -303,6 +309,9 @@ impl Ec2 {
                 found.extend(instances_in(root));
             })
             .await?;
+        for instance in &found {
+            self.refuse("DescribeInstances", instance.check())?;
+        }
         Ok(found)
     }
 
@@ -316,6 +325,10 @@ impl Ec2 {
                 }
             })
             .await?;
+        for (_, vpc) in &table {
+            let checked = crate::aws_names::check_id(crate::aws_names::IdKind::Vpc, vpc);
+            self.refuse("DescribeVpcs", checked)?;
+        }
         table.sort();
         table.dedup();
         Ok(table)
@@ -363,6 +376,10 @@ impl Ec2 {
                 },
             )
             .await?;
+        for endpoint in &found {
+            let checked = endpoint.check(self.region());
+            self.refuse("DescribeInstanceConnectEndpoints", checked)?;
+        }
         Ok(found)
     }
 }

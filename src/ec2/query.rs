@@ -315,6 +315,11 @@ impl Query {
         }
     }
 
+    /// The region this client asks about, which its answers' names must be of.
+    pub(super) fn region(&self) -> &str {
+        &self.settings.region
+    }
+
     /// An answer that could not be read, as an error of `action`.
     pub(super) fn bad_answer(&self, action: &'static str, message: String) -> AwsError {
         AwsError {

@@ -19,6 +19,14 @@
 //! 5. a host with nothing recorded is learned into the own file (trust on
 //!    first use), unless `strict_host_key_checking = "yes"` forbids it.
 //!
+//! A line is trusted only from a file no one else could have written
+//! ([`crate::private_fs`], as OpenSSH's `StrictModes`): a file or its
+//! directory owned by another user, or writable by its group or others, is
+//! refused whole, since anyone who can write `* ssh-ed25519 KEY` there passes
+//! every hop's check. For the same reason the own file never falls back to a
+//! shared directory such as `/tmp` when there is no home directory: that is
+//! an error naming the fix; and its directory is created 0700.
+//!
 //! Before the key exchange, [`HostKeys::expect`] says which host-key
 //! algorithms to ask for: only those of the recorded keys, as OpenSSH orders
 //! `HostKeyAlgorithms` by known_hosts, so a server holding several keys
@@ -28,10 +36,14 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
+#[cfg(unix)]
+use std::os::unix::fs::OpenOptionsExt as _;
+
 use russh::keys::{Algorithm, HashAlg, PublicKey};
 
 use super::hostfile::{self, Entry, Marker, key_kind};
 use crate::config::StrictHostKeyChecking;
+use crate::private_fs::{self, Untrusted};
 
 /// The port hop connections go to, which decides the name keys are recorded under.
 const SSH_PORT: u16 = 22;
@@ -160,6 +172,18 @@ pub enum HostKeyError {
     },
     #[error("hop host key file {}: {why}", file.display())]
     File { file: PathBuf, why: String },
+    #[error(
+        "the hop host keys in {} are not trusted: {why}. Host key verification failed",
+        file.display()
+    )]
+    Untrusted { file: PathBuf, why: Untrusted },
+    #[error(
+        "no private place for the hops' learned host keys: neither XDG_STATE_HOME (an absolute \
+         path) nor HOME is set, and a shared directory such as /tmp would let any local user \
+         plant a key that every hop then trusts. Set HOME or XDG_STATE_HOME for this process \
+         (a systemd service: User=, or Environment=), or name the file with [ssh] known_hosts"
+    )]
+    NoStateDir,
 }
 
 // These run once per SSH connection to a hop, never per stream or byte: a
@@ -167,19 +191,23 @@ pub enum HostKeyError {
 #[allow(clippy::result_large_err)]
 impl HostKeys {
     /// The user's file under `$HOME`, and `own_file` (default
-    /// `$XDG_STATE_HOME/eice-proxy/known_hosts`, else `~/.local/state/…`).
-    pub fn new(own_file: Option<PathBuf>, strict: StrictHostKeyChecking) -> HostKeys {
-        let home = crate::config::home_dir();
-        let state = std::env::var_os("XDG_STATE_HOME")
-            .map(PathBuf::from)
-            .filter(|p| p.is_absolute())
-            .or_else(|| home.as_ref().map(|h| h.join(".local/state")))
-            .unwrap_or_else(std::env::temp_dir);
-        HostKeys {
-            user_file: home.map(|h| h.join(".ssh/known_hosts")),
-            own_file: own_file.unwrap_or_else(|| state.join("eice-proxy/known_hosts")),
+    /// `$XDG_STATE_HOME/eice-proxy/known_hosts`, else `~/.local/state/…`);
+    /// an error with neither variable set and no `own_file`.
+    pub fn new(
+        own_file: Option<PathBuf>,
+        strict: StrictHostKeyChecking,
+    ) -> Result<HostKeys, HostKeyError> {
+        let own_file = match own_file {
+            Some(file) => file,
+            None => crate::config::xdg_dir("XDG_STATE_HOME", ".local/state")
+                .ok_or(HostKeyError::NoStateDir)?
+                .join("known_hosts"),
+        };
+        Ok(HostKeys {
+            user_file: crate::config::home_dir().map(|h| h.join(".ssh/known_hosts")),
+            own_file,
             strict,
-        }
+        })
     }
 
     /// Every line of both files that names `alias`, the user's file first.
@@ -188,6 +216,7 @@ impl HostKeys {
         let files = self.user_file.iter().chain(std::iter::once(&self.own_file));
         let mut found = Vec::new();
         for file in files {
+            trusted(file)?;
             let entries = hostfile::read(file, &name).map_err(|e| HostKeyError::File {
                 file: file.clone(),
                 why: e.to_string(),
@@ -303,42 +332,55 @@ fn known_hosts_line(alias: &str, key: &PublicKey) -> Result<String, HostKeyError
     ))
 }
 
-/// Appends `line`, creating the file (and its directory) private to the user.
+/// The directory `file` is in (`.` for a bare name).
+fn dir_of(file: &Path) -> &Path {
+    file.parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// Refuses `file` when it, or its directory, someone else could have written.
+#[allow(clippy::result_large_err)]
+fn trusted(file: &Path) -> Result<(), HostKeyError> {
+    let refuse = |why| HostKeyError::Untrusted {
+        file: file.to_owned(),
+        why,
+    };
+    private_fs::check_dir(dir_of(file)).map_err(refuse)?;
+    private_fs::check_path(file).map_err(refuse)
+}
+
+/// Appends `line`, creating the file (0600) and its directory (0700) private
+/// to the user, and refusing one that is not.
 #[allow(clippy::result_large_err)]
 fn learn(file: &Path, line: &str) -> Result<(), HostKeyError> {
     let failed = |e: &dyn std::fmt::Display| HostKeyError::File {
         file: file.to_owned(),
         why: e.to_string(),
     };
-    if let Some(dir) = file.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| failed(&e))?;
-    }
+    private_fs::create_private_dir(dir_of(file)).map_err(|e| failed(&e))?;
     let ends_open = std::fs::read(file).is_ok_and(|text| text.last().is_some_and(|b| *b != b'\n'));
-    let mut out = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(file)
-        .map_err(|e| failed(&e))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut out = options.open(file).map_err(|e| failed(&e))?;
+    private_fs::check_file(&out, file).map_err(|why| HostKeyError::Untrusted {
+        file: file.to_owned(),
+        why,
+    })?;
     let newline = if ends_open { "\n" } else { "" };
     out.write_all(format!("{newline}{line}\n").as_bytes())
         .map_err(|e| failed(&e))?;
-    restrict(file);
     Ok(())
 }
-
-#[cfg(unix)]
-fn restrict(file: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    let _ = std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600));
-}
-
-#[cfg(not(unix))]
-fn restrict(_: &Path) {}
 
 /// `SHA256:…`, as ssh prints it.
 pub fn fingerprint(key: &PublicKey) -> String {
     key.fingerprint(HashAlg::Sha256).to_string()
 }
 
+#[cfg(all(test, unix))]
+mod planted;
 #[cfg(test)]
 mod tests;

@@ -10,7 +10,7 @@ use super::*;
 const ALIAS: &str = "i-0123456789abcdef0";
 
 /// A host key made by `ssh-keygen -t kind` in `dir`: the key and its `.pub` line.
-fn keygen(dir: &Path, name: &str, kind: &str) -> (PublicKey, String) {
+pub(super) fn keygen(dir: &Path, name: &str, kind: &str) -> (PublicKey, String) {
     let path = dir.join(name);
     let status = Command::new("ssh-keygen")
         .args(["-q", "-t", kind, "-N", "", "-C", "", "-f"])
@@ -42,7 +42,7 @@ fn keys_in(dir: &Path, strict: StrictHostKeyChecking) -> HostKeys {
     }
 }
 
-fn accept_new(dir: &Path) -> HostKeys {
+pub(super) fn accept_new(dir: &Path) -> HostKeys {
     keys_in(dir, StrictHostKeyChecking::AcceptNew)
 }
 

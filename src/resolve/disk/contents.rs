@@ -13,6 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+use crate::aws_names::{BadName, IdKind, check_id};
 use crate::config::CacheConfig;
 use crate::ec2::{EndpointInfo, InstanceInfo};
 
@@ -148,6 +149,25 @@ impl Contents {
             vpcs: None,
             endpoints: BTreeMap::new(),
         }
+    }
+
+    /// Checks every answer it holds as an EC2 answer is checked (ids of
+    /// AWS's shapes, endpoint names of the file's region), so that a file
+    /// someone wrote by hand never puts a name into a tunnel's URL or an id
+    /// into ssh's arguments.
+    pub(super) fn check(&self) -> Result<(), BadName> {
+        let by_id = self.instances.values().chain(self.at.values());
+        let named = self.names.values().flat_map(|e| &e.value);
+        for instance in by_id.filter_map(|e| e.value.as_ref()).chain(named) {
+            instance.check()?;
+        }
+        for (_, vpc) in self.vpcs.iter().flat_map(|e| &e.value) {
+            check_id(IdKind::Vpc, vpc)?;
+        }
+        for endpoint in self.endpoints.values().flat_map(|e| &e.value) {
+            endpoint.check(&self.identity.region)?;
+        }
+        Ok(())
     }
 
     pub(super) fn instance(&self, id: &str, l: &Lifetimes) -> Option<Option<InstanceInfo>> {

@@ -10,9 +10,17 @@
 //! over it, so a reader, which takes no lock, sees the old file or the new
 //! one, never half of one. The directory is 0700 and the files 0600 on Unix.
 //!
-//! A file that cannot be read (corrupt, another format version, or another
-//! profile's, region's or EC2 API's answers) is ignored with a warning naming
-//! it and why, and replaced at the next write.
+//! What the file says is trusted no more than an EC2 answer, and only if no
+//! one else could have written it ([`crate::private_fs`]): a directory that
+//! another user owns, or that its group or others may write to (one made
+//! first by someone else in a shared `XDG_CACHE_HOME`, or reached through
+//! their symbolic link), is neither read nor written, with a warning naming
+//! it and why, and the login carries on without the cache.
+//!
+//! A file that cannot be used (corrupt, another format version, another
+//! profile's, region's or EC2 API's answers, another user's or writable by
+//! others, or holding an id or endpoint name AWS never issues) is ignored
+//! with a warning naming it and why, and replaced at the next write.
 
 mod contents;
 
@@ -25,6 +33,7 @@ use contents::{Contents, FORMAT, Head};
 
 use crate::config::{CacheConfig, xdg_dir};
 use crate::ec2::{EndpointInfo, InstanceInfo};
+use crate::private_fs;
 
 /// Names the directory of route files (tests; a user who wants them elsewhere).
 pub const CACHE_DIR_ENV: &str = "EICE_PROXY_CACHE_DIR";
@@ -76,6 +85,8 @@ pub struct RouteFile {
     contents: Mutex<Option<Contents>>,
     /// A failed write is said once per process, not at every lookup.
     write_failed: AtomicBool,
+    /// The directory is not trusted: nothing is read from it or written to it.
+    untrusted: AtomicBool,
 }
 
 /// Why a file on disk is not used.
@@ -93,6 +104,7 @@ impl RouteFile {
             lifetimes: Lifetimes::from(cache),
             contents: Mutex::new(None),
             write_failed: AtomicBool::new(false),
+            untrusted: AtomicBool::new(false),
         }
     }
 
@@ -101,31 +113,49 @@ impl RouteFile {
         &self.path
     }
 
+    /// The directory the file is in.
+    fn dir(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("."))
+    }
+
     /// Reads the file if this process has not yet, and answers from it.
     fn read<T>(&self, answer: impl FnOnce(&Contents, &Lifetimes) -> Option<T>) -> Option<T> {
         let mut contents = self.contents.lock().expect("route file lock");
-        let contents = contents.get_or_insert_with(|| match self.load() {
-            Ok(contents) => contents,
-            Err(why) => {
-                if let Unusable::Foreign(why) = why {
+        let contents = contents.get_or_insert_with(|| {
+            if let Err(why) = private_fs::check_dir(self.dir()) {
+                self.untrusted.store(true, Ordering::Relaxed);
+                tracing::warn!("not using the route cache: {why}; carrying on without it");
+                return Contents::empty(self.identity.clone());
+            }
+            match self.load() {
+                Ok(contents) => contents,
+                Err(Unusable::Missing) => Contents::empty(self.identity.clone()),
+                Err(Unusable::Foreign(why)) => {
                     tracing::warn!(
                         "ignoring the route cache {}: {why}; it will be rewritten",
                         self.path.display()
                     );
+                    Contents::empty(self.identity.clone())
                 }
-                Contents::empty(self.identity.clone())
             }
         });
         answer(contents, &self.lifetimes)
     }
 
-    /// The file's contents, if it is one of ours for this identity.
+    /// The file's contents, if it is one of ours for this identity, no one
+    /// else could have written it, and every answer in it is of AWS's shapes.
     fn load(&self) -> Result<Contents, Unusable> {
-        let text = match std::fs::read_to_string(&self.path) {
-            Ok(text) => text,
+        let mut file = match std::fs::File::open(&self.path) {
+            Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Unusable::Missing),
             Err(e) => return Err(Unusable::Foreign(format!("it cannot be read ({e})"))),
         };
+        if let Err(e) = private_fs::check_file(&file, &self.path) {
+            return Err(Unusable::Foreign(format!("it {}", e.why)));
+        }
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut file, &mut text)
+            .map_err(|e| Unusable::Foreign(format!("it cannot be read ({e})")))?;
         let head: Head = serde_json::from_str(&text)
             .map_err(|e| Unusable::Foreign(format!("it is not a route cache file ({e})")))?;
         if head.format != FORMAT {
@@ -146,7 +176,12 @@ impl RouteFile {
                 self.identity.profile, self.identity.region, self.identity.api
             )));
         }
-        serde_json::from_str(&text).map_err(|e| Unusable::Foreign(format!("it is corrupt ({e})")))
+        let contents: Contents = serde_json::from_str(&text)
+            .map_err(|e| Unusable::Foreign(format!("it is corrupt ({e})")))?;
+        contents
+            .check()
+            .map_err(|e| Unusable::Foreign(format!("it holds an answer AWS never gives: {e}")))?;
+        Ok(contents)
     }
 
     /// A fresh answer for instance `id` (`Some(None)`: not in this region).
@@ -178,6 +213,9 @@ impl RouteFile {
     /// another process for a moment). A failure is logged, never returned: a
     /// login never fails for its cache.
     pub async fn write(self: &Arc<Self>, change: Change) {
+        if self.untrusted.load(Ordering::Relaxed) {
+            return; // said when it was read
+        }
         let file = Arc::clone(self);
         let written = tokio::task::spawn_blocking(move || file.write_now(change)).await;
         let error = match written {
@@ -195,8 +233,9 @@ impl RouteFile {
 
     /// Read, change, prune and replace the file, under its lock.
     fn write_now(&self, change: Change) -> std::io::Result<()> {
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        create_private_dir(dir)?;
+        let dir = self.dir();
+        // Checked again, made or not: someone may have made it since it was read.
+        private_fs::create_private_dir(dir)?;
         let mut lock_path = self.path.clone().into_os_string();
         lock_path.push(".lock");
         let lock = private_file(Path::new(&lock_path))?;
@@ -223,15 +262,6 @@ impl RouteFile {
         drop(lock); // unlocks
         Ok(())
     }
-}
-
-/// Creates `dir` (and its parents), 0700 on Unix.
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir)
 }
 
 /// Opens (creating) the lock file, 0600 on Unix.
