@@ -4,141 +4,21 @@
 //! example key pair nor with the demo's own.
 
 mod common;
+mod running_demo;
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::process::Stdio;
 
-use aws_config::BehaviorVersion;
-use aws_credential_types::Credentials;
-use aws_sdk_ec2instanceconnect::error::ProvideErrorMetadata as _;
 use common::PATIENCE;
 use eice_sim::eice::{EXAMPLE_ACCESS_KEY_ID, EXAMPLE_SECRET_ACCESS_KEY};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use running_demo::{Demo, push, user_exists};
+use tokio::process::Command;
 use tokio::time::timeout;
-
-/// The instance behind which the demo runs a real sshd, where it can.
-const EU_WEB_1: &str = "i-0e1a2b3c4d5e60001";
 
 /// A printed command, what its comment promises, and whether it should work.
 struct Pasted {
     command: String,
     comment: String,
-}
-
-/// A running demo and the guide it printed.
-struct Demo {
-    child: Child,
-    guide: Vec<String>,
-}
-
-impl Demo {
-    /// Starts `eice-proxy demo` and reads its guide.
-    async fn start() -> Demo {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_eice-proxy"))
-            .args(["demo", "--listen", "127.0.0.1:0"])
-            .env_remove("AWS_PROFILE")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut guide = Vec::new();
-        timeout(PATIENCE, async {
-            while let Some(line) = lines.next_line().await.unwrap() {
-                let done = line.starts_with("The proxy's log follows");
-                guide.push(line);
-                if done {
-                    break;
-                }
-            }
-        })
-        .await
-        .expect("the demo prints its guide");
-        Demo { child, guide }
-    }
-
-    /// The printed `export …` line, as printed.
-    fn export(&self) -> &str {
-        self.guide
-            .iter()
-            .find(|l| l.trim().starts_with("export "))
-            .expect("an export line")
-            .trim()
-    }
-
-    /// The export line's variables.
-    fn env(&self) -> HashMap<String, String> {
-        let export = self.export().trim_start_matches("export ");
-        export
-            .split(' ')
-            .filter_map(|pair| pair.split_once('='))
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect()
-    }
-
-    /// The printed `eice-proxy ssh …` line, where the demo runs a real sshd.
-    fn ssh(&self) -> Option<&str> {
-        self.guide
-            .iter()
-            .map(|l| l.trim())
-            .find(|l| l.starts_with("eice-proxy ssh "))
-    }
-
-    /// The one user that line logs in (its `-l`).
-    fn ssh_user(&self) -> Option<&str> {
-        let mut words = self.ssh()?.split(' ');
-        words.find(|w| *w == "-l")?;
-        words.next()
-    }
-}
-
-/// `SendSSHPublicKey` for `os_user` on eu-web-1 at the demo's Instance Connect
-/// URL, signed with `id` and `secret`, as the AWS CLI would send it; on
-/// refusal, the exception's name and message.
-async fn push(
-    env: &HashMap<String, String>,
-    id: &str,
-    secret: &str,
-    os_user: &str,
-) -> Result<(), (String, String)> {
-    let conf = aws_sdk_ec2instanceconnect::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(aws_config::Region::new("eu-west-1"))
-        .endpoint_url(&env["AWS_ENDPOINT_URL_EC2_INSTANCE_CONNECT"])
-        .credentials_provider(Credentials::new(id, secret, None, None, "attacker"))
-        .build();
-    let key =
-        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE7qIRxU2sVR7LX2X5PbqQ8FfrMAjGq4y4nKZ7y0Sxxa attacker";
-    let sent = aws_sdk_ec2instanceconnect::Client::from_conf(conf)
-        .send_ssh_public_key()
-        .instance_id(EU_WEB_1)
-        .instance_os_user(os_user)
-        .ssh_public_key(key)
-        .send();
-    match timeout(PATIENCE, sent).await.expect("the push ends") {
-        Ok(_) => Ok(()),
-        Err(err) => {
-            let err = err.into_service_error();
-            Err((
-                err.code().unwrap_or_default().to_owned(),
-                err.message().unwrap_or_default().to_owned(),
-            ))
-        }
-    }
-}
-
-/// Whether the system's user database knows `name`.
-fn user_exists(name: &str) -> bool {
-    std::process::Command::new("getent")
-        .args(["passwd", name])
-        .output()
-        .unwrap()
-        .status
-        .success()
 }
 
 /// Runs `command` in `sh` with this build's binary first on PATH.
@@ -333,11 +213,7 @@ async fn every_command_the_demo_prints_works_when_pasted() {
             );
         }
     }
-    std::process::Command::new("kill")
-        .args(["-INT", &pid.to_string()])
-        .status()
-        .unwrap();
-    let status = timeout(PATIENCE, demo.child.wait()).await.unwrap().unwrap();
+    let status = demo.stop().await;
     assert!(status.success(), "{status}");
     assert!(!ca_dir.exists(), "{} is left behind", ca_dir.display());
     if let Some(user) = &user {
@@ -351,7 +227,7 @@ async fn every_command_the_demo_prints_works_when_pasted() {
 
 #[tokio::test]
 async fn a_key_pushed_for_root_with_the_example_key_is_refused_and_with_the_demos_too() {
-    let demo = Demo::start().await;
+    let mut demo = Demo::start().await;
     let env = demo.env();
     // The attack as reported: the documentation's example pair, for root.
     let (code, message) = push(
@@ -387,4 +263,6 @@ async fn a_key_pushed_for_root_with_the_example_key_is_refused_and_with_the_demo
             .await
             .expect("a key pushed for the demo's user");
     }
+    let status = demo.stop().await;
+    assert!(status.success(), "{status}");
 }
