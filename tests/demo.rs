@@ -1,13 +1,17 @@
 //! `eice-proxy demo`, run as a newcomer would: every command it prints is
-//! pasted into a shell, and does what its comment says.
+//! pasted into a shell, and does what its comment says. And run as another
+//! local user would attack it: no key gets in for root, neither with the public
+//! example key pair nor with the demo's own.
 
 mod common;
+mod running_demo;
 
 use std::path::Path;
 use std::process::Stdio;
 
 use common::PATIENCE;
-use tokio::io::{AsyncBufReadExt, BufReader};
+use eice_sim::eice::{EXAMPLE_ACCESS_KEY_ID, EXAMPLE_SECRET_ACCESS_KEY};
+use running_demo::{Demo, push, user_exists};
 use tokio::process::Command;
 use tokio::time::timeout;
 
@@ -44,28 +48,8 @@ async fn paste(command: &str) -> std::process::Output {
 
 #[tokio::test]
 async fn every_command_the_demo_prints_works_when_pasted() {
-    let mut demo = Command::new(env!("CARGO_BIN_EXE_eice-proxy"))
-        .args(["demo", "--listen", "127.0.0.1:0"])
-        .env_remove("AWS_PROFILE")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(demo.stdout.take().unwrap()).lines();
-    let mut guide = Vec::new();
-    timeout(PATIENCE, async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            let done = line.starts_with("The proxy's log follows");
-            guide.push(line);
-            if done {
-                break;
-            }
-        }
-    })
-    .await
-    .expect("the demo prints its guide");
+    let mut demo = Demo::start().await;
+    let guide = demo.guide.clone();
 
     let mut pasted = Vec::new();
     for (i, line) in guide.iter().enumerate() {
@@ -105,12 +89,25 @@ async fn every_command_the_demo_prints_works_when_pasted() {
         }
     }
 
-    // The environment line and the one-shot commands after it.
-    let export = guide
-        .iter()
-        .find(|l| l.trim().starts_with("export "))
-        .expect("an export line")
-        .trim();
+    // The environment line and the one-shot commands after it. Its files are
+    // in a private directory of a random name, not one another user could
+    // have made beforehand.
+    let export = demo.export().to_owned();
+    let env = demo.env();
+    let ca_dir = Path::new(&env["AWS_CA_BUNDLE"])
+        .parent()
+        .unwrap()
+        .to_owned();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::symlink_metadata(&ca_dir).unwrap();
+        assert!(meta.is_dir(), "{}", ca_dir.display());
+        assert_eq!(meta.permissions().mode() & 0o777, 0o700);
+    }
+    assert!(
+        guide.iter().any(|l| l.contains("It dies with the")),
+        "{guide:#?}"
+    );
     let resolve = paste(&format!(
         "{export}; eice-proxy resolve web-1 db-1 i-0a1b2c3d4e5f60001"
     ))
@@ -148,17 +145,33 @@ async fn every_command_the_demo_prints_works_when_pasted() {
         "{text}"
     );
 
-    // Logging in with no key set up, where the demo could start a real sshd.
-    let ssh = guide
-        .iter()
-        .find(|l| l.trim().starts_with("eice-proxy ssh "));
+    // Logging in with no key set up, where the demo could start a real sshd:
+    // as its throwaway user, which exists while the demo runs.
+    let ssh = demo.ssh().map(str::to_owned);
+    let user = demo.ssh_user().map(str::to_owned);
     assert_eq!(
         ssh.is_some(),
         eice_sim::sshd::SimSshd::available(),
         "{guide:#?}"
     );
-    if let Some(ssh) = ssh {
-        let login = paste(&format!("{export}; {}", ssh.trim())).await;
+    if let (Some(ssh), Some(user)) = (&ssh, &user) {
+        assert!(
+            user.starts_with("eice-demo-") && user_exists(user),
+            "{user}"
+        );
+        // The same command for root gets nothing: no key is taken for it.
+        let root = paste(&format!(
+            "{export}; {}",
+            ssh.replace(&format!("-l {user} "), "-l root ")
+        ))
+        .await;
+        assert!(!root.status.success());
+        assert!(
+            root.stdout.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&root.stdout)
+        );
+        let login = paste(&format!("{export}; {ssh}")).await;
         assert!(
             login.status.success(),
             "{}",
@@ -171,27 +184,85 @@ async fn every_command_the_demo_prints_works_when_pasted() {
     }
 
     // Ctrl-C ends the demo, which removes what it wrote (the CA file, and the
-    // sshd directory under ~/.cache).
-    let pid = demo.id().expect("the demo runs");
+    // sshd directory under ~/.cache) and the user it made.
+    let pid = demo.child.id().expect("the demo runs");
     let cache = std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache"));
-    std::process::Command::new("kill")
-        .args(["-INT", &pid.to_string()])
-        .status()
-        .unwrap();
-    let status = timeout(PATIENCE, demo.wait()).await.unwrap().unwrap();
-    assert!(status.success(), "{status}");
-    let ca_dir = std::env::temp_dir().join(format!("eice-proxy-demo-{pid}"));
-    assert!(!ca_dir.exists(), "{} is left behind", ca_dir.display());
-    if let Some(cache) = cache.filter(|c| c.exists()) {
-        let left: Vec<_> = std::fs::read_dir(&cache)
-            .unwrap()
+    let sshd_dirs = |cache: &Path| -> Vec<_> {
+        let Ok(entries) = std::fs::read_dir(cache) else {
+            return Vec::new();
+        };
+        entries
             .filter_map(|e| e.ok())
             .filter(|e| {
                 e.file_name()
                     .to_string_lossy()
-                    .starts_with("eice-proxy-demo-sshd-")
+                    .starts_with(&format!("eice-proxy-demo-sshd-{pid}-"))
             })
-            .collect();
+            .map(|e| e.path())
+            .collect()
+    };
+    if let Some(cache) = &cache {
+        let dirs = sshd_dirs(cache);
+        assert_eq!(dirs.len(), usize::from(ssh.is_some()), "{dirs:?}");
+        // Were a key ever let in for root, sshd would still refuse it.
+        if let (Some(dir), Some(user)) = (dirs.first(), &user) {
+            let config = std::fs::read_to_string(dir.join("sshd_config")).unwrap();
+            assert!(
+                config.contains(&format!("PermitRootLogin no\nAllowUsers {user}\n")),
+                "{config}"
+            );
+        }
+    }
+    let status = demo.stop().await;
+    assert!(status.success(), "{status}");
+    assert!(!ca_dir.exists(), "{} is left behind", ca_dir.display());
+    if let Some(user) = &user {
+        assert!(!user_exists(user), "the user {user} is left behind");
+    }
+    if let Some(cache) = &cache {
+        let left = sshd_dirs(cache);
         assert!(left.is_empty(), "{left:?} left behind");
     }
+}
+
+#[tokio::test]
+async fn a_key_pushed_for_root_with_the_example_key_is_refused_and_with_the_demos_too() {
+    let mut demo = Demo::start().await;
+    let env = demo.env();
+    // The attack as reported: the documentation's example pair, for root.
+    let (code, message) = push(
+        &env,
+        EXAMPLE_ACCESS_KEY_ID,
+        EXAMPLE_SECRET_ACCESS_KEY,
+        "root",
+    )
+    .await
+    .expect_err("a key pushed with the example pair");
+    assert_eq!(code, "AuthException", "{message}");
+    assert!(
+        message.contains("The security token included in the request is invalid"),
+        "{message}"
+    );
+    let (id, secret) = (&env["AWS_ACCESS_KEY_ID"], &env["AWS_SECRET_ACCESS_KEY"]);
+    assert_ne!(id, EXAMPLE_ACCESS_KEY_ID);
+    assert_ne!(secret, EXAMPLE_SECRET_ACCESS_KEY);
+    // With the pair the demo printed, root is refused all the same, and so is
+    // any user but the demo's own.
+    for user in ["root", "ec2-user"] {
+        let (code, message) = push(&env, id, secret, user)
+            .await
+            .expect_err("a key pushed for root with the demo's pair");
+        assert_eq!(code, "AuthException", "{message}");
+        assert!(
+            message.contains(&format!("with ec2:osuser '{user}'")),
+            "{message}"
+        );
+    }
+    if let Some(user) = demo.ssh_user() {
+        push(&env, id, secret, user)
+            .await
+            .expect("a key pushed for the demo's user");
+    }
+    let status = demo.stop().await;
+    assert!(status.success(), "{status}");
 }

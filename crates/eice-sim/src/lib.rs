@@ -22,6 +22,7 @@ pub mod ec2_api;
 pub mod eice;
 pub mod firewall;
 pub mod keys;
+mod random;
 pub mod sigv4;
 pub mod sshd;
 pub mod sts;

@@ -19,9 +19,13 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
 use super::ec2_api::{Ec2Sim, Ec2SimConfig};
-use super::eice::{EXAMPLE_ACCESS_KEY_ID, EXAMPLE_SECRET_ACCESS_KEY, EiceSim, EiceSimConfig};
+use super::eice::{EiceSim, EiceSimConfig};
 use super::sigv4::SimCredential;
 use super::world::{InstanceState, World};
+
+mod key;
+
+pub use key::AccessKey;
 
 /// The ports every simulated instance listens on.
 pub const INSTANCE_PORTS: [u16; 2] = [22, 3389];
@@ -37,6 +41,8 @@ pub struct SimAws {
     pub ec2: Ec2Sim,
     /// The EICE service (`EICE_PROXY_ENDPOINT_URL`).
     pub eice: EiceSim,
+    /// The key pair both services accept (besides any extra ones).
+    key: AccessKey,
     /// One task per instance port, each answering as that instance.
     instances: Vec<JoinHandle<()>>,
 }
@@ -51,7 +57,9 @@ impl Drop for SimAws {
 
 impl SimAws {
     /// Starts everything for `world`; `tls` serves EICE over `wss://` with a
-    /// generated CA. The AWS documentation's example key pair is accepted.
+    /// generated CA. The AWS documentation's example key pair is accepted: for
+    /// tests and benches, not for an account other users of the machine could
+    /// reach (see [`SimAws::start_private`]).
     pub async fn start(world: World, tls: bool) -> std::io::Result<SimAws> {
         SimAws::start_with(world, tls, HashMap::new()).await
     }
@@ -83,10 +91,25 @@ impl SimAws {
         tls: bool,
         extra_credentials: HashMap<String, SimCredential>,
     ) -> std::io::Result<SimAws> {
-        let mut credentials = HashMap::from([(
-            EXAMPLE_ACCESS_KEY_ID.to_owned(),
-            SimCredential::new(EXAMPLE_SECRET_ACCESS_KEY),
-        )]);
+        SimAws::start_account(worlds, tls, AccessKey::example(), extra_credentials).await
+    }
+
+    /// [`SimAws::start_regions`] for an account that any local user can reach
+    /// (the demo's): it accepts one fresh random key pair ([`SimAws::access_key`],
+    /// also in [`SimAws::env`]) and refuses the public example pair, so that
+    /// only whoever was shown the pair can call its APIs, e.g. push an SSH key.
+    pub async fn start_private(worlds: Vec<World>, tls: bool) -> std::io::Result<SimAws> {
+        SimAws::start_account(worlds, tls, AccessKey::random()?, HashMap::new()).await
+    }
+
+    async fn start_account(
+        worlds: Vec<World>,
+        tls: bool,
+        key: AccessKey,
+        extra_credentials: HashMap<String, SimCredential>,
+    ) -> std::io::Result<SimAws> {
+        let mut credentials =
+            HashMap::from([(key.id.clone(), SimCredential::new(key.secret.clone()))]);
         credentials.extend(extra_credentials);
         let worlds: Vec<Arc<World>> = worlds.into_iter().map(Arc::new).collect();
         let ec2 = Ec2Sim::start_many(
@@ -119,6 +142,7 @@ impl SimAws {
         Ok(SimAws {
             world,
             worlds,
+            key,
             ec2,
             eice,
             instances,
@@ -133,16 +157,19 @@ impl SimAws {
         Ok(())
     }
 
+    /// The key pair the account accepts: the example pair, or
+    /// [`SimAws::start_private`]'s own.
+    pub fn access_key(&self) -> &AccessKey {
+        &self.key
+    }
+
     /// The environment that points the AWS SDK and eice-proxy at this account;
     /// `AWS_REGION` is the first world's region.
     /// With TLS, `AWS_CA_BUNDLE` must also name a file holding [`EiceSim::ca_pem`].
     pub fn env(&self) -> Vec<(&'static str, String)> {
         vec![
-            ("AWS_ACCESS_KEY_ID", EXAMPLE_ACCESS_KEY_ID.to_owned()),
-            (
-                "AWS_SECRET_ACCESS_KEY",
-                EXAMPLE_SECRET_ACCESS_KEY.to_owned(),
-            ),
+            ("AWS_ACCESS_KEY_ID", self.key.id.clone()),
+            ("AWS_SECRET_ACCESS_KEY", self.key.secret.clone()),
             ("AWS_REGION", self.world.region.clone()),
             ("AWS_ENDPOINT_URL_EC2", self.ec2.url()),
             ("AWS_ENDPOINT_URL_STS", self.ec2.url()),

@@ -14,9 +14,21 @@ use crate::sigv4::{PresignInput, presign_query};
 /// A guard against hangs; every wait here is on an event.
 const GUARD: Duration = Duration::from_secs(20);
 
-/// Opens a tunnel through `endpoint` to `ip:22`, signed for `region`.
+/// Opens a tunnel through `endpoint` to `ip:22`, signed for `region` with the
+/// account's own key.
 async fn open(
     aws: &SimAws,
+    endpoint: &str,
+    ip: &str,
+    region: &str,
+) -> Result<WebSocketStream<TcpStream>, tungstenite::Error> {
+    open_as(aws, &aws.access_key().clone(), endpoint, ip, region).await
+}
+
+/// [`open`], signed with `key`.
+async fn open_as(
+    aws: &SimAws,
+    key: &AccessKey,
     endpoint: &str,
     ip: &str,
     region: &str,
@@ -32,8 +44,8 @@ async fn open(
         host: &host,
         path: "/openTunnel",
         params: &params,
-        access_key_id: EXAMPLE_ACCESS_KEY_ID,
-        secret: EXAMPLE_SECRET_ACCESS_KEY,
+        access_key_id: &key.id,
+        secret: &key.secret,
         session_token: None,
         region,
         service: SERVICE,
@@ -136,6 +148,48 @@ async fn the_demo_worlds_locked_instance_answers_no_tunnel_and_the_others_do() {
             "{:?}",
             stats.paths_blocked
         );
+    })
+    .await
+    .expect("the test timed out");
+}
+
+#[tokio::test]
+async fn a_private_account_refuses_the_example_key_and_takes_its_own_random_one() {
+    tokio::time::timeout(GUARD, async {
+        let aws = SimAws::start_private(vec![World::demo()], false)
+            .await
+            .unwrap();
+        let key = aws.access_key().clone();
+        assert_ne!(key, AccessKey::example());
+        assert!(key.id.starts_with("AKIA") && key.id.len() == 20, "{key:?}");
+        assert_eq!(key.secret.len(), 40);
+        let env: HashMap<_, _> = aws.env().into_iter().collect();
+        assert_eq!(env["AWS_ACCESS_KEY_ID"], key.id);
+        assert_eq!(env["AWS_SECRET_ACCESS_KEY"], key.secret);
+        assert!(!format!("{key:?}").contains(&key.secret));
+
+        let endpoint = "eice-0a1b2c3d4e5f60021";
+        let refused = open_as(
+            &aws,
+            &AccessKey::example(),
+            endpoint,
+            "10.0.1.10",
+            "us-east-1",
+        )
+        .await;
+        match refused {
+            Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 403),
+            other => panic!("the example key opened a tunnel: {:?}", other.map(|_| ())),
+        }
+        let mut web = open(&aws, endpoint, "10.0.1.10", "us-east-1")
+            .await
+            .unwrap();
+        assert!(first_text(&mut web).await.contains("web-1 port 22"));
+
+        let other = SimAws::start_private(vec![World::demo()], false)
+            .await
+            .unwrap();
+        assert_ne!(other.access_key(), &key, "two runs share a key");
     })
     .await
     .expect("the test timed out");

@@ -73,6 +73,8 @@ pub struct KeyService {
     pushed: Mutex<Vec<Pushed>>,
     /// `(instance id, OS user)` pairs IAM denies.
     denied: Mutex<HashSet<(String, String)>>,
+    /// The only OS users keys may be pushed for; `None` allows any.
+    os_users: Mutex<Option<HashSet<String>>>,
     /// One entry per call still to fail.
     faults: Mutex<VecDeque<KeyFault>>,
     calls: AtomicUsize,
@@ -89,6 +91,15 @@ impl KeyService {
     /// IAM policy with an `ec2:osuser` condition would.
     pub fn deny(&self, instance_id: &str, os_user: &str) {
         lock(&self.denied).insert((instance_id.to_owned(), os_user.to_owned()));
+    }
+
+    /// Refuses (`AuthException`) every push for an OS user other than `users`,
+    /// on any instance, as an IAM policy whose `ec2:osuser` condition names them
+    /// would. An account that other local users can reach (the demo's) allows
+    /// its throwaway user alone, so that no one gets a key in for root.
+    /// [`KeyService::clear_faults`] leaves this in place: it is policy, not a fault.
+    pub fn allow_only_os_users<'a>(&self, users: impl IntoIterator<Item = &'a str>) {
+        *lock(&self.os_users) = Some(users.into_iter().map(str::to_owned).collect());
     }
 
     /// Fails the next `times` calls that pass authentication with `fault` (after
@@ -156,7 +167,10 @@ impl KeyService {
     }
 
     fn is_denied(&self, instance_id: &str, os_user: &str) -> bool {
-        lock(&self.denied).contains(&(instance_id.to_owned(), os_user.to_owned()))
+        let outside = lock(&self.os_users)
+            .as_ref()
+            .is_some_and(|allowed| !allowed.contains(os_user));
+        outside || lock(&self.denied).contains(&(instance_id.to_owned(), os_user.to_owned()))
     }
 
     fn take_fault(&self) -> Option<KeyFault> {
@@ -164,7 +178,8 @@ impl KeyService {
     }
 
     /// Records a key for [`KEY_LIFETIME`]; pushing the same key again renews it.
-    fn push(&self, instance_id: &str, os_user: &str, line: String) {
+    /// Crate-visible so that a test can give sshd a key that the API would refuse.
+    pub(crate) fn push(&self, instance_id: &str, os_user: &str, line: String) {
         let expires_at = self.clock.now() + KEY_LIFETIME;
         let mut pushed = lock(&self.pushed);
         pushed.retain(|key| {

@@ -95,6 +95,49 @@ async fn a_pushed_key_is_served_to_sshd_until_60_seconds_pass() {
 }
 
 #[tokio::test]
+async fn with_os_users_allowed_a_push_for_root_is_refused_and_theirs_accepted() {
+    let sim = start_demo();
+    sim.keys().allow_only_os_users(["eice-demo-0a1b"]);
+    let key = ed25519_line(3);
+    let (status, error, body) = send(
+        &sim,
+        "us-east-1",
+        SECRET,
+        &push_request(WEB_1, "root", &key),
+    )
+    .await;
+    assert_eq!((status, error.as_deref()), (400, Some("AuthException")));
+    let message = body["Message"].as_str().unwrap();
+    assert!(message.contains("with ec2:osuser 'root'"), "{message}");
+    assert_eq!(
+        authorized_keys(&sim, WEB_1, "root").await,
+        (200, String::new())
+    );
+    // A fault-clearing test step does not lift the policy.
+    sim.keys().clear_faults();
+    let (status, ..) = send(
+        &sim,
+        "us-east-1",
+        SECRET,
+        &push_request(WEB_1, "ec2-user", &key),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let (status, error, body) = send(
+        &sim,
+        "us-east-1",
+        SECRET,
+        &push_request(WEB_1, "eice-demo-0a1b", &key),
+    )
+    .await;
+    assert_eq!((status, error), (200, None), "{body}");
+    assert_eq!(
+        authorized_keys(&sim, WEB_1, "eice-demo-0a1b").await,
+        (200, format!("{key}\n"))
+    );
+}
+
+#[tokio::test]
 async fn each_refusal_has_the_services_exception() {
     let sim = start_demo();
     sim.keys().deny(WEB_1, "root");

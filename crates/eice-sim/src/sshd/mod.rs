@@ -9,6 +9,10 @@
 //! pushed to the simulated EC2 Instance Connect, read through
 //! `AuthorizedKeysCommand` as on Amazon Linux.
 //!
+//! Tests log in as whoever runs them, root included. A server that other users
+//! of the machine can reach (the demo's) logs in one user alone and never root
+//! ([`SimSshd::only_user`]): a [`ThrowawayUser`] made for the purpose.
+//!
 //! A server may also run its sessions inside a network namespace
 //! ([`SimSshd::in_netns`]) to stand for a hop host: the accepted socket stays
 //! in ours, but whatever sshd itself connects to (a `direct-tcpip` channel's
@@ -26,6 +30,12 @@ use tokio::task::JoinHandle;
 
 use super::keys::install_authorized_keys_command;
 
+#[cfg(test)]
+mod tests;
+mod user;
+
+pub use user::ThrowawayUser;
+
 /// Where Debian installs the server and its SFTP subsystem.
 pub const SSHD: &str = "/usr/sbin/sshd";
 const SFTP_SERVER: &str = "/usr/lib/openssh/sftp-server";
@@ -42,6 +52,9 @@ pub struct SimSshd {
     log_level: &'static str,
     /// The network namespace sessions run in; `None` runs them in ours.
     netns: Option<String>,
+    /// The one user sessions may log in; `None` lets in any user with a key,
+    /// root too.
+    only_user: Option<String>,
     listeners: Vec<JoinHandle<()>>,
 }
 
@@ -124,6 +137,7 @@ impl SimSshd {
             keys: keys.to_owned(),
             log_level: "ERROR",
             netns: None,
+            only_user: None,
             listeners: Vec::new(),
         };
         sshd.write_config()?;
@@ -136,11 +150,15 @@ impl SimSshd {
             .iter()
             .map(|k| format!("HostKey {}\n", k.display()))
             .collect();
+        let logins = match &self.only_user {
+            Some(user) => format!("PermitRootLogin no\nAllowUsers {user}\n"),
+            None => "PermitRootLogin prohibit-password\n".to_owned(),
+        };
         std::fs::write(
             &self.config,
             format!(
                 "{host_keys}{}PasswordAuthentication no\nKbdInteractiveAuthentication no\n\
-                 PubkeyAuthentication yes\nPermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\n\
+                 PubkeyAuthentication yes\n{logins}StrictModes no\nUsePAM no\n\
                  PidFile none\nAllowTcpForwarding yes\nSubsystem sftp {SFTP_SERVER}\nLogLevel {}\n",
                 self.keys, self.log_level,
             ),
@@ -162,6 +180,23 @@ impl SimSshd {
         self.host_keys = keys;
         self.write_config()?;
         Ok(public)
+    }
+
+    /// Lets sessions started from now on log in `user` alone, and root never
+    /// (`AllowUsers`, `PermitRootLogin no`), whatever keys the server trusts:
+    /// for a server that users other than its starter can reach, such as the
+    /// demo's, where a key that got in for root would be a root shell.
+    pub fn only_user(&mut self, user: &str) -> io::Result<()> {
+        // The name goes into sshd_config: nothing there may start another word or line.
+        let plain = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
+        if user.is_empty() || user == "root" || !user.chars().all(plain) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{user:?} cannot be the one user sshd lets in"),
+            ));
+        }
+        self.only_user = Some(user.to_owned());
+        self.write_config()
     }
 
     /// Sets sshd's `LogLevel` (`ERROR` unless told) for sessions started
