@@ -218,7 +218,11 @@ async fn a_connection_the_server_closed_is_never_used() {
     assert_eq!(sim.calls(Action::DescribeVpcs), 3);
     // The reuse check dropped each closed connection; no request was sent
     // on one and then again on a fresh one.
-    assert_eq!(ec2.resends(), 0, "a request went out on a closed connection");
+    assert_eq!(
+        ec2.resends(),
+        0,
+        "a request went out on a closed connection"
+    );
 }
 
 #[tokio::test]

@@ -173,8 +173,9 @@ fn connector(account: &AccountThread, dir: &Path) -> (Connector, TunnelRequest, 
         endpoint: Arc::new(Endpoint {
             id: "eice-0a1b2c3d4e5f60021".into(),
             region: "us-east-1".into(),
-            dns_name: "eice-0a1b2c3d4e5f60021.ec2-instance-connect-endpoint.us-east-1.amazonaws.com"
-                .into(),
+            dns_name:
+                "eice-0a1b2c3d4e5f60021.ec2-instance-connect-endpoint.us-east-1.amazonaws.com"
+                    .into(),
             fips_dns_name: None,
             dualstack_dns_name: None,
             dualstack_fips_dns_name: None,
