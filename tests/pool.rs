@@ -162,12 +162,14 @@ impl AccountThread {
 fn connector(account: &AccountThread, dir: &Path) -> (Connector, TunnelRequest, CredentialCache) {
     let aws = &account.aws;
     let env: std::collections::HashMap<_, _> = aws.env().into_iter().collect();
-    let mut settings = TunnelSettings::default();
-    settings.endpoint_override = Some(EndpointOverride::parse(&aws.eice.url()).unwrap());
-    settings.ca_bundle = ca_file(aws, dir).map(Into::into);
-    settings.pool = PoolSettings {
-        size: 2,
-        idle: Duration::from_secs(600),
+    let settings = TunnelSettings {
+        endpoint_override: Some(EndpointOverride::parse(&aws.eice.url()).unwrap()),
+        ca_bundle: ca_file(aws, dir).map(Into::into),
+        pool: PoolSettings {
+            size: 2,
+            idle: Duration::from_secs(600),
+        },
+        ..TunnelSettings::default()
     };
     let request = TunnelRequest {
         endpoint: Arc::new(Endpoint {
