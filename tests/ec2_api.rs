@@ -21,6 +21,9 @@ use eice_sim::world::World;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::broadcast;
 
+/// A guard against a hung test.
+const PATIENCE: Duration = Duration::from_secs(30);
+
 const KEY: &str = "AKIAEC2CLIENTTEST001";
 const SECRET: &str = "ec2/client/test/secret";
 
@@ -189,18 +192,52 @@ async fn a_wrong_secret_is_refused_by_the_signature_check() {
     assert!(e.request_id.is_some(), "{e:?}");
 }
 
+/// Waits until the client has seen the server close its kept connection.
+async fn close_noticed(ec2: &Ec2) {
+    tokio::time::timeout(PATIENCE, async {
+        while ec2.kept_open() > 0 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    })
+    .await
+    .expect("the client sees the close");
+}
+
 #[tokio::test]
 async fn a_connection_the_server_closed_is_never_used() {
     let sim = sim(1000);
     let relay = Relay::to(&sim).await;
-    // One attempt only: a call sent on the dead connection would fail outright.
     let ec2 = client(&relay.url, 1);
     for round in 1..=3 {
         ec2.vpc_cidrs().await.unwrap();
         assert_eq!(relay.connections(), round);
+        assert_eq!(ec2.kept_open(), 1, "the connection is kept");
         relay.cut_all();
+        close_noticed(&ec2).await;
     }
     assert_eq!(sim.calls(Action::DescribeVpcs), 3);
+    // The reuse check dropped each closed connection; no request was sent
+    // on one and then again on a fresh one.
+    assert_eq!(
+        ec2.resends(),
+        0,
+        "a request went out on a closed connection"
+    );
+}
+
+#[tokio::test]
+async fn a_request_lost_with_its_kept_connection_is_sent_again_on_a_fresh_one() {
+    let sim = sim(1000);
+    let relay = Relay::to(&sim).await;
+    // One attempt only: without the resend, the lost request fails the call.
+    let ec2 = client(&relay.url, 1);
+    ec2.vpc_cidrs().await.unwrap();
+    // Cut as the next request goes out: nothing of this test's runtime runs
+    // between the cut and the call, so the client cannot have seen it.
+    relay.cut_all();
+    ec2.vpc_cidrs().await.unwrap();
+    assert_eq!(ec2.resends(), 1);
+    assert_eq!(relay.connections(), 2);
 }
 
 #[tokio::test]

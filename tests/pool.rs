@@ -11,9 +11,15 @@
 mod common;
 
 use std::path::Path;
+use std::sync::{Arc, mpsc};
+use std::time::Duration;
 
+use aws_credential_types::Credentials;
 use common::clients::{self, CONNECT, Dest};
 use common::{PATIENCE, Proxy};
+use eice_proxy::credentials::CredentialCache;
+use eice_proxy::eice::{Connector, Endpoint, EndpointOverride, TunnelRequest, TunnelSettings};
+use eice_proxy::net::pool::PoolSettings;
 use eice_sim::account::SimAws;
 use eice_sim::eice::EiceStats;
 use eice_sim::world::World;
@@ -107,25 +113,124 @@ async fn connections_the_service_closed_while_idle_are_never_handed_out() {
     }
 }
 
-#[tokio::test]
+/// The simulated account on a thread and runtime of its own, so that it can
+/// act while the test's single-threaded runtime is blocked and nothing of
+/// the pool (which runs on the test's runtime) can see it act.
+struct AccountThread {
+    aws: Arc<SimAws>,
+    runtime: tokio::runtime::Handle,
+    /// Dropped with the test: the thread's runtime then ends.
+    _stop: mpsc::Sender<()>,
+}
+
+impl AccountThread {
+    fn start() -> AccountThread {
+        let (started, start) = mpsc::channel();
+        let (stop, stopped) = mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Runtime::new().unwrap();
+            runtime.block_on(async move {
+                let aws = SimAws::start(World::demo(), true).await.unwrap();
+                let handle = tokio::runtime::Handle::current();
+                started.send((Arc::new(aws), handle)).unwrap();
+                let _ = tokio::task::spawn_blocking(move || stopped.recv()).await;
+            });
+        });
+        let (aws, runtime) = start.recv_timeout(PATIENCE).expect("the account starts");
+        AccountThread {
+            aws,
+            runtime,
+            _stop: stop,
+        }
+    }
+
+    /// Blocks this thread (and so the test's runtime) until the service's
+    /// counters satisfy `done`.
+    fn block_until(&self, done: impl Fn(&EiceStats) -> bool + Send + 'static) -> EiceStats {
+        let (tx, rx) = mpsc::channel();
+        let aws = Arc::clone(&self.aws);
+        self.runtime.spawn(async move {
+            let _ = tx.send(aws.eice.wait_for(done).await);
+        });
+        rx.recv_timeout(PATIENCE)
+            .unwrap_or_else(|_| panic!("the service's counters: {:?}", self.aws.eice.stats()))
+    }
+}
+
+/// A connector with a pool of two, trusting the account's CA, and the
+/// request for web-1's port 22 through its endpoint.
+fn connector(account: &AccountThread, dir: &Path) -> (Connector, TunnelRequest, CredentialCache) {
+    let aws = &account.aws;
+    let env: std::collections::HashMap<_, _> = aws.env().into_iter().collect();
+    let settings = TunnelSettings {
+        endpoint_override: Some(EndpointOverride::parse(&aws.eice.url()).unwrap()),
+        ca_bundle: ca_file(aws, dir).map(Into::into),
+        pool: PoolSettings {
+            size: 2,
+            idle: Duration::from_secs(600),
+        },
+        ..TunnelSettings::default()
+    };
+    let request = TunnelRequest {
+        endpoint: Arc::new(Endpoint {
+            id: "eice-0a1b2c3d4e5f60021".into(),
+            region: "us-east-1".into(),
+            dns_name:
+                "eice-0a1b2c3d4e5f60021.ec2-instance-connect-endpoint.us-east-1.amazonaws.com"
+                    .into(),
+            fips_dns_name: None,
+            dualstack_dns_name: None,
+            dualstack_fips_dns_name: None,
+        }),
+        private_ip: "10.0.1.10".parse().unwrap(),
+        port: 22,
+        max_tunnel_duration: None,
+    };
+    let credentials = CredentialCache::fixed(Credentials::new(
+        &env["AWS_ACCESS_KEY_ID"],
+        &env["AWS_SECRET_ACCESS_KEY"],
+        None,
+        None,
+        "test",
+    ));
+    (Connector::new(settings).unwrap(), request, credentials)
+}
+
+/// Waits, yielding to the pool's tasks, until `done` holds.
+async fn until(mut done: impl FnMut() -> bool) {
+    tokio::time::timeout(PATIENCE, async {
+        while !done() {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    })
+    .await
+    .expect("the condition came true");
+}
+
+#[tokio::test(flavor = "current_thread")]
 async fn connections_closed_just_before_a_tunnel_are_never_handed_out() {
-    let (proxy, _dir) = start("", true).await;
-    let _first = warm(&proxy).await;
-    proxy.aws.eice.close_idle_connections();
-    // The service has closed both (close_notify and FIN sent); the proxy
-    // may or may not have seen it yet: the check as it takes one must.
-    stats_until(&proxy, |s| s.idle_connections_closed == 2).await;
-    let _second = tunnel(&proxy, "web-1").await;
-    let stats = proxy.aws.eice.stats();
-    assert!(stats.tunnel_connections[1] > 3, "{stats:?}");
-    assert!(
-        !proxy
-            .full_log()
-            .iter()
-            .any(|l| l.contains("WARN") || l.contains("ERROR")),
-        "{:?}",
-        proxy.full_log()
-    );
+    let account = AccountThread::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (connector, request, credentials) = connector(&account, dir.path());
+    let _first = connector.open(&request, &credentials).await.unwrap();
+    until(|| connector.pool().ready() == 2).await;
+    assert_eq!(account.aws.eice.stats().connections_accepted, 3);
+
+    // The service closes both pooled connections (close_notify and FIN sent)
+    // while the pool cannot run: the watch of neither can have seen it, so
+    // only the check as a connection is taken can.
+    account.aws.eice.close_idle_connections();
+    account.block_until(|s| s.idle_connections_closed == 2);
+    let _second = connector.open(&request, &credentials).await.unwrap();
+
+    let counts = connector.pool().counts();
+    assert_eq!(counts.hits, 0, "{counts:?}");
+    assert!(counts.closed_at_take >= 1, "{counts:?}");
+    assert_eq!(counts.closed_at_take + counts.closed_idle, 2, "{counts:?}");
+    // No request went out on a closed connection to be sent again.
+    assert_eq!(counts.resent, 0, "{counts:?}");
+    let stats = account.aws.eice.stats();
+    assert_eq!(stats.tunnel_connections, [1, 4], "{stats:?}");
 }
 
 #[tokio::test]

@@ -228,6 +228,18 @@ impl Ec2 {
         }
     }
 
+    /// How many requests were sent again on a fresh connection because a
+    /// kept one failed before answering (the server closed it as it was
+    /// used): tests check the reuse check leaves this at 0.
+    pub fn resends(&self) -> u64 {
+        self.query.resends()
+    }
+
+    /// Kept connections not known to be closed, which the next call may reuse.
+    pub fn kept_open(&self) -> usize {
+        self.query.kept_open()
+    }
+
     /// The instance with this id, or `None` when EC2 does not know it.
     pub async fn instance(&self, id: &str) -> Result<Option<InstanceInfo>, AwsError> {
         let params = vec![("InstanceId.1".to_owned(), id.to_owned())];

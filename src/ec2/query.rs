@@ -10,6 +10,7 @@
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -214,6 +215,9 @@ pub(super) struct Query {
     credentials: Arc<CredentialCache>,
     transport: Transport,
     idle: Mutex<Vec<Idle>>,
+    /// Requests sent again on a fresh connection after a kept one failed
+    /// before any answer: each one a close the reuse check did not see.
+    resends: AtomicU64,
 }
 
 impl std::fmt::Debug for Query {
@@ -236,7 +240,20 @@ impl Query {
             credentials,
             transport,
             idle: Mutex::new(Vec::new()),
+            resends: AtomicU64::new(0),
         }
+    }
+
+    /// How many requests were sent again on a fresh connection because a
+    /// kept one failed before answering.
+    pub(super) fn resends(&self) -> u64 {
+        self.resends.load(Ordering::Relaxed)
+    }
+
+    /// Kept connections not known to be closed: what the next call may reuse.
+    pub(super) fn kept_open(&self) -> usize {
+        let idle = self.idle.lock().expect("EC2 connection pool lock");
+        idle.iter().filter(|i| !i.sender.is_closed()).count()
     }
 
     /// Calls `action` with `params` (retrying as [`Retry`] says), counts the
@@ -346,6 +363,7 @@ impl Query {
         if reused && response.is_err() {
             // The server closed the kept connection as we used it: nothing
             // was answered, so a fresh connection costs no attempt.
+            self.resends.fetch_add(1, Ordering::Relaxed);
             sender = self.connect().await?;
             response = sender.send_request(self.request(body, &credentials)?).await;
         }

@@ -49,6 +49,7 @@ pub(super) async fn upgrade(
             Ok(upgrade) => Some((io, upgrade)),
             Err(e) if e.unanswered() => {
                 debug!(error = %e, "a pooled connection failed before any answer; dialling anew");
+                pool.count_resend();
                 None
             }
             Err(e) => return Err(handshake_error(e)),

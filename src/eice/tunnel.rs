@@ -57,6 +57,12 @@ impl Connector {
         })
     }
 
+    /// The pool of ready connections (off unless the settings size it), so
+    /// tests and diagnostics can read what it holds and did.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
     /// Opens one tunnel, signing a fresh URL for it with `credentials`.
     pub async fn open(
         &self,

@@ -16,6 +16,7 @@ pub mod hop;
 #[cfg(target_os = "linux")]
 pub mod hopnet;
 pub mod metrics;
+pub mod skip;
 pub mod sshd;
 
 use std::collections::HashMap;
@@ -44,16 +45,17 @@ pub const ENDPOINT_DNS: &str =
 /// A guard against a hung test: every wait is bounded by this.
 pub const PATIENCE: Duration = Duration::from_secs(60);
 
-/// Whether `tests` have everything they need (`missing` is empty). What is
-/// missing is printed and the test skips, except under `CI=true`, where it
-/// fails: CI installs everything.
+/// Whether `tests` have everything they need (`missing` is empty). When
+/// something is missing, the skip is recorded ([`skip::skip`]) and the test
+/// skips, except under `CI=true`, where it fails: CI installs everything.
 pub fn prerequisites(tests: &str, missing: &[String]) -> bool {
     if missing.is_empty() {
         return true;
     }
+    let why = format!("{tests} need {}", missing.join(", "));
+    skip::skip("the whole test", &why);
     let ci = std::env::var("CI").is_ok_and(|v| v == "true");
-    assert!(!ci, "{tests} need {}", missing.join(", "));
-    eprintln!("skipping: {tests} need {}", missing.join(", "));
+    assert!(!ci, "{why}");
     false
 }
 

@@ -10,6 +10,9 @@ pub(super) struct Counts {
     pub(super) closed_idle: AtomicU64,
     pub(super) closed_at_take: AtomicU64,
     pub(super) expired: AtomicU64,
+    pub(super) resent: AtomicU64,
+    pub(super) dials: AtomicU64,
+    pub(super) dial_failures: AtomicU64,
 }
 
 /// A snapshot of what a pool did since it was made.
@@ -25,6 +28,13 @@ pub struct PoolCounts {
     pub closed_at_take: u64,
     /// Pooled connections closed by the pool after their idle time.
     pub expired: u64,
+    /// Requests sent again on a fresh connection because the pooled one
+    /// they went out on failed before any answer: a close no check saw.
+    pub resent: u64,
+    /// Background dials started to fill the pool.
+    pub dials: u64,
+    /// Those that failed or took too long (nothing was pooled for them).
+    pub dial_failures: u64,
 }
 
 impl Counts {
@@ -36,6 +46,9 @@ impl Counts {
             closed_idle: get(&self.closed_idle),
             closed_at_take: get(&self.closed_at_take),
             expired: get(&self.expired),
+            resent: get(&self.resent),
+            dials: get(&self.dials),
+            dial_failures: get(&self.dial_failures),
         }
     }
 }

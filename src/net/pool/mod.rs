@@ -206,6 +206,12 @@ impl Pool {
     pub fn counts(&self) -> PoolCounts {
         self.shared.counts.snapshot()
     }
+
+    /// Counts a request sent again on a fresh connection after the pooled
+    /// one it went out on failed before any answer (`eice::dial`).
+    pub fn count_resend(&self) {
+        self.shared.counts.resent.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 impl Shared {
@@ -269,6 +275,7 @@ async fn refill(shared: Weak<Shared>, key: Key) {
         return;
     };
     let host = key.destination.host.clone();
+    count(&shared, |c| &c.dials);
     let dialled = tokio::time::timeout(DIAL_TIMEOUT, transport.dial(&key.destination)).await;
     let Some(pool) = shared.upgrade() else {
         return;
@@ -284,6 +291,9 @@ async fn refill(shared: Weak<Shared>, key: Key) {
             None
         }
     };
+    if io.is_none() {
+        pool.counts.dial_failures.fetch_add(1, Ordering::Relaxed);
+    }
     let id = pool.next_id.fetch_add(1, Ordering::Relaxed);
     let idle = pool.settings.idle;
     let handover = pool.lock_entry(&key, |entry| {

@@ -280,3 +280,29 @@ async fn a_reset_plain_connection_fails_the_check() {
         .unwrap();
     assert!(matches!(check::still_open(&mut io), Err(Closed::Failed(_))));
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_refused_dial_leaves_nothing_pending_and_is_not_repeated() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let dest = plain(listener.local_addr().unwrap().port());
+    drop(listener); // nothing listens there now: every dial is refused
+    let pool = pool(any_tls(), 2, Duration::from_secs(60));
+    // Tunnels in quick succession each mark the destination used; the
+    // dials of the first are still under way for the others.
+    for _ in 0..5 {
+        pool.used(&dest);
+    }
+    assert_eq!(pool.pending(), 2, "one pool's worth of dials, not five");
+    until(|| pool.counts().dial_failures >= 2).await;
+    let counts = pool.counts();
+    assert_eq!((counts.dials, counts.dial_failures), (2, 2), "{counts:?}");
+    assert_eq!(pool.pending(), 0, "nothing left pending: {counts:?}");
+    assert_eq!(pool.ready(), 0);
+    assert!(pool.take(&dest).await.is_none());
+    // Nothing dials again until the next use, which dials one pool's worth.
+    pool.used(&dest);
+    until(|| pool.counts().dial_failures >= 4).await;
+    let counts = pool.counts();
+    assert_eq!((counts.dials, counts.dial_failures), (4, 4), "{counts:?}");
+    assert_eq!(pool.pending(), 0);
+}
