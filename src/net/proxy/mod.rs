@@ -7,6 +7,13 @@
 //! and `no_proxy`/`NO_PROXY` for the hosts that go direct. A proxy URL's
 //! user and password become `Proxy-Authorization: Basic`; the password is
 //! never printed, in errors or logs.
+//!
+//! Loopback (`localhost`, 127.0.0.0/8, `::1`) goes direct whatever the
+//! variables say, unlike curl: a `ws://127.0.0.1` endpoint override or an
+//! `http://localhost` EC2 URL would otherwise cross the corporate proxy in
+//! clear text, signed requests and presigned URLs included, and reach the
+//! proxy's own loopback rather than ours. `[network] proxy_loopback` is the
+//! deliberate exception (a debugging proxy on this machine, the tests).
 
 use std::fmt;
 
@@ -280,6 +287,9 @@ pub struct Proxies {
     /// For plain connections (only loopback stand-ins use them).
     pub http: Option<ProxyUrl>,
     pub no_proxy: NoProxy,
+    /// Whether loopback destinations take the proxy too; off unless the
+    /// config file asks (`[network] proxy_loopback`).
+    pub loopback: bool,
 }
 
 impl Proxies {
@@ -307,6 +317,7 @@ impl Proxies {
                     .map(|(v, _)| v)
                     .unwrap_or_default(),
             ),
+            loopback: false,
         })
     }
 
@@ -332,8 +343,13 @@ impl Proxies {
         Ok(self)
     }
 
-    /// The proxy a connection to `host:port` goes through, if any.
+    /// The proxy a connection to `host:port` goes through, if any: none for
+    /// loopback (unless [`Proxies::loopback`]) or a `NO_PROXY` match. Our
+    /// dialer and the AWS SDK's client both ask here.
     pub fn for_host(&self, tls: bool, host: &str, port: u16) -> Option<&ProxyUrl> {
+        if !self.loopback && super::is_loopback_host(host) {
+            return None;
+        }
         let proxy = if tls { &self.https } else { &self.http };
         proxy
             .as_ref()

@@ -111,3 +111,27 @@ fn the_config_file_wins_over_the_environment() {
     let direct = from_env.with_config(Some("none"), None).unwrap();
     assert_eq!(direct.for_host(true, "eice.example", 443), None);
 }
+
+#[test]
+fn loopback_never_takes_the_proxy_unless_asked() {
+    let mut p = Proxies::from_env(env(&[("ALL_PROXY", "http://proxy.corp:3128")])).unwrap();
+    for host in [
+        "127.0.0.1",
+        "127.9.8.7",
+        "::1",
+        "[::1]",
+        "::ffff:127.0.0.1",
+        "localhost",
+        "LOCALHOST.",
+    ] {
+        for tls in [true, false] {
+            assert_eq!(p.for_host(tls, host, 8080), None, "{host} tls={tls}");
+        }
+    }
+    for host in ["128.0.0.1", "localhost.example", "10.0.0.1", "::2"] {
+        assert!(p.for_host(false, host, 80).is_some(), "{host}");
+    }
+    p.loopback = true;
+    assert!(p.for_host(false, "127.0.0.1", 80).is_some());
+    assert!(p.for_host(true, "localhost", 443).is_some());
+}
