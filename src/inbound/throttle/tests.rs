@@ -132,7 +132,7 @@ async fn a_gate_holds_a_wrong_password_and_never_a_right_one() {
     assert!(gate.admit("alice", "wonderland-42").await);
     assert!(
         !second.is_finished(),
-        "the right password was answered after a held wrong one"
+        "the wrong password was answered before the right one"
     );
     assert!(!second.await.unwrap());
     assert!(
