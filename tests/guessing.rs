@@ -196,3 +196,27 @@ async fn further_wrong_passwords_wait_and_the_right_one_never_does() {
         .unwrap();
     assert!(last.contains("answering in 0s"), "{last}");
 }
+
+#[tokio::test]
+async fn no_log_level_shows_a_socks5_password_in_any_form() {
+    let aws = eice_sim::account::SimAws::start(World::demo(), false)
+        .await
+        .unwrap();
+    let proxy = Proxy::start_with(aws, AUTH, &[("RUST_LOG", "trace")]).await;
+    let guess = "guess-Qx7";
+    let mut s = socks5_greeted(&proxy).await;
+    s.write_all(&userpass("alice", guess)).await.unwrap();
+    let mut status = [0u8; 2];
+    s.read_exact(&mut status).await.unwrap();
+    assert_ne!(status[1], 0);
+    proxy.log_line("SOCKS5 authentication failed").await;
+    // As text, and as the byte list a library's debug line would print.
+    let bytes = format!("{:?}", guess.as_bytes());
+    let bytes = bytes.trim_matches(['[', ']']);
+    for line in proxy.full_log() {
+        assert!(
+            !line.contains(guess) && !line.contains(bytes),
+            "the password is in the log: {line}"
+        );
+    }
+}
