@@ -34,14 +34,14 @@
 //! | [`public_key`] | an OpenSSH public key read from a `.pub` file, as pushed |
 //! | [`agent`] | the user's ssh-agent (`SSH_AUTH_SOCK`): its keys, in its order, and signatures |
 //! | [`credentials`] | the AWS credential chain, cached for signing |
-//! | [`net`] | TCP and TLS to AWS, one trust store (webpki, the system, `AWS_CA_BUNDLE`), through a corporate HTTP proxy where one is set, IPv6 and IPv4 raced (Happy Eyeballs) where not; a pool of ready connections to endpoints in recent use; the AWS SDK's HTTP client, routed through the same proxies |
+//! | [`net`] | TCP and TLS to AWS, one trust store (webpki, the system, `AWS_CA_BUNDLE`), through a corporate HTTP proxy where one is set (never for loopback), IPv6 and IPv4 raced (Happy Eyeballs) where not; a pool of ready connections to endpoints in recent use; the AWS SDK's HTTP client, routed through the same proxies |
 //! | [`eice`] | the EICE client: settings, presign, dial (a pooled connection or a fresh one), upgrade, the tunnel's own WebSocket framing (`eice::ws`), keepalive, stream view |
 //! | [`splice`] | byte stream ⇄ WebSocket copy with back-pressure and half-close |
-//! | [`metrics`] | counters and open tunnels, fed plain values, served on loopback at `/metrics` and `/status` |
+//! | [`metrics`] | counters and open tunnels, fed plain values, served on loopback at `/metrics` and `/status`, to requests for a loopback name only |
 //! | [`ec2`] | the EC2 API calls the proxy makes (Query protocol: sign, send, retry, pages) |
 //! | [`diagnose`] | "why can't I reach it?": a path's rules read from the EC2 API and checked |
 //! | [`config`] | the config file, every table of it (`[[hop]]`, `[[push_key]]`, `[[route]]`, …) |
-//! | [`inbound`] | SOCKS5 and HTTP CONNECT, told apart by the first byte |
+//! | [`inbound`] | SOCKS5 and HTTP CONNECT, told apart by the first byte; the credentials checked at one gate that slows guessing per client address |
 //! | [`resolve`] | target → route through caches (and, for `connect` and `ssh`, the route cache on disk, `resolve::disk`); `way` is the one place that decides direct or hop |
 //! | [`keys`] | EC2 Instance Connect key push, for `[[push_key]]` rules, hops and `eice-proxy ssh` |
 //! | [`hop`] | the SSH hop: any port in a VPC through one SSH connection over one EICE tunnel |

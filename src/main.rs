@@ -11,7 +11,7 @@ use tracing_subscriber::EnvFilter;
 /// details at debug and trace. They stay at `info` whatever `RUST_LOG` says,
 /// so that no log level can leak a signature, a session token or a
 /// presigned URL (those last are never logged by eice-proxy itself).
-const SECRET_BEARING: [&str; 10] = [
+const SECRET_BEARING: [&str; 11] = [
     "aws_sigv4=info",
     "aws_smithy_runtime=info",
     "aws_smithy_runtime_api=info",
@@ -22,6 +22,8 @@ const SECRET_BEARING: [&str; 10] = [
     "hyper=info",
     "hyper_util=info",
     "h2=info",
+    // The SOCKS5 username and password, as byte lists, at debug.
+    "fast_socks5=info",
 ];
 
 fn main() -> ExitCode {

@@ -3,6 +3,7 @@
 //! one function that turns a target into an open tunnel or hop channel.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -17,6 +18,7 @@ use crate::diagnose::Hints;
 use crate::eice::{Connector, Tunnel, TunnelError, TunnelStream};
 use crate::error::Error;
 use crate::hop::{Carrier, CarrierError, Hop, HopChannel, HostKeys};
+use crate::inbound::throttle::{Gate, Throttle};
 use crate::keys::KeyPusher;
 use crate::metrics::Metrics;
 use crate::public_key::PublicKey;
@@ -51,6 +53,8 @@ pub struct Proxy {
     hops: Vec<Hop>,
     /// Credentials clients must present, when configured.
     pub(crate) auth: Option<Arc<ProxyAuth>>,
+    /// Which client addresses presented wrong ones, to answer them later.
+    failures: Arc<Throttle>,
     /// Open tunnels per endpoint, bounded by the service's quota.
     per_endpoint: Mutex<HashMap<String, Arc<Semaphore>>>,
     tunnels_per_endpoint: usize,
@@ -156,6 +160,7 @@ impl Proxy {
             keys,
             push_rules: config.push_rules.clone(),
             auth: config.auth.clone().map(Arc::new),
+            failures: Arc::new(Throttle::new()),
             per_endpoint: Mutex::new(HashMap::new()),
             tunnels_per_endpoint: config.limits.tunnels_per_endpoint,
             settings: Settings {
@@ -179,6 +184,12 @@ impl Proxy {
     pub fn retrying_stale_routes(mut self) -> Proxy {
         self.retry_stale = true;
         self
+    }
+
+    /// Where `client` presents its credentials, when any are required.
+    pub(crate) fn gate(&self, client: IpAddr) -> Option<Gate> {
+        let auth = self.auth.clone()?;
+        Some(Gate::new(auth).throttled(self.failures.clone(), client))
     }
 
     /// The proxy's counters and open tunnels, for the metrics endpoint.

@@ -5,11 +5,17 @@
 //! auth is passed with the URL's credentials, refused clearly without them,
 //! and never sees its password logged; a proxy that is not there is an error
 //! naming it. The proxy's own log says which connections it carried.
+//!
+//! The simulated AWS listens on loopback, which never takes a proxy unless
+//! `[network] proxy_loopback` says so: the tests that need the proxy on the
+//! way say so ([`THROUGH_PROXY`]); one proves that nothing else does.
 
 mod common;
 
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::clients::{self, CONNECT, Dest};
@@ -17,6 +23,9 @@ use common::{Proxy, aws_command, prerequisites, run};
 use eice_sim::account::SimAws;
 use eice_sim::world::World;
 use tokio::process::{Child, Command};
+
+/// Sends the simulated AWS's loopback addresses through the proxy too.
+const THROUGH_PROXY: &str = "[network]\nproxy_loopback = true\n";
 
 /// A tinyproxy of this test's own, on a free loopback port.
 struct Tinyproxy {
@@ -148,6 +157,13 @@ fn host_port(url: &str) -> String {
         .to_owned()
 }
 
+/// A config file in `dir` with [`THROUGH_PROXY`], for a command.
+fn through_proxy(dir: &tempfile::TempDir) -> PathBuf {
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, THROUGH_PROXY).unwrap();
+    path
+}
+
 /// What one session behind tinyproxy shows.
 struct Carried {
     /// The `CONNECT` targets tinyproxy logged.
@@ -190,7 +206,7 @@ async fn session(eice_direct: bool) -> Carried {
         env.push(("NO_PROXY", eice.as_str()));
     }
     let config = format!(
-        "[[push_key]]\nname = \"web-*\"\nos_user = \"ec2-user\"\npublic_key = \"{}\"\n",
+        "{THROUGH_PROXY}[[push_key]]\nname = \"web-*\"\nos_user = \"ec2-user\"\npublic_key = \"{}\"\n",
         public_key(&dir).display()
     );
     let proxy = Proxy::start_with(aws, &config, &env).await;
@@ -254,9 +270,11 @@ async fn no_proxy_sends_a_matching_endpoint_direct() {
 async fn connect_through(aws: &SimAws, proxy: &str) -> (bool, String, String) {
     let dir = tempfile::tempdir().unwrap();
     let ca = ca_file(aws, &dir);
+    let config = through_proxy(&dir);
     let (mut cmd, _d) = aws_command(aws, &["connect", "web-1", "22"]);
     cmd.env("ALL_PROXY", proxy)
         .env("AWS_CA_BUNDLE", &ca)
+        .env("EICE_PROXY_CONFIG", &config)
         .env("RUST_LOG", "trace");
     let (status, stdout, stderr) = run(cmd).await;
     (status.success(), stdout, stderr)
@@ -324,9 +342,11 @@ async fn a_proxy_that_is_not_there_is_named() {
         .unwrap()
         .port();
     let aws = SimAws::start(World::demo(), true).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
     let (mut cmd, _d) = aws_command(&aws, &["connect", "web-1", "22"]);
     cmd.env("HTTPS_PROXY", format!("http://127.0.0.1:{port}"))
-        .env("HTTP_PROXY", format!("http://127.0.0.1:{port}"));
+        .env("HTTP_PROXY", format!("http://127.0.0.1:{port}"))
+        .env("EICE_PROXY_CONFIG", through_proxy(&dir));
     let (status, _, stderr) = run(cmd).await;
     assert!(!status.success());
     assert!(
@@ -351,7 +371,7 @@ async fn a_proxy_that_accepts_and_never_answers_is_named() {
     let aws = SimAws::start(World::demo(), true).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.toml");
-    std::fs::write(&config, "[timeouts]\nopen = 1\n").unwrap();
+    std::fs::write(&config, format!("{THROUGH_PROXY}[timeouts]\nopen = 1\n")).unwrap();
     let (mut cmd, _d) = aws_command(&aws, &["connect", "web-1", "22"]);
     // The EC2 API direct, so that only the tunnel meets the silent proxy.
     cmd.env("ALL_PROXY", format!("http://127.0.0.1:{port}"))
@@ -365,5 +385,47 @@ async fn a_proxy_that_accepts_and_never_answers_is_named() {
             "through the proxy http://127.0.0.1:{port} (from ALL_PROXY) timed out after 1s"
         )),
         "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn loopback_destinations_never_go_through_the_proxy() {
+    // A "proxy" that counts the connections it is sent, and drops them.
+    let counter = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", counter.local_addr().unwrap());
+    let sent = Arc::new(AtomicUsize::new(0));
+    let counting = tokio::spawn({
+        let sent = sent.clone();
+        async move {
+            while let Ok((tcp, _)) = counter.accept().await {
+                sent.fetch_add(1, Ordering::SeqCst);
+                drop(tcp);
+            }
+        }
+    });
+    // Plain ws:// and http:// on loopback: what would cross the proxy in
+    // clear text. A key push, so that the AWS SDK has a call to make too.
+    let aws = SimAws::start(World::demo(), false).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let env: Vec<(&str, &str)> = ["ALL_PROXY", "HTTPS_PROXY", "HTTP_PROXY", "http_proxy"]
+        .into_iter()
+        .map(|name| (name, url.as_str()))
+        .collect();
+    let config = format!(
+        "[[push_key]]\nname = \"web-*\"\nos_user = \"ec2-user\"\npublic_key = \"{}\"\n",
+        public_key(&dir).display()
+    );
+    let proxy = Proxy::start_with(aws, &config, &env).await;
+    let s = clients::socks5(proxy.addr, Dest::Domain("web-1"), 22, None, CONNECT).await;
+    let Ok(mut s) = s else {
+        panic!("no tunnel: {}", proxy.log_line("refused").await);
+    };
+    assert!(clients::banner(&mut s).await.contains("web-1"));
+    assert_eq!(proxy.aws.ec2.keys().calls(), 1, "the key was pushed");
+    counting.abort();
+    assert_eq!(
+        sent.load(Ordering::SeqCst),
+        0,
+        "a loopback connection went to the proxy"
     );
 }

@@ -248,6 +248,54 @@ async fn wrong_credentials_are_counted_as_auth_failures() {
     .await;
 }
 
+/// `GET path` on the metrics address with `Host: host`: status and body.
+async fn get_for(addr: std::net::SocketAddr, path: &str, host: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    timeout(PATIENCE, s.read_to_string(&mut answer))
+        .await
+        .expect("an answer in time")
+        .unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, body.to_owned())
+}
+
+#[tokio::test]
+async fn a_rebound_name_cannot_read_the_status_page() {
+    let proxy = Proxy::start(World::demo(), METRICS).await;
+    let metrics = metrics_addr(&proxy).await;
+    // An open tunnel: a client, a target and an instance to give away.
+    let mut s = socks5(proxy.addr, Dest::Domain(WEB_1), 22, None, CONNECT)
+        .await
+        .expect("tunnelled");
+    banner(&mut s).await;
+    let client = s.local_addr().unwrap().to_string();
+    let port = metrics.port();
+    for path in ["/status", "/metrics", "/"] {
+        for host in ["rebind.example", &format!("rebind.example:{port}")] {
+            let (code, body) = get_for(metrics, path, host).await;
+            assert_eq!(code, 421, "{path} for {host}: {body}");
+            assert!(body.contains("only requests for localhost"), "{body}");
+            assert!(!body.contains(WEB_1) && !body.contains(&client), "{body}");
+        }
+    }
+    for host in [
+        format!("127.0.0.1:{port}"),
+        "localhost".into(),
+        format!("localhost:{port}"),
+    ] {
+        let (code, body) = get_for(metrics, "/status", &host).await;
+        assert_eq!(code, 200, "{host}: {body}");
+        assert!(
+            body.contains(WEB_1) && body.contains(&client),
+            "{host}: {body}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_non_loopback_metrics_address_is_refused_at_start() {
     let aws = SimAws::start(World::demo(), false).await.unwrap();

@@ -255,6 +255,7 @@ fn settings(config: &Config) -> anyhow::Result<TunnelSettings> {
     settings.proxies = settings
         .proxies
         .with_config(network.proxy.as_deref(), network.no_proxy.as_deref())?;
+    settings.proxies.loopback = network.proxy_loopback;
     Ok(settings)
 }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::cli::{AwsArgs, ServeArgs, ServeOptions};
 use crate::config::{Config, ForwardRule};
@@ -29,6 +29,13 @@ pub(super) async fn run(aws_args: &AwsArgs, args: ServeArgs) -> anyhow::Result<(
         socket: server::bind(listen, config.auth.is_some()).await?,
         front: Front::Proxy,
     }];
+    if let Some(warning) = config
+        .auth
+        .as_ref()
+        .and_then(|auth| auth.exposure_warning(listen.ip()))
+    {
+        warn!("{warning}");
+    }
     for rule in &config.forwards {
         listeners.push(server::bind_forward(rule).await?);
     }

@@ -6,6 +6,7 @@
 //! file itself can be shared and committed.
 
 use std::fmt;
+use std::net::IpAddr;
 use std::path::PathBuf;
 
 use serde::Deserialize;
@@ -61,6 +62,12 @@ impl AuthConfig {
     }
 }
 
+/// Passwords shorter than this, in characters, draw a warning at start when
+/// the proxy listens beyond loopback. Wrong passwords are slowed per client
+/// address, not across many addresses, so the password itself must be out of
+/// reach of guessing: 12 random characters are, a word or a name is not.
+pub const SHORT_PASSWORD: usize = 12;
+
 /// Proxy credentials. `Debug` never shows the password.
 #[derive(Clone)]
 pub struct ProxyAuth {
@@ -69,6 +76,19 @@ pub struct ProxyAuth {
 }
 
 impl ProxyAuth {
+    /// What to warn about a proxy listening on `listen` with this password:
+    /// a short one on an address others can reach.
+    pub fn exposure_warning(&self, listen: IpAddr) -> Option<String> {
+        let length = self.password.chars().count();
+        (!listen.is_loopback() && length < SHORT_PASSWORD).then(|| {
+            format!(
+                "the [auth] password has {length} characters and {listen} is reachable from \
+                 other machines: use at least {SHORT_PASSWORD} random characters, since anyone \
+                 who guesses it acts with your AWS identity"
+            )
+        })
+    }
+
     /// Compares both fields in time independent of where they differ.
     pub fn check(&self, username: &str, password: &str) -> bool {
         constant_time_eq(self.username.as_bytes(), username.as_bytes())
@@ -131,6 +151,38 @@ mod tests {
                 .contains("not set")
         );
         assert!(auth(None, None, None).load().is_err());
+    }
+
+    #[test]
+    fn a_short_password_is_warned_about_only_beyond_loopback() {
+        let auth = |password: &str| ProxyAuth {
+            username: "alice".into(),
+            password: password.into(),
+        };
+        let any: IpAddr = "0.0.0.0".parse().unwrap();
+        let warning = auth("wonderland").exposure_warning(any).unwrap();
+        assert!(
+            warning.contains("10 characters") && warning.contains("at least 12"),
+            "{warning}"
+        );
+        assert!(
+            auth("wonderland")
+                .exposure_warning("::".parse().unwrap())
+                .is_some()
+        );
+        assert!(
+            auth("wonderland")
+                .exposure_warning("127.0.0.1".parse().unwrap())
+                .is_none()
+        );
+        assert!(
+            auth("wonderland")
+                .exposure_warning("::1".parse().unwrap())
+                .is_none()
+        );
+        assert!(auth("correct-horse").exposure_warning(any).is_none());
+        // Characters, not bytes: eleven of them are short however encoded.
+        assert!(auth("ééééééééééé").exposure_warning(any).is_some());
     }
 
     #[test]

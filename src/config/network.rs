@@ -18,6 +18,11 @@ pub struct NetworkConfig {
     pub proxy: Option<String>,
     /// The hosts that go direct, as `NO_PROXY` lists them, over `NO_PROXY`.
     pub no_proxy: Option<String>,
+    /// Sends loopback destinations (a `ws://127.0.0.1` or `http://localhost`
+    /// override) through the proxy too. Off: they go direct, since through a
+    /// corporate proxy they would travel in clear text to the proxy's own
+    /// loopback. For a debugging proxy on this machine, and the tests.
+    pub proxy_loopback: bool,
     /// Which of each endpoint's names tunnels dial: `"ipv4"` (the default,
     /// as the AWS CLI) or `"dualstack"`, which an IPv6-only network needs.
     pub endpoint_dns: crate::eice::EndpointDns,
@@ -36,6 +41,7 @@ impl Default for NetworkConfig {
         NetworkConfig {
             proxy: None,
             no_proxy: None,
+            proxy_loopback: false,
             endpoint_dns: crate::eice::EndpointDns::default(),
             pool: pool::DEFAULT_SIZE,
             pool_idle: pool::DEFAULT_IDLE,

@@ -12,10 +12,11 @@
 //! dial ([`EndpointDns`]). A typo is reported before the first connection.
 
 use super::keepalive::Keepalive;
+use crate::net::is_loopback_host;
 use crate::net::pool::PoolSettings;
 use crate::net::proxy::{Proxies, ProxyError};
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -119,12 +120,6 @@ impl EndpointOverride {
             port,
         })
     }
-}
-
-/// `localhost`, 127.0.0.0/8 or ::1.
-fn is_loopback_host(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost")
-        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Everything the tunnel opener needs to know besides the request itself.

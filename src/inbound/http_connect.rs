@@ -4,7 +4,11 @@
 //! the outcome (200, or the [`Reply`]'s status with a one-line explanation in
 //! the body, which curl shows). Other methods get 405: this is a tunnelling
 //! proxy, not a forwarding one. With authentication configured, a request
-//! without valid `Proxy-Authorization: Basic` gets 407.
+//! without valid `Proxy-Authorization: Basic` gets 407. A request that
+//! carried none keeps its connection, as a browser sends its credentials
+//! after the challenge; wrong ones are answered (after the hold their
+//! address has earned, [`Gate`]) with `Connection: close`, and the
+//! connection closes: one connection, one guess.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -13,7 +17,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use bytes::Bytes;
-use http::header::{ALLOW, CONTENT_TYPE, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION};
+use http::header::{ALLOW, CONNECTION, CONTENT_TYPE, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -23,6 +27,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tracing::{debug, info};
 
+use super::throttle::Gate;
 use crate::config::ProxyAuth;
 use crate::reply::Reply;
 use crate::target::{Host, Target};
@@ -48,7 +53,8 @@ pub enum Rejection {
     Target,
 }
 
-/// Serves HTTP/1.1 on `io` until the client leaves or a CONNECT succeeds.
+/// Serves HTTP/1.1 on `io` until the client leaves or a CONNECT succeeds,
+/// wrong credentials answered at once.
 ///
 /// `open` resolves a target and opens its tunnel (its error is the refusal);
 /// `join` receives the upgraded client stream with what `open` returned.
@@ -67,15 +73,17 @@ where
     J: Fn(Upgraded, V) -> JFut + Clone + Send + Sync + 'static,
     JFut: Future<Output = ()> + Send + 'static,
 {
-    serve_reporting(io, auth, header_timeout, open, join)
+    serve_reporting(io, auth.map(Gate::new), header_timeout, open, join)
         .await
         .0
 }
 
-/// [`serve`], also returning the last request it rejected before `open`.
+/// [`serve`], the credentials checked at `gate` (which may hold a wrong
+/// password's answer), also returning the last request it rejected before
+/// `open`.
 pub async fn serve_reporting<T, O, OFut, V, J, JFut>(
     io: T,
-    auth: Option<Arc<ProxyAuth>>,
+    gate: Option<Gate>,
     header_timeout: Duration,
     open: O,
     join: J,
@@ -91,10 +99,10 @@ where
     let rejected = Arc::new(Mutex::new(None));
     let last = rejected.clone();
     let service = service_fn(move |req| {
-        let (auth, open, join) = (auth.clone(), open.clone(), join.clone());
+        let (gate, open, join) = (gate.clone(), open.clone(), join.clone());
         let rejected = rejected.clone();
         async move {
-            let (response, rejection) = handle(req, auth.as_deref(), open, join).await;
+            let (response, rejection) = handle(req, gate.as_ref(), open, join).await;
             if rejection.is_some() {
                 *rejected.lock().expect("rejection lock") = rejection;
             }
@@ -113,7 +121,7 @@ where
 
 async fn handle<O, OFut, V, J, JFut>(
     mut req: Request<Incoming>,
-    auth: Option<&ProxyAuth>,
+    gate: Option<&Gate>,
     open: O,
     join: J,
 ) -> (Response<Full<Bytes>>, Option<Rejection>)
@@ -135,18 +143,9 @@ where
             .insert(ALLOW, "CONNECT".parse().expect("static header"));
         return (response, Some(Rejection::Method));
     }
-    if let Some(auth) = auth
-        && !authorized(&req, auth)
+    if let Some(gate) = gate
+        && let Some(response) = check(&req, gate).await
     {
-        info!("refused an HTTP CONNECT without valid Proxy-Authorization");
-        let mut response = text(
-            StatusCode::PROXY_AUTHENTICATION_REQUIRED,
-            "proxy authentication required",
-        );
-        response.headers_mut().insert(
-            PROXY_AUTHENTICATE,
-            "Basic realm=\"eice-proxy\"".parse().expect("static header"),
-        );
         return (response, Some(Rejection::Auth));
     }
     let target = match connect_target(&req) {
@@ -186,29 +185,75 @@ fn connect_target<B>(req: &Request<B>) -> Result<Target, (StatusCode, String)> {
     Ok(Target { host, port })
 }
 
-fn authorized<B>(req: &Request<B>, auth: &ProxyAuth) -> bool {
-    let Some(value) = req
-        .headers()
-        .get(PROXY_AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return false;
+/// The 407 for a request whose credentials `gate` did not admit; none when
+/// they are right.
+async fn check<B>(req: &Request<B>, gate: &Gate) -> Option<Response<Full<Bytes>>> {
+    let admitted = match presented(req) {
+        Presented::Nothing => {
+            info!("refused an HTTP CONNECT without Proxy-Authorization");
+            return Some(challenge());
+        }
+        Presented::Unreadable => {
+            gate.refuse().await;
+            false
+        }
+        Presented::Basic(user, pass) => gate.admit(&user, &pass).await,
     };
-    let Some(encoded) = value
-        .strip_prefix("Basic ")
-        .or_else(|| value.strip_prefix("basic "))
-    else {
-        return false;
+    if admitted {
+        return None;
+    }
+    info!("refused an HTTP CONNECT with wrong Proxy-Authorization: closing the connection");
+    let mut response = challenge();
+    response
+        .headers_mut()
+        .insert(CONNECTION, "close".parse().expect("static header"));
+    Some(response)
+}
+
+/// 407 with the challenge that asks for Basic credentials.
+fn challenge() -> Response<Full<Bytes>> {
+    let mut response = text(
+        StatusCode::PROXY_AUTHENTICATION_REQUIRED,
+        "proxy authentication required",
+    );
+    response.headers_mut().insert(
+        PROXY_AUTHENTICATE,
+        "Basic realm=\"eice-proxy\"".parse().expect("static header"),
+    );
+    response
+}
+
+/// What a request's `Proxy-Authorization` holds.
+#[derive(Debug, PartialEq, Eq)]
+enum Presented {
+    /// No header: the client has not tried yet.
+    Nothing,
+    /// A header that is no `Basic` user and password.
+    Unreadable,
+    Basic(String, String),
+}
+
+fn presented<B>(req: &Request<B>) -> Presented {
+    let Some(value) = req.headers().get(PROXY_AUTHORIZATION) else {
+        return Presented::Nothing;
     };
-    let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else {
-        return false;
-    };
-    let Ok(decoded) = String::from_utf8(decoded) else {
-        return false;
-    };
-    decoded
-        .split_once(':')
-        .is_some_and(|(user, pass)| auth.check(user, pass))
+    let basic = value
+        .to_str()
+        .ok()
+        .and_then(|v| {
+            v.strip_prefix("Basic ")
+                .or_else(|| v.strip_prefix("basic "))
+        })
+        .and_then(|encoded| {
+            base64::engine::general_purpose::STANDARD
+                .decode(encoded.trim())
+                .ok()
+        })
+        .and_then(|decoded| String::from_utf8(decoded).ok());
+    match basic.as_deref().and_then(|d| d.split_once(':')) {
+        Some((user, pass)) => Presented::Basic(user.to_owned(), pass.to_owned()),
+        None => Presented::Unreadable,
+    }
 }
 
 fn text(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
@@ -255,25 +300,53 @@ mod tests {
         );
     }
 
+    fn with(value: &str) -> Request<()> {
+        Request::builder()
+            .method(Method::CONNECT)
+            .uri("h:22")
+            .header(PROXY_AUTHORIZATION, value)
+            .body(())
+            .unwrap()
+    }
+
     #[test]
-    fn basic_credentials_are_checked() {
-        let auth = ProxyAuth {
+    fn basic_credentials_are_read_and_anything_else_is_unreadable() {
+        let pair = base64::engine::general_purpose::STANDARD.encode("alice:s3:cret");
+        assert_eq!(
+            presented(&with(&format!("Basic {pair}"))),
+            Presented::Basic("alice".into(), "s3:cret".into())
+        );
+        assert_eq!(presented(&with("Bearer x")), Presented::Unreadable);
+        assert_eq!(presented(&with("Basic !!")), Presented::Unreadable);
+        let no_colon = base64::engine::general_purpose::STANDARD.encode("alice");
+        assert_eq!(
+            presented(&with(&format!("Basic {no_colon}"))),
+            Presented::Unreadable
+        );
+        assert_eq!(presented(&connect("h:22")), Presented::Nothing);
+    }
+
+    #[tokio::test]
+    async fn only_wrong_credentials_close_the_connection() {
+        let gate = Gate::new(Arc::new(ProxyAuth {
             username: "alice".into(),
             password: "s3cret".into(),
+        }));
+        let basic = |pair: &str| {
+            with(&format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(pair)
+            ))
         };
-        let with = |value: &str| {
-            Request::builder()
-                .method(Method::CONNECT)
-                .uri("h:22")
-                .header(PROXY_AUTHORIZATION, value)
-                .body(())
-                .unwrap()
+        assert!(check(&basic("alice:s3cret"), &gate).await.is_none());
+        let closes = |r: Option<Response<Full<Bytes>>>| {
+            let r = r.expect("a 407");
+            assert_eq!(r.status(), StatusCode::PROXY_AUTHENTICATION_REQUIRED);
+            assert!(r.headers().contains_key(PROXY_AUTHENTICATE));
+            r.headers().get(CONNECTION).is_some_and(|v| v == "close")
         };
-        let good = base64::engine::general_purpose::STANDARD.encode("alice:s3cret");
-        let bad = base64::engine::general_purpose::STANDARD.encode("alice:wrong");
-        assert!(authorized(&with(&format!("Basic {good}")), &auth));
-        assert!(!authorized(&with(&format!("Basic {bad}")), &auth));
-        assert!(!authorized(&with("Bearer x"), &auth));
-        assert!(!authorized(&connect("h:22"), &auth));
+        assert!(closes(check(&basic("alice:wrong"), &gate).await));
+        assert!(closes(check(&with("Bearer x"), &gate).await));
+        assert!(!closes(check(&connect("h:22"), &gate).await));
     }
 }

@@ -7,9 +7,14 @@
 //!
 //! Nothing here knows about EICE: each protocol yields a [`crate::target::Target`]
 //! and gets back a [`crate::reply::Reply`] or a byte stream to hand over.
+//!
+//! With `[auth]`, both protocols check the client's credentials at the same
+//! [`throttle::Gate`]: a wrong password closes the connection, and further
+//! wrong ones from the same address are answered ever later.
 
 pub mod http_connect;
 pub mod socks5;
+pub mod throttle;
 
 use std::io;
 

@@ -5,15 +5,23 @@
 //! address *before* anything is connected, so the reply to the client can be
 //! the outcome of resolving the target and opening the tunnel. BIND and UDP
 //! ASSOCIATE get reply 0x07: EICE carries TCP streams from us to the instance only.
+//!
+//! A wrong username or password is answered (after the hold its address has
+//! earned, [`Gate`]) and the connection closed, as RFC 1929 requires: one
+//! connection, one guess.
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 
-use fast_socks5::server::{Socks5ServerProtocol, SocksServerError, states};
+use fast_socks5::server::{
+    AuthMethodSuccessState, PasswordAuthentication, Socks5ServerProtocol, SocksServerError, states,
+};
 use fast_socks5::util::target_addr::TargetAddr;
 use fast_socks5::{ReplyError, Socks5Command};
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use super::throttle::Gate;
 use crate::config::ProxyAuth;
 use crate::reply::Reply;
 use crate::target::{Host, Target, TargetError};
@@ -49,18 +57,37 @@ impl Socks5Error {
     }
 }
 
-/// Runs the greeting, authentication and request phases on `io`. Failures
-/// that the protocol can express have already been answered when this returns.
+/// Runs the greeting, authentication and request phases on `io`, a wrong
+/// password answered at once. Failures that the protocol can express have
+/// already been answered when this returns.
 pub async fn accept<T>(io: T, auth: Option<&ProxyAuth>) -> Result<Request<T>, Socks5Error>
 where
     T: AsyncRead + AsyncWrite + Unpin,
 {
-    let proto = match auth {
+    let gate = auth.map(|auth| Gate::new(Arc::new(auth.clone())));
+    accept_gated(io, gate.as_ref()).await
+}
+
+/// [`accept`], the credentials checked at `gate` (which may hold a wrong
+/// password's answer).
+pub async fn accept_gated<T>(io: T, gate: Option<&Gate>) -> Result<Request<T>, Socks5Error>
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    let proto = match gate {
         None => Socks5ServerProtocol::accept_no_auth(io).await?,
-        Some(auth) => {
-            Socks5ServerProtocol::accept_password_auth(io, |user, pass| auth.check(&user, &pass))
+        Some(gate) => {
+            let (user, pass, auth) = Socks5ServerProtocol::start(io)
+                .negotiate_auth(&[PasswordAuthentication])
                 .await?
-                .0
+                .read_username_password()
+                .await?;
+            if !gate.admit(&user, &pass).await {
+                // `reject` answers and drops the stream: the connection closes.
+                auth.reject().await?;
+                return Err(SocksServerError::AuthenticationRejected.into());
+            }
+            auth.accept().await?.finish_auth()
         }
     };
     let (proto, command, address) = proto.read_command().await?;

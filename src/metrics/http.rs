@@ -1,6 +1,12 @@
 //! The local HTTP endpoint: `GET /metrics` (Prometheus text) and `GET /status`
 //! (JSON). Off unless configured, and loopback only: the status page names
 //! clients and targets, and nothing on it asks who is reading.
+//!
+//! Binding loopback keeps other machines out, not web pages: a page whose
+//! name the attacker re-points at 127.0.0.1 (DNS rebinding) is, to the
+//! browser, its own origin, and could read `/status`. Its requests still carry
+//! the attacker's name in `Host`, so every page answers only a `Host` that
+//! names loopback itself ([`loopback_host`]); anything else gets 421.
 
 use std::convert::Infallible;
 use std::io;
@@ -9,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{ALLOW, CONTENT_TYPE};
+use http::header::{ALLOW, CONTENT_TYPE, HOST};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::server::conn::http1;
@@ -81,7 +87,21 @@ pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>) {
 }
 
 /// The page for one request.
-fn answer<B>(metrics: &Metrics, req: &Request<B>) -> Response<Full<Bytes>> {
+pub(super) fn answer<B>(metrics: &Metrics, req: &Request<B>) -> Response<Full<Bytes>> {
+    let host = req.headers().get(HOST).and_then(|h| h.to_str().ok());
+    // An absolute-form target (`GET http://name/…`) names a host too.
+    let target = req.uri().authority().map(|a| a.as_str());
+    if !host.is_some_and(loopback_host) || !target.is_none_or(loopback_host) {
+        debug!(?host, "metrics request for another host refused");
+        return page(
+            StatusCode::MISDIRECTED_REQUEST,
+            "text/plain",
+            "this page answers only requests for localhost or a loopback address \
+             (Host: 127.0.0.1:PORT, [::1]:PORT or localhost): a web page must not \
+             read it under a name of its own\n"
+                .into(),
+        );
+    }
     let path = req.uri().path();
     if !matches!(path, "/" | "/metrics" | "/status") {
         return page(StatusCode::NOT_FOUND, "text/plain", "not found\n".into());
@@ -115,6 +135,22 @@ fn answer<B>(metrics: &Metrics, req: &Request<B>) -> Response<Full<Bytes>> {
             "eice-proxy: /metrics (Prometheus) and /status (JSON)\n".into(),
         ),
     }
+}
+
+/// Whether a `Host` value (`HOST[:PORT]`) names this machine's loopback:
+/// `localhost`, 127.0.0.0/8 or `[::1]`, with or without a port. A name that
+/// merely resolves there (the rebinding attacker's) is refused.
+pub(super) fn loopback_host(value: &str) -> bool {
+    let (host, port) = match value.rsplit_once(':') {
+        // `[::1]` alone: its colons are the address's.
+        Some((host, port)) if !port.ends_with(']') => (host, Some(port)),
+        _ => (value, None),
+    };
+    let port_ok = port.is_none_or(|p| !p.is_empty() && p.parse::<u16>().is_ok());
+    let bracketed = host.starts_with('[') && host.ends_with(']');
+    // An IPv6 address is written only in brackets, an IPv4 one never.
+    let well_formed = bracketed == host.contains(':');
+    port_ok && well_formed && crate::net::is_loopback_host(host)
 }
 
 fn page(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {

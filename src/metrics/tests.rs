@@ -216,3 +216,55 @@ fn hop_streams_share_the_one_tunnel_the_gauge_counts() {
     assert_eq!(sample(&page, "eice_proxy_open_tunnels"), Some(0.0));
     assert_eq!(sample(&page, "eice_proxy_hop_streams_open"), Some(0.0));
 }
+
+#[test]
+fn only_a_host_that_names_loopback_is_answered() {
+    for good in [
+        "127.0.0.1:9180",
+        "127.0.0.1",
+        "127.1.2.3:80",
+        "[::1]:9180",
+        "[::1]",
+        "localhost",
+        "LocalHost:9180",
+    ] {
+        assert!(http::loopback_host(good), "{good}");
+    }
+    for bad in [
+        "rebind.example",
+        "rebind.example:9180",
+        "localhost.rebind.example",
+        "10.0.0.1:9180",
+        "::1",
+        "[127.0.0.1]:9180",
+        "127.0.0.1:",
+        "127.0.0.1:99999",
+        "localhost:x",
+        "",
+    ] {
+        assert!(!http::loopback_host(bad), "{bad}");
+    }
+}
+
+#[test]
+fn every_page_is_refused_to_a_rebound_name() {
+    let metrics = Arc::new(Metrics::new());
+    let _meter = metrics.tunnel_opened(info(7));
+    let get = |path: &str, host: Option<&str>| {
+        let mut req = ::http::Request::builder().uri(path);
+        if let Some(host) = host {
+            req = req.header("host", host);
+        }
+        http::answer(&metrics, &req.body(()).unwrap())
+            .status()
+            .as_u16()
+    };
+    for path in ["/", "/metrics", "/status", "/nothing"] {
+        assert_eq!(get(path, Some("rebind.example:9180")), 421, "{path}");
+        assert_eq!(get(path, None), 421, "{path} without Host");
+    }
+    assert_eq!(get("http://rebind.example/status", Some("localhost")), 421);
+    assert_eq!(get("/status", Some("127.0.0.1:9180")), 200);
+    assert_eq!(get("/metrics", Some("localhost")), 200);
+    assert_eq!(get("/nothing", Some("[::1]:9180")), 404);
+}

@@ -213,6 +213,19 @@ async fn dial(addrs: impl IntoIterator<Item = SocketAddr>) -> io::Result<TcpStre
     Ok(tcp)
 }
 
+/// Whether `host` names this machine's loopback: `localhost`, 127.0.0.0/8,
+/// `::1` (an IPv4-mapped loopback too), brackets and a final dot allowed.
+/// Only the name is looked at, never resolved: a loopback override is given
+/// as one of these, and what the proxy would resolve is not ours to know.
+pub fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let host = host.strip_suffix('.').unwrap_or(host);
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.to_canonical().is_loopback())
+}
+
 /// `host[:port]` as a URL and the `Host` header (and so a signature) have
 /// it: the port only when it is not the scheme's default, IPv6 in brackets.
 pub fn authority(tls: bool, host: &str, port: u16) -> String {

@@ -235,7 +235,7 @@ async fn handle(
         Protocol::Forward => unreachable!("sniff never answers Forward"),
         Protocol::Socks5 => {
             let ready = tokio::select! {
-                ready = socks5_until_open(&proxy, socket) => ready,
+                ready = socks5_until_open(&proxy, socket, &conn) => ready,
                 _ = shutdown.recv() => {
                     debug!("closed by shutdown before the tunnel opened");
                     Err(Outcome::Shutdown)
@@ -269,9 +269,11 @@ async fn handle(
 async fn socks5_until_open(
     proxy: &Proxy,
     socket: TcpStream,
+    conn: &Conn,
 ) -> Result<(TcpStream, Opened, Target), Outcome> {
     let handshake = proxy.settings.handshake;
-    let request = match timeout(handshake, socks5::accept(socket, proxy.auth.as_deref())).await {
+    let gate = proxy.gate(conn.peer.ip());
+    let request = match timeout(handshake, socks5::accept_gated(socket, gate.as_ref())).await {
         Ok(Ok(request)) => request,
         Ok(Err(e)) if e.is_auth_failure() => {
             warn!("SOCKS5 authentication failed: {e}");
@@ -316,7 +318,7 @@ async fn serve_http(
     conn: Conn,
     guard: Arc<ConnectionGuard>,
 ) -> Outcome {
-    let (auth, handshake) = (proxy.auth.clone(), proxy.settings.handshake);
+    let (gate, handshake) = (proxy.gate(conn.peer.ip()), proxy.settings.handshake);
     let lifetime = proxy.settings.tunnel_lifetime;
     let opened_outcome = Arc::new(Mutex::new(None));
     let last = opened_outcome.clone();
@@ -352,7 +354,7 @@ async fn serve_http(
         .instrument(span.clone())
     };
     let (result, rejection) =
-        http_connect::serve_reporting(socket, auth, handshake, open, join_upgraded).await;
+        http_connect::serve_reporting(socket, gate, handshake, open, join_upgraded).await;
     let ended = match result {
         Err(e) if e.is_timeout() => {
             info!("closing: a bad or slow HTTP request: {e}");

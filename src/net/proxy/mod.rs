@@ -7,15 +7,24 @@
 //! and `no_proxy`/`NO_PROXY` for the hosts that go direct. A proxy URL's
 //! user and password become `Proxy-Authorization: Basic`; the password is
 //! never printed, in errors or logs.
+//!
+//! Loopback (`localhost`, 127.0.0.0/8, `::1`) goes direct whatever the
+//! variables say, unlike curl: a `ws://127.0.0.1` endpoint override or an
+//! `http://localhost` EC2 URL would otherwise cross the corporate proxy in
+//! clear text, signed requests and presigned URLs included, and reach the
+//! proxy's own loopback rather than ours. `[network] proxy_loopback` is the
+//! deliberate exception (a debugging proxy on this machine, the tests).
 
 use std::fmt;
-use std::net::IpAddr;
 
 use base64::Engine as _;
-use ipnet::IpNet;
 use percent_encoding::percent_decode_str;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+mod no_proxy;
+
+pub use no_proxy::NoProxy;
 
 /// The longest answer head a proxy may send to `CONNECT`.
 const MAX_HEAD: usize = 16 * 1024;
@@ -270,83 +279,6 @@ fn redact_url(text: &str) -> String {
     }
 }
 
-/// One `NO_PROXY` entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Rule {
-    /// `*`: nothing goes through the proxy.
-    All,
-    /// `example.com`, `.example.com` or `*.example.com`: the name and every
-    /// name below it.
-    Domain { suffix: String, port: Option<u16> },
-    /// An address or a block (`10.0.0.0/8`, `::1`).
-    Net { net: IpNet, port: Option<u16> },
-}
-
-/// The hosts that go direct, as `NO_PROXY` lists them: comma- or
-/// space-separated names (each matching itself and its subdomains, a
-/// leading `.` or `*.` allowed), addresses, CIDR blocks, each optionally with
-/// `:PORT`, or `*` for all.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct NoProxy {
-    rules: Vec<Rule>,
-}
-
-impl NoProxy {
-    pub fn parse(text: &str) -> NoProxy {
-        let rules = text
-            .split([',', ' ', '\t'])
-            .map(str::trim)
-            .filter(|e| !e.is_empty())
-            .filter_map(rule)
-            .collect();
-        NoProxy { rules }
-    }
-
-    /// Whether a connection to `host:port` goes direct.
-    pub fn matches(&self, host: &str, port: u16) -> bool {
-        let host = host.trim_end_matches('.').to_ascii_lowercase();
-        let ip: Option<IpAddr> = host.trim_matches(['[', ']']).parse().ok();
-        self.rules.iter().any(|rule| match rule {
-            Rule::All => true,
-            Rule::Domain { suffix, port: p } => {
-                p.is_none_or(|p| p == port)
-                    && (host == *suffix || host.ends_with(&format!(".{suffix}")))
-            }
-            Rule::Net { net, port: p } => {
-                p.is_none_or(|p| p == port) && ip.is_some_and(|ip| net.contains(&ip))
-            }
-        })
-    }
-}
-
-fn rule(entry: &str) -> Option<Rule> {
-    if entry == "*" {
-        return Some(Rule::All);
-    }
-    if let Ok(net) = entry.parse::<IpNet>() {
-        return Some(Rule::Net { net, port: None });
-    }
-    if let Ok(ip) = entry.trim_matches(['[', ']']).parse::<IpAddr>() {
-        return Some(Rule::Net {
-            net: IpNet::from(ip),
-            port: None,
-        });
-    }
-    let (host, port) = split_authority(entry)?;
-    if let Ok(ip) = host.parse::<IpAddr>() {
-        return Some(Rule::Net {
-            net: IpNet::from(ip),
-            port,
-        });
-    }
-    let suffix = host
-        .trim_start_matches("*.")
-        .trim_start_matches('.')
-        .trim_end_matches('.')
-        .to_owned();
-    (!suffix.is_empty()).then_some(Rule::Domain { suffix, port })
-}
-
 /// Which proxy each connection to AWS uses.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Proxies {
@@ -355,6 +287,9 @@ pub struct Proxies {
     /// For plain connections (only loopback stand-ins use them).
     pub http: Option<ProxyUrl>,
     pub no_proxy: NoProxy,
+    /// Whether loopback destinations take the proxy too; off unless the
+    /// config file asks (`[network] proxy_loopback`).
+    pub loopback: bool,
 }
 
 impl Proxies {
@@ -382,6 +317,7 @@ impl Proxies {
                     .map(|(v, _)| v)
                     .unwrap_or_default(),
             ),
+            loopback: false,
         })
     }
 
@@ -407,8 +343,13 @@ impl Proxies {
         Ok(self)
     }
 
-    /// The proxy a connection to `host:port` goes through, if any.
+    /// The proxy a connection to `host:port` goes through, if any: none for
+    /// loopback (unless [`Proxies::loopback`]) or a `NO_PROXY` match. Our
+    /// dialer and the AWS SDK's client both ask here.
     pub fn for_host(&self, tls: bool, host: &str, port: u16) -> Option<&ProxyUrl> {
+        if !self.loopback && super::is_loopback_host(host) {
+            return None;
+        }
         let proxy = if tls { &self.https } else { &self.http };
         proxy
             .as_ref()
@@ -417,115 +358,4 @@ impl Proxies {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let pairs: Vec<(String, String)> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        move |name| {
-            pairs
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        }
-    }
-
-    #[test]
-    fn a_proxy_url_keeps_its_credentials_and_never_shows_the_password() {
-        let p = ProxyUrl::parse("http://alice:s%40cret@proxy.corp:3128/", "HTTPS_PROXY").unwrap();
-        assert_eq!((p.host.as_str(), p.port), ("proxy.corp", 3128));
-        assert_eq!(p.authorization().as_deref(), Some("Basic YWxpY2U6c0BjcmV0"));
-        let shown = format!("{p} {p:?}");
-        assert!(!shown.contains("cret"), "{shown}");
-        assert!(
-            shown.contains("http://alice:***@proxy.corp:3128 (from HTTPS_PROXY)"),
-            "{shown}"
-        );
-        // No scheme is http://, no port is 80; IPv6 in brackets.
-        let p = ProxyUrl::parse("[::1]", "ALL_PROXY").unwrap();
-        assert_eq!((p.host.as_str(), p.port), ("::1", 80));
-        assert_eq!(p.authorization(), None);
-    }
-
-    #[test]
-    fn other_proxy_kinds_and_bad_urls_are_refused_without_the_password() {
-        for (url, why) in [
-            ("https://proxy:443", "https:// proxy is not supported"),
-            ("socks5://proxy:1080", "socks5:// proxy is not supported"),
-            ("http://proxy:port", "bad port"),
-            ("http://proxy:3128/path", "no path"),
-        ] {
-            let e = ProxyUrl::parse(url, "HTTPS_PROXY").unwrap_err().to_string();
-            assert!(e.contains(why) && e.contains("HTTPS_PROXY"), "{url}: {e}");
-        }
-        let e = ProxyUrl::parse("https://bob:hunter2@proxy", "X")
-            .unwrap_err()
-            .to_string();
-        assert!(!e.contains("hunter2") && e.contains("bob:***@proxy"), "{e}");
-    }
-
-    #[test]
-    fn no_proxy_matches_names_below_a_suffix_addresses_blocks_and_ports() {
-        let n = NoProxy::parse(
-            ".internal, example.com,*.corp.net 10.0.0.0/8, 192.168.1.5, ::1, vpce.amazonaws.com:443",
-        );
-        for (host, port, direct) in [
-            ("ec2.internal", 443, true),
-            ("internal", 443, true),
-            ("example.com", 443, true),
-            ("api.example.com", 443, true),
-            ("badexample.com", 443, false),
-            ("a.corp.net", 443, true),
-            ("10.1.2.3", 443, true),
-            ("11.0.0.1", 443, false),
-            ("192.168.1.5", 80, true),
-            ("::1", 443, true),
-            ("[::1]", 443, true),
-            ("x.vpce.amazonaws.com", 443, true),
-            ("x.vpce.amazonaws.com", 8443, false),
-            ("ec2.us-east-1.amazonaws.com", 443, false),
-            ("EXAMPLE.COM.", 443, true),
-        ] {
-            assert_eq!(n.matches(host, port), direct, "{host}:{port}");
-        }
-        assert!(NoProxy::parse("*").matches("anything", 1));
-        assert!(!NoProxy::parse("").matches("anything", 1));
-    }
-
-    #[test]
-    fn the_environment_is_read_as_curl_reads_it() {
-        let p = Proxies::from_env(env(&[
-            ("HTTPS_PROXY", "http://upper:3128"),
-            ("https_proxy", "http://lower:3128"),
-            ("ALL_PROXY", "http://all:3128"),
-            ("NO_PROXY", ".amazonaws.com"),
-        ]))
-        .unwrap();
-        assert_eq!(p.https.as_ref().unwrap().host, "lower");
-        assert_eq!(p.http.as_ref().unwrap().host, "all");
-        assert_eq!(p.for_host(true, "ec2.us-east-1.amazonaws.com", 443), None);
-        assert_eq!(p.for_host(true, "eice.example", 443).unwrap().host, "lower");
-        let none = Proxies::from_env(env(&[("HTTPS_PROXY", "  ")])).unwrap();
-        assert_eq!(none, Proxies::default());
-    }
-
-    #[test]
-    fn the_config_file_wins_over_the_environment() {
-        let from_env = Proxies::from_env(env(&[("HTTPS_PROXY", "http://env:3128")])).unwrap();
-        let p = from_env
-            .clone()
-            .with_config(Some("http://file:8080"), Some("*.internal"))
-            .unwrap();
-        assert_eq!(p.for_host(true, "eice.example", 443).unwrap().host, "file");
-        assert_eq!(
-            p.for_host(false, "eice.example", 80).unwrap().source,
-            "[network] proxy"
-        );
-        assert_eq!(p.for_host(true, "ec2.internal", 443), None);
-        let direct = from_env.with_config(Some("none"), None).unwrap();
-        assert_eq!(direct.for_host(true, "eice.example", 443), None);
-    }
-}
+mod tests;
