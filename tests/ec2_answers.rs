@@ -23,7 +23,7 @@ const PATIENCE: Duration = Duration::from_secs(30);
 
 /// One page of `DescribeVpcs`, as EC2 writes it.
 const VPCS: &str = "<DescribeVpcsResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\">\
-    <requestId>r-1</requestId><vpcSet><item><vpcId>vpc-1</vpcId>\
+    <requestId>r-1</requestId><vpcSet><item><vpcId>vpc-0a1b2c3d</vpcId>\
     <cidrBlock>10.0.0.0/16</cidrBlock></item></vpcSet></DescribeVpcsResponse>";
 
 /// How the scripted server answers one request.
@@ -222,7 +222,7 @@ async fn an_html_502_is_retried_then_quoted_with_its_status() {
 
 #[tokio::test]
 async fn a_200_with_broken_xml_is_a_parse_error_and_not_retried() {
-    let cut_short = "<DescribeVpcsResponse><vpcSet><item><vpcId>vpc-1</vpcId>";
+    let cut_short = "<DescribeVpcsResponse><vpcSet><item><vpcId>vpc-0a1b2c3d</vpcId>";
     let server = Scripted::start(vec![Answer::Status(200, cut_short)]).await;
     let (ec2, _) = client(&server.url, 3);
     let e = ec2.vpc_cidrs().await.unwrap_err();
@@ -254,7 +254,7 @@ async fn expired_token_makes_the_next_call_load_credentials_afresh() {
     let cidrs = ec2.vpc_cidrs().await.unwrap();
     assert_eq!(
         cidrs,
-        [("10.0.0.0/16".parse().unwrap(), "vpc-1".to_owned())]
+        [("10.0.0.0/16".parse().unwrap(), "vpc-0a1b2c3d".to_owned())]
     );
     assert_eq!(
         loads.load(Ordering::SeqCst),
