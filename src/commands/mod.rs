@@ -150,11 +150,7 @@ impl ProfileAws {
     fn ec2(&self, region: &str) -> Ec2 {
         let mut settings = ec2::Settings::new(self.ec2_url(region), region);
         if let Some(retry) = self.sdk.retry_config() {
-            settings.retry = ec2::Retry {
-                max_attempts: retry.max_attempts().max(1),
-                initial_backoff: retry.initial_backoff(),
-                max_backoff: retry.max_backoff(),
-            };
+            settings.retry = ec2::Retry::from_sdk(retry);
         }
         if let Some(timeouts) = self.sdk.timeout_config() {
             if let Some(connect) = timeouts.connect_timeout() {
