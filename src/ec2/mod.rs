@@ -10,12 +10,13 @@
 //! - [`query`] speaks the EC2 Query protocol (sign, send, retry);
 //! - [`retry`] decides which failures are retried, and keeps the retry quota;
 //! - `pages` walks whole-region listings a page at a time;
-//! - [`endpoint`] says where a region's API answers;
+//! - [`endpoint`] says where a region's API answers (the EC2 endpoint rule set);
 //! - `xml` reads documents, `read` the answers' items.
 
 pub mod endpoint;
 pub mod network;
 mod pages;
+mod partitions;
 pub mod query;
 mod read;
 pub mod retry;
@@ -27,7 +28,7 @@ use std::sync::Arc;
 
 use ipnet::IpNet;
 
-pub use endpoint::ApiUrl;
+pub use endpoint::{ApiUrl, EndpointError, EndpointParams};
 pub use query::Settings;
 pub use retry::Retry;
 
