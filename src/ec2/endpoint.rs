@@ -195,25 +195,32 @@ mod tests {
         let text = include_str!("../../tests/data/ec2-endpoint-rules-tests.json");
         let cases: Cases = serde_json::from_str(text).unwrap();
         assert_eq!(cases.test_cases.len(), 54);
-        for case in &cases.test_cases {
-            let p = &case.params;
-            let got = resolve(&EndpointParams {
-                region: p.region.as_deref(),
-                use_fips: p.use_fips,
-                use_dual_stack: p.use_dual_stack,
-                endpoint: p.endpoint.as_deref(),
-            });
-            match (&case.expect.endpoint, &case.expect.error) {
-                (Some(e), None) => assert_eq!(got, Ok(e.url.clone()), "{}", case.documentation),
-                (None, Some(error)) => assert_eq!(
-                    got,
-                    Err(EndpointError(error.clone())),
-                    "{}",
-                    case.documentation
-                ),
-                _ => panic!("{}: expects neither or both", case.documentation),
-            }
-        }
+        let failed: Vec<String> = cases
+            .test_cases
+            .iter()
+            .filter_map(|case| {
+                let p = &case.params;
+                let got = resolve(&EndpointParams {
+                    region: p.region.as_deref(),
+                    use_fips: p.use_fips,
+                    use_dual_stack: p.use_dual_stack,
+                    endpoint: p.endpoint.as_deref(),
+                });
+                let expected = match (&case.expect.endpoint, &case.expect.error) {
+                    (Some(e), None) => Ok(e.url.clone()),
+                    (None, Some(error)) => Err(EndpointError(error.clone())),
+                    _ => panic!("{}: expects neither or both", case.documentation),
+                };
+                (got != expected)
+                    .then(|| format!("{}: got {got:?}, expected {expected:?}", case.documentation))
+            })
+            .collect();
+        assert!(
+            failed.is_empty(),
+            "{} failed:\n{}",
+            failed.len(),
+            failed.join("\n")
+        );
     }
 
     #[test]
