@@ -274,6 +274,20 @@ mod tests {
     }
 
     #[test]
+    fn the_sdk_configurations_attempts_are_kept_and_adaptive_retries_as_standard() {
+        let five = Retry::from_sdk(&RetryConfig::standard().with_max_attempts(5));
+        assert_eq!(five.max_attempts, 5);
+        let adaptive = RetryConfig::adaptive().with_max_attempts(2);
+        assert_eq!(
+            Retry::from_sdk(&adaptive),
+            Retry {
+                max_attempts: 2,
+                ..Retry::default()
+            }
+        );
+    }
+
+    #[test]
     fn an_outage_drains_the_quota_and_successes_refill_it() {
         let quota = Quota::default();
         assert_eq!(quota.left(), 500);
