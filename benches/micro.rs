@@ -53,6 +53,7 @@ fn bench_presign(c: &mut Criterion) {
             fips_dns_name: None,
             dualstack_dns_name: None,
             dualstack_fips_dns_name: None,
+            use_fips: false,
         }),
         private_ip: "10.0.1.10".parse().unwrap(),
         port: 22,

@@ -9,6 +9,8 @@
 //! a host). So a value of any other shape than AWS's own is refused, never
 //! quoted or escaped: AWS never issues one, and whoever sent it is not AWS.
 
+use crate::partitions::partition;
+
 /// A kind of EC2 resource id: the prefix before the dash, and how messages name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IdKind {
@@ -79,31 +81,14 @@ pub fn check_id(kind: IdKind, id: &str) -> Result<(), BadName> {
 /// The label EC2 Instance Connect Endpoint names carry before the region.
 pub const ENDPOINT_SERVICE_LABEL: &str = "ec2-instance-connect-endpoint";
 
-/// The DNS domains of a region's partition: the regular one and the
-/// dual-stack one (`amazonaws.com` and `api.aws` in the `aws` partition).
-pub fn partition_domains(region: &str) -> (&'static str, &'static str) {
-    if region.starts_with("cn-") {
-        ("amazonaws.com.cn", "api.amazonwebservices.com.cn")
-    } else if region.starts_with("us-isob-") {
-        ("sc2s.sgov.gov", "sc2s.sgov.gov")
-    } else if region.starts_with("us-isof-") {
-        ("csp.hci.ic.gov", "csp.hci.ic.gov")
-    } else if region.starts_with("us-iso-") {
-        ("c2s.ic.gov", "c2s.ic.gov")
-    } else if region.starts_with("eu-isoe-") {
-        ("cloud.adc-e.uk", "cloud.adc-e.uk")
-    } else {
-        ("amazonaws.com", "api.aws")
-    }
-}
-
 /// Checks that `name` is a DNS name of endpoint `id` in `region`, as the
 /// service publishes them: `ID[.LABEL…].ec2-instance-connect-endpoint.REGION.DOMAIN`,
 /// the labels between being a hash (`b67b86ba`) and `fips` for the FIPS
 /// names, and the domain the partition's regular or dual-stack one. Any
 /// other name could be anyone's host, so a tunnel's signed URL never goes there.
 pub fn check_endpoint_dns_name(name: &str, id: &str, region: &str) -> Result<(), BadName> {
-    let (domain, dual_stack) = partition_domains(region);
+    let partition = partition(region);
+    let (domain, dual_stack) = (partition.dns_suffix, partition.dual_stack_dns_suffix);
     let under = |domain: &str| -> Option<&str> {
         let middle = name
             .strip_prefix(id)?

@@ -28,6 +28,7 @@
 //! | [`reply`] | what a SOCKS5 or HTTP client is told of a failure: one table for both |
 //! | [`target`] | what the client asked for: instance id, IP, private DNS name, Name tag |
 //! | [`glob`] | `*` and `?` wildcards, for `[[push_key]]` rules and known_hosts patterns |
+//! | [`partitions`] | the AWS partitions as the SDKs' endpoint rules see them: DNS suffixes, FIPS and dual-stack, region names |
 //! | [`aws_names`] | the shapes of the ids and endpoint names AWS issues, checked wherever one comes in (EC2 answers, the route cache) |
 //! | [`private_fs`] | files and directories only the user can have written (owner and mode, as OpenSSH's `StrictModes`), and private ones created |
 //! | [`reach`] | security groups and network ACLs between an endpoint and an instance, evaluated as AWS does |
@@ -76,6 +77,7 @@ pub mod inbound;
 pub(crate) mod keys;
 pub mod metrics;
 pub mod net;
+pub mod partitions;
 pub(crate) mod private_fs;
 pub(crate) mod proxy;
 pub(crate) mod public_key;

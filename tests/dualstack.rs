@@ -75,25 +75,92 @@ async fn the_ipv4_name_is_dialled_by_default() {
     assert_eq!(hosts, [endpoint.dns_name(&world.region)]);
 }
 
-#[tokio::test]
-async fn fips_and_dualstack_together_dial_the_dualstack_fips_name() {
+/// `connect --endpoint-id` to web-1 through its endpoint with `aws_config`
+/// as the AWS config file and `env` over the account's: the `Host`s EICE
+/// accepted, and the command's stderr.
+async fn connect_through_web_1s_endpoint(
+    aws_config: &str,
+    env: &[(&str, &str)],
+) -> (Vec<String>, String, World) {
     let dir = tempfile::tempdir().unwrap();
     let (aws, ca) = tls_account(World::demo(), dir.path()).await;
     let world = (*aws.world).clone();
-    let addr = aws.eice.addr().to_string();
-    let env = [
-        ("EICE_PROXY_ENDPOINT_ADDRS", addr.as_str()),
-        ("AWS_CA_BUNDLE", ca.as_str()),
-        ("AWS_USE_FIPS_ENDPOINT", "true"),
+    let endpoint = world.endpoint("eice-0a1b2c3d4e5f60021").unwrap().clone();
+    let (dns, fips) = (
+        endpoint.dns_name(&world.region),
+        endpoint.fips_dns_name(&world.region).unwrap(),
+    );
+    let args = [
+        "connect",
+        "--endpoint-id",
+        &endpoint.id,
+        "--dns-name",
+        &dns,
+        "--fips-dns-name",
+        &fips,
+        "10.0.1.10",
+        "22",
     ];
-    let proxy = Proxy::start_with_env(aws, DUALSTACK, &env, &["EICE_PROXY_ENDPOINT_URL"]).await;
-    let s = clients::socks5(proxy.addr, Dest::Domain("web-1"), 22, None, CONNECT).await;
-    assert!(s.is_ok(), "no tunnel: {:?}", proxy.full_log());
-    let hosts = proxy.aws.eice.stats().hosts;
-    assert_eq!(hosts.len(), 1, "{hosts:?}");
+    let (mut cmd, _d) = aws_command(&aws, &args);
+    let profile = dir.path().join("aws-config");
+    std::fs::write(&profile, aws_config).unwrap();
+    cmd.env_remove("EICE_PROXY_ENDPOINT_URL")
+        .env("EICE_PROXY_ENDPOINT_ADDRS", aws.eice.addr().to_string())
+        .env("AWS_CA_BUNDLE", &ca)
+        .env("AWS_CONFIG_FILE", &profile)
+        .envs(env.iter().copied());
+    let (_, stdout, stderr) = run(cmd).await;
+    assert!(stdout.contains("web-1"), "no banner: {stderr}");
+    (aws.eice.stats().hosts, stderr, world)
+}
+
+#[tokio::test]
+async fn fips_in_the_profile_alone_makes_the_tunnel_dial_the_fips_name() {
+    // No AWS_USE_FIPS_ENDPOINT: the profile is the one source, as it is
+    // for the EC2 API's endpoint.
+    let fips_profile = "[default]\nuse_fips_endpoint = true\n";
+    let (hosts, _, world) = connect_through_web_1s_endpoint(fips_profile, &[]).await;
     let endpoint = endpoint_named(&world, &hosts[0]);
-    let expected = endpoint.dualstack_fips_dns_name(&world.region).unwrap();
-    assert_eq!(hosts, [expected]);
+    assert_eq!(hosts, [endpoint.fips_dns_name(&world.region).unwrap()]);
+    // The variable still wins over the profile, as in every SDK.
+    let off = [("AWS_USE_FIPS_ENDPOINT", "false")];
+    let (hosts, _, world) = connect_through_web_1s_endpoint(fips_profile, &off).await;
+    assert_eq!(
+        hosts,
+        [endpoint_named(&world, &hosts[0]).dns_name(&world.region)]
+    );
+    let on = [("AWS_USE_FIPS_ENDPOINT", "true")];
+    let (hosts, _, world) = connect_through_web_1s_endpoint("", &on).await;
+    let endpoint = endpoint_named(&world, &hosts[0]);
+    assert_eq!(hosts, [endpoint.fips_dns_name(&world.region).unwrap()]);
+}
+
+#[tokio::test]
+async fn fips_with_a_custom_ec2_endpoint_url_is_refused_as_the_rule_set_says() {
+    // The account's EC2 API is a custom URL (AWS_ENDPOINT_URL_EC2): FIPS
+    // cannot be honoured there, and quietly dropping either is worse.
+    let aws = SimAws::start(World::demo(), false).await.unwrap();
+    for (variable, words) in [
+        (
+            "AWS_USE_FIPS_ENDPOINT",
+            "FIPS and custom endpoint are not supported",
+        ),
+        (
+            "AWS_USE_DUALSTACK_ENDPOINT",
+            "Dualstack and custom endpoint are not supported",
+        ),
+    ] {
+        let (mut cmd, _d) = aws_command(&aws, &["resolve", "web-1"]);
+        cmd.env(variable, "true");
+        let (status, _, stderr) = run(cmd).await;
+        assert!(!status.success());
+        assert!(
+            stderr.contains(&format!("Invalid Configuration: {words}")),
+            "{stderr}"
+        );
+        assert!(stderr.contains("AWS_ENDPOINT_URL_EC2"), "{stderr}");
+    }
+    assert_eq!(aws.ec2.calls_total(), 0, "refused before any call");
 }
 
 #[tokio::test]

@@ -4,11 +4,11 @@
 //! server has closed.
 //!
 //! A counting TCP relay sits between client and simulator, so each test can
-//! say how many connections the calls took.
+//! say how many connections the calls took, and what the requests said.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_credential_types::Credentials;
@@ -18,6 +18,7 @@ use eice_proxy::net::{self, Transport};
 use eice_sim::ec2_api::{Action, Ec2Sim, Ec2SimConfig, Fault};
 use eice_sim::sigv4::SimCredential;
 use eice_sim::world::World;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::broadcast;
 
@@ -27,10 +28,12 @@ const PATIENCE: Duration = Duration::from_secs(30);
 const KEY: &str = "AKIAEC2CLIENTTEST001";
 const SECRET: &str = "ec2/client/test/secret";
 
-/// A TCP relay to the simulator that counts connections and can cut them all.
+/// A TCP relay to the simulator that counts connections, keeps every byte
+/// the client sent, and can cut them all.
 struct Relay {
     url: String,
     accepted: Arc<AtomicUsize>,
+    sent: Arc<Mutex<Vec<u8>>>,
     cut: broadcast::Sender<()>,
 }
 
@@ -40,23 +43,54 @@ impl Relay {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let upstream = sim.local_addr();
         let accepted = Arc::new(AtomicUsize::new(0));
+        let sent = Arc::new(Mutex::new(Vec::new()));
         let (cut, _) = broadcast::channel(1);
-        let (counter, cutter) = (Arc::clone(&accepted), cut.clone());
+        let (counter, cutter, log) = (Arc::clone(&accepted), cut.clone(), Arc::clone(&sent));
         tokio::spawn(async move {
             loop {
-                let (mut client, _) = listener.accept().await.unwrap();
+                let (client, _) = listener.accept().await.unwrap();
                 counter.fetch_add(1, Ordering::SeqCst);
                 let mut cut = cutter.subscribe();
+                let log = Arc::clone(&log);
                 tokio::spawn(async move {
-                    let mut server = TcpStream::connect(upstream).await.unwrap();
+                    let server = TcpStream::connect(upstream).await.unwrap();
+                    let (mut from_client, mut to_client) = client.into_split();
+                    let (mut from_server, mut to_server) = server.into_split();
+                    let up = async {
+                        let mut buf = vec![0; 16 * 1024];
+                        while let Ok(n @ 1..) = from_client.read(&mut buf).await {
+                            log.lock().unwrap().extend_from_slice(&buf[..n]);
+                            if to_server.write_all(&buf[..n]).await.is_err() {
+                                break;
+                            }
+                        }
+                    };
+                    let down = tokio::io::copy(&mut from_server, &mut to_client);
                     tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = async { tokio::join!(up, down) } => {}
                         _ = cut.recv() => {}
                     }
                 });
             }
         });
-        Relay { url, accepted, cut }
+        Relay {
+            url,
+            accepted,
+            sent,
+            cut,
+        }
+    }
+
+    /// The form bodies of every request sent so far, each from its `Action=`.
+    fn bodies(&self) -> Vec<String> {
+        let sent = String::from_utf8_lossy(&self.sent.lock().unwrap()).into_owned();
+        sent.split("Action=")
+            .skip(1)
+            .map(|rest| {
+                let end = rest.find("POST ").unwrap_or(rest.len());
+                format!("Action={}", rest[..end].trim())
+            })
+            .collect()
     }
 
     fn connections(&self) -> usize {
@@ -251,4 +285,113 @@ async fn nothing_listening_is_a_connect_error_naming_the_address() {
         "{e}"
     );
     assert_eq!(e.code, None);
+}
+
+#[tokio::test]
+async fn filter_only_listings_ask_for_full_pages_and_lookups_by_id_do_not() {
+    let sim = sim(1000);
+    let relay = Relay::to(&sim).await;
+    let ec2 = client(&relay.url, 1);
+    ec2.by_name("web-1").await.unwrap();
+    ec2.vpc_cidrs().await.unwrap();
+    ec2.every_endpoint().await.unwrap();
+    ec2.instance("i-0a1b2c3d4e5f60001").await.unwrap();
+    let bodies = relay.bodies();
+    let of = |action: &str| -> Vec<&String> {
+        bodies
+            .iter()
+            .filter(|b| b.starts_with(&format!("Action={action}&")))
+            .collect()
+    };
+    let (instances, vpcs, endpoints) = (
+        of("DescribeInstances"),
+        of("DescribeVpcs"),
+        of("DescribeInstanceConnectEndpoints"),
+    );
+    assert_eq!(
+        (instances.len(), vpcs.len(), endpoints.len()),
+        (2, 1, 1),
+        "{bodies:?}"
+    );
+    assert!(
+        instances[0].contains("&MaxResults=1000"),
+        "{}",
+        instances[0]
+    );
+    assert!(vpcs[0].contains("&MaxResults=1000"), "{}", vpcs[0]);
+    assert!(endpoints[0].contains("&MaxResults=50"), "{}", endpoints[0]);
+    // EC2 refuses MaxResults together with InstanceId.N.
+    assert!(instances[1].contains("InstanceId.1="), "{}", instances[1]);
+    assert!(!instances[1].contains("MaxResults"), "{}", instances[1]);
+}
+
+#[tokio::test]
+async fn a_repeated_next_token_stops_the_listing_with_a_clear_error() {
+    let sim = sim(1);
+    let ec2 = client(&sim.url(), 1);
+    sim.repeat_next_token(Action::DescribeVpcs);
+    // Bounded: a client that trusts the token would page for ever.
+    let listed = tokio::time::timeout(Duration::from_secs(30), ec2.vpc_cidrs()).await;
+    let e = listed.expect("the listing stops").unwrap_err();
+    assert!(
+        e.to_string().contains("NextToken it had already given"),
+        "{e}"
+    );
+    assert_eq!(
+        sim.calls(Action::DescribeVpcs),
+        2,
+        "the first page, then the repeat"
+    );
+}
+
+#[tokio::test]
+async fn an_answer_past_the_size_cap_is_final_not_retried() {
+    let sim = sim(1000);
+    let mut settings = Settings::new(ApiUrl::parse(&sim.url()).unwrap(), "us-east-1");
+    settings.retry.initial_backoff = Duration::from_millis(1);
+    settings.max_answer = 512;
+    let credentials = Credentials::new(KEY, SECRET, None, None, "test");
+    let ec2 = Ec2::new(
+        settings,
+        Arc::new(CredentialCache::fixed(credentials)),
+        Transport::new(net::client_config(None).unwrap()),
+    );
+    let e = ec2.vpc_cidrs().await.unwrap_err();
+    assert!(e.to_string().contains("is larger than 512 bytes"), "{e}");
+    assert_eq!(
+        sim.calls(Action::DescribeVpcs),
+        1,
+        "one download, not three"
+    );
+}
+
+#[tokio::test]
+async fn an_outage_drains_the_retry_quota_then_calls_fail_at_once() {
+    let sim = sim(1000);
+    let ec2 = client(&sim.url(), 3);
+    sim.fail_always(Action::DescribeVpcs, Fault::Unavailable);
+    // 503 is transient: each retry takes 10 of the 500 tokens, so 25 calls
+    // of three attempts each (two retries) drain the quota.
+    for call in 1..=25 {
+        ec2.vpc_cidrs().await.unwrap_err();
+        assert_eq!(sim.calls(Action::DescribeVpcs), 3 * call);
+    }
+    ec2.vpc_cidrs().await.unwrap_err();
+    assert_eq!(
+        sim.calls(Action::DescribeVpcs),
+        76,
+        "no retry left: one attempt"
+    );
+    // Successes refill it: ten at once earn the ten tokens of one retry.
+    sim.clear_faults();
+    for _ in 0..10 {
+        ec2.vpc_cidrs().await.unwrap();
+    }
+    sim.fail_next(Action::DescribeVpcs, Fault::Unavailable, 1);
+    ec2.vpc_cidrs().await.unwrap();
+    assert_eq!(
+        sim.calls(Action::DescribeVpcs),
+        76 + 10 + 2,
+        "one retry, then the answer"
+    );
 }

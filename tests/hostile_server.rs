@@ -107,6 +107,7 @@ async fn frames_in_the_same_read_as_the_101_answer_are_kept() {
             fips_dns_name: None,
             dualstack_dns_name: None,
             dualstack_fips_dns_name: None,
+            use_fips: false,
         }),
         private_ip: "10.0.1.10".parse().unwrap(),
         port: 22,

@@ -340,3 +340,52 @@ async fn strict_host_key_checking_yes_holds_for_eice_proxy_ssh_too() {
     assert_eq!(status.code(), Some(0), "{stderr}");
     assert_eq!(stdout.trim(), "web-1");
 }
+
+/// An ed25519 public key line (any 32 bytes make one the service accepts).
+fn ed25519_line(seed: u8) -> String {
+    use base64::Engine as _;
+    let mut blob = Vec::new();
+    for part in [&b"ssh-ed25519"[..], &[seed; 32][..]] {
+        blob.extend_from_slice(&(part.len() as u32).to_be_bytes());
+        blob.extend_from_slice(part);
+    }
+    let encoded = base64::engine::general_purpose::STANDARD.encode(blob);
+    format!("ssh-ed25519 {encoded} test@secondary\n")
+}
+
+#[tokio::test]
+async fn an_instance_reached_by_a_secondary_address_gets_its_key() {
+    // db-1 holds 10.0.2.20 and, as a secondary address, 10.0.2.21; both
+    // demo VPCs hold 10.0.0.0/16, so a route pins the address to db-1's.
+    const DB_1: &str = "i-0a1b2c3d4e5f60002";
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key.pub");
+    std::fs::write(&key, ed25519_line(7)).unwrap();
+    let config = format!(
+        "[[route]]\ncidr = \"10.0.2.0/24\"\nvpc = \"vpc-0a1b2c3d4e5f60001\"\n\
+         [[push_key]]\ninstance = \"{DB_1}\"\nos_user = \"ec2-user\"\npublic_key = \"{}\"\n",
+        key.display()
+    );
+    let aws = SimAws::start(World::demo(), false).await.unwrap();
+    let proxy = Proxy::start_with(aws, &config, &[]).await;
+    let ip = "10.0.2.21".parse().unwrap();
+    let socks = common::clients::socks5(
+        proxy.addr,
+        common::clients::Dest::Ip(ip),
+        22,
+        None,
+        common::clients::CONNECT,
+    );
+    let Ok(mut s) = socks.await else {
+        panic!("no tunnel: {:?}", proxy.full_log());
+    };
+    assert!(common::clients::banner(&mut s).await.contains("db-1"));
+    // The push found the instance behind the address: the lookup matched
+    // every address of its interface, not only the primary one.
+    assert_eq!(
+        proxy.aws.ec2.keys().valid_keys(DB_1, "ec2-user").len(),
+        1,
+        "{:?}",
+        proxy.full_log()
+    );
+}

@@ -111,6 +111,38 @@ async fn flags_beat_variables_which_beat_the_file() {
 }
 
 #[tokio::test]
+async fn the_profiles_max_attempts_and_aws_max_attempts_set_the_ec2_retries() {
+    let aws = SimAws::start(World::demo(), false).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("aws-config");
+    write(&profile, "[default]\nmax_attempts = 4\n");
+    let resolve = |extra: &[(&str, &str)]| {
+        let (mut cmd, d) = aws_command(&aws, &["resolve", "web-1"]);
+        cmd.env("AWS_CONFIG_FILE", &profile)
+            .envs(extra.iter().copied());
+        (cmd, d)
+    };
+    // Three outages, then the answer: the fourth attempt the profile allows.
+    aws.ec2
+        .fail_next(Action::DescribeInstances, Fault::Unavailable, 3);
+    let (cmd, _d) = resolve(&[]);
+    let (status, _, stderr) = run(cmd).await;
+    assert!(status.success(), "{stderr}");
+    assert_eq!(aws.ec2.calls(Action::DescribeInstances), 4);
+    // The variable wins over the profile, as in the SDKs.
+    aws.ec2
+        .fail_next(Action::DescribeInstances, Fault::Unavailable, 3);
+    let (cmd, _d) = resolve(&[("AWS_MAX_ATTEMPTS", "2")]);
+    let (status, _, stderr) = run(cmd).await;
+    assert!(
+        !status.success() && stderr.contains("Unavailable"),
+        "{stderr}"
+    );
+    assert_eq!(aws.ec2.calls(Action::DescribeInstances), 6);
+    aws.ec2.clear_faults();
+}
+
+#[tokio::test]
 async fn a_bad_value_in_the_file_names_the_key_and_line() {
     let aws = SimAws::start(World::demo(), false).await.unwrap();
     let dir = tempfile::tempdir().unwrap();

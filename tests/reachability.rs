@@ -457,13 +457,19 @@ async fn a_refused_tunnel_carries_the_hint_checked_once_a_minute() {
 }
 
 #[tokio::test]
-async fn connect_prints_the_hint_on_stderr() {
+async fn connect_prints_the_hint_on_stderr_whatever_the_close_code() {
     let aws = SimAws::start(World::demo(), false).await.unwrap();
-    let (cmd, _d) = aws_command(&aws, &["connect", "locked-1", "22"]);
-    let (status, _, stderr) = run(cmd).await;
-    assert!(!status.success());
-    assert!(
-        stderr.contains("blocked by ✗ instance groups sg-0a1b2c3d4e5f60053 inbound tcp 22"),
-        "{stderr}"
-    );
+    // EICE documents no code for "Unable to connect to target": a close
+    // before the instance sent a byte is what says the tunnel did not reach it.
+    for code in [1011, 1008, 4000] {
+        aws.eice.close_unreachable_with(code);
+        let (cmd, _d) = aws_command(&aws, &["connect", "locked-1", "22"]);
+        let (status, _, stderr) = run(cmd).await;
+        assert!(!status.success());
+        assert!(stderr.contains(&format!("with code {code}")), "{stderr}");
+        assert!(
+            stderr.contains("blocked by ✗ instance groups sg-0a1b2c3d4e5f60053 inbound tcp 22"),
+            "{code}: {stderr}"
+        );
+    }
 }

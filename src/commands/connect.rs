@@ -49,6 +49,7 @@ pub(super) async fn run(aws_args: &AwsArgs, args: ConnectArgs) -> anyhow::Result
                         fips_dns_name: args.fips_dns_name.clone(),
                         dualstack_dns_name: args.dualstack_dns_name.clone(),
                         dualstack_fips_dns_name: None,
+                        use_fips: sdk.use_fips().unwrap_or(false),
                     }),
                     private_ip,
                     port: target.port,

@@ -26,7 +26,7 @@ use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use crate::cli::{AwsArgs, Cli, Command, ConfigArgs};
 use crate::config::{self, Config};
 use crate::credentials::{self, CredentialCache};
-use crate::ec2::{self, ApiUrl, Ec2};
+use crate::ec2::{self, ApiUrl, Ec2, EndpointParams};
 use crate::eice::{Connector, TunnelSettings};
 use crate::keys::KeyPusher;
 use crate::net::pool::PoolSettings;
@@ -129,8 +129,9 @@ struct ProfileAws {
     profile: Option<String>,
     sdk: aws_config::SdkConfig,
     credentials: Arc<CredentialCache>,
-    /// The EC2 API URL the user configured for this profile, if any.
-    ec2_url: Option<ApiUrl>,
+    /// The EC2 API URL the user configured for this profile, if any (checked
+    /// to be one when loaded).
+    ec2_url: Option<String>,
     /// TCP and TLS to AWS, trusting what the tunnels trust (`AWS_CA_BUNDLE`).
     transport: Transport,
 }
@@ -147,14 +148,10 @@ impl ProfileAws {
     /// The EC2 API in `region` with this profile: the configured URL or AWS's
     /// own (FIPS and dual-stack as the profile asks), with the profile's
     /// retry and timeout settings.
-    fn ec2(&self, region: &str) -> Ec2 {
-        let mut settings = ec2::Settings::new(self.ec2_url(region), region);
+    fn ec2(&self, region: &str) -> anyhow::Result<Ec2> {
+        let mut settings = ec2::Settings::new(self.ec2_url(region)?, region);
         if let Some(retry) = self.sdk.retry_config() {
-            settings.retry = ec2::Retry {
-                max_attempts: retry.max_attempts().max(1),
-                initial_backoff: retry.initial_backoff(),
-                max_backoff: retry.max_backoff(),
-            };
+            settings.retry = ec2::Retry::from_sdk(retry);
         }
         if let Some(timeouts) = self.sdk.timeout_config() {
             if let Some(connect) = timeouts.connect_timeout() {
@@ -164,28 +161,52 @@ impl ProfileAws {
                 settings.attempt_timeout = attempt;
             }
         }
-        Ec2::new(
+        Ok(Ec2::new(
             settings,
             Arc::clone(&self.credentials),
             self.transport.clone(),
-        )
+        ))
     }
 
-    /// The EC2 API URL in `region`: the configured one, or AWS's own.
-    fn ec2_url(&self, region: &str) -> ApiUrl {
-        self.ec2_url.clone().unwrap_or_else(|| {
-            ApiUrl::for_region(
-                region,
-                self.sdk.use_fips().unwrap_or(false),
-                self.sdk.use_dual_stack().unwrap_or(false),
-            )
+    /// Whether this profile asks for FIPS endpoints (`use_fips_endpoint`, or
+    /// `AWS_USE_FIPS_ENDPOINT` over it, as aws-config reads them): the one
+    /// answer the EC2 API and the tunnels both follow.
+    fn fips(&self) -> bool {
+        self.sdk.use_fips().unwrap_or(false)
+    }
+
+    /// The EC2 API URL in `region`: the configured one, or AWS's own, as the
+    /// EC2 endpoint rule set chooses (which refuses a configured URL together
+    /// with FIPS or dual-stack).
+    fn ec2_url(&self, region: &str) -> anyhow::Result<ApiUrl> {
+        let params = EndpointParams {
+            region: Some(region),
+            use_fips: self.fips(),
+            use_dual_stack: self.sdk.use_dual_stack().unwrap_or(false),
+            endpoint: self.ec2_url.as_deref(),
+        };
+        ApiUrl::resolve(&params).map_err(|e| {
+            let mut text = format!("no EC2 API for {region}: {e}");
+            if params.endpoint.is_some() {
+                text.push_str(
+                    " (the URL is set by AWS_ENDPOINT_URL_EC2, AWS_ENDPOINT_URL or endpoint_url in \
+                     the profile; FIPS by AWS_USE_FIPS_ENDPOINT or use_fips_endpoint, dual-stack by \
+                     AWS_USE_DUALSTACK_ENDPOINT or use_dualstack_endpoint: unset one)",
+                );
+            }
+            anyhow::anyhow!(text)
         })
     }
 
     /// The route file of `scope` in `dir`: named for the profile as the
     /// user set it (`--profile`, the config, `AWS_PROFILE`, else `default`),
     /// and holding answers of this EC2 API only.
-    fn route_file(&self, dir: &std::path::Path, scope: &Scope, config: &Config) -> RouteFile {
+    fn route_file(
+        &self,
+        dir: &std::path::Path,
+        scope: &Scope,
+        config: &Config,
+    ) -> anyhow::Result<RouteFile> {
         let profile = scope
             .profile
             .clone()
@@ -194,9 +215,9 @@ impl ProfileAws {
         let identity = Identity {
             profile,
             region: scope.region.clone(),
-            api: self.ec2_url(&scope.region).to_string(),
+            api: self.ec2_url(&scope.region)?.to_string(),
         };
-        RouteFile::new(dir, identity, &config.cache)
+        Ok(RouteFile::new(dir, identity, &config.cache))
     }
 
     /// The EC2 Instance Connect API in `region` with this profile.
@@ -231,10 +252,10 @@ async fn load_aws(config: &Config) -> anyhow::Result<(Plan, Vec<ProfileAws>)> {
             .map(|s| s.region.clone());
         let sdk = credentials::load_sdk_config(first_region, profile.clone(), http.clone()).await;
         let credentials = Arc::new(CredentialCache::from_sdk_config(&sdk));
-        let ec2_url = credentials::ec2_endpoint_url(&sdk)
-            .map(|url| ApiUrl::parse(&url))
-            .transpose()
-            .map_err(anyhow::Error::msg)?;
+        let ec2_url = credentials::ec2_endpoint_url(&sdk);
+        if let Some(url) = &ec2_url {
+            ApiUrl::parse(url).map_err(anyhow::Error::msg)?;
+        }
         profiles.push(ProfileAws {
             profile,
             sdk,
@@ -292,13 +313,14 @@ async fn build_aws(
     for scope in &plan.scopes {
         let p = ProfileAws::of(&profiles, scope);
         let mut regional = Regional::new(
-            p.ec2(&scope.region),
+            p.ec2(&scope.region)?,
             scope.clone(),
             Arc::clone(&p.credentials),
             config,
-        );
+        )
+        .fips(p.fips());
         if let Some(dir) = route_cache {
-            regional = regional.remembering(Arc::new(p.route_file(dir, scope, config)));
+            regional = regional.remembering(Arc::new(p.route_file(dir, scope, config)?));
         }
         regionals.push(regional);
         pushers.insert(scope.clone(), p.instance_connect(&scope.region));

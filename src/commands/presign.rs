@@ -26,6 +26,7 @@ pub(super) async fn run(aws_args: &AwsArgs, args: PresignArgs) -> anyhow::Result
         fips_dns_name: e.fips_dns_name.clone(),
         dualstack_dns_name: e.dualstack_dns_name.clone(),
         dualstack_fips_dns_name: None,
+        use_fips: sdk.use_fips().unwrap_or(false),
     };
     if endpoint.dualstack_dns_name.is_some() {
         settings.endpoint_dns = EndpointDns::Dualstack;

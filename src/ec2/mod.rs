@@ -7,15 +7,20 @@
 //! `ec2:DescribeSubnets`. Their errors are kept with the action's name so a
 //! denial can say which permission is missing.
 //!
-//! - [`query`] speaks the EC2 Query protocol (sign, send, retry, pages);
-//! - [`endpoint`] says where a region's API answers;
-//! - `xml` reads the answers, and `checks` refuses one holding an id or
-//!   name AWS never issues.
+//! - [`query`] speaks the EC2 Query protocol (sign, send, retry);
+//! - [`retry`] decides which failures are retried, and keeps the retry quota;
+//! - `pages` walks whole-region listings a page at a time;
+//! - [`endpoint`] says where a region's API answers (the EC2 endpoint rule set);
+//! - `xml` reads documents, `read` the answers' items, and `checks` refuses
+//!   one holding an id or name AWS never issues.
 
 mod checks;
 pub mod endpoint;
 pub mod network;
+mod pages;
 pub mod query;
+mod read;
+pub mod retry;
 mod xml;
 
 use std::fmt;
@@ -23,16 +28,17 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use ipnet::IpNet;
-use roxmltree::Node;
 
-pub use endpoint::ApiUrl;
-pub use query::{MAX_ANSWER, Retry, Settings};
+pub use endpoint::{ApiUrl, EndpointError, EndpointParams};
+pub use query::{MAX_ANSWER, Settings};
+pub use retry::Retry;
 pub use xml::MAX_NODES;
 
 use crate::credentials::CredentialCache;
 use crate::net::Transport;
 use crate::reply::Reply;
 use query::Query;
+use read::{endpoint_info, instances_in, vpc_blocks};
 
 /// The endpoint states in which tunnels can be opened.
 const USABLE_STATES: [&str; 4] = [
@@ -287,12 +293,8 @@ impl Ec2 {
         ip: IpAddr,
         vpc: &str,
     ) -> Result<Option<InstanceInfo>, AwsError> {
-        let by_address = match ip {
-            IpAddr::V4(v4) => filter("private-ip-address", [v4.to_string()]),
-            IpAddr::V6(v6) => filter("ipv6-address", [v6.to_string()]),
-        };
         let found = self
-            .describe_instances(vec![live(), by_address, filter("vpc-id", [vpc])])
+            .describe_instances(vec![live(), holding(ip), filter("vpc-id", [vpc])])
             .await?;
         Ok(found.into_iter().find(|i| i.state == "running"))
     }
@@ -300,11 +302,7 @@ impl Ec2 {
     /// The live instances holding `ip` in any VPC (for `doctor`, when the
     /// resolver refused the address).
     pub async fn holding(&self, ip: IpAddr) -> Result<Vec<InstanceInfo>, AwsError> {
-        let by_address = match ip {
-            IpAddr::V4(v4) => filter("private-ip-address", [v4.to_string()]),
-            IpAddr::V6(v6) => filter("ipv6-address", [v6.to_string()]),
-        };
-        self.describe_live(by_address).await
+        self.describe_live(holding(ip)).await
     }
 
     async fn describe_live(&self, extra: Filter) -> Result<Vec<InstanceInfo>, AwsError> {
@@ -396,92 +394,29 @@ impl Ec2 {
     }
 }
 
+/// Instances with `ip` on any of their network interfaces, as a primary or
+/// a secondary address. (`private-ip-address` and `ipv6-address` match only
+/// the primary interface's primary address: an instance reached by a
+/// secondary address would be "not found".)
+fn holding(ip: IpAddr) -> Filter {
+    match ip {
+        IpAddr::V4(v4) => filter(
+            "network-interface.addresses.private-ip-address",
+            [v4.to_string()],
+        ),
+        IpAddr::V6(v6) => filter(
+            "network-interface.ipv6-addresses.ipv6-address",
+            [v6.to_string()],
+        ),
+    }
+}
+
 /// Instances that have not been terminated.
 fn live() -> Filter {
     filter(
         "instance-state-name",
         ["pending", "running", "stopping", "stopped"],
     )
-}
-
-/// Every instance of a `DescribeInstances` answer, each knowing its
-/// account (its reservation's owner).
-fn instances_in<'a>(root: Node<'a, 'a>) -> impl Iterator<Item = InstanceInfo> + 'a {
-    xml::items(root, "reservationSet").flat_map(|reservation| {
-        let account = xml::text(reservation, "ownerId");
-        xml::items(reservation, "instancesSet").map(move |i| instance_info(i, account))
-    })
-}
-
-fn instance_info(i: Node<'_, '_>, account: Option<&str>) -> InstanceInfo {
-    let owned = |path| xml::text(i, path).map(str::to_owned);
-    InstanceInfo {
-        account: account.map(str::to_owned),
-        id: owned("instanceId").unwrap_or_default(),
-        state: owned("instanceState/name").unwrap_or_else(|| "unknown".into()),
-        private_ip: xml::text(i, "privateIpAddress").and_then(|ip| ip.parse().ok()),
-        ipv6: xml::text(i, "ipv6Address").and_then(|ip| ip.parse().ok()),
-        vpc_id: owned("vpcId"),
-        subnet_id: owned("subnetId"),
-        availability_zone: owned("placement/availabilityZone"),
-        name: xml::items(i, "tagSet")
-            .find(|t| xml::text(*t, "key") == Some("Name"))
-            .and_then(|t| at_or_empty(t, "value")),
-        security_groups: xml::items(i, "groupSet")
-            .filter_map(|g| xml::text(g, "groupId"))
-            .map(str::to_owned)
-            .collect(),
-    }
-}
-
-/// A tag's value, which may be empty (`<value/>`) but is still a value.
-fn at_or_empty(node: Node<'_, '_>, path: &str) -> Option<String> {
-    xml::at(node, path).map(|n| n.text().unwrap_or_default().to_owned())
-}
-
-/// A VPC's associated blocks, each with the VPC's id.
-fn vpc_blocks(vpc: Node<'_, '_>) -> Vec<(IpNet, String)> {
-    let Some(id) = xml::text(vpc, "vpcId") else {
-        return Vec::new();
-    };
-    let v4 = xml::items(vpc, "cidrBlockAssociationSet")
-        .filter(|a| xml::text(*a, "cidrBlockState/state").is_none_or(|s| s == "associated"))
-        .filter_map(|a| xml::text(a, "cidrBlock"));
-    let v6 = xml::items(vpc, "ipv6CidrBlockAssociationSet")
-        .filter_map(|a| xml::text(a, "ipv6CidrBlock"));
-    let mut blocks: Vec<&str> = v4.chain(v6).collect();
-    if blocks.is_empty() {
-        blocks.extend(xml::text(vpc, "cidrBlock"));
-    }
-    blocks
-        .into_iter()
-        .filter_map(|b| b.parse().ok())
-        .map(|net| (net, id.to_owned()))
-        .collect()
-}
-
-fn endpoint_info(e: Node<'_, '_>) -> Option<EndpointInfo> {
-    let owned = |path| xml::text(e, path).map(str::to_owned);
-    Some(EndpointInfo {
-        id: owned("instanceConnectEndpointId")?,
-        vpc_id: owned("vpcId")?,
-        // The top-level names are the IPv4 ones; `publicDnsNames/ipv4` repeats
-        // them, and stands in should the older fields ever be left out.
-        dns_name: owned("dnsName").or_else(|| owned("publicDnsNames/ipv4/dnsName"))?,
-        subnet_id: owned("subnetId"),
-        availability_zone: owned("availabilityZone"),
-        fips_dns_name: owned("fipsDnsName").or_else(|| owned("publicDnsNames/ipv4/fipsDnsName")),
-        dualstack_dns_name: owned("publicDnsNames/dualstack/dnsName"),
-        dualstack_fips_dns_name: owned("publicDnsNames/dualstack/fipsDnsName"),
-        family: match xml::text(e, "ipAddressType") {
-            Some("dualstack") => Family::Dualstack,
-            Some("ipv6") => Family::Ipv6,
-            _ => Family::Ipv4,
-        },
-        state: owned("state").unwrap_or_else(|| "unknown".into()),
-        security_groups: xml::texts(e, "securityGroupIdSet"),
-        preserve_client_ip: xml::text(e, "preserveClientIp") == Some("true"),
-    })
 }
 
 #[cfg(test)]

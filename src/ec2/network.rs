@@ -91,6 +91,7 @@ fn subnet_blocks(s: Node<'_, '_>) -> SubnetBlocks {
         id: xml::text(s, "subnetId").unwrap_or_default().to_owned(),
         ipv4: xml::text(s, "cidrBlock").and_then(|c| c.parse().ok()),
         ipv6: xml::items(s, "ipv6CidrBlockAssociationSet")
+            .filter(|a| super::read::associated(*a, "ipv6CidrBlockState/state"))
             .filter_map(|a| xml::text(a, "ipv6CidrBlock"))
             .filter_map(|c| c.parse().ok())
             .collect(),
@@ -298,10 +299,12 @@ mod tests {
     }
 
     #[test]
-    fn a_subnet_gives_both_families_blocks() {
+    fn a_subnet_gives_both_families_associated_blocks() {
         let body = r#"<DescribeSubnetsResponse><subnetSet><item>
             <subnetId>subnet-9d4a7b6c</subnetId><cidrBlock>10.0.1.0/24</cidrBlock>
             <ipv6CidrBlockAssociationSet><item><ipv6CidrBlock>2001:db8:1234:1a00::/64</ipv6CidrBlock>
+            </item><item><ipv6CidrBlock>2001:db8:1234:1a01::/64</ipv6CidrBlock>
+            <ipv6CidrBlockState><state>disassociating</state></ipv6CidrBlockState>
             </item></ipv6CidrBlockAssociationSet></item></subnetSet></DescribeSubnetsResponse>"#;
         let doc = xml::parse(body).unwrap();
         let s = subnet_blocks(xml::items(doc.root_element(), "subnetSet").next().unwrap());

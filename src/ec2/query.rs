@@ -1,6 +1,7 @@
 //! The EC2 Query protocol, as much of it as read-only Describe calls need:
-//! a form-encoded POST signed with SigV4, an XML answer, `NextToken` pages,
-//! and retries for throttling and passing failures.
+//! a form-encoded POST signed with SigV4, an XML answer, and retries for
+//! throttling and passing failures ([`super::retry`]); `NextToken` pages are
+//! walked in [`super::pages`].
 //!
 //! The proxy makes a handful of cached Describe calls, so it speaks the
 //! protocol itself rather than linking the AWS SDK's EC2 crate, whose
@@ -8,8 +9,6 @@
 //! minutes). Connections are kept for reuse, so a burst of calls (a
 //! paginated listing, `doctor`'s checks) pays for one TLS handshake.
 
-use std::collections::hash_map::RandomState;
-use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -26,6 +25,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use super::AwsError;
 use super::endpoint::ApiUrl;
+use super::retry::{Quota, Retry, RetryKind, classify_answer};
 use super::xml::{self, ErrorDocument};
 use crate::credentials::CredentialCache;
 use crate::metrics::{ApiOutcome, count_api_call};
@@ -62,44 +62,6 @@ const FORM: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'.')
     .remove(b'~');
 
-/// How failed attempts are retried: the AWS SDKs' "standard" mode (three
-/// attempts, exponential back-off with full jitter from one second, at most
-/// twenty), for throttling, 5xx answers, timeouts and broken connections.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Retry {
-    pub max_attempts: u32,
-    pub initial_backoff: Duration,
-    pub max_backoff: Duration,
-}
-
-impl Default for Retry {
-    fn default() -> Retry {
-        Retry {
-            max_attempts: 3,
-            initial_backoff: Duration::from_secs(1),
-            max_backoff: Duration::from_secs(20),
-        }
-    }
-}
-
-impl Retry {
-    /// The pause before attempt `attempt + 1` (`attempt` counts from 1).
-    fn backoff(&self, attempt: u32) -> Duration {
-        let ceiling = self
-            .initial_backoff
-            .saturating_mul(1 << attempt.saturating_sub(1).min(16))
-            .min(self.max_backoff);
-        ceiling.mul_f64(jitter())
-    }
-}
-
-/// A number in [0, 1), different on every call: enough randomness to keep
-/// many clients from retrying in step, without a random-number crate.
-fn jitter() -> f64 {
-    let bits = RandomState::new().hash_one(Instant::now());
-    (bits >> 11) as f64 / (1u64 << 53) as f64
-}
-
 /// What a region's client is told besides each call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -111,6 +73,9 @@ pub struct Settings {
     pub connect_timeout: Duration,
     /// One attempt, from connecting to the last byte of the answer.
     pub attempt_timeout: Duration,
+    /// The largest answer read; a larger one is a final error, not retried
+    /// (it would be as large again).
+    pub max_answer: usize,
 }
 
 impl Settings {
@@ -122,6 +87,7 @@ impl Settings {
             retry: Retry::default(),
             connect_timeout: Duration::from_millis(3100),
             attempt_timeout: Duration::from_secs(30),
+            max_answer: MAX_ANSWER,
         }
     }
 }
@@ -150,13 +116,16 @@ enum Failure {
 }
 
 impl Failure {
-    fn retryable(&self) -> bool {
+    /// Whether the attempt is worth another, and what kind of failure it
+    /// was ([`super::retry`]); `None` when it is final.
+    fn retry_kind(&self) -> Option<RetryKind> {
         match self {
-            Failure::Service { status, error } => *status >= 500 || is_throttling(&error.code),
-            Failure::Http { status, .. } => *status >= 500 || *status == 429,
-            Failure::Transport { retry, .. } => *retry,
-            Failure::TimedOut => true,
-            Failure::Local(_) => false,
+            Failure::Service { status, error } => classify_answer(*status, Some(&error.code)),
+            Failure::Http { status, .. } => classify_answer(*status, None),
+            Failure::Transport { retry: true, .. } | Failure::TimedOut => {
+                Some(RetryKind::Transient)
+            }
+            Failure::Transport { retry: false, .. } | Failure::Local(_) => None,
         }
     }
 
@@ -187,22 +156,6 @@ impl Failure {
     }
 }
 
-/// Error codes that mean "slow down" rather than "no".
-fn is_throttling(code: &str) -> bool {
-    matches!(
-        code,
-        "RequestLimitExceeded"
-            | "Throttling"
-            | "ThrottlingException"
-            | "RequestThrottled"
-            | "RequestThrottledException"
-            | "TooManyRequestsException"
-            | "EC2ThrottledException"
-            | "PriorRequestNotComplete"
-            | "SlowDown"
-    )
-}
-
 /// An idle connection and when it last finished a call.
 struct Idle {
     sender: SendRequest<Full<Bytes>>,
@@ -218,6 +171,8 @@ pub(super) struct Query {
     /// Requests sent again on a fresh connection after a kept one failed
     /// before any answer: each one a close the reuse check did not see.
     resends: AtomicU64,
+    /// The retry quota all of this client's calls draw on.
+    quota: Quota,
 }
 
 impl std::fmt::Debug for Query {
@@ -241,6 +196,7 @@ impl Query {
             transport,
             idle: Mutex::new(Vec::new()),
             resends: AtomicU64::new(0),
+            quota: Quota::default(),
         }
     }
 
@@ -256,8 +212,8 @@ impl Query {
         idle.iter().filter(|i| !i.sender.is_closed()).count()
     }
 
-    /// Calls `action` with `params` (retrying as [`Retry`] says), counts the
-    /// call, and returns EC2's XML answer.
+    /// Calls `action` with `params` (retrying as [`Retry`] says, while the
+    /// retry quota lasts), counts the call, and returns EC2's XML answer.
     pub(super) async fn call(
         &self,
         action: &'static str,
@@ -273,20 +229,39 @@ impl Query {
         let body = Bytes::from(body);
         let retry = self.settings.retry;
         let mut attempt = 1;
+        let mut last_retry = None;
         let result = loop {
             let timeout = self.settings.attempt_timeout;
             let result = match tokio::time::timeout(timeout, self.attempt(&body)).await {
                 Ok(result) => result,
                 Err(_) => Err(Failure::TimedOut),
             };
-            match result {
-                Err(failure) if failure.retryable() && attempt < retry.max_attempts => {
-                    tracing::debug!(action, attempt, ?failure, "EC2 call failed; retrying");
-                    tokio::time::sleep(retry.backoff(attempt)).await;
-                    attempt += 1;
+            let failure = match result {
+                Ok(answer) => {
+                    self.quota.succeeded(last_retry);
+                    break Ok(answer);
                 }
-                result => break result,
+                Err(failure) => failure,
+            };
+            let Some(kind) = failure.retry_kind() else {
+                break Err(failure);
+            };
+            if attempt >= retry.max_attempts {
+                break Err(failure);
             }
+            let Some(cost) = self.quota.acquire(kind) else {
+                tracing::debug!(
+                    action,
+                    attempt,
+                    ?failure,
+                    "EC2 call failed; no retry quota left"
+                );
+                break Err(failure);
+            };
+            last_retry = Some(cost);
+            tracing::debug!(action, attempt, ?failure, "EC2 call failed; retrying");
+            tokio::time::sleep(retry.backoff(attempt)).await;
+            attempt += 1;
         };
         let result = result
             .map_err(|f| f.into_error(action, &self.settings.url, self.settings.attempt_timeout));
@@ -305,31 +280,6 @@ impl Query {
             self.credentials.invalidate();
         }
         result
-    }
-
-    /// Every page of `action`: `each` sees each answer's root element, and
-    /// `NextToken` is followed until EC2 gives none.
-    pub(super) async fn pages(
-        &self,
-        action: &'static str,
-        params: Vec<(String, String)>,
-        mut each: impl FnMut(roxmltree::Node<'_, '_>),
-    ) -> Result<(), AwsError> {
-        let mut token: Option<String> = None;
-        loop {
-            let mut page_params = params.clone();
-            if let Some(token) = token.take() {
-                page_params.push(("NextToken".into(), token));
-            }
-            let text = self.call(action, &page_params).await?;
-            let doc = xml::parse(&text).map_err(|message| self.bad_answer(action, message))?;
-            let root = doc.root_element();
-            each(root);
-            match xml::text(root, "nextToken") {
-                Some(next) => token = Some(next.to_owned()),
-                None => return Ok(()),
-            }
-        }
     }
 
     /// The region this client asks about, which its answers' names must be of.
@@ -372,27 +322,11 @@ impl Query {
             retry: true,
         })?;
         let status = response.status().as_u16();
-        let answer = Limited::new(response.into_body(), MAX_ANSWER)
+        let max = self.settings.max_answer;
+        let answer = Limited::new(response.into_body(), max)
             .collect()
             .await
-            .map_err(|e| {
-                let url = &self.settings.url;
-                if e.is::<LengthLimitError>() {
-                    Failure::Transport {
-                        message: format!(
-                            "the answer of {url} is larger than {} MiB, more than any page \
-                             of a Describe call: refused",
-                            MAX_ANSWER >> 20
-                        ),
-                        retry: false,
-                    }
-                } else {
-                    Failure::Transport {
-                        message: format!("reading the answer of {url} failed: {e}"),
-                        retry: true,
-                    }
-                }
-            })?
+            .map_err(|e| self.unread(e, max))?
             .to_bytes();
         self.keep(sender);
         let text = String::from_utf8_lossy(&answer).into_owned();
@@ -406,6 +340,31 @@ impl Query {
                 excerpt: excerpt(&text),
             },
         })
+    }
+
+    /// Why an answer could not be read. One past the size cap is final:
+    /// another attempt would download as much again.
+    fn unread(&self, e: Box<dyn std::error::Error + Send + Sync>, max: usize) -> Failure {
+        let url = &self.settings.url;
+        if e.downcast_ref::<LengthLimitError>().is_some() {
+            let most = if max >= 1 << 20 {
+                format!("{} MiB", max >> 20)
+            } else {
+                format!("{max} bytes")
+            };
+            Failure::Transport {
+                message: format!(
+                    "the answer of {url} is larger than {most}, more than any page \
+                     of a Describe call: refused"
+                ),
+                retry: false,
+            }
+        } else {
+            Failure::Transport {
+                message: format!("reading the answer of {url} failed: {e}"),
+                retry: true,
+            }
+        }
     }
 
     /// The POST for `body`, signed now.
@@ -536,21 +495,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_grows_to_its_ceiling_with_jitter_below_it() {
-        let retry = Retry::default();
-        for attempt in 1..10 {
-            let ceiling = Duration::from_secs(1 << (attempt - 1)).min(retry.max_backoff);
-            assert!(retry.backoff(attempt) < ceiling, "attempt {attempt}");
-        }
-        // Jitter differs between calls (equal twice in a row is vanishingly unlikely
-        // for a 53-bit draw, three times impossible in practice).
-        let draws: Vec<f64> = (0..3).map(|_| jitter()).collect();
-        assert!(draws.iter().all(|d| (0.0..1.0).contains(d)));
-        assert!(draws[0] != draws[1] || draws[1] != draws[2]);
-    }
-
-    #[test]
-    fn throttling_and_server_errors_are_retried_and_refusals_are_not() {
+    fn failures_are_retried_as_the_sdk_classifies_them() {
         let service = |status, code: &str| Failure::Service {
             status,
             error: ErrorDocument {
@@ -559,18 +504,38 @@ mod tests {
                 request_id: None,
             },
         };
-        assert!(service(503, "RequestLimitExceeded").retryable());
-        assert!(service(400, "RequestLimitExceeded").retryable());
-        assert!(service(500, "InternalError").retryable());
-        assert!(!service(403, "UnauthorizedOperation").retryable());
-        assert!(!service(400, "InvalidInstanceID.NotFound").retryable());
+        use RetryKind::{Throttling, Transient};
+        assert_eq!(
+            service(503, "RequestLimitExceeded").retry_kind(),
+            Some(Throttling)
+        );
+        assert_eq!(
+            service(400, "RequestLimitExceeded").retry_kind(),
+            Some(Throttling)
+        );
+        assert_eq!(service(500, "InternalError").retry_kind(), Some(Transient));
+        assert_eq!(service(403, "UnauthorizedOperation").retry_kind(), None);
+        assert_eq!(
+            service(400, "InvalidInstanceID.NotFound").retry_kind(),
+            None
+        );
         let http = |status| Failure::Http {
             status,
             excerpt: String::new(),
         };
-        assert!(http(502).retryable() && http(429).retryable() && !http(407).retryable());
-        assert!(Failure::TimedOut.retryable());
-        assert!(!Failure::Local("no credentials".into()).retryable());
+        assert_eq!(http(502).retry_kind(), Some(Transient));
+        // Not every 5xx, and no 429 without a throttling code: as the SDK.
+        for status in [501, 505, 507, 429, 407] {
+            assert_eq!(http(status).retry_kind(), None, "{status}");
+        }
+        assert_eq!(Failure::TimedOut.retry_kind(), Some(Transient));
+        let transport = |retry| Failure::Transport {
+            message: String::new(),
+            retry,
+        };
+        assert_eq!(transport(true).retry_kind(), Some(Transient));
+        assert_eq!(transport(false).retry_kind(), None);
+        assert_eq!(Failure::Local("no credentials".into()).retry_kind(), None);
     }
 
     #[test]

@@ -133,6 +133,10 @@ const DESCRIBE_VPCS: &str = r#"<DescribeVpcsResponse xmlns="http://ec2.amazonaws
             <ipv6CidrBlockAssociationSet>
                 <item><ipv6CidrBlock>2001:db8:1234:1a00::/56</ipv6CidrBlock>
                     <ipv6CidrBlockState><state>associated</state></ipv6CidrBlockState></item>
+                <item><ipv6CidrBlock>2001:db8:5678:1a00::/56</ipv6CidrBlock>
+                    <ipv6CidrBlockState><state>disassociated</state></ipv6CidrBlockState></item>
+                <item><ipv6CidrBlock>2001:db8:9abc:1a00::/56</ipv6CidrBlock>
+                    <ipv6CidrBlockState><state>associating</state></ipv6CidrBlockState></item>
             </ipv6CidrBlockAssociationSet>
         </item>
         <item>
@@ -143,7 +147,7 @@ const DESCRIBE_VPCS: &str = r#"<DescribeVpcsResponse xmlns="http://ec2.amazonaws
 </DescribeVpcsResponse>"#;
 
 #[test]
-fn vpc_blocks_are_every_associated_one() {
+fn vpc_blocks_are_every_associated_one_of_either_family() {
     let doc = xml::parse(DESCRIBE_VPCS).unwrap();
     let blocks: Vec<(String, String)> = xml::items(doc.root_element(), "vpcSet")
         .flat_map(vpc_blocks)

@@ -19,8 +19,9 @@ use crate::reply::Reply;
 /// The close code a normal end of tunnel carries.
 pub const CLOSE_NORMAL: u16 = 1000;
 
-/// The close code of an internal error on the service side; EICE uses it when
-/// the instance cannot be reached on the port.
+/// The close code of an internal error on the service side; EICE has been
+/// seen to use it when the instance cannot be reached on the port (it
+/// documents no code for that: [`TunnelError::NotReached`] does not rely on it).
 pub const CLOSE_INTERNAL_ERROR: u16 = 1011;
 
 /// A tunnel failure.
@@ -43,6 +44,14 @@ pub enum TunnelError {
         reason_or_unknown(reason)
     )]
     Closed { code: u16, reason: String },
+    /// EICE closed the tunnel (any code but 1000) before a single byte
+    /// came from the instance: the tunnel never reached it, whatever the
+    /// code says (EICE documents no code for "Unable to connect to target").
+    #[error(
+        "EICE closed the tunnel with code {code} before the instance sent anything: {}",
+        reason_or_unknown(reason)
+    )]
+    NotReached { code: u16, reason: String },
     #[error("EICE sent a text frame; the tunnel protocol carries binary frames only")]
     TextFrame,
     #[error("the connection to EICE ended without a close frame")]
@@ -80,6 +89,7 @@ impl TunnelError {
     pub fn reply(&self) -> Reply {
         match self {
             TunnelError::Refused(e) => e.reply(),
+            TunnelError::NotReached { .. } => Reply::ConnectionRefused,
             TunnelError::Closed { code, .. } if *code == CLOSE_INTERNAL_ERROR => {
                 Reply::ConnectionRefused
             }
@@ -90,10 +100,11 @@ impl TunnelError {
         }
     }
 
-    /// Whether EICE said it could not reach the instance's port (close 1011):
-    /// a security group, a network ACL, or nothing listening.
+    /// Whether the tunnel did not reach the instance's port: EICE closed it
+    /// before any byte came from the instance (a security group, a network
+    /// ACL, or nothing listening), with whatever code.
     pub fn is_unreachable(&self) -> bool {
-        matches!(self, TunnelError::Closed { code, .. } if *code == CLOSE_INTERNAL_ERROR)
+        matches!(self, TunnelError::NotReached { .. })
     }
 
     /// The AWS request id of the refused upgrade, for support cases and CloudTrail.
@@ -302,10 +313,29 @@ mod tests {
             reason: "Failed to connect".into(),
         };
         assert_eq!(e.reply(), Reply::ConnectionRefused);
+        // Closed before any data, with any code: not reached, and refused.
+        for code in [1011, 1008, 1006, 4000] {
+            let e = TunnelError::NotReached {
+                code,
+                reason: "Unable to connect to target".into(),
+            };
+            assert!(e.is_unreachable(), "{code}");
+            assert_eq!(e.reply(), Reply::ConnectionRefused);
+            assert!(e.to_string().contains("Unable to connect to target"), "{e}");
+        }
+        // Closed once data flowed is not a path problem, 1011 or not.
+        assert!(!e_closed(1011).is_unreachable());
         let e = TunnelError::Closed {
             code: 1008,
             reason: String::new(),
         };
         assert!(e.to_string().contains("(no reason given)"));
+    }
+
+    fn e_closed(code: u16) -> TunnelError {
+        TunnelError::Closed {
+            code,
+            reason: String::new(),
+        }
     }
 }

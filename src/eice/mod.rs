@@ -12,8 +12,9 @@
 //! - [`stream`] offers an open tunnel as `AsyncRead + AsyncWrite`;
 //! - [`keepalive`] pings a quiet tunnel and closes one whose pings go unanswered;
 //! - [`settings`] is what the client is told besides each request (an
-//!   endpoint override, extra CA roots, FIPS, which of an endpoint's names
-//!   to dial), read from the environment and the config file.
+//!   endpoint override, extra CA roots, which of an endpoint's names to
+//!   dial), read from the environment and the config file; whether a FIPS
+//!   name is dialled is each [`Endpoint`]'s, from the AWS configuration.
 //!
 //! It depends on nothing of the proxy but [`crate::credentials`] (to sign),
 //! [`crate::net`] (to connect) and [`crate::reply`] (what each refusal tells a client).
@@ -35,7 +36,7 @@ use std::sync::Arc;
 pub use keepalive::{Heartbeat, Keepalive};
 pub use settings::{
     CA_BUNDLE_ENV, ENDPOINT_ADDRS_ENV, ENDPOINT_URL_ENV, EndpointDns, EndpointOverride,
-    SettingsError, TunnelSettings, USE_FIPS_ENV,
+    SettingsError, TunnelSettings,
 };
 pub use stream::TunnelStream;
 pub use tunnel::{Connector, ServiceError, Tunnel, TunnelError};
@@ -61,6 +62,11 @@ pub struct Endpoint {
     pub dualstack_dns_name: Option<String>,
     /// `PublicDnsNames.Dualstack.FipsDnsName`: the dual-stack FIPS name.
     pub dualstack_fips_dns_name: Option<String>,
+    /// Dial (and sign) a FIPS name: the AWS configuration the endpoint was
+    /// found with asks for FIPS endpoints (the profile's
+    /// `use_fips_endpoint`, or `AWS_USE_FIPS_ENDPOINT`), the one answer the
+    /// EC2 API follows too.
+    pub use_fips: bool,
 }
 
 /// One tunnel to open: through which endpoint, to which address and port.

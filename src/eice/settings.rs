@@ -5,7 +5,6 @@
 //! `EICE_PROXY_ENDPOINT_URL` replaces `wss://<endpoint DnsName>` for every
 //! endpoint (the simulated service listens on 127.0.0.1); `AWS_CA_BUNDLE` adds
 //! a PEM bundle of trusted roots, as every AWS SDK and the AWS CLI do;
-//! `AWS_USE_FIPS_ENDPOINT` selects endpoints' FIPS names;
 //! `EICE_PROXY_ENDPOINT_ADDRS` dials fixed addresses for every endpoint's own
 //! name (the simulated service on loopback, by the names it publishes). The
 //! config file adds `[network] endpoint_dns`, which of an endpoint's names to
@@ -40,9 +39,6 @@ pub const ENDPOINT_URL_ENV: &str = "EICE_PROXY_ENDPOINT_URL";
 
 /// The variable naming extra trusted CA certificates (PEM), shared with the AWS CLI.
 pub const CA_BUNDLE_ENV: &str = "AWS_CA_BUNDLE";
-
-/// The variable that asks for FIPS endpoints, shared with every AWS SDK.
-pub const USE_FIPS_ENV: &str = "AWS_USE_FIPS_ENDPOINT";
 
 /// The variable giving the addresses every endpoint's name is dialled at.
 pub const ENDPOINT_ADDRS_ENV: &str = "EICE_PROXY_ENDPOINT_ADDRS";
@@ -129,9 +125,6 @@ pub struct TunnelSettings {
     pub endpoint_override: Option<EndpointOverride>,
     /// Extra trusted roots, in addition to the system's and webpki's.
     pub ca_bundle: Option<PathBuf>,
-    /// Use the endpoint's `FipsDnsName` instead of its `DnsName` (or the
-    /// dual-stack FIPS name, with [`EndpointDns::Dualstack`]).
-    pub use_fips: bool,
     /// Which of the endpoint's names is dialled and signed.
     pub endpoint_dns: EndpointDns,
     /// Where the endpoint's name is dialled instead of resolving it (raced
@@ -155,7 +148,6 @@ impl Default for TunnelSettings {
         TunnelSettings {
             endpoint_override: None,
             ca_bundle: None,
-            use_fips: false,
             endpoint_dns: EndpointDns::default(),
             endpoint_addrs: Vec::new(),
             open_timeout: Duration::from_secs(15),
@@ -167,8 +159,11 @@ impl Default for TunnelSettings {
 }
 
 impl TunnelSettings {
-    /// Defaults overlaid with `EICE_PROXY_ENDPOINT_URL`, `AWS_CA_BUNDLE` and
-    /// `AWS_USE_FIPS_ENDPOINT` from the environment.
+    /// Defaults overlaid with `EICE_PROXY_ENDPOINT_URL`,
+    /// `EICE_PROXY_ENDPOINT_ADDRS`, `AWS_CA_BUNDLE` and the proxy variables
+    /// from the environment. (FIPS is not among them: it is the AWS
+    /// configuration's, read with the profile, for the EC2 API and the
+    /// tunnels alike.)
     pub fn from_env() -> Result<TunnelSettings, SettingsError> {
         let mut settings = TunnelSettings::default();
         if let Some(url) = non_empty_var(ENDPOINT_URL_ENV) {
@@ -178,9 +173,6 @@ impl TunnelSettings {
             settings.endpoint_addrs = parse_addrs(&list)?;
         }
         settings.ca_bundle = non_empty_var(CA_BUNDLE_ENV).map(PathBuf::from);
-        if let Some(value) = non_empty_var(USE_FIPS_ENV) {
-            settings.use_fips = parse_bool(USE_FIPS_ENV, &value)?;
-        }
         settings.proxies = Proxies::from_env(non_empty_var)?;
         Ok(settings)
     }
@@ -201,18 +193,6 @@ fn parse_addrs(list: &str) -> Result<Vec<SocketAddr>, SettingsError> {
 
 fn non_empty_var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
-fn parse_bool(name: &'static str, value: &str) -> Result<bool, SettingsError> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" => Ok(true),
-        "false" | "0" | "no" => Ok(false),
-        _ => Err(SettingsError::Value {
-            name,
-            expected: "true or false",
-            value: value.to_owned(),
-        }),
-    }
 }
 
 #[cfg(test)]
@@ -255,12 +235,5 @@ mod tests {
         assert_eq!(addrs[1], "127.0.0.1:8443".parse().unwrap());
         let err = parse_addrs("localhost:8443").unwrap_err();
         assert!(err.to_string().contains(ENDPOINT_ADDRS_ENV), "{err}");
-    }
-
-    #[test]
-    fn booleans_are_read_like_the_aws_sdks_do() {
-        assert!(parse_bool("X", "TRUE").unwrap());
-        assert!(!parse_bool("X", "false").unwrap());
-        assert!(parse_bool("X", "maybe").is_err());
     }
 }

@@ -22,7 +22,7 @@ impl WsTarget {
 
     /// The endpoint's own address, unless the settings override every
     /// endpoint: `wss://` to the name `[network] endpoint_dns` chooses, in
-    /// its FIPS form when `AWS_USE_FIPS_ENDPOINT` asks for one.
+    /// its FIPS form when the endpoint's AWS configuration asks for FIPS.
     ///
     /// A missing dual-stack name is an error rather than a quiet fall back to
     /// the IPv4 name: whoever chose dualstack is likely on a network where
@@ -35,7 +35,7 @@ impl WsTarget {
         if let Some(o) = &settings.endpoint_override {
             return Ok(WsTarget::new(o.tls, o.host.clone(), o.port));
         }
-        let (name, what) = match (settings.endpoint_dns, settings.use_fips) {
+        let (name, what) = match (settings.endpoint_dns, endpoint.use_fips) {
             (EndpointDns::Ipv4, false) => (Some(&endpoint.dns_name), "DnsName"),
             (EndpointDns::Ipv4, true) => (endpoint.fips_dns_name.as_ref(), "FipsDnsName"),
             (EndpointDns::Dualstack, false) => (
@@ -83,8 +83,8 @@ impl WsTarget {
 /// Why the name the settings ask for cannot be dialled, and what to change.
 fn missing_name(endpoint: &Endpoint, settings: &TunnelSettings, what: &str) -> String {
     let mut asked = Vec::new();
-    if settings.use_fips {
-        asked.push("FIPS endpoints (AWS_USE_FIPS_ENDPOINT=true)".to_owned());
+    if endpoint.use_fips {
+        asked.push("FIPS endpoints (use_fips_endpoint or AWS_USE_FIPS_ENDPOINT)".to_owned());
     }
     if settings.endpoint_dns == EndpointDns::Dualstack {
         asked.push("dual-stack names ([network] endpoint_dns = \"dualstack\")".to_owned());
@@ -133,12 +133,9 @@ mod tests {
             fips_dns_name: None,
             dualstack_dns_name: None,
             dualstack_fips_dns_name: None,
-        };
-        let settings = TunnelSettings {
             use_fips: true,
-            ..TunnelSettings::default()
         };
-        let err = WsTarget::for_endpoint(&endpoint, &settings).unwrap_err();
+        let err = WsTarget::for_endpoint(&endpoint, &TunnelSettings::default()).unwrap_err();
         assert!(err.contains("no FipsDnsName"), "{err}");
     }
 
@@ -153,23 +150,26 @@ mod tests {
             fips_dns_name: Some(name("fips.", "amazonaws.com")),
             dualstack_dns_name: Some(name("", "api.aws")),
             dualstack_fips_dns_name: Some(name("fips.", "api.aws")),
+            use_fips: false,
         }
     }
 
     #[test]
     fn endpoint_dns_and_fips_choose_one_of_four_names() {
-        let endpoint = endpoint_with_every_name();
         let host = |endpoint_dns, use_fips| {
             let settings = TunnelSettings {
                 endpoint_dns,
-                use_fips,
                 ..TunnelSettings::default()
+            };
+            let endpoint = Endpoint {
+                use_fips,
+                ..endpoint_with_every_name()
             };
             let target = WsTarget::for_endpoint(&endpoint, &settings).unwrap();
             assert_eq!((target.tls(), target.port()), (true, 443));
             target.authority()
         };
-        let e = &endpoint;
+        let e = &endpoint_with_every_name();
         assert_eq!(host(EndpointDns::Ipv4, false), e.dns_name);
         assert_eq!(
             host(EndpointDns::Ipv4, true),

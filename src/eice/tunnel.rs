@@ -166,7 +166,8 @@ impl Tunnel {
     /// Waits up to `within` for the instance's first bytes.
     ///
     /// EICE completes the upgrade before it connects to the instance, and
-    /// reports an unreachable instance with a close frame a moment later. For a
+    /// reports an unreachable instance with a close frame a moment later
+    /// ([`TunnelError::NotReached`], whatever its code). For a
     /// protocol whose server speaks first (SSH's banner), waiting for that first
     /// data tells "connected" from "refused" before the proxy client is
     /// answered, so it gets a refusal code instead of a success and a hang-up.
@@ -179,7 +180,11 @@ impl Tunnel {
             let Ok(item) = tokio::time::timeout_at(deadline, self.ws.next()).await else {
                 return Ok(());
             };
-            match classify(item)? {
+            let incoming = classify(item).map_err(|e| match e {
+                TunnelError::Closed { code, reason } => TunnelError::NotReached { code, reason },
+                other => other,
+            })?;
+            match incoming {
                 Incoming::Data(data) if !data.is_empty() => {
                     self.early = data;
                     return Ok(());

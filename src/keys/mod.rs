@@ -244,7 +244,7 @@ impl Attempt<'_> {
             os_user: self.os_user.to_owned(),
             instance_arn: format!(
                 "arn:{}:ec2:{region}:{}:instance/{}",
-                partition(region),
+                crate::partitions::partition(region).name,
                 self.instance.account.as_deref().unwrap_or("*"),
                 self.instance.id
             ),
@@ -252,16 +252,5 @@ impl Attempt<'_> {
             message,
             request_id,
         }
-    }
-}
-
-/// The ARN partition of a region.
-fn partition(region: &str) -> &'static str {
-    if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else {
-        "aws"
     }
 }

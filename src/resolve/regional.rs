@@ -27,6 +27,8 @@ pub struct Regional {
     /// Signs the tunnels opened in this region.
     credentials: Arc<CredentialCache>,
     max_tunnel_duration: Option<u32>,
+    /// Tunnels dial the endpoints' FIPS names: the profile asks for FIPS.
+    fips: bool,
     instances: Cache<String, Option<Arc<InstanceInfo>>>,
     names: Cache<String, Arc<Vec<Arc<InstanceInfo>>>>,
     /// (address, VPC) → the instance there, for key pushes to addresses.
@@ -61,6 +63,7 @@ impl Regional {
             scope,
             credentials,
             max_tunnel_duration: config.max_tunnel_duration,
+            fips: false,
             instances: cache(c.instance_ttl, c),
             names: cache(c.instance_ttl, c),
             at: cache(c.instance_ttl, c),
@@ -68,6 +71,13 @@ impl Regional {
             endpoints: cache(c.endpoint_ttl, c),
             disk: None,
         }
+    }
+
+    /// The same, its tunnels dialling FIPS names when `on`: as the AWS
+    /// configuration that chose the EC2 API's endpoint says.
+    pub fn fips(mut self, on: bool) -> Regional {
+        self.fips = on;
+        self
     }
 
     /// The same, answering from `file` before the EC2 API and keeping each
@@ -357,6 +367,7 @@ impl Regional {
                 fips_dns_name: endpoint.fips_dns_name.clone(),
                 dualstack_dns_name: endpoint.dualstack_dns_name.clone(),
                 dualstack_fips_dns_name: endpoint.dualstack_fips_dns_name.clone(),
+                use_fips: self.fips,
             }),
             private_ip: ip,
             port,

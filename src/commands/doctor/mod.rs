@@ -105,9 +105,10 @@ pub(super) async fn run(aws_args: &AwsArgs, args: DoctorArgs) -> anyhow::Result<
         report.finish_json();
         anyhow::bail!("doctor found a problem with the config file");
     };
-    network::check_environment(&mut report, &config);
     match load_aws(&config).await {
         Ok((plan, profiles)) => {
+            let fips = profiles.iter().any(ProfileAws::fips);
+            network::check_environment(&mut report, &config, fips);
             let regions: Vec<String> = plan.scopes[..plan.searched]
                 .iter()
                 .map(Scope::to_string)
@@ -122,11 +123,17 @@ pub(super) async fn run(aws_args: &AwsArgs, args: DoctorArgs) -> anyhow::Result<
                 check_profile(&mut report, profile).await;
             }
             for scope in &plan.scopes {
-                let ec2 = ProfileAws::of(&profiles, scope).ec2(&scope.region);
-                check_region(&mut report, scope, &ec2).await;
+                match ProfileAws::of(&profiles, scope).ec2(&scope.region) {
+                    Ok(ec2) => check_region(&mut report, scope, &ec2).await,
+                    Err(e) => {
+                        report.line(Status::Fail, &format!("EC2 API ({scope})"), e);
+                        report.fix("unset the custom endpoint URL, or FIPS and dual-stack");
+                    }
+                }
             }
         }
         Err(e) => {
+            network::check_environment(&mut report, &config, false);
             report.line(Status::Fail, "regions", e);
             report.fix("add `regions = [\"us-east-1\"]` to the config file, or pass --region");
         }

@@ -8,7 +8,8 @@ use crate::eice::{ENDPOINT_ADDRS_ENV, ENDPOINT_URL_ENV, EndpointDns, TunnelSetti
 
 /// The tunnel client's environment knobs, and which of an endpoint's names
 /// a tunnel dials.
-pub(super) fn check_environment(report: &mut Report, config: &Config) {
+/// `fips`: a profile in use asks for FIPS endpoints.
+pub(super) fn check_environment(report: &mut Report, config: &Config, fips: bool) {
     match TunnelSettings::from_env() {
         Ok(settings) => {
             let detail = match &settings.endpoint_override {
@@ -18,7 +19,7 @@ pub(super) fn check_environment(report: &mut Report, config: &Config) {
                     o.host,
                     o.port
                 ),
-                None => dialled_name(&settings, config.network.endpoint_dns),
+                None => dialled_name(&settings, config.network.endpoint_dns, fips),
             };
             report.line(Status::Ok, "tunnel settings", detail);
         }
@@ -30,8 +31,8 @@ pub(super) fn check_environment(report: &mut Report, config: &Config) {
 }
 
 /// Which of each endpoint's names tunnels dial (and sign), and where.
-fn dialled_name(settings: &TunnelSettings, endpoint_dns: EndpointDns) -> String {
-    let fips = if settings.use_fips { " FIPS" } else { "" };
+fn dialled_name(settings: &TunnelSettings, endpoint_dns: EndpointDns, fips: bool) -> String {
+    let fips = if fips { " FIPS" } else { "" };
     let mut text = match endpoint_dns {
         EndpointDns::Ipv4 => format!("tunnels dial each endpoint's ipv4{fips} name (DnsName)"),
         EndpointDns::Dualstack => format!(
@@ -67,7 +68,12 @@ pub(super) async fn check_proxy(report: &mut Report, config: &Config, regions: &
         return;
     }
     for region in regions {
-        let api = crate::ec2::ApiUrl::for_region(region, false, false);
+        let Ok(api) = crate::ec2::ApiUrl::resolve(&crate::ec2::EndpointParams {
+            region: Some(region),
+            ..Default::default()
+        }) else {
+            continue;
+        };
         let eice = format!("eice-example.ec2-instance-connect-endpoint.{region}.amazonaws.com");
         let way = |host: &str| match proxies.for_host(true, host, 443) {
             Some(proxy) => format!("via {proxy}"),

@@ -11,7 +11,7 @@
 //! apart by the region a request is signed for, as the real ones would by host.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -209,8 +209,7 @@ async fn stand_ins(world: &World, eice: &EiceSim) -> std::io::Result<Vec<JoinHan
             Some(name) => format!("{} {name}", instance.id),
             None => instance.id.clone(),
         };
-        let mut addresses = vec![IpAddr::V4(instance.private_ip)];
-        addresses.extend(instance.ipv6.map(IpAddr::V6));
+        let addresses = instance.addresses();
         for port in INSTANCE_PORTS {
             let (local, task) =
                 spawn_instance(format!("{label} port {port}"), port == 3389).await?;

@@ -5,7 +5,7 @@
 //! and are used before a standing fault ([`FaultTable::fail_always`]), so a test can
 //! say "throttle the first call, then work" or "always deny" without timing tricks.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use http::StatusCode;
 
@@ -65,6 +65,9 @@ pub(super) struct FaultTable {
     next: HashMap<Action, VecDeque<(Fault, usize)>>,
     /// Faults that fail every call once the one-shot ones are used up.
     always: HashMap<Action, Fault>,
+    /// Actions whose pages after the first hand back the `NextToken` they
+    /// were asked with: a paginator that trusts the service loops forever.
+    repeat_tokens: HashSet<Action>,
 }
 
 impl FaultTable {
@@ -83,10 +86,19 @@ impl FaultTable {
         self.always.insert(action, fault);
     }
 
+    /// Makes every later page of `action` repeat the token it was asked with.
+    pub(super) fn repeat_next_token(&mut self, action: Action) {
+        self.repeat_tokens.insert(action);
+    }
+
+    /// Whether pages of `action` repeat their token.
+    pub(super) fn repeats_token(&self, action: Action) -> bool {
+        self.repeat_tokens.contains(&action)
+    }
+
     /// Disarms everything.
     pub(super) fn clear(&mut self) {
-        self.next.clear();
-        self.always.clear();
+        *self = FaultTable::default();
     }
 
     /// The fault this call of `action` must fail with, using up a one-shot one.

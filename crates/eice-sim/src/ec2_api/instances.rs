@@ -32,6 +32,7 @@ fn spec() -> Spec {
                 "network-interface.addresses.private-ip-address",
                 "private-dns-name",
                 "ipv6-address",
+                "network-interface.ipv6-addresses.ipv6-address",
                 "vpc-id",
                 "subnet-id",
                 "availability-zone",
@@ -76,11 +77,19 @@ fn filter_values(world: &World, instance: &Instance, name: &str) -> Vec<String> 
         "instance-id" => vec![Some(instance.id.clone())],
         "instance-state-name" => vec![Some(instance.state.as_str().to_owned())],
         "instance-state-code" => vec![Some(instance.state.code().to_string())],
-        "private-ip-address" | "network-interface.addresses.private-ip-address" => {
-            vec![ip.map(|ip| ip.to_string())]
+        // As in EC2: the instance's own filters match its primary address
+        // only, the network interface's filters every address it holds.
+        "private-ip-address" => vec![ip.map(|ip| ip.to_string())],
+        "network-interface.addresses.private-ip-address" if subnet.is_some() => {
+            return instance.private_ips().map(|ip| ip.to_string()).collect();
         }
         "private-dns-name" => vec![ip.map(|ip| world.private_dns_name(ip))],
         "ipv6-address" => vec![subnet.and(instance.ipv6).map(|ip| ip.to_string())],
+        "network-interface.ipv6-addresses.ipv6-address" if subnet.is_some() => {
+            return instance.ipv6_addresses().map(|ip| ip.to_string()).collect();
+        }
+        "network-interface.addresses.private-ip-address"
+        | "network-interface.ipv6-addresses.ipv6-address" => return Vec::new(),
         "vpc-id" => vec![subnet.map(|s| s.vpc.clone())],
         "subnet-id" => vec![subnet.map(|s| s.id.clone())],
         "availability-zone" => vec![
@@ -188,12 +197,17 @@ fn network_interfaces(x: &mut Xml, world: &World, instance: &Instance, subnet: &
             .leaf("sourceDestCheck", true);
         group_set(x, world, instance, true);
         x.leaf("interfaceType", "interface")
-            .list("privateIpAddressesSet", [instance.private_ip], |x, ip| {
-                x.leaf("privateIpAddress", ip)
-                    .leaf("privateDnsName", dns)
-                    .leaf("primary", true);
+            .list("privateIpAddressesSet", instance.private_ips(), |x, ip| {
+                let primary = ip == instance.private_ip;
+                x.leaf("privateIpAddress", ip);
+                if primary {
+                    x.leaf("privateDnsName", dns);
+                } else {
+                    x.leaf("privateDnsName", world.private_dns_name(ip));
+                }
+                x.leaf("primary", primary);
             })
-            .list("ipv6AddressesSet", instance.ipv6, |x, ip| {
+            .list("ipv6AddressesSet", instance.ipv6_addresses(), |x, ip| {
                 x.leaf("ipv6Address", ip).leaf("isPrimaryIpv6", false);
             });
     });

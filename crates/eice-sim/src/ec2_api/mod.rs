@@ -228,6 +228,14 @@ impl Ec2Sim {
         self.shared.faults().fail_always(action, fault);
     }
 
+    /// Makes every page of `action` after the first carry, as its
+    /// `nextToken`, the very token it was asked with (until
+    /// [`Ec2Sim::clear_faults`]): a service bug that a paginator must notice
+    /// rather than loop on.
+    pub fn repeat_next_token(&self, action: Action) {
+        self.shared.faults().repeat_next_token(action);
+    }
+
     /// The simulated STS served at the same URL (`AWS_ENDPOINT_URL_STS`), to set
     /// who each access key is ([`Sts::set_identity`]) or count its calls.
     pub fn sts(&self) -> &Sts {

@@ -148,7 +148,12 @@ impl Shared {
             let message = fault.message(action.as_str(), &world.account_id);
             return Err(ApiError::Fault { fault, message });
         }
-        let body = dispatch(action, &world, &params, self.page_size)?;
+        let mut body = dispatch(action, &world, &params, self.page_size)?;
+        if let Some(token) = params.get("NextToken").filter(|t| !t.is_empty())
+            && self.faults().repeats_token(action)
+        {
+            body = with_next_token(&body, token);
+        }
         Ok(Answer { action, body })
     }
 
@@ -193,6 +198,16 @@ impl Shared {
             .entry((region.to_owned(), action.to_owned()))
             .or_default() += 1;
     }
+}
+
+/// `body` with its `nextToken` (if any) replaced by `token`: the answer of a
+/// service that hands a page's token back.
+fn with_next_token(body: &str, token: &str) -> String {
+    let kept = match (body.find("<nextToken>"), body.find("</nextToken>")) {
+        (Some(start), Some(end)) => format!("{}{}", &body[..start], &body[end + 12..]),
+        _ => body.to_owned(),
+    };
+    format!("{kept}<nextToken>{token}</nextToken>")
 }
 
 fn dispatch(

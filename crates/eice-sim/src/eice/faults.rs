@@ -61,6 +61,9 @@ pub(super) struct FaultTable {
     hangs: usize,
     /// Cuts for the next tunnels opened, in order.
     cuts: VecDeque<TunnelCut>,
+    /// The Close code for a target that cannot be reached, instead of 1011:
+    /// the real service's code for it is not documented (only its reason).
+    unreachable_code: Option<u16>,
 }
 
 impl FaultTable {
@@ -80,6 +83,15 @@ impl FaultTable {
 
     pub(super) fn cut_next_tunnel(&mut self, cut: TunnelCut) {
         self.cuts.push_back(cut);
+    }
+
+    pub(super) fn close_unreachable_with(&mut self, code: u16) {
+        self.unreachable_code = Some(code);
+    }
+
+    /// The Close code an unreachable target's tunnel ends with.
+    pub(super) fn unreachable_code(&self) -> u16 {
+        self.unreachable_code.unwrap_or(1011)
     }
 
     pub(super) fn clear(&mut self) {

@@ -322,6 +322,14 @@ impl EiceSim {
         });
     }
 
+    /// Closes the tunnels whose instance cannot be reached (a blocked path,
+    /// nothing listening) with Close `code` instead of 1011, the reason
+    /// unchanged, until [`EiceSim::clear_faults`]. EICE documents no code for
+    /// "Unable to connect to target": a client must not depend on one.
+    pub fn close_unreachable_with(&self, code: u16) {
+        self.shared.faults().close_unreachable_with(code);
+    }
+
     /// Closes every tunnel open now with Close `code` and `reason`, as the
     /// service does when an instance reboots or the network drops; tunnels
     /// opened afterwards are not affected.

@@ -83,9 +83,7 @@ pub fn check_tunnel(
     let endpoint = world.endpoint(endpoint_id)?;
     let vpc = endpoint.vpc(world)?;
     let instance = world.instances.iter().find(|instance| {
-        instance.vpc(world) == Some(vpc)
-            && (target == IpAddr::V4(instance.private_ip)
-                || instance.ipv6.map(IpAddr::V6) == Some(target))
+        instance.vpc(world) == Some(vpc) && instance.addresses().contains(&target)
     })?;
     Some(evaluate(&TunnelPath {
         world,

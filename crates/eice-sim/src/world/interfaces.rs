@@ -34,7 +34,7 @@ impl World {
             .instances
             .iter()
             .filter(|i| i.subnet == subnet.id)
-            .map(|i| i.private_ip)
+            .flat_map(|i| i.private_ips())
             .chain(
                 self.endpoints
                     .iter()
@@ -62,7 +62,11 @@ impl World {
         let seed = derived_number(&format!("ipv6/{}", endpoint.id));
         (0..64u128)
             .map(|step| block.nth(seed.wrapping_add(step)))
-            .find(|ip| self.instances.iter().all(|i| i.ipv6 != Some(*ip)))
+            .find(|ip| {
+                self.instances
+                    .iter()
+                    .all(|i| i.ipv6_addresses().all(|held| held != *ip))
+            })
     }
 }
 

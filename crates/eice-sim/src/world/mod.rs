@@ -24,7 +24,7 @@ pub(crate) mod tests;
 mod validate;
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use serde::Deserialize;
 
@@ -120,6 +120,16 @@ pub struct Instance {
     /// Its IPv6 address, if any (used through dual-stack and IPv6 endpoints).
     #[serde(default)]
     pub ipv6: Option<Ipv6Addr>,
+    /// Secondary private IPv4 addresses of its interface, inside the subnet's
+    /// block. EC2's `private-ip-address` filter does not match them;
+    /// `network-interface.addresses.private-ip-address` does.
+    #[serde(default)]
+    pub secondary_private_ips: Vec<Ipv4Addr>,
+    /// More IPv6 addresses of its interface, inside the VPC's IPv6 blocks:
+    /// matched by `network-interface.ipv6-addresses.ipv6-address`, not by
+    /// `ipv6-address`.
+    #[serde(default)]
+    pub secondary_ipv6: Vec<Ipv6Addr>,
     /// Its lifecycle state; only `running` instances accept connections.
     pub state: InstanceState,
     /// The `Name` tag, the name users type as a proxy target.
@@ -302,6 +312,26 @@ impl Instance {
     /// The instance's VPC, through its subnet.
     pub fn vpc<'w>(&self, world: &'w World) -> Option<&'w str> {
         world.subnet(&self.subnet).map(|s| s.vpc.as_str())
+    }
+
+    /// Every private IPv4 address, the primary first.
+    pub fn private_ips(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
+        std::iter::once(self.private_ip).chain(self.secondary_private_ips.iter().copied())
+    }
+
+    /// Every IPv6 address, the primary (`ipv6`) first.
+    pub fn ipv6_addresses(&self) -> impl Iterator<Item = Ipv6Addr> + '_ {
+        self.ipv6
+            .into_iter()
+            .chain(self.secondary_ipv6.iter().copied())
+    }
+
+    /// Every address a tunnel may name to reach it, of either family.
+    pub fn addresses(&self) -> Vec<IpAddr> {
+        self.private_ips()
+            .map(IpAddr::V4)
+            .chain(self.ipv6_addresses().map(IpAddr::V6))
+            .collect()
     }
 
     /// Every tag as EC2 lists it: `Name` first (when set), then the others.

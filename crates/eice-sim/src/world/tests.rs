@@ -158,6 +158,23 @@ fn an_instance_outside_its_subnet_is_named() {
         err.starts_with("i-0123456789abcdef0: ipv6 fd00:11::25"),
         "{err}"
     );
+    // Secondary addresses are held to the same blocks.
+    let err = error_with(
+        r#"private_ip = "10.0.1.25""#,
+        "private_ip = \"10.0.1.25\"\nsecondary_private_ips = [\"10.0.2.26\"]",
+    );
+    assert!(
+        err.starts_with("i-0123456789abcdef0: private_ip 10.0.2.26 is not inside"),
+        "{err}"
+    );
+    let err = error_with(
+        r#"ipv6 = "fd00:10::25""#,
+        "ipv6 = \"fd00:10::25\"\nsecondary_ipv6 = [\"fd00:11::26\"]",
+    );
+    assert!(
+        err.starts_with("i-0123456789abcdef0: ipv6 fd00:11::26"),
+        "{err}"
+    );
 }
 
 #[test]

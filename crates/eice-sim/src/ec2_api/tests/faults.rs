@@ -95,3 +95,31 @@ async fn describe_instance_connect_endpoints_can_be_denied_alone() {
         "{message}"
     );
 }
+
+#[tokio::test]
+async fn a_repeated_token_hands_each_later_page_its_own_token_back() {
+    let sim = start(World::demo(), 1);
+    let client = client(&sim);
+    let action = Action::DescribeVpcs;
+    sim.repeat_next_token(action);
+    let first = client.ok(Call::new(action.as_str())).await;
+    let token = first
+        .texts("nextToken")
+        .pop()
+        .expect("a first page's token");
+    let second = client
+        .ok(Call::new(action.as_str()).param("NextToken", &token))
+        .await;
+    // A page of its own (the second VPC), but the same token again.
+    assert_ne!(
+        first.texts("vpcSet/item/vpcId"),
+        second.texts("vpcSet/item/vpcId")
+    );
+    assert_eq!(second.texts("nextToken"), [token]);
+    sim.clear_faults();
+    let token = first.texts("nextToken").pop().unwrap();
+    let second = client
+        .ok(Call::new(action.as_str()).param("NextToken", &token))
+        .await;
+    assert!(second.texts("nextToken").is_empty(), "the last page");
+}

@@ -123,6 +123,34 @@ async fn describing_by_address_and_state_filters_like_ec2() {
 }
 
 #[tokio::test]
+async fn a_secondary_address_is_matched_by_the_interface_filters_only() {
+    let sim = start_demo();
+    let client = client(&sim);
+    let db_1 = ["i-0a1b2c3d4e5f60002"];
+    let found = |name: &'static str, ip: &'static str| {
+        let call = Call::new(ACTION).filter(name, &[ip]);
+        let client = &client;
+        async move { ids(&client.ok(call).await) }
+    };
+    let interface_v4 = "network-interface.addresses.private-ip-address";
+    let interface_v6 = "network-interface.ipv6-addresses.ipv6-address";
+    assert_eq!(found(interface_v4, "10.0.2.21").await, db_1);
+    assert_eq!(found(interface_v4, "10.0.2.20").await, db_1);
+    assert!(found("private-ip-address", "10.0.2.21").await.is_empty());
+    assert_eq!(found(interface_v6, "fd00:10::21").await, db_1);
+    assert_eq!(found(interface_v6, "fd00:10::20").await, db_1);
+    assert!(found("ipv6-address", "fd00:10::21").await.is_empty());
+    // The interface lists both, the primary marked.
+    let reply = client.ok(Call::new(ACTION).list("InstanceId", &db_1)).await;
+    let set = format!("{INSTANCE}/networkInterfaceSet/item/privateIpAddressesSet/item");
+    assert_eq!(
+        reply.texts(&format!("{set}/privateIpAddress")),
+        ["10.0.2.20", "10.0.2.21"]
+    );
+    assert_eq!(reply.texts(&format!("{set}/primary")), ["true", "false"]);
+}
+
+#[tokio::test]
 async fn an_unknown_instance_id_is_not_found() {
     let sim = start_demo();
     let reply = client(&sim)

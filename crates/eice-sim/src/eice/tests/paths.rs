@@ -85,6 +85,26 @@ async fn a_blocked_path_is_upgraded_then_closed_with_1011_unable_to_connect() {
 }
 
 #[tokio::test]
+async fn the_unreachable_close_code_can_be_another_until_cleared() {
+    within(async {
+        let sim = sim_judging(world_admitting(r#"cidr = "192.0.2.0/24""#, false)).await;
+        sim.close_unreachable_with(4000);
+        let mut ws = open(&sim, &params("22")).await.unwrap();
+        let close = next_close(&mut ws).await;
+        assert_eq!(
+            (u16::from(close.code), close.reason.as_str()),
+            (4000, UNABLE_TO_CONNECT)
+        );
+        finish(ws).await;
+        sim.clear_faults();
+        let mut ws = open(&sim, &params("22")).await.unwrap();
+        assert_eq!(u16::from(next_close(&mut ws).await.code), 1011);
+        finish(ws).await;
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_group_admitting_the_endpoints_group_lets_the_tunnel_through() {
     within(async {
         // SAMPLE's endpoint names no group, so it is in the VPC's default one.

@@ -111,7 +111,8 @@ where
         Ok(target) => target,
         Err(reason) => {
             debug!(request_id = %request.request_id, %reason, "tunnel target unreachable");
-            let _ = out.close(1011, &reason).await;
+            let code = shared.faults().unreachable_code();
+            let _ = out.close(code, &reason).await;
             let _ = timeout(LINGER, drain_until_close(&mut reader)).await;
             return out.shutdown().await;
         }

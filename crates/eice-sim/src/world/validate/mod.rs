@@ -84,15 +84,15 @@ fn instance(world: &World, instance: &Instance) -> Result<(), WorldError> {
     let subnet = world
         .subnet(&instance.subnet)
         .ok_or_else(|| unknown(&instance.id, "subnet", &instance.subnet))?;
-    if !subnet.cidr.contains(instance.private_ip) {
+    if let Some(ip) = instance.private_ips().find(|ip| !subnet.cidr.contains(*ip)) {
         return Err(WorldError::IpOutsideSubnet {
             id: instance.id.clone(),
-            ip: instance.private_ip,
+            ip,
             subnet: subnet.id.clone(),
             cidr: subnet.cidr,
         });
     }
-    if let Some(ip) = instance.ipv6 {
+    for ip in instance.ipv6_addresses() {
         // The subnet's VPC exists: `subnet` has already been checked.
         let vpc = world.vpc(&subnet.vpc);
         if !vpc.is_some_and(|vpc| vpc.ipv6_cidrs.iter().any(|block| block.contains(ip))) {
@@ -134,7 +134,7 @@ fn endpoint(world: &World, endpoint: &Endpoint) -> Result<(), WorldError> {
     let holders = world
         .instances
         .iter()
-        .filter(|i| i.subnet == subnet.id && i.private_ip == ip)
+        .filter(|i| i.subnet == subnet.id && i.private_ips().any(|held| held == ip))
         .map(|i| i.id.as_str());
     let endpoints = world
         .endpoints
@@ -207,13 +207,15 @@ fn no_overlapping_subnets(world: &World) -> Result<(), WorldError> {
 fn no_shared_addresses(world: &World) -> Result<(), WorldError> {
     let mut seen = std::collections::HashMap::new();
     for instance in &world.instances {
-        let key = (instance.subnet.as_str(), instance.private_ip);
-        if let Some(first) = seen.insert(key, instance.id.as_str()) {
-            return Err(WorldError::AddressInUse {
-                ip: instance.private_ip,
-                first: first.to_owned(),
-                second: instance.id.clone(),
-            });
+        for ip in instance.private_ips() {
+            let key = (instance.subnet.as_str(), ip);
+            if let Some(first) = seen.insert(key, instance.id.as_str()) {
+                return Err(WorldError::AddressInUse {
+                    ip,
+                    first: first.to_owned(),
+                    second: instance.id.clone(),
+                });
+            }
         }
     }
     Ok(())
