@@ -9,9 +9,15 @@
 //! The simulated AWS listens on loopback, which never takes a proxy unless
 //! `[network] proxy_loopback` says so: the tests that need the proxy on the
 //! way say so ([`THROUGH_PROXY`]); one proves that nothing else does.
+//!
+//! tinyproxy makes its outgoing connections from 127.0.0.2 (`Bind`), so the
+//! simulated services' record of who connected to them tells a carried
+//! connection (from 127.0.0.2) from one that went around the proxy (from
+//! 127.0.0.1): "only through the proxy" means no connection from elsewhere.
 
 mod common;
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
@@ -19,13 +25,20 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::clients::{self, CONNECT, Dest};
-use common::{Proxy, aws_command, prerequisites, run};
+use common::{PATIENCE, Proxy, aws_command, prerequisites, run};
 use eice_sim::account::SimAws;
 use eice_sim::world::World;
 use tokio::process::{Child, Command};
 
 /// Sends the simulated AWS's loopback addresses through the proxy too.
 const THROUGH_PROXY: &str = "[network]\nproxy_loopback = true\n";
+
+/// The address tinyproxy connects to the services from.
+const TINYPROXY_OUTGOING: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+
+/// Connections a `serve` session's simulated EICE accepts: the first
+/// tunnel's, then the two the pool keeps ready after it (its default size).
+const SESSION_EICE_CONNECTIONS: u64 = 1 + 2;
 
 /// A tinyproxy of this test's own, on a free loopback port.
 struct Tinyproxy {
@@ -60,8 +73,8 @@ impl Tinyproxy {
                 .port();
             let conf = dir.path().join("tinyproxy.conf");
             let text = format!(
-                "Port {port}\nListen 127.0.0.1\nTimeout 60\nLogFile \"{}\"\nLogLevel Connect\n\
-                 MaxClients 200\nAllow 127.0.0.1\n{extra}",
+                "Port {port}\nListen 127.0.0.1\nBind {TINYPROXY_OUTGOING}\nTimeout 60\n\
+                 LogFile \"{}\"\nLogLevel Connect\nMaxClients 200\nAllow 127.0.0.1\n{extra}",
                 log.display()
             );
             std::fs::write(&conf, text).unwrap();
@@ -164,6 +177,21 @@ fn through_proxy(dir: &tempfile::TempDir) -> PathBuf {
     path
 }
 
+/// The addresses in `peers` that are not tinyproxy's outgoing one: the
+/// connections that did not come through it.
+fn around_tinyproxy(peers: &[SocketAddr]) -> Vec<SocketAddr> {
+    peers
+        .iter()
+        .filter(|p| p.ip() != TINYPROXY_OUTGOING)
+        .copied()
+        .collect()
+}
+
+/// How many of `targets` are `wanted`.
+fn count(targets: &[String], wanted: &str) -> usize {
+    targets.iter().filter(|t| *t == wanted).count()
+}
+
 /// What one session behind tinyproxy shows.
 struct Carried {
     /// The `CONNECT` targets tinyproxy logged.
@@ -176,6 +204,10 @@ struct Carried {
     eice: String,
     /// Keys the simulated EC2 Instance Connect received.
     pushes: usize,
+    /// Who connected to the simulated EC2 API (and EC2 Instance Connect), and
+    /// to the simulated EICE, in order.
+    ec2_peers: Vec<SocketAddr>,
+    eice_peers: Vec<SocketAddr>,
 }
 
 /// A fresh ed25519 key pair in `dir`; the public key's path.
@@ -193,7 +225,7 @@ fn public_key(dir: &tempfile::TempDir) -> PathBuf {
 /// A `serve` session behind a fresh tinyproxy (`ALL_PROXY`), with `NO_PROXY`
 /// naming the simulated EICE when `eice_direct`, and a `[[push_key]]` rule so
 /// that the AWS SDK has a call to make: one tunnel to web-1's port 22 is
-/// opened.
+/// opened, and the pool's ready connections after it are waited for.
 async fn session(eice_direct: bool) -> Carried {
     let tiny = Tinyproxy::start().await;
     let aws = SimAws::start(World::demo(), true).await.unwrap();
@@ -215,12 +247,21 @@ async fn session(eice_direct: bool) -> Carried {
         panic!("no tunnel: {}", proxy.log_line("refused").await);
     };
     assert!(clients::banner(&mut s).await.contains("web-1"));
+    let ready = proxy
+        .aws
+        .eice
+        .wait_for(|s| s.connections_accepted >= SESSION_EICE_CONNECTIONS);
+    let stats = tokio::time::timeout(PATIENCE, ready)
+        .await
+        .expect("the pool's connections arrive");
     Carried {
         connects: tiny.connects(),
         posts: tiny.requests("POST"),
         ec2,
         eice,
         pushes: proxy.aws.ec2.keys().calls(),
+        ec2_peers: proxy.aws.ec2.peers(),
+        eice_peers: stats.peers,
     }
 }
 
@@ -249,6 +290,22 @@ async fn serve_reaches_aws_only_through_the_proxy() {
         "SendSSHPublicKey (the AWS SDK's call) did not go through the proxy: {:?}",
         c.posts
     );
+    // Every connection either service saw came from tinyproxy, and each
+    // was one it logged a request for.
+    assert_eq!(around_tinyproxy(&c.ec2_peers), [], "to EC2");
+    assert_eq!(around_tinyproxy(&c.eice_peers), [], "to EICE");
+    let ec2_requests = count(&c.connects, &c.ec2) + count(&c.posts, &sdk);
+    assert!(
+        c.ec2_peers.len() <= ec2_requests,
+        "EC2 accepted {} connections, tinyproxy carried {ec2_requests}",
+        c.ec2_peers.len()
+    );
+    assert!(
+        c.eice_peers.len() <= count(&c.connects, &c.eice),
+        "EICE accepted {} connections, tinyproxy CONNECTed {:?}",
+        c.eice_peers.len(),
+        c.connects
+    );
 }
 
 #[tokio::test]
@@ -262,6 +319,13 @@ async fn no_proxy_sends_a_matching_endpoint_direct() {
         !c.connects.contains(&c.eice),
         "EICE went through the proxy: {:?}",
         c.connects
+    );
+    assert_eq!(around_tinyproxy(&c.ec2_peers), [], "to EC2");
+    assert_eq!(
+        around_tinyproxy(&c.eice_peers).len(),
+        c.eice_peers.len(),
+        "EICE connections from tinyproxy: {:?}",
+        c.eice_peers
     );
 }
 
@@ -296,6 +360,8 @@ async fn connect_reaches_aws_only_through_the_proxy() {
             "{api} not in {carried:?}"
         );
     }
+    assert_eq!(around_tinyproxy(&aws.ec2.peers()), [], "to EC2");
+    assert_eq!(around_tinyproxy(&aws.eice.stats().peers), [], "to EICE");
 }
 
 #[tokio::test]
@@ -332,6 +398,9 @@ async fn a_proxy_wanting_basic_auth_takes_the_urls_credentials_and_never_logs_th
             && !stderr.contains("guess"),
         "{stderr}"
     );
+    // Refused by the proxy, neither run went around it.
+    assert_eq!(around_tinyproxy(&aws.ec2.peers()), [], "to EC2");
+    assert_eq!(around_tinyproxy(&aws.eice.stats().peers), [], "to EICE");
 }
 
 #[tokio::test]

@@ -167,7 +167,7 @@ async fn fips_with_a_custom_ec2_endpoint_url_is_refused_as_the_rule_set_says() {
 async fn the_race_connects_when_only_one_family_listens() {
     // The simulated EICE listens on 127.0.0.1 only; its port on ::1 is free
     // (checked by binding it), so the IPv6 attempt, tried first, is refused
-    // and IPv4 answers.
+    // and IPv4 answers. The debug log shows each attempt as it starts.
     let dir = tempfile::tempdir().unwrap();
     let (aws, ca) = tls_account(World::demo(), dir.path()).await;
     let port = aws.eice.addr().port();
@@ -188,6 +188,20 @@ async fn the_race_connects_when_only_one_family_listens() {
     assert!(clients::banner(&mut s).await.contains("web-1"));
     let line = proxy.log_line("first address to answer").await;
     assert!(line.contains(&format!("127.0.0.1:{port}")), "{line}");
+    // The first dial to the endpoint tried [::1] first, then 127.0.0.1.
+    let (v6, v4) = (
+        format!("addr=[::1]:{port}"),
+        format!("addr=127.0.0.1:{port}"),
+    );
+    let tried: Vec<&str> = proxy
+        .full_log()
+        .iter()
+        .filter(|l| l.contains("dialling"))
+        .filter_map(|l| [&v6, &v4].into_iter().find(|a| l.contains(a.as_str())))
+        .map(String::as_str)
+        .take(2)
+        .collect();
+    assert_eq!(tried, [&v6, &v4], "{:?}", proxy.full_log());
     let hosts = proxy.aws.eice.stats().hosts;
     assert_eq!(hosts.len(), 1, "{hosts:?}");
     let endpoint = endpoint_named(&world, &hosts[0]);

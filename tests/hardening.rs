@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::net::SocketAddr;
 use std::process::Stdio;
 
 use common::clients::{CONNECT, Dest, banner, read_http_answer, socks5};
@@ -79,27 +80,74 @@ async fn oversized_socks_fields_are_bounded_by_the_protocol() {
     );
 }
 
+/// How many connections wait in the kernel's accept queue of the listening
+/// TCP socket on `addr` (an IPv4 address): for a listening socket,
+/// `/proc/net/tcp` gives the queue's length as its receive queue.
+fn accept_queue(addr: SocketAddr) -> usize {
+    let local = format!(":{:04X}", addr.port());
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    table
+        .lines()
+        .skip(1)
+        .map(|line| line.split_whitespace().collect::<Vec<_>>())
+        .find(|f| f[1].ends_with(&local) && f[3] == "0A")
+        .and_then(|f| usize::from_str_radix(f[4].split_once(':')?.1, 16).ok())
+        .unwrap_or_else(|| panic!("no listening socket on {addr} in /proc/net/tcp"))
+}
+
 #[tokio::test]
 async fn the_connection_limit_holds_new_clients_until_a_place_frees() {
     let proxy = Proxy::start(World::demo(), "[limits]\nmax_connections = 1\n").await;
+    let sim = &proxy.aws.eice;
     let mut first = socks5(proxy.addr, Dest::Domain(WEB_1), 22, None, CONNECT)
         .await
         .expect("first");
     assert!(banner(&mut first).await.contains(WEB_1));
-    let addr = proxy.addr;
-    let second = tokio::spawn(async move {
-        let mut s = socks5(addr, Dest::Domain(WEB_1), 22, None, CONNECT)
-            .await
-            .expect("second, later");
-        banner(&mut s).await
-    });
+    assert_eq!(sim.stats().tunnels_opened, 1);
+
+    // The second client sends its whole greeting and request at once.
+    let mut second = TcpStream::connect(proxy.addr).await.unwrap();
+    let mut request = vec![5, 1, 0, 5, 1, 0, 3, WEB_1.len() as u8];
+    request.extend(WEB_1.as_bytes());
+    request.extend(22u16.to_be_bytes());
+    second.write_all(&request).await.unwrap();
     proxy
         .log_line("connection limit reached (1 open): new connections wait")
         .await;
-    assert!(!second.is_finished());
+    // Round trips through the first tunnel, each through the proxy and back:
+    // its other tasks run meanwhile, so a second client it were free to
+    // serve would have been accepted and answered by the end.
+    for _ in 0..100 {
+        let mut echo = [0u8; 1];
+        first.write_all(b"x").await.unwrap();
+        timeout(PATIENCE, first.read_exact(&mut echo))
+            .await
+            .expect("echoed")
+            .unwrap();
+        assert_eq!(&echo, b"x");
+    }
+    // No tunnel for it and no answer: the proxy has not accepted it, and it
+    // waits in the kernel's queue for as long as the first holds the place.
+    let stats = sim.stats();
+    assert_eq!((stats.tunnels_opened, stats.tunnels_active), (1, 1));
+    let mut unread = [0u8; 1];
+    let nothing = second.try_read(&mut unread);
+    assert!(
+        matches!(&nothing, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "{nothing:?}"
+    );
+    assert_eq!(accept_queue(proxy.addr), 1);
+
     drop(first);
-    let line = timeout(PATIENCE, second).await.unwrap().unwrap();
-    assert!(line.contains(WEB_1));
+    let mut replies = [0u8; 12];
+    timeout(PATIENCE, second.read_exact(&mut replies))
+        .await
+        .expect("answered once the first left")
+        .unwrap();
+    assert_eq!(replies[..4], [5, 0, 5, 0], "{replies:?}");
+    assert!(banner(&mut second).await.contains(WEB_1));
+    assert_eq!(accept_queue(proxy.addr), 0);
+    assert_eq!(sim.stats().tunnels_opened, 2);
 }
 
 #[tokio::test]

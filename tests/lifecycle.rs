@@ -93,9 +93,10 @@ async fn round_trip(proxy: &Proxy) {
     assert_eq!(rest, b"x");
 }
 
-/// Waits until the proxy's descriptors are back to `fds`; returns the last reading.
+/// Waits until the proxy's descriptors are back to `fds` or fewer, for at
+/// most [`PATIENCE`]; returns the last reading, which the caller judges.
 async fn settled(proxy: &Proxy, fds: usize) -> (usize, u64) {
-    timeout(PATIENCE, async {
+    let back = async {
         loop {
             let now = usage(proxy.pid());
             if now.0 <= fds {
@@ -104,10 +105,25 @@ async fn settled(proxy: &Proxy, fds: usize) -> (usize, u64) {
             // Observing another process: re-read until its sockets are closed.
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("descriptors stay above {fds}: {:?}", usage(proxy.pid())))
+    };
+    timeout(PATIENCE, back)
+        .await
+        .unwrap_or_else(|_| usage(proxy.pid()))
 }
+
+/// Waits until the simulated EICE serves no tunnel.
+async fn no_tunnel_left(proxy: &Proxy) {
+    let idle = proxy.aws.eice.wait_for(|s| s.tunnels_active == 0);
+    let stats = timeout(PATIENCE, idle).await;
+    assert!(
+        stats.is_ok(),
+        "tunnels still open: {:?}",
+        proxy.aws.eice.stats()
+    );
+}
+
+/// Tunnels held open at once to show the descriptor count follows them.
+const HELD: usize = 16;
 
 #[tokio::test]
 async fn ten_thousand_connections_leave_no_descriptor_or_memory_behind() {
@@ -123,19 +139,49 @@ async fn ten_thousand_connections_leave_no_descriptor_or_memory_behind() {
     for _ in 0..200 {
         round_trip(&proxy).await;
     }
-    proxy.aws.eice.wait_for(|s| s.tunnels_active == 0).await;
+    no_tunnel_left(&proxy).await;
     let (fds, _) = usage(proxy.pid());
     let (_, rss_before) = settled(&proxy, fds).await;
+
+    // The count is the proxy's sockets: it rises by at least one (the
+    // client's) for every tunnel held open, and falls back once they close.
+    let mut held = Vec::new();
+    for _ in 0..HELD {
+        let mut s = socks5(proxy.addr, Dest::Domain(WEB_1), 22, None, CONNECT)
+            .await
+            .expect("connected");
+        assert!(banner(&mut s).await.contains(WEB_1));
+        held.push(s);
+    }
+    let (fds_open, _) = usage(proxy.pid());
+    eprintln!("descriptors: {fds} idle, {fds_open} with {HELD} tunnels open");
+    assert!(
+        fds_open >= fds + HELD,
+        "descriptors {fds_open} with {HELD} tunnels open, baseline {fds}"
+    );
+    drop(held);
+    no_tunnel_left(&proxy).await;
+    let (fds_closed, _) = settled(&proxy, fds).await;
+    assert!(
+        fds_closed <= fds,
+        "descriptors {fds_closed} after {HELD} tunnels closed, baseline {fds}"
+    );
 
     for _ in 0..10_000 {
         round_trip(&proxy).await;
     }
-    proxy.aws.eice.wait_for(|s| s.tunnels_active == 0).await;
+    no_tunnel_left(&proxy).await;
     let (fds_after, rss_after) = settled(&proxy, fds).await;
-    assert!(fds_after <= fds, "descriptors {fds_after}, baseline {fds}");
+    assert!(
+        fds_after <= fds,
+        "descriptors {fds_after} after 10,000 connections, baseline {fds}"
+    );
     assert!(
         rss_after <= rss_before + 4 * 1024,
         "RSS grew from {rss_before} KiB to {rss_after} KiB over 10,000 connections"
     );
-    assert_eq!(proxy.aws.eice.stats().tunnels_opened, 10_200);
+    assert_eq!(
+        proxy.aws.eice.stats().tunnels_opened,
+        (10_200 + HELD) as u64
+    );
 }

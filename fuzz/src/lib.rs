@@ -1,6 +1,8 @@
-//! What the fuzz targets share: one runtime for the whole fuzzing process, and
-//! a scripted client that plays the fuzzer's bytes against a server over an
-//! in-memory duplex stream. Nothing here opens a socket.
+//! What the fuzz targets share: one runtime for the whole fuzzing process, a
+//! scripted client that plays the fuzzer's bytes against a server over an
+//! in-memory duplex stream, and the oracles of `tests/oracle/` (what each
+//! input must be answered), the same files the property tests use. Nothing
+//! here opens a socket.
 //!
 //! The runtime's clock is paused: whenever every task is waiting, tokio jumps
 //! the clock to the next timer. A server stuck waiting for bytes that will never
@@ -13,6 +15,11 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio::runtime::Runtime;
+
+#[path = "../../tests/oracle/http_connect.rs"]
+pub mod http_oracle;
+#[path = "../../tests/oracle/socks5.rs"]
+pub mod socks5_oracle;
 
 /// How long (on the paused clock) one exchange may take before it counts as a hang.
 /// Longer than [`LINGER`] and any timeout a server under test is given, so those fire first.

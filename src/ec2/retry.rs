@@ -196,11 +196,36 @@ mod tests {
     use RetryKind::{Throttling, Transient};
 
     #[test]
-    fn backoff_grows_to_its_ceiling_with_jitter_below_it() {
+    fn backoff_doubles_from_one_second_to_twenty_with_full_jitter() {
         let retry = Retry::default();
-        for attempt in 1..10 {
-            let ceiling = Duration::from_secs(1 << (attempt - 1)).min(retry.max_backoff);
-            assert!(retry.backoff(attempt) < ceiling, "attempt {attempt}");
+        // The ceiling of the pause after attempt n: 1 s, doubled each time, at most 20 s.
+        let ceilings = [
+            (1, 1),
+            (2, 2),
+            (3, 4),
+            (4, 8),
+            (5, 16),
+            (6, 20),
+            (7, 20),
+            (40, 20),
+        ];
+        for (attempt, ceiling) in ceilings {
+            let ceiling = Duration::from_secs(ceiling);
+            let draws: Vec<Duration> = (0..64).map(|_| retry.backoff(attempt)).collect();
+            // Full jitter: uniform below the ceiling, so 64 draws land in both
+            // halves (all in one half has odds of 2^-63).
+            assert!(
+                draws.iter().all(|d| *d < ceiling),
+                "attempt {attempt}: {draws:?} reach {ceiling:?}"
+            );
+            assert!(
+                draws.iter().any(|d| *d >= ceiling / 2),
+                "attempt {attempt}: {draws:?} all below half of {ceiling:?}"
+            );
+            assert!(
+                draws.iter().any(|d| *d < ceiling / 2),
+                "attempt {attempt}: {draws:?} all above half of {ceiling:?}"
+            );
         }
         // Jitter differs between calls (equal twice in a row is vanishingly unlikely
         // for a 53-bit draw, three times impossible in practice).

@@ -202,7 +202,17 @@ pub fn keep_alive(tcp: &TcpStream) {
 /// (RFC 8305): the first to connect wins, the others are closed.
 async fn dial(addrs: impl IntoIterator<Item = SocketAddr>) -> io::Result<TcpStream> {
     let ordered = happy_eyeballs::interleave(addrs);
-    let (tcp, addr) = happy_eyeballs::race(&ordered, TcpStream::connect, || {
+    // Each attempt is logged as it starts and if it fails, so the debug log
+    // shows the order the race tried the families in (tests/dualstack.rs reads it).
+    let attempt = |addr: SocketAddr| async move {
+        tracing::debug!(%addr, "dialling");
+        let result = TcpStream::connect(addr).await;
+        if let Err(error) = &result {
+            tracing::debug!(%addr, %error, "no connection");
+        }
+        result
+    };
+    let (tcp, addr) = happy_eyeballs::race(&ordered, attempt, || {
         tokio::time::sleep(happy_eyeballs::ATTEMPT_DELAY)
     })
     .await

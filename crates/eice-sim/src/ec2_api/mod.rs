@@ -48,8 +48,8 @@ pub(crate) mod xml;
 use std::collections::HashMap;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError};
 
 use tokio::task::JoinHandle;
 
@@ -215,6 +215,16 @@ impl Ec2Sim {
     /// sends its calls over one kept connection rather than one each.
     pub fn connections(&self) -> usize {
         self.shared.connections.load(Ordering::Relaxed)
+    }
+
+    /// The client address of every connection the server accepted, in order:
+    /// who dialled it (through a proxy, the proxy's outgoing address).
+    pub fn peers(&self) -> Vec<SocketAddr> {
+        self.shared
+            .peers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Fails the next `times` calls of `action` with `fault` (after any one-shot

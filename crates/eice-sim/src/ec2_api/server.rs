@@ -7,7 +7,7 @@
 //! (when the simulator is dropped) ends every connection with it.
 
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -42,7 +42,8 @@ pub(super) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
+                Ok((stream, peer)) => {
+                    shared.peers.lock().unwrap_or_else(PoisonError::into_inner).push(peer);
                     shared.connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     connections.spawn(serve_connection(stream, Arc::clone(&shared)));
                 }

@@ -4,6 +4,7 @@
 //! ([`Regions`]); calls are counted per region and action.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
@@ -43,6 +44,8 @@ pub(super) struct Shared {
     /// TCP connections accepted, for every service at this URL: proof that
     /// a client's calls ride one kept connection.
     pub(super) connections: AtomicUsize,
+    /// The client address of every accepted connection, in order.
+    pub(super) peers: Mutex<Vec<SocketAddr>>,
     faults: Mutex<FaultTable>,
     /// Distinguishes this simulator's request ids from another's in one test.
     instance_seed: u64,
@@ -66,6 +69,7 @@ impl Shared {
             calls: Mutex::default(),
             total: AtomicUsize::new(0),
             connections: AtomicUsize::new(0),
+            peers: Mutex::default(),
             faults: Mutex::default(),
             instance_seed,
             request_seq: AtomicU64::new(0),

@@ -156,6 +156,7 @@ pub(super) fn accepted(shared: &Shared, peer: SocketAddr) -> Conn {
     let mut number = 0;
     shared.stats.update(|stats| {
         stats.connections_accepted += 1;
+        stats.peers.push(peer);
         number = stats.connections_accepted;
     });
     Conn {

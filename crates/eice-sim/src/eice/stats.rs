@@ -4,6 +4,7 @@
 //! channel that ticks on every change, so a test can wait for "the tunnel ended"
 //! instead of sleeping and hoping.
 
+use std::net::SocketAddr;
 use std::sync::{Mutex, PoisonError};
 
 use tokio::sync::watch;
@@ -41,6 +42,9 @@ pub struct EiceStats {
     pub hosts: Vec<String>,
     /// TCP connections accepted, each numbered in this order from 1.
     pub connections_accepted: u64,
+    /// The client address of every accepted connection, in that order: who
+    /// dialled the service (through a proxy, the proxy's outgoing address).
+    pub peers: Vec<SocketAddr>,
     /// For every accepted upgrade, in order (as `hosts`): the number of the
     /// connection that carried it.
     pub tunnel_connections: Vec<u64>,
