@@ -202,7 +202,7 @@ async fn a_wrong_secret_is_reported_as_a_signature_mismatch() {
 #[tokio::test]
 async fn an_expired_url_is_reported_with_the_clock_hint() {
     let sim = Sim::start_with(eice_sim::eice::EiceSimConfig {
-        clock_skew_secs: 600,
+        clock: eice_sim::clock::SimClock::skewed(600),
         ..Default::default()
     })
     .await;
