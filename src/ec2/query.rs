@@ -23,9 +23,10 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-use super::AwsError;
 use super::endpoint::ApiUrl;
 use super::xml::{self, ErrorDocument};
+use super::{AwsError, auth};
+use crate::clock::Clock;
 use crate::credentials::CredentialCache;
 use crate::metrics::{ApiOutcome, count_api_call};
 use crate::net::{Transport, TransportError};
@@ -103,6 +104,8 @@ pub struct Settings {
     pub connect_timeout: Duration,
     /// One attempt, from connecting to the last byte of the answer.
     pub attempt_timeout: Duration,
+    /// Signing times, corrected by the skew the `Date` of each answer shows.
+    pub clock: Clock,
 }
 
 impl Settings {
@@ -114,6 +117,7 @@ impl Settings {
             retry: Retry::default(),
             connect_timeout: Duration::from_millis(3100),
             attempt_timeout: Duration::from_secs(30),
+            clock: Clock::process(),
         }
     }
 }
@@ -159,6 +163,7 @@ impl Failure {
             message: String::new(),
             request_id: None,
             timed_out: false,
+            signer: None,
         };
         match self {
             Failure::Service { error, .. } => {
@@ -249,6 +254,7 @@ impl Query {
         let body = Bytes::from(body);
         let retry = self.settings.retry;
         let mut attempt = 1;
+        let mut clock_corrected = false;
         let result = loop {
             let timeout = self.settings.attempt_timeout;
             let result = match tokio::time::timeout(timeout, self.attempt(&body)).await {
@@ -256,6 +262,15 @@ impl Query {
                 Err(_) => Err(Failure::TimedOut),
             };
             match result {
+                Err(Failure::Service { error, .. })
+                    if !clock_corrected
+                        && auth::is_clock_skew(&error.code, self.settings.clock.skew()) =>
+                {
+                    // Signed with a clock AWS calls wrong by the Date of its
+                    // answer: once more at once, at AWS's time (as the SDKs do).
+                    tracing::debug!(action, code = %error.code, "EC2 refused the clock; retrying");
+                    clock_corrected = true;
+                }
                 Err(failure) if failure.retryable() && attempt < retry.max_attempts => {
                     tracing::debug!(action, attempt, ?failure, "EC2 call failed; retrying");
                     tokio::time::sleep(retry.backoff(attempt)).await;
@@ -264,8 +279,11 @@ impl Query {
                 result => break result,
             }
         };
-        let result = result
-            .map_err(|f| f.into_error(action, &self.settings.url, self.settings.attempt_timeout));
+        let result = result.map_err(|f| {
+            let mut e = f.into_error(action, &self.settings.url, self.settings.attempt_timeout);
+            auth::after_failure(&mut e, &self.credentials, self.settings.clock.skew());
+            e
+        });
         count_api_call(
             action,
             match &result {
@@ -274,12 +292,6 @@ impl Query {
                 Err(e) => ApiOutcome::Failed(e.code.as_deref()),
             },
         );
-        if let Err(e) = &result
-            && e.code.as_deref() == Some("ExpiredToken")
-        {
-            // The next call asks the credential chain again.
-            self.credentials.invalidate();
-        }
         result
     }
 
@@ -316,6 +328,7 @@ impl Query {
             message: format!("{message} (from {})", self.settings.url),
             request_id: None,
             timed_out: false,
+            signer: None,
         }
     }
 
@@ -330,17 +343,20 @@ impl Query {
             Some(sender) => (sender, true),
             None => (self.connect().await?, false),
         };
+        let mut sent = SystemTime::now();
         let mut response = sender.send_request(self.request(body, &credentials)?).await;
         if reused && response.is_err() {
             // The server closed the kept connection as we used it: nothing
             // was answered, so a fresh connection costs no attempt.
             sender = self.connect().await?;
+            sent = SystemTime::now();
             response = sender.send_request(self.request(body, &credentials)?).await;
         }
         let response = response.map_err(|e| Failure::Transport {
             message: format!("the connection to {} failed: {e}", self.settings.url),
             retry: true,
         })?;
+        self.learn_skew(response.headers(), sent);
         let status = response.status().as_u16();
         let answer = Limited::new(response.into_body(), MAX_ANSWER)
             .collect()
@@ -364,7 +380,19 @@ impl Query {
         })
     }
 
-    /// The POST for `body`, signed now.
+    /// Learns the clock skew from an answer's `Date`, unless a cache on the
+    /// way answered (`Age`), whose date is old.
+    fn learn_skew(&self, headers: &http::HeaderMap, sent: SystemTime) {
+        if headers.contains_key(http::header::AGE) {
+            return;
+        }
+        let date = headers
+            .get(http::header::DATE)
+            .and_then(|d| d.to_str().ok());
+        self.settings.clock.learn(date, sent, SystemTime::now());
+    }
+
+    /// The POST for `body`, signed now by AWS's clock.
     fn request(
         &self,
         body: &Bytes,
@@ -378,7 +406,7 @@ impl Query {
             .identity(&identity)
             .region(&self.settings.region)
             .name(SIGNING_NAME)
-            .time(SystemTime::now())
+            .time(self.settings.clock.now())
             .settings(SigningSettings::default())
             .build()
             .map_err(|e| Failure::Local(format!("cannot sign an EC2 call: {e}")))?;

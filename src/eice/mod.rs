@@ -15,8 +15,9 @@
 //!   endpoint override, extra CA roots, FIPS, which of an endpoint's names
 //!   to dial), read from the environment and the config file.
 //!
-//! It depends on nothing of the proxy but [`crate::credentials`] (to sign),
-//! [`crate::net`] (to connect) and [`crate::reply`] (what each refusal tells a client).
+//! It depends on nothing of the proxy but [`crate::credentials`] and
+//! [`crate::clock`] (to sign), [`crate::net`] (to connect) and
+//! [`crate::reply`] (what each refusal tells a client).
 
 mod dial;
 mod error;
