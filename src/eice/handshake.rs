@@ -264,11 +264,22 @@ mod tests {
 
     #[tokio::test]
     async fn an_error_body_is_read_whole_even_when_it_arrives_late() {
-        let r = exchange("HTTP/1.1 400 Bad Request\r\nContent-Length: 27\r\n\r\n{\"ErrorCode\":\"Bad\",\"M\":1}\n\n").await;
+        let r = exchange("HTTP/1.1 400 Bad Request\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\nContent-Length: 27\r\n\r\n{\"ErrorCode\":\"Bad\",\"M\":1}\n\n").await;
         match r.unwrap() {
-            Upgrade::Refused { status, body, .. } => {
+            Upgrade::Refused {
+                status,
+                body,
+                timing,
+                ..
+            } => {
                 assert_eq!(status, 400);
                 assert_eq!(body.len(), 27);
+                // The service's clock, for the skew.
+                assert_eq!(
+                    timing.date.as_deref(),
+                    Some("Sun, 06 Nov 1994 08:49:37 GMT")
+                );
+                assert!(timing.sent <= timing.received);
             }
             other => panic!("{other:?}"),
         }
