@@ -12,6 +12,8 @@
 //! (no policy grants anything to a key AWS does not accept). Expired ones are
 //! dropped, so the next call asks the credential chain again.
 
+use std::time::Duration;
+
 use crate::clock::{SKEW_THRESHOLD, Skew};
 use crate::credentials::CredentialCache;
 
@@ -55,10 +57,15 @@ pub(super) fn rejects_credentials(code: &str) -> bool {
 }
 
 /// After a failed call: a refusal of the credentials names them (`signer`),
-/// and expired ones are dropped so the next call asks the chain again
-/// (`RequestExpired` only when the clock is right: with a skewed clock it
-/// says the signature was old, not the token).
-pub(super) fn after_failure(error: &mut AwsError, credentials: &CredentialCache, skew: Skew) {
+/// and expired ones are dropped so the next call asks the chain again.
+/// `RequestExpired` only when its request was signed at AWS's time: when the
+/// skew learned since (`misjudged`: by how much its signing time was off)
+/// is over the threshold, it said the signature was old, not the token.
+pub(super) fn after_failure(
+    error: &mut AwsError,
+    credentials: &CredentialCache,
+    misjudged: Duration,
+) {
     let Some(code) = error.code.as_deref() else {
         return;
     };
@@ -66,7 +73,7 @@ pub(super) fn after_failure(error: &mut AwsError, credentials: &CredentialCache,
         return;
     }
     error.signer = credentials.describe();
-    let skewed = code == "RequestExpired" && skew.magnitude() > SKEW_THRESHOLD;
+    let skewed = code == "RequestExpired" && misjudged > SKEW_THRESHOLD;
     if EXPIRED_CODES.contains(&code) && !skewed {
         credentials.invalidate();
     }

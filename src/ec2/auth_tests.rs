@@ -333,3 +333,52 @@ async fn a_successful_answer_teaches_the_next_call_awss_time_unless_a_cache_answ
     assert_signed_at(seen[1].signed_at, 0);
     assert_signed_at(seen[2].signed_at, TEN_MINUTES);
 }
+
+#[tokio::test]
+async fn request_expired_after_the_clock_was_corrected_is_the_tokens() {
+    let skew = 2 * TEN_MINUTES;
+    let server = Scripted::start(vec![
+        refused(400, "RequestExpired", "Request has expired.", skew),
+        refused(400, "RequestExpired", "Request has expired.", skew),
+        ok(skew),
+    ])
+    .await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let cache = CredentialCache::new(Some(counting_provider(Arc::clone(&calls))));
+    let (ec2, _) = client(&server, Arc::new(cache));
+    let e = ec2.vpc_cidrs().await.unwrap_err();
+    assert_eq!(e.code.as_deref(), Some("RequestExpired"));
+    ec2.vpc_cidrs().await.unwrap();
+    let keys: Vec<String> = server.seen().into_iter().map(|s| s.access_key).collect();
+    assert_eq!(keys, ["AKIDFIXTURE1", "AKIDFIXTURE1", "AKIDFIXTURE2"]);
+}
+
+#[tokio::test]
+async fn request_expired_signed_before_the_clock_jumped_again_keeps_the_credentials() {
+    // The clock is corrected once, then jumps again while the call is retried.
+    let server = Scripted::start(vec![
+        refused(401, "AuthFailure", AUTH_FAILURE, TEN_MINUTES),
+        refused(503, "Unavailable", "The server is overloaded.", TEN_MINUTES),
+        refused(
+            400,
+            "RequestExpired",
+            "Request has expired.",
+            3 * TEN_MINUTES,
+        ),
+        ok(3 * TEN_MINUTES),
+    ])
+    .await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let cache = CredentialCache::new(Some(counting_provider(Arc::clone(&calls))));
+    let (ec2, _) = client(&server, Arc::new(cache));
+    let e = ec2.vpc_cidrs().await.unwrap_err();
+    assert_eq!(e.code.as_deref(), Some("RequestExpired"));
+    ec2.vpc_cidrs().await.unwrap();
+    let seen = server.seen();
+    assert_signed_at(seen[3].signed_at, 3 * TEN_MINUTES);
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "the token was not the cause"
+    );
+}

@@ -255,7 +255,9 @@ impl Query {
         let retry = self.settings.retry;
         let mut attempt = 1;
         let mut clock_corrected = false;
+        let mut signed_with;
         let result = loop {
+            signed_with = self.settings.clock.skew();
             let timeout = self.settings.attempt_timeout;
             let result = match tokio::time::timeout(timeout, self.attempt(&body)).await {
                 Ok(result) => result,
@@ -281,7 +283,8 @@ impl Query {
         };
         let result = result.map_err(|f| {
             let mut e = f.into_error(action, &self.settings.url, self.settings.attempt_timeout);
-            auth::after_failure(&mut e, &self.credentials, self.settings.clock.skew());
+            let skew = self.settings.clock.skew();
+            auth::after_failure(&mut e, &self.credentials, skew.distance(signed_with));
             e
         });
         count_api_call(
