@@ -228,9 +228,9 @@ async fn a_url_refused_for_the_clock_is_signed_again_at_the_services_time() {
             .await
             .unwrap()
             .unwrap();
-        instance.await.unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(output.status.success(), "{stderr}");
+        timeout(PATIENCE, instance).await.unwrap().unwrap();
         assert_eq!(output.stdout, b"hello");
         assert_eq!(sim.eice.stats().rejected, ["InvalidSignatureException"]);
         let warnings: Vec<&str> = stderr
