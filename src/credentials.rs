@@ -4,13 +4,17 @@
 //! profiles, SSO, web identity, container and instance metadata), exactly as the
 //! AWS CLI finds them. Every tunnel needs a fresh signature, so the chain's
 //! answer is cached here until shortly before it expires: a warm connection
-//! must not wait on an SSO or metadata round trip.
+//! must not wait on an SSO or metadata round trip. Credentials that name no
+//! expiry (a `credential_process` without `Expiration`) are kept 15 minutes,
+//! as the SDKs' identity cache keeps them, so a long-running `serve` picks up
+//! new ones without a restart.
 
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_credential_types::Credentials;
+use aws_credential_types::credential_feature::AwsCredentialFeature;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use aws_types::service_config::ServiceConfigKey;
@@ -18,6 +22,10 @@ use aws_types::service_config::ServiceConfigKey;
 /// Credentials this close to expiry are refreshed before signing, so that a
 /// URL signed now is still backed by valid credentials when the service checks it.
 const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(5 * 60);
+
+/// How long credentials without an expiry are used before the chain is asked
+/// again: the SDKs' identity cache's default.
+const LIFETIME_WITHOUT_EXPIRY: Duration = Duration::from_secs(15 * 60);
 
 /// Why no credentials could be had.
 #[derive(Debug, thiserror::Error)]
@@ -72,10 +80,12 @@ pub fn ec2_endpoint_url(config: &SdkConfig) -> Option<String> {
 pub struct CredentialCache {
     /// The chain that produces credentials; `None` when nothing is configured.
     provider: Option<SharedCredentialsProvider>,
-    /// The last answer, reused while it is fresh.
-    current: Mutex<Option<Credentials>>,
+    /// The last answer and when it came, reused while it is fresh.
+    current: Mutex<Option<(Credentials, SystemTime)>>,
     /// Serialises refreshes so that many connections arriving at once make one call.
     refresh: tokio::sync::Mutex<()>,
+    /// The AWS profile the chain reads, to say where rejected credentials came from.
+    profile: Option<String>,
 }
 
 impl CredentialCache {
@@ -90,7 +100,15 @@ impl CredentialCache {
             provider,
             current: Mutex::new(None),
             refresh: tokio::sync::Mutex::new(()),
+            profile: None,
         }
+    }
+
+    /// The same cache, knowing that its chain reads profile `name` (for
+    /// [`CredentialCache::describe`]).
+    pub fn for_profile(mut self, name: impl Into<String>) -> CredentialCache {
+        self.profile = Some(name.into());
+        self
     }
 
     /// Fixed credentials, never refreshed.
@@ -112,8 +130,23 @@ impl CredentialCache {
             .provide_credentials()
             .await
             .map_err(|e| CredentialsError::Provider(error_chain(&e)))?;
-        *self.current.lock().expect("credential cache lock") = Some(credentials.clone());
+        *self.current.lock().expect("credential cache lock") =
+            Some((credentials.clone(), SystemTime::now()));
         Ok(credentials)
+    }
+
+    /// Which credentials the cache holds and where they came from ("access
+    /// key AKIA… from the environment (AWS_ACCESS_KEY_ID)"), for an error that
+    /// says AWS did not accept them. They are the ones the failed request was
+    /// signed with: the cache changes only when they are refreshed or dropped.
+    pub fn describe(&self) -> Option<String> {
+        let current = self.current.lock().expect("credential cache lock");
+        let (credentials, _) = current.as_ref()?;
+        Some(format!(
+            "access key {} from {}",
+            credentials.access_key_id(),
+            source(credentials, self.profile.as_deref())
+        ))
     }
 
     /// Drops the cached answer, so the next `get` asks the chain again (after
@@ -126,16 +159,68 @@ impl CredentialCache {
         let current = self.current.lock().expect("credential cache lock");
         current
             .as_ref()
-            .filter(|c| is_fresh(c, SystemTime::now()))
-            .cloned()
+            .filter(|(c, fetched)| is_fresh(c, *fetched, SystemTime::now()))
+            .map(|(c, _)| c.clone())
     }
 }
 
-fn is_fresh(credentials: &Credentials, now: SystemTime) -> bool {
+/// Whether credentials fetched at `fetched` may still sign at `now`.
+fn is_fresh(credentials: &Credentials, fetched: SystemTime, now: SystemTime) -> bool {
     match credentials.expiry() {
-        None => true,
+        None => now < fetched + LIFETIME_WITHOUT_EXPIRY,
         Some(expiry) => now + REFRESH_BEFORE_EXPIRY < expiry,
     }
+}
+
+/// Where the chain found `credentials`, in the words of the AWS configuration
+/// (read from the features the SDK's providers record on what they return;
+/// else the provider's name).
+fn source(credentials: &Credentials, profile: Option<&str>) -> String {
+    use AwsCredentialFeature as F;
+    let profile = match profile {
+        Some(name) => format!("profile {name}"),
+        None => "the profile".to_owned(),
+    };
+    let features = credentials
+        .get_property::<Vec<AwsCredentialFeature>>()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let has = |wanted: &[F]| features.iter().any(|f| wanted.contains(f));
+    if has(&[F::CredentialsProcess, F::CredentialsProfileProcess]) {
+        format!("the credential_process of {profile}")
+    } else if has(&[F::CredentialsSso, F::CredentialsProfileSso]) {
+        format!("SSO ({profile}; aws sso login renews it)")
+    } else if has(&[
+        F::CredentialsStsAssumeRoleWebId,
+        F::CredentialsEnvVarsStsWebIdToken,
+        F::CredentialsProfileStsWebIdToken,
+    ]) {
+        "a web identity token (AWS_WEB_IDENTITY_TOKEN_FILE)".to_owned()
+    } else if has(&[F::CredentialsStsAssumeRole]) {
+        format!("a role assumed for {profile}")
+    } else if has(&[F::CredentialsLogin, F::CredentialsProfileLogin]) {
+        format!("aws login ({profile})")
+    } else if has(&[F::CredentialsImds]) {
+        "the instance metadata service (IMDS)".to_owned()
+    } else if has(&[F::CredentialsHttp]) {
+        "the container credentials endpoint".to_owned()
+    } else if has(&[F::CredentialsEnvVars]) {
+        "the environment (AWS_ACCESS_KEY_ID)".to_owned()
+    } else if has(&[F::CredentialsProfile]) {
+        profile
+    } else {
+        format!("the credential provider {}", provider_name(credentials))
+    }
+}
+
+/// The name a provider gave its credentials, which they show only in their
+/// `Debug` form.
+fn provider_name(credentials: &Credentials) -> String {
+    let debug = format!("{credentials:?}");
+    debug
+        .split_once("provider_name: \"")
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .map_or_else(|| "in use".to_owned(), |(name, _)| name.to_owned())
 }
 
 /// An error and its sources on one line, the way a user needs to read them.
@@ -164,15 +249,63 @@ mod tests {
     #[test]
     fn credentials_near_expiry_are_not_fresh() {
         let now = SystemTime::now();
-        assert!(is_fresh(&expiring_at(None), now));
-        assert!(is_fresh(
-            &expiring_at(Some(now + Duration::from_secs(3600))),
-            now
-        ));
-        assert!(!is_fresh(
-            &expiring_at(Some(now + Duration::from_secs(60))),
-            now
-        ));
+        assert!(is_fresh(&expiring_at(None), now, now));
+        let hour = expiring_at(Some(now + Duration::from_secs(3600)));
+        assert!(is_fresh(&hour, now, now));
+        let minute = expiring_at(Some(now + Duration::from_secs(60)));
+        assert!(!is_fresh(&minute, now, now));
+    }
+
+    #[test]
+    fn credentials_without_an_expiry_are_kept_fifteen_minutes() {
+        let fetched = SystemTime::now();
+        let never = expiring_at(None);
+        let minutes = |m: u64| fetched + Duration::from_secs(m * 60);
+        assert!(is_fresh(&never, fetched, minutes(14)));
+        assert!(!is_fresh(&never, fetched, minutes(15)));
+        // An expiry of their own still rules, however old the answer.
+        let later = expiring_at(Some(minutes(180)));
+        assert!(is_fresh(&later, fetched, minutes(60)));
+    }
+
+    #[test]
+    fn the_source_of_credentials_is_named_as_the_aws_config_names_it() {
+        let with = |features: &[AwsCredentialFeature]| {
+            let mut c = expiring_at(None);
+            c.get_property_mut_or_default::<Vec<AwsCredentialFeature>>()
+                .extend_from_slice(features);
+            c
+        };
+        use AwsCredentialFeature as F;
+        let env = with(&[F::CredentialsEnvVars]);
+        assert_eq!(source(&env, None), "the environment (AWS_ACCESS_KEY_ID)");
+        let process = with(&[F::CredentialsProcess, F::CredentialsProfile]);
+        assert_eq!(
+            source(&process, Some("dev")),
+            "the credential_process of profile dev"
+        );
+        assert_eq!(
+            source(&with(&[F::CredentialsProfile]), Some("dev")),
+            "profile dev"
+        );
+        assert!(source(&with(&[F::CredentialsImds]), None).contains("IMDS"));
+        assert!(source(&with(&[F::CredentialsSso]), None).contains("SSO"));
+        // No feature recorded: the provider's own name.
+        assert_eq!(
+            source(&expiring_at(None), None),
+            "the credential provider test"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_cache_describes_the_key_it_signs_with() {
+        let cache = CredentialCache::fixed(expiring_at(None)).for_profile("ops");
+        assert_eq!(cache.describe(), None, "nothing fetched yet");
+        cache.get().await.unwrap();
+        assert_eq!(
+            cache.describe().as_deref(),
+            Some("access key AKID from the credential provider test")
+        );
     }
 
     #[tokio::test]

@@ -26,6 +26,7 @@
 //! | module | job |
 //! | --- | --- |
 //! | [`reply`] | what a SOCKS5 or HTTP client is told of a failure: one table for both |
+//! | [`clock`] | AWS's time: the skew learned from the `Date` of AWS's answers, which every signature (EC2 calls, presigned URLs) is corrected by |
 //! | [`target`] | what the client asked for: instance id, IP, private DNS name, Name tag |
 //! | [`glob`] | `*` and `?` wildcards, for `[[push_key]]` rules and known_hosts patterns |
 //! | [`partitions`] | the AWS partitions as the SDKs' endpoint rules see them: DNS suffixes, FIPS and dual-stack, region names |
@@ -64,6 +65,7 @@
 pub(crate) mod agent;
 pub mod aws_names;
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod credentials;

@@ -199,17 +199,52 @@ async fn a_wrong_secret_is_reported_as_a_signature_mismatch() {
     );
 }
 
+/// With no EC2 call to learn AWS's time from (`--endpoint-id`), a URL the
+/// service refuses for the clock is signed again at the time its refusal's
+/// `Date` tells, and the user is told once that the clock is off.
 #[tokio::test]
-async fn an_expired_url_is_reported_with_the_clock_hint() {
-    let sim = Sim::start_with(eice_sim::eice::EiceSimConfig {
-        clock_skew_secs: 600,
-        ..Default::default()
-    })
-    .await;
-    let stderr = failing_connect(&sim, "10.0.1.25", 22, &[]).await;
-    assert!(stderr.contains("HTTP 403"), "{stderr}");
-    assert!(stderr.to_lowercase().contains("expired"), "{stderr}");
-    assert!(stderr.contains("clock"), "{stderr}");
+async fn a_url_refused_for_the_clock_is_signed_again_at_the_services_time() {
+    for skew in [600, -600] {
+        let sim = Sim::start_with(eice_sim::eice::EiceSimConfig {
+            clock: eice_sim::clock::SimClock::skewed(skew),
+            tls: true,
+            ..Default::default()
+        })
+        .await;
+        let (listener, addr) = instance_listener().await;
+        sim.route("10.0.1.25:22", addr);
+        let instance = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = Vec::new();
+            socket.read_to_end(&mut request).await.unwrap();
+            socket.write_all(&request).await.unwrap();
+        });
+        let mut cmd = sim.connect("10.0.1.25", 22, &[]);
+        let mut child = cmd.spawn().unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"hello").await.unwrap();
+        drop(stdin);
+        let output = timeout(PATIENCE, child.wait_with_output())
+            .await
+            .unwrap()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{stderr}");
+        timeout(PATIENCE, instance).await.unwrap().unwrap();
+        assert_eq!(output.stdout, b"hello");
+        assert_eq!(sim.eice.stats().rejected, ["InvalidSignatureException"]);
+        let warnings: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.contains("WARN") && l.contains("clock is"))
+            .collect();
+        assert_eq!(warnings.len(), 1, "{stderr}");
+        let way = if skew > 0 {
+            "behind AWS's"
+        } else {
+            "ahead of AWS's"
+        };
+        assert!(warnings[0].contains(way), "{stderr}");
+    }
 }
 
 #[tokio::test]

@@ -55,7 +55,8 @@ pub(super) async fn run(aws_args: &AwsArgs, args: ConnectArgs) -> anyhow::Result
                     port: target.port,
                     max_tunnel_duration: config.max_tunnel_duration,
                 };
-                let credentials = CredentialCache::from_sdk_config(&sdk);
+                let credentials = CredentialCache::from_sdk_config(&sdk)
+                    .for_profile(super::profile_name(aws_args.profile.as_deref()));
                 let tunnel = super::connector(&config)?
                     .open(&request, &credentials)
                     .await

@@ -207,13 +207,8 @@ impl ProfileAws {
         scope: &Scope,
         config: &Config,
     ) -> anyhow::Result<RouteFile> {
-        let profile = scope
-            .profile
-            .clone()
-            .or_else(|| std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()))
-            .unwrap_or_else(|| "default".to_owned());
         let identity = Identity {
-            profile,
+            profile: profile_name(scope.profile.as_deref()),
             region: scope.region.clone(),
             api: self.ec2_url(&scope.region)?.to_string(),
         };
@@ -251,7 +246,9 @@ async fn load_aws(config: &Config) -> anyhow::Result<(Plan, Vec<ProfileAws>)> {
             .find(|s| s.profile == profile)
             .map(|s| s.region.clone());
         let sdk = credentials::load_sdk_config(first_region, profile.clone(), http.clone()).await;
-        let credentials = Arc::new(CredentialCache::from_sdk_config(&sdk));
+        let credentials = Arc::new(
+            CredentialCache::from_sdk_config(&sdk).for_profile(profile_name(profile.as_deref())),
+        );
         let ec2_url = credentials::ec2_endpoint_url(&sdk);
         if let Some(url) = &ec2_url {
             ApiUrl::parse(url).map_err(anyhow::Error::msg)?;
@@ -265,6 +262,15 @@ async fn load_aws(config: &Config) -> anyhow::Result<(Plan, Vec<ProfileAws>)> {
         });
     }
     Ok((plan, profiles))
+}
+
+/// The AWS profile as the user set it (`--profile`, the config,
+/// `AWS_PROFILE`), else `default`.
+fn profile_name(profile: Option<&str>) -> String {
+    profile
+        .map(str::to_owned)
+        .or_else(|| std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()))
+        .unwrap_or_else(|| "default".to_owned())
 }
 
 /// The tunnels' settings: the environment's, with the config file's

@@ -77,6 +77,8 @@ pub(super) async fn run(aws_args: &AwsArgs, args: SshArgs) -> anyhow::Result<Exi
     );
     let (options, remote_command) = split_ssh_args(&args.ssh_args);
     let mut ssh = tokio::process::Command::new("ssh");
+    // The ProxyCommand signs with the clock skew learned here, from the start.
+    ssh.envs(crate::clock::Clock::process().hand_down());
     ssh.arg("-o")
         .arg(format!("ProxyCommand={proxy_command}"))
         .arg("-o")

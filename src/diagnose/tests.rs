@@ -56,6 +56,7 @@ fn a_denied_describe_names_the_permission() {
         message: "You are not authorized".into(),
         request_id: None,
         timed_out: false,
+        signer: None,
     };
     assert_eq!(
         not_read(&e),

@@ -8,12 +8,14 @@
 //! denial can say which permission is missing.
 //!
 //! - [`query`] speaks the EC2 Query protocol (sign, send, retry);
+//! - `auth` tells a wrong clock from refused credentials;
 //! - [`retry`] decides which failures are retried, and keeps the retry quota;
 //! - `pages` walks whole-region listings a page at a time;
 //! - [`endpoint`] says where a region's API answers (the EC2 endpoint rule set);
 //! - `xml` reads documents, `read` the answers' items, and `checks` refuses
 //!   one holding an id or name AWS never issues.
 
+mod auth;
 mod checks;
 pub mod endpoint;
 pub mod network;
@@ -145,22 +147,29 @@ pub struct AwsError {
     pub request_id: Option<String>,
     /// The call ran out of time.
     pub timed_out: bool,
+    /// When AWS refused the credentials themselves: which ones ("access key
+    /// AKIA… from the environment (AWS_ACCESS_KEY_ID)").
+    pub signer: Option<String>,
 }
 
 impl AwsError {
-    /// Denied by IAM.
+    /// Denied by IAM. Not when AWS refused the credentials (`AuthFailure`):
+    /// no policy helps a key AWS does not accept.
     pub fn is_denied(&self) -> bool {
         matches!(
             self.code.as_deref(),
-            Some(
-                "UnauthorizedOperation" | "AccessDenied" | "AccessDeniedException" | "AuthFailure"
-            )
+            Some("UnauthorizedOperation" | "AccessDenied" | "AccessDeniedException")
         )
+    }
+
+    /// AWS did not accept the credentials (unknown, deactivated or expired).
+    pub fn rejects_credentials(&self) -> bool {
+        self.code.as_deref().is_some_and(auth::rejects_credentials)
     }
 
     /// What a proxy client is told.
     pub fn reply(&self) -> Reply {
-        if self.is_denied() {
+        if self.is_denied() || self.rejects_credentials() {
             Reply::NotAllowed
         } else if self.timed_out {
             Reply::TimedOut
@@ -183,6 +192,12 @@ impl fmt::Display for AwsError {
                 " — the caller needs the IAM permission ec2:{}",
                 self.action
             )?;
+        } else if let Some(code) = self
+            .code
+            .as_deref()
+            .filter(|c| auth::rejects_credentials(c))
+        {
+            write!(f, " — {}", auth::hint(code, self.signer.as_deref()))?;
         } else if self.code.as_deref() == Some("RequestLimitExceeded") {
             f.write_str(" — EC2 is throttling this account's API calls; retry shortly")?;
         }
@@ -419,5 +434,7 @@ fn live() -> Filter {
     )
 }
 
+#[cfg(test)]
+mod auth_tests;
 #[cfg(test)]
 mod tests;

@@ -23,10 +23,11 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-use super::AwsError;
 use super::endpoint::ApiUrl;
 use super::retry::{Quota, Retry, RetryKind, classify_answer};
 use super::xml::{self, ErrorDocument};
+use super::{AwsError, auth};
+use crate::clock::Clock;
 use crate::credentials::CredentialCache;
 use crate::metrics::{ApiOutcome, count_api_call};
 use crate::net::{Transport, TransportError};
@@ -76,6 +77,8 @@ pub struct Settings {
     /// The largest answer read; a larger one is a final error, not retried
     /// (it would be as large again).
     pub max_answer: usize,
+    /// Signing times, corrected by the skew the `Date` of each answer shows.
+    pub clock: Clock,
 }
 
 impl Settings {
@@ -88,6 +91,7 @@ impl Settings {
             connect_timeout: Duration::from_millis(3100),
             attempt_timeout: Duration::from_secs(30),
             max_answer: MAX_ANSWER,
+            clock: Clock::process(),
         }
     }
 }
@@ -136,6 +140,7 @@ impl Failure {
             message: String::new(),
             request_id: None,
             timed_out: false,
+            signer: None,
         };
         match self {
             Failure::Service { error, .. } => {
@@ -230,7 +235,10 @@ impl Query {
         let retry = self.settings.retry;
         let mut attempt = 1;
         let mut last_retry = None;
+        let mut clock_corrected = false;
+        let mut signed_with;
         let result = loop {
+            signed_with = self.settings.clock.skew();
             let timeout = self.settings.attempt_timeout;
             let result = match tokio::time::timeout(timeout, self.attempt(&body)).await {
                 Ok(result) => result,
@@ -243,6 +251,16 @@ impl Query {
                 }
                 Err(failure) => failure,
             };
+            if let Failure::Service { error, .. } = &failure
+                && !clock_corrected
+                && auth::is_clock_skew(&error.code, self.settings.clock.skew())
+            {
+                // Signed with a clock AWS calls wrong by the Date of its
+                // answer: once more at once, at AWS's time (as the SDKs do).
+                tracing::debug!(action, code = %error.code, "EC2 refused the clock; retrying");
+                clock_corrected = true;
+                continue;
+            }
             let Some(kind) = failure.retry_kind() else {
                 break Err(failure);
             };
@@ -263,8 +281,12 @@ impl Query {
             tokio::time::sleep(retry.backoff(attempt)).await;
             attempt += 1;
         };
-        let result = result
-            .map_err(|f| f.into_error(action, &self.settings.url, self.settings.attempt_timeout));
+        let result = result.map_err(|f| {
+            let mut e = f.into_error(action, &self.settings.url, self.settings.attempt_timeout);
+            let skew = self.settings.clock.skew();
+            auth::after_failure(&mut e, &self.credentials, skew.distance(signed_with));
+            e
+        });
         count_api_call(
             action,
             match &result {
@@ -273,12 +295,6 @@ impl Query {
                 Err(e) => ApiOutcome::Failed(e.code.as_deref()),
             },
         );
-        if let Err(e) = &result
-            && e.code.as_deref() == Some("ExpiredToken")
-        {
-            // The next call asks the credential chain again.
-            self.credentials.invalidate();
-        }
         result
     }
 
@@ -295,6 +311,7 @@ impl Query {
             message: format!("{message} (from {})", self.settings.url),
             request_id: None,
             timed_out: false,
+            signer: None,
         }
     }
 
@@ -309,18 +326,21 @@ impl Query {
             Some(sender) => (sender, true),
             None => (self.connect().await?, false),
         };
+        let mut sent = SystemTime::now();
         let mut response = sender.send_request(self.request(body, &credentials)?).await;
         if reused && response.is_err() {
             // The server closed the kept connection as we used it: nothing
             // was answered, so a fresh connection costs no attempt.
             self.resends.fetch_add(1, Ordering::Relaxed);
             sender = self.connect().await?;
+            sent = SystemTime::now();
             response = sender.send_request(self.request(body, &credentials)?).await;
         }
         let response = response.map_err(|e| Failure::Transport {
             message: format!("the connection to {} failed: {e}", self.settings.url),
             retry: true,
         })?;
+        self.learn_skew(response.headers(), sent);
         let status = response.status().as_u16();
         let max = self.settings.max_answer;
         let answer = Limited::new(response.into_body(), max)
@@ -367,7 +387,19 @@ impl Query {
         }
     }
 
-    /// The POST for `body`, signed now.
+    /// Learns the clock skew from an answer's `Date`, unless a cache on the
+    /// way answered (`Age`), whose date is old.
+    fn learn_skew(&self, headers: &http::HeaderMap, sent: SystemTime) {
+        if headers.contains_key(http::header::AGE) {
+            return;
+        }
+        let date = headers
+            .get(http::header::DATE)
+            .and_then(|d| d.to_str().ok());
+        self.settings.clock.learn(date, sent, SystemTime::now());
+    }
+
+    /// The POST for `body`, signed now by AWS's clock.
     fn request(
         &self,
         body: &Bytes,
@@ -381,7 +413,7 @@ impl Query {
             .identity(&identity)
             .region(&self.settings.region)
             .name(SIGNING_NAME)
-            .time(SystemTime::now())
+            .time(self.settings.clock.now())
             .settings(SigningSettings::default())
             .build()
             .map_err(|e| Failure::Local(format!("cannot sign an EC2 call: {e}")))?;

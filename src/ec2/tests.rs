@@ -22,6 +22,7 @@ fn a_denial_names_the_permission() {
         message: "You are not authorized to perform this operation.".into(),
         request_id: Some("r-1".into()),
         timed_out: false,
+        signer: None,
     };
     assert!(
         e.to_string()

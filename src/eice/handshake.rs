@@ -6,6 +6,8 @@
 //! ourselves lets us read the whole body (up to `Content-Length`) and so always
 //! show the service's `ErrorCode` and `Message`.
 
+use std::time::SystemTime;
+
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::handshake::client::generate_key;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
@@ -27,13 +29,34 @@ pub enum Upgrade {
     Switched {
         request_id: Option<String>,
         tail: Vec<u8>,
+        timing: Timing,
     },
     /// Any other status, with as much of the body as was sent.
     Refused {
         status: u16,
         request_id: Option<String>,
         body: Vec<u8>,
+        timing: Timing,
     },
+}
+
+impl Upgrade {
+    /// When the exchange happened, by both clocks.
+    pub fn timing(&self) -> &Timing {
+        match self {
+            Upgrade::Switched { timing, .. } | Upgrade::Refused { timing, .. } => timing,
+        }
+    }
+}
+
+/// When the request left and its answer came (by this machine's clock), and
+/// the answer's `Date` (by the service's): what [`crate::clock`] learns the
+/// skew from.
+#[derive(Debug, Clone)]
+pub struct Timing {
+    pub sent: SystemTime,
+    pub received: SystemTime,
+    pub date: Option<String>,
 }
 
 /// Why an upgrade failed: an I/O failure or a response that is not HTTP/1.1.
@@ -81,6 +104,7 @@ where
     );
     let unsent =
         |e: std::io::Error| HandshakeError::new(format!("sending the upgrade request: {e}"), false);
+    let sent = SystemTime::now();
     io.write_all(request.as_bytes()).await.map_err(unsent)?;
     io.flush().await.map_err(unsent)?;
 
@@ -88,6 +112,11 @@ where
     let head = read_head(io, &mut buf)
         .await
         .map_err(|message| HandshakeError::new(message, !buf.is_empty()))?;
+    let timing = Timing {
+        sent,
+        received: SystemTime::now(),
+        date: head.date,
+    };
     let tail = buf.split_off(head.len);
     if head.status == 101 {
         let expected = derive_accept_key(key.as_bytes());
@@ -100,6 +129,7 @@ where
         return Ok(Upgrade::Switched {
             request_id: head.request_id,
             tail,
+            timing,
         });
     }
     let body = read_body(io, tail, head.content_length).await;
@@ -107,6 +137,7 @@ where
         status: head.status,
         request_id: head.request_id,
         body,
+        timing,
     })
 }
 
@@ -117,6 +148,8 @@ struct Head {
     accept: Option<String>,
     request_id: Option<String>,
     content_length: Option<usize>,
+    /// `Date`: the service's clock, for the skew.
+    date: Option<String>,
 }
 
 async fn read_head<S: AsyncRead + Unpin>(io: &mut S, buf: &mut Vec<u8>) -> Result<Head, String> {
@@ -139,6 +172,7 @@ async fn read_head<S: AsyncRead + Unpin>(io: &mut S, buf: &mut Vec<u8>) -> Resul
                     accept: header("sec-websocket-accept"),
                     request_id: header("x-amzn-requestid"),
                     content_length: header("content-length").and_then(|v| v.parse().ok()),
+                    date: header("date"),
                 });
             }
             Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => {}
@@ -209,7 +243,9 @@ mod tests {
     async fn a_switch_with_the_right_key_is_accepted_and_keeps_early_frames() {
         let r = exchange("HTTP/1.1 101 Switching Protocols\r\nx-amzn-RequestId: r1\r\nSec-WebSocket-Accept: {accept}\r\n\r\nearly").await;
         match r.unwrap() {
-            Upgrade::Switched { request_id, tail } => {
+            Upgrade::Switched {
+                request_id, tail, ..
+            } => {
                 assert_eq!(request_id.as_deref(), Some("r1"));
                 assert_eq!(tail, b"early");
             }
@@ -228,11 +264,22 @@ mod tests {
 
     #[tokio::test]
     async fn an_error_body_is_read_whole_even_when_it_arrives_late() {
-        let r = exchange("HTTP/1.1 400 Bad Request\r\nContent-Length: 27\r\n\r\n{\"ErrorCode\":\"Bad\",\"M\":1}\n\n").await;
+        let r = exchange("HTTP/1.1 400 Bad Request\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\nContent-Length: 27\r\n\r\n{\"ErrorCode\":\"Bad\",\"M\":1}\n\n").await;
         match r.unwrap() {
-            Upgrade::Refused { status, body, .. } => {
+            Upgrade::Refused {
+                status,
+                body,
+                timing,
+                ..
+            } => {
                 assert_eq!(status, 400);
                 assert_eq!(body.len(), 27);
+                // The service's clock, for the skew.
+                assert_eq!(
+                    timing.date.as_deref(),
+                    Some("Sun, 06 Nov 1994 08:49:37 GMT")
+                );
+                assert!(timing.sent <= timing.received);
             }
             other => panic!("{other:?}"),
         }

@@ -16,8 +16,9 @@
 //!   dial), read from the environment and the config file; whether a FIPS
 //!   name is dialled is each [`Endpoint`]'s, from the AWS configuration.
 //!
-//! It depends on nothing of the proxy but [`crate::credentials`] (to sign),
-//! [`crate::net`] (to connect) and [`crate::reply`] (what each refusal tells a client).
+//! It depends on nothing of the proxy but [`crate::credentials`] and
+//! [`crate::clock`] (to sign), [`crate::net`] (to connect) and
+//! [`crate::reply`] (what each refusal tells a client).
 
 mod dial;
 mod error;

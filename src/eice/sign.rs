@@ -60,7 +60,9 @@ impl fmt::Debug for PresignedUrl {
 }
 
 /// Signs `request` for the WebSocket server `target` with `credentials` at
-/// time `at`.
+/// time `at`: AWS's time ([`crate::clock::Clock::now`]), since the service
+/// refuses a URL more than 60 s older than its clock, or more than five
+/// minutes ahead of it.
 pub fn presign(
     request: &TunnelRequest,
     target: &WsTarget,

@@ -1,15 +1,23 @@
 //! Opening a tunnel: credentials → presigned URL → TCP/TLS → WebSocket upgrade.
 //!
+//! The URL is signed at AWS's time ([`crate::clock`]): the skew learned from
+//! EC2's answers, and from the `Date` of EICE's own. A URL refused (403) with
+//! a `Date` that shows it was signed with a wrong clock is signed again at
+//! the corrected time and tried once more, so a warm `serve` or a `connect`
+//! from its route cache, which make no EC2 call to learn from, survive a
+//! clock that jumped.
+//!
 //! A [`Connector`] is built once per process (TLS roots, settings, the
 //! credential cache) and opens any number of tunnels concurrently. Each
 //! [`Tunnel`] is a WebSocket that carries one TCP stream to one instance port;
 //! hand it to [`crate::splice`] to join it to a socket, or wrap it in a
 //! [`super::TunnelStream`] to read and write it like one.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio_tungstenite::tungstenite::{self, Message};
+use tracing::debug;
 
 use super::TunnelRequest;
 use super::TunnelSettings;
@@ -20,6 +28,7 @@ use super::keepalive::{self, Heartbeat};
 use super::sign::{self, OPEN_TUNNEL_PATH};
 use super::target::WsTarget;
 use super::ws::WsStream;
+use crate::clock::{Clock, NOTABLE_SKEW};
 use crate::credentials::CredentialCache;
 use crate::net::pool::Pool;
 use crate::net::{self, Io, TlsSetupError, Transport};
@@ -43,6 +52,8 @@ pub struct Connector {
     pool: Pool,
     /// Where to connect and how long to wait.
     settings: TunnelSettings,
+    /// Signing times, corrected by what AWS's answers say of its clock.
+    clock: Clock,
 }
 
 impl Connector {
@@ -54,6 +65,7 @@ impl Connector {
             pool: Pool::new(transport.clone(), settings.pool),
             transport,
             settings,
+            clock: Clock::process(),
         })
     }
 
@@ -61,6 +73,13 @@ impl Connector {
     /// tests and diagnostics can read what it holds and did.
     pub fn pool(&self) -> &Pool {
         &self.pool
+    }
+
+    /// The same connector, signing by `clock` rather than the process's
+    /// (tests, which run side by side in one process).
+    pub fn with_clock(mut self, clock: Clock) -> Connector {
+        self.clock = clock;
+        self
     }
 
     /// Opens one tunnel, signing a fresh URL for it with `credentials`.
@@ -71,10 +90,38 @@ impl Connector {
     ) -> Result<Tunnel, TunnelError> {
         let target = WsTarget::for_endpoint(&request.endpoint, &self.settings)
             .map_err(TunnelError::Endpoint)?;
+        let signed_with = self.clock.skew();
+        let mut opened = self.open_once(request, &target, credentials).await;
+        if let Err(TunnelError::Refused(e)) = &opened
+            && e.status == 403
+            && self.clock.skew().distance(signed_with) > NOTABLE_SKEW
+        {
+            // The refusal's Date shows the URL was signed with a clock that
+            // AWS's disagrees with: the credentials may be fine.
+            debug!(code = ?e.code, skew = %self.clock.skew(), "EICE refused the clock; signing again");
+            opened = self.open_once(request, &target, credentials).await;
+        }
+        if let Err(TunnelError::Refused(e)) = &opened
+            && e.status == 403
+        {
+            // The service may have rejected credentials that changed under us
+            // (rotated keys, a new SSO session): ask the chain again next time.
+            credentials.invalidate();
+        }
+        opened
+    }
+
+    /// One presigned URL, at AWS's time, and one attempt to open it.
+    async fn open_once(
+        &self,
+        request: &TunnelRequest,
+        target: &WsTarget,
+        credentials: &CredentialCache,
+    ) -> Result<Tunnel, TunnelError> {
         let signing = credentials.get().await?;
-        let url = sign::presign(request, &target, &signing, SystemTime::now())?;
+        let url = sign::presign(request, target, &signing, self.clock.now())?;
         let after = self.settings.open_timeout;
-        let opened = tokio::time::timeout(after, self.connect(request, &target, url.expose()))
+        tokio::time::timeout(after, self.connect(request, target, url.expose()))
             .await
             .map_err(|_| {
                 match self
@@ -90,15 +137,7 @@ impl Connector {
                         after,
                     },
                 }
-            })?;
-        if let Err(TunnelError::Refused(e)) = &opened
-            && e.status == 403
-        {
-            // The service may have rejected credentials that changed under us
-            // (rotated keys, a new SSO session): ask the chain again next time.
-            credentials.invalidate();
-        }
-        opened
+            })?
     }
 
     async fn connect(
@@ -120,8 +159,13 @@ impl Connector {
             path_and_query,
         )
         .await?;
+        let timing = upgrade.timing();
+        self.clock
+            .learn(timing.date.as_deref(), timing.sent, timing.received);
         match upgrade {
-            Upgrade::Switched { request_id, tail } => {
+            Upgrade::Switched {
+                request_id, tail, ..
+            } => {
                 let ws = WsStream::client(io, tail, MAX_INCOMING_FRAME);
                 Ok(Tunnel {
                     ws: Heartbeat::new(ws, self.settings.keepalive),
@@ -133,6 +177,7 @@ impl Connector {
                 status,
                 request_id,
                 body,
+                ..
             } => Err(TunnelError::Refused(ServiceError::from_response(
                 status,
                 request_id,

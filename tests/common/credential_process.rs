@@ -1,6 +1,8 @@
 //! A `credential_process` for tests: a bash script that hands out a new
 //! temporary key on every call, and the AWS config file whose profile runs it,
-//! so a test can watch the proxy refresh (or re-fetch) its credentials.
+//! so a test can watch the proxy refresh (or re-fetch) its credentials. The
+//! simulated account may hold a key's token as expired, whatever the process
+//! said of it.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -30,20 +32,35 @@ pub struct CredentialProcess {
 
 impl CredentialProcess {
     pub fn new(valid_secs: u64) -> CredentialProcess {
+        CredentialProcess::writing(Some(valid_secs))
+    }
+
+    /// A process whose answers name no `Expiration` (the format allows it:
+    /// long-term keys, or a script that does not say).
+    pub fn without_expiration() -> CredentialProcess {
+        CredentialProcess::writing(None)
+    }
+
+    fn writing(valid_secs: Option<u64>) -> CredentialProcess {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let script = dir.path().join("credentials.sh");
         let calls = dir.path().join("calls");
+        let answer = r#"{"Version":1,"AccessKeyId":"AKIDPROCESS%06d","SecretAccessKey":"process-secret-%d","SessionToken":"process-token-%d""#;
+        let print = match valid_secs {
+            Some(secs) => format!(
+                "expires=$(date -u -d \"+{secs} seconds\" +%Y-%m-%dT%H:%M:%SZ)\n\
+                 printf '{answer},\"Expiration\":\"%s\"}}\\n' \"$n\" \"$n\" \"$n\" \"$expires\""
+            ),
+            None => format!("printf '{answer}}}\\n' \"$n\" \"$n\" \"$n\""),
+        };
         std::fs::write(
             &script,
             format!(
-                r#"#!/bin/bash
-set -eu
-n=$(( $(cat '{calls}' 2>/dev/null || echo 0) + 1 ))
-echo "$n" > '{calls}'
-expires=$(date -u -d "+{valid_secs} seconds" +%Y-%m-%dT%H:%M:%SZ)
-printf '{{"Version":1,"AccessKeyId":"AKIDPROCESS%06d","SecretAccessKey":"process-secret-%d","SessionToken":"process-token-%d","Expiration":"%s"}}\n' "$n" "$n" "$n" "$expires"
-"#,
+                "#!/bin/bash\nset -eu\n\
+                 n=$(( $(cat '{calls}' 2>/dev/null || echo 0) + 1 ))\n\
+                 echo \"$n\" > '{calls}'\n\
+                 {print}\n",
                 calls = calls.display()
             ),
         )
@@ -70,6 +87,19 @@ printf '{{"Version":1,"AccessKeyId":"AKIDPROCESS%06d","SecretAccessKey":"process
             .collect()
     }
 
+    /// [`CredentialProcess::keys`], with key `n`'s session token expired at
+    /// the service an hour ago.
+    pub fn keys_with_expired(n: usize) -> HashMap<String, SimCredential> {
+        let mut keys = CredentialProcess::keys();
+        let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        let expired = keys
+            .remove(&process_key_id(n))
+            .unwrap()
+            .expiring_at(hour_ago);
+        keys.insert(process_key_id(n), expired);
+        keys
+    }
+
     pub fn config_file(&self) -> PathBuf {
         self.dir.path().join("config")
     }
@@ -84,7 +114,12 @@ printf '{{"Version":1,"AccessKeyId":"AKIDPROCESS%06d","SecretAccessKey":"process
     /// The proxy against a simulated account that knows the process's keys,
     /// with profile `sim` and no static keys in its environment.
     pub async fn start_proxy(&self) -> Proxy {
-        let aws = SimAws::start_with(World::demo(), false, CredentialProcess::keys())
+        self.start_proxy_knowing(CredentialProcess::keys()).await
+    }
+
+    /// [`CredentialProcess::start_proxy`], the account knowing `keys`.
+    pub async fn start_proxy_knowing(&self, keys: HashMap<String, SimCredential>) -> Proxy {
+        let aws = SimAws::start_with(World::demo(), false, keys)
             .await
             .unwrap();
         let config = self.config_file().display().to_string();

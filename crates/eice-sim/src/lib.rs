@@ -13,7 +13,9 @@
 //! instances, refusing a tunnel whose path [`firewall`] finds blocked by security
 //! groups or network ACLs, evaluated independently of the product; [`sigv4`] is an
 //! independent SigV4 verifier that checks the product's signer; [`clock`] is the
-//! clock tests advance to expire pushed keys; [`tls`] makes a throwaway CA so the
+//! clock tests move to expire pushed keys, and AWS's time, which every service
+//! checks signatures against and dates its answers by, set apart from the
+//! client's to play a machine whose clock is off; [`tls`] makes a throwaway CA so the
 //! simulated endpoint can speak `wss://`.
 
 pub mod account;

@@ -178,6 +178,7 @@ impl StsError {
             StsError::Auth(err) => match err {
                 MissingAuthentication => "MissingAuthenticationToken",
                 UnknownAccessKey(_) | InvalidSecurityToken => "InvalidClientTokenId",
+                ExpiredToken => "ExpiredToken",
                 SignatureDoesNotMatch | ContentHashMismatch | Expired(_) | NotYetCurrent(_) => {
                     "SignatureDoesNotMatch"
                 }

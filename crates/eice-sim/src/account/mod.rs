@@ -18,6 +18,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
+use super::clock::SimClock;
 use super::ec2_api::{Ec2Sim, Ec2SimConfig};
 use super::eice::{EiceSim, EiceSimConfig};
 use super::sigv4::SimCredential;
@@ -112,10 +113,12 @@ impl SimAws {
             HashMap::from([(key.id.clone(), SimCredential::new(key.secret.clone()))]);
         credentials.extend(extra_credentials);
         let worlds: Vec<Arc<World>> = worlds.into_iter().map(Arc::new).collect();
+        let clock = SimClock::new();
         let ec2 = Ec2Sim::start_many(
             worlds.clone(),
             Ec2SimConfig {
                 credentials: credentials.clone(),
+                clock: clock.clone(),
                 ..Ec2SimConfig::default()
             },
         )?;
@@ -132,6 +135,7 @@ impl SimAws {
             endpoint_ids: endpoints().map(|(id, _)| id).collect(),
             tls,
             worlds: worlds.clone(),
+            clock,
             ..EiceSimConfig::default()
         })
         .await?;
@@ -147,6 +151,13 @@ impl SimAws {
             eice,
             instances,
         })
+    }
+
+    /// AWS's time in this account, which its EC2 API, STS, EC2 Instance
+    /// Connect and EICE all keep: move it to play a client whose clock is
+    /// off (`clock().advance(ten_minutes)`: this machine is ten minutes behind).
+    pub fn clock(&self) -> &SimClock {
+        self.ec2.clock()
     }
 
     /// Deletes an endpoint from the account: the EC2 API no longer lists it

@@ -119,8 +119,9 @@ impl ApiError {
 }
 
 /// EC2 words signature failures in its own vocabulary rather than the generic SigV4
-/// one: an unknown key or token is `AuthFailure`, a stale signature
-/// `RequestExpired`.
+/// one: an unknown key or token is `AuthFailure`, and so is a signature more than
+/// five minutes from EC2's clock (only the answer's `Date` tells the two apart); an
+/// expired session token is `RequestExpired`.
 fn auth_code(err: &SigV4Error) -> &'static str {
     use SigV4Error::*;
     match err {
@@ -131,19 +132,21 @@ fn auth_code(err: &SigV4Error) -> &'static str {
         | ScopeDateMismatch { .. }
         | WrongTerminator(_)
         | InvalidExpires(_) => "AuthFailure",
-        Expired(_) | NotYetCurrent(_) => "RequestExpired",
+        Expired(_) | NotYetCurrent(_) => "AuthFailure",
+        ExpiredToken => "RequestExpired",
         SignatureDoesNotMatch | ContentHashMismatch => "SignatureDoesNotMatch",
         _ => "IncompleteSignature",
     }
 }
 
-/// EC2's own words for an unknown key; the verifier's text otherwise, which names
-/// the region or service that was wrong.
+/// EC2's own words for an unknown key, a skewed clock and an expired token; the
+/// verifier's text otherwise, which names the region or service that was wrong.
 fn auth_message(err: &SigV4Error) -> String {
     match err {
-        SigV4Error::UnknownAccessKey(_) => {
+        SigV4Error::UnknownAccessKey(_) | SigV4Error::Expired(_) | SigV4Error::NotYetCurrent(_) => {
             "AWS was not able to validate the provided access credentials".to_owned()
         }
+        SigV4Error::ExpiredToken => "Request has expired.".to_owned(),
         other => other.to_string(),
     }
 }

@@ -13,6 +13,9 @@
 //! failures a real account produces (IAM denials, throttling, outages) can be
 //! injected per action with [`Ec2Sim::fail_next`] and [`Ec2Sim::fail_always`]; and
 //! [`Ec2Sim::calls`] counts calls so tests can prove caching and pagination.
+//! Its clock ([`Ec2SimConfig::clock`]) may be set apart from the client's: a
+//! signature more than five minutes from it is refused with `AuthFailure`,
+//! and every answer's `Date` tells the client the simulator's time.
 //!
 //! The same URL also serves STS `GetCallerIdentity` ([`crate::sts`]) to
 //! requests signed for the `sts` service: a client pointed at it by
@@ -55,6 +58,7 @@ use tokio::task::JoinHandle;
 
 pub use faults::Fault;
 
+use crate::clock::SimClock;
 use crate::keys::KeyService;
 use crate::sigv4::SimCredential;
 use crate::sts::Sts;
@@ -125,6 +129,11 @@ pub struct Ec2SimConfig {
     /// The most items any page holds, whatever `MaxResults` says; tests set 1 to
     /// force the client through pagination (0 counts as 1).
     pub page_size: usize,
+    /// AWS's time as the simulator keeps it: every signature (EC2, STS, EC2
+    /// Instance Connect) is checked against it, and every answer's `Date` says
+    /// it. A test moves it ([`SimClock::advance`], [`SimClock::rewind`]) to play
+    /// a client whose clock is off.
+    pub clock: SimClock,
 }
 
 impl Default for Ec2SimConfig {
@@ -133,6 +142,7 @@ impl Default for Ec2SimConfig {
             credentials: HashMap::new(),
             bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             page_size: 1000,
+            clock: SimClock::new(),
         }
     }
 }
@@ -257,6 +267,11 @@ impl Ec2Sim {
     /// and faults. sshd reads the keys at [`crate::keys::authorized_keys_url`].
     pub fn keys(&self) -> &KeyService {
         &self.shared.keys
+    }
+
+    /// The simulated AWS's clock ([`Ec2SimConfig::clock`]).
+    pub fn clock(&self) -> &SimClock {
+        &self.shared.clock
     }
 
     /// Disarms every fault.

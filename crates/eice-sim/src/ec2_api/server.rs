@@ -11,7 +11,7 @@ use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, HeaderValue, SERVER};
+use http::header::{CONTENT_TYPE, DATE, HeaderValue, SERVER};
 use http::request::Parts;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
@@ -107,8 +107,18 @@ impl Service {
     }
 }
 
-/// Answers one request; every outcome is a document in its service's shape.
+/// Answers one request, dated by the simulated clock as AWS dates its answers
+/// (hyper's own `Date` would say the real time).
 async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    let mut response = answer(shared, request).await;
+    if let Ok(date) = HeaderValue::from_str(&shared.clock.http_date()) {
+        response.headers_mut().insert(DATE, date);
+    }
+    response
+}
+
+/// The answer to one request; every outcome is a document in its service's shape.
+async fn answer(shared: &Shared, request: Request<Incoming>) -> Response<Full<Bytes>> {
     let request_id = shared.next_request_id();
     let (parts, body) = request.into_parts();
     let body = match read_body(body).await {

@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::SystemTime;
 
 use http::request::Parts;
 
@@ -16,6 +15,7 @@ use super::faults::FaultTable;
 use super::params::Params;
 use super::regions::Regions;
 use super::{Action, Ec2SimConfig, acls, derived, endpoints, groups, instances, network};
+use crate::clock::SimClock;
 use crate::keys::{self, Call, KeyService, Reply};
 use crate::sigv4::{
     Expected, HeaderSignedRequest, SigV4Error, SimCredential, Verified, claimed_scope,
@@ -38,6 +38,8 @@ pub(super) struct Shared {
     pub(super) keys: KeyService,
     credentials: HashMap<String, SimCredential>,
     page_size: usize,
+    /// AWS's time: signatures are checked against it, answers dated by it.
+    pub(super) clock: SimClock,
     /// Calls per region and `Action` parameter (unknown actions included), after auth.
     calls: Mutex<HashMap<(String, String), usize>>,
     total: AtomicUsize,
@@ -66,6 +68,7 @@ impl Shared {
             regions,
             credentials: config.credentials,
             page_size: config.page_size,
+            clock: config.clock,
             calls: Mutex::default(),
             total: AtomicUsize::new(0),
             connections: AtomicUsize::new(0),
@@ -130,7 +133,7 @@ impl Shared {
             &Expected {
                 service,
                 region,
-                now: SystemTime::now(),
+                now: self.clock.now(),
             },
         );
         (verified, world)

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{EXAMPLE_ACCESS_KEY_ID, EXAMPLE_SECRET_ACCESS_KEY, SimCredential};
+use crate::clock::SimClock;
 use crate::world::World;
 
 /// How the simulated service behaves; [`Default`] gives a plain-`ws` service in
@@ -32,9 +33,11 @@ pub struct EiceSimConfig {
     /// Serve `wss://` with a freshly generated [`crate::tls::TestCa`] instead of
     /// plain `ws://`.
     pub tls: bool,
-    /// The service's clock is real time plus this many seconds, so tests can make a
-    /// fresh URL look expired (+600) or from the future (-600).
-    pub clock_skew_secs: i64,
+    /// The service's clock, which presigned URLs are checked against and every
+    /// answer's `Date` says: tests set it apart from the client's, so that a
+    /// fresh URL looks expired (ahead) or from the future (behind). A simulated
+    /// account shares one with its EC2 API.
+    pub clock: SimClock,
     /// Ping every tunnel this often, as the real service does; `None` never pings.
     pub ping_interval: Option<Duration>,
     /// Close a tunnel that carried no frame either way for this long (the
@@ -72,7 +75,7 @@ impl Default for EiceSimConfig {
             targets: HashMap::new(),
             allowed_ports: vec![22, 3389],
             tls: false,
-            clock_skew_secs: 0,
+            clock: SimClock::new(),
             ping_interval: None,
             idle_timeout: None,
             idle_connection_timeout: None,

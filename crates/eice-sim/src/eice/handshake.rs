@@ -16,8 +16,8 @@ use std::time::Duration;
 use base64::Engine;
 use bytes::Bytes;
 use http::header::{
-    CONNECTION, CONTENT_TYPE, HOST, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION,
-    UPGRADE,
+    CONNECTION, CONTENT_TYPE, DATE, HOST, HeaderValue, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY,
+    SEC_WEBSOCKET_VERSION, UPGRADE,
 };
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::Full;
@@ -105,8 +105,24 @@ struct ErrorBody<'a> {
 }
 
 /// Serves one HTTP request: an error response, or a 101 with the tunnel spawned to
-/// run once hyper hands over the upgraded connection.
+/// run once hyper hands over the upgraded connection. Either is dated by the
+/// service's clock, as AWS dates its answers (hyper's own `Date` would say the
+/// real time).
 pub(super) async fn handle(
+    request: Request<Incoming>,
+    conn: Conn,
+    shared: Arc<Shared>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let clock = shared.clock.clone();
+    let Ok(mut response) = answer(request, conn, shared).await;
+    if let Ok(date) = HeaderValue::from_str(&clock.http_date()) {
+        response.headers_mut().insert(DATE, date);
+    }
+    Ok(response)
+}
+
+/// The answer to one request, undated.
+async fn answer(
     mut request: Request<Incoming>,
     conn: Conn,
     shared: Arc<Shared>,

@@ -44,6 +44,7 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, warn};
 
+use super::clock::SimClock;
 use super::firewall::{self, Blocked};
 pub use super::sigv4::SimCredential;
 use super::tls::TestCa;
@@ -79,7 +80,8 @@ struct Shared {
     endpoint_ids: RwLock<Vec<String>>,
     targets: RwLock<HashMap<SocketAddr, SocketAddr>>,
     allowed_ports: Vec<u16>,
-    clock_skew_secs: i64,
+    /// The service's time ([`EiceSimConfig::clock`]).
+    clock: SimClock,
     ping_interval: Option<Duration>,
     /// Read by each tunnel as it opens ([`EiceSimConfig::idle_timeout`]).
     idle_timeout: Mutex<Option<Duration>>,
@@ -105,15 +107,9 @@ struct Shared {
 }
 
 impl Shared {
-    /// The service's "now": real time shifted by the configured skew.
+    /// The service's "now".
     fn now(&self) -> SystemTime {
-        let skew = Duration::from_secs(self.clock_skew_secs.unsigned_abs());
-        let real = SystemTime::now();
-        if self.clock_skew_secs >= 0 {
-            real + skew
-        } else {
-            real - skew
-        }
+        self.clock.now()
     }
 
     fn faults(&self) -> MutexGuard<'_, FaultTable> {
@@ -187,7 +183,7 @@ impl EiceSim {
             endpoint_ids: RwLock::new(config.endpoint_ids),
             targets: RwLock::new(config.targets),
             allowed_ports: config.allowed_ports,
-            clock_skew_secs: config.clock_skew_secs,
+            clock: config.clock,
             ping_interval: config.ping_interval,
             idle_timeout: Mutex::new(config.idle_timeout),
             idle_conns: conns::IdleConns::new(config.idle_connection_timeout),

@@ -6,7 +6,8 @@
 //! request understood) throttling, IAM, the instance's existence and state, and the
 //! Availability Zone. Every refusal is `{"__type": …, "Message": …}` with the type
 //! also in `x-amzn-ErrorType`; all are HTTP 400 except
-//! `EC2InstanceUnavailableException`, which the service documents as 503.
+//! `EC2InstanceUnavailableException`, which the service documents as 503, and
+//! a stale signature or expired token (403).
 
 use http::StatusCode;
 use serde::Deserialize;
@@ -72,6 +73,12 @@ enum KeyError {
     /// A bad signature, or IAM said no.
     #[error("{0}")]
     Auth(String),
+    /// A signature from a clock more than five minutes from the service's, or
+    /// an expired session token: refused as the JSON services refuse them
+    /// (`InvalidSignatureException`, `ExpiredTokenException`), whose first
+    /// the SDKs correct by the answer's `Date`.
+    #[error("{0}")]
+    Signature(SigV4Error),
     /// `X-Amz-Target` names no operation of this service.
     #[error("Unknown operation: {0}")]
     UnknownOperation(String),
@@ -104,6 +111,7 @@ impl KeyError {
     fn error_type(&self) -> &'static str {
         match self {
             KeyError::Auth(_) => "AuthException",
+            KeyError::Signature(err) => err.error_code(),
             KeyError::UnknownOperation(_) => "UnknownOperationException",
             KeyError::Serialization(_) => "SerializationException",
             KeyError::Validation(_) => "ValidationException",
@@ -118,6 +126,7 @@ impl KeyError {
     fn status(&self) -> StatusCode {
         match self {
             KeyError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            KeyError::Signature(_) => StatusCode::FORBIDDEN,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -145,6 +154,11 @@ impl KeyService {
     fn send_ssh_public_key(&self, call: &Call<'_>) -> Result<(), KeyError> {
         let verified = match &call.verified {
             Ok(verified) => verified,
+            Err(
+                err @ (SigV4Error::Expired(_)
+                | SigV4Error::NotYetCurrent(_)
+                | SigV4Error::ExpiredToken),
+            ) => return Err(KeyError::Signature(err.clone())),
             Err(err) => return Err(KeyError::Auth(err.to_string())),
         };
         self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);

@@ -1,4 +1,5 @@
-//! `X-Amz-Date` timestamps (`20230725T090037Z`) to and from `SystemTime`.
+//! `X-Amz-Date` timestamps (`20230725T090037Z`) to and from `SystemTime`, and
+//! the HTTP `Date` header every answer carries.
 //!
 //! SigV4 carries time in this compact ISO-8601 form. The verifier needs it as a
 //! `SystemTime` to check expiry against the simulated clock, and back as text to tell
@@ -92,6 +93,28 @@ pub fn format_amz_date(time: SystemTime) -> String {
     let of_day = secs.rem_euclid(SECS_PER_DAY);
     let (hour, minute, second) = (of_day / 3600, of_day % 3600 / 60, of_day % 60);
     format!("{year:04}{month:02}{day:02}T{hour:02}{minute:02}{second:02}Z")
+}
+
+/// Formats a time as an HTTP `Date` header does (RFC 9110's IMF-fixdate,
+/// `Sun, 06 Nov 1994 08:49:37 GMT`), as AWS's services send it with every
+/// answer and as clients learn the service's clock from.
+pub fn format_http_date(time: SystemTime) -> String {
+    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let secs = time
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 2));
+    let days = secs.div_euclid(SECS_PER_DAY);
+    let (year, month, day) = civil_from_days(days);
+    let of_day = secs.rem_euclid(SECS_PER_DAY);
+    let (hour, minute, second) = (of_day / 3600, of_day % 3600 / 60, of_day % 60);
+    format!(
+        "{}, {day:02} {} {year:04} {hour:02}:{minute:02}:{second:02} GMT",
+        WEEKDAYS[days.rem_euclid(7) as usize],
+        MONTHS[month as usize - 1]
+    )
 }
 
 #[cfg(test)]

@@ -285,16 +285,20 @@ pub(super) fn look_up(
         .ok_or_else(|| SigV4Error::UnknownAccessKey(access_key_id.to_owned()))
 }
 
-/// Temporary keys are only valid with their own token; long-term keys with none.
+/// Temporary keys are only valid with their own token, and only until they
+/// expire; long-term keys with none.
 pub(super) fn check_session_token(
     credential: &SimCredential,
     provided: Option<&str>,
+    now: SystemTime,
 ) -> Result<(), SigV4Error> {
-    if credential.session_token.as_deref() == provided {
-        Ok(())
-    } else {
-        Err(SigV4Error::InvalidSecurityToken)
+    if credential.session_token.as_deref() != provided {
+        return Err(SigV4Error::InvalidSecurityToken);
     }
+    if credential.expires_at.is_some_and(|at| at <= now) {
+        return Err(SigV4Error::ExpiredToken);
+    }
+    Ok(())
 }
 
 pub(super) fn check_signature(

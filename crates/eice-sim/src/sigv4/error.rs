@@ -83,6 +83,9 @@ pub enum SigV4Error {
     /// The session token is missing, unexpected, or not the one issued with the key.
     #[error("The security token included in the request is invalid.")]
     InvalidSecurityToken,
+    /// The session token is the one issued with the key, but it has expired.
+    #[error("The security token included in the request is expired")]
+    ExpiredToken,
     /// `x-amz-content-sha256` does not match the body actually received.
     #[error("The provided 'x-amz-content-sha256' header does not match what was computed.")]
     ContentHashMismatch,
@@ -114,6 +117,7 @@ impl SigV4Error {
             | Expired(_)
             | NotYetCurrent(_) => "InvalidSignatureException",
             UnknownAccessKey(_) | InvalidSecurityToken => "UnrecognizedClientException",
+            ExpiredToken => "ExpiredTokenException",
             ContentHashMismatch => "XAmzContentSHA256Mismatch",
             SignatureDoesNotMatch => "SignatureDoesNotMatch",
         }

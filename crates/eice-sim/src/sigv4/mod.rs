@@ -24,7 +24,7 @@ use std::fmt;
 use std::hash::BuildHasher;
 use std::time::{Duration, SystemTime};
 
-pub use amzdate::{format_amz_date, parse_amz_date};
+pub use amzdate::{format_amz_date, format_http_date, parse_amz_date};
 pub use canonical::{
     ALGORITHM, CanonicalParts, EMPTY_PAYLOAD_SHA256, SCOPE_TERMINATOR, canonical_query,
     canonical_request, canonical_uri, credential_scope, decode_query, normalize_header_value,
@@ -68,6 +68,9 @@ pub struct SimCredential {
     /// For temporary credentials: the token the request must carry
     /// (`X-Amz-Security-Token`); `None` for long-term keys, which must carry none.
     pub session_token: Option<String>,
+    /// When temporary credentials stop working, by the service's clock; the
+    /// service then refuses them as expired (`None`: they never do).
+    pub expires_at: Option<SystemTime>,
 }
 
 impl SimCredential {
@@ -76,6 +79,7 @@ impl SimCredential {
         SimCredential {
             secret: secret.into(),
             session_token: None,
+            expires_at: None,
         }
     }
 
@@ -84,7 +88,15 @@ impl SimCredential {
         SimCredential {
             secret: secret.into(),
             session_token: Some(token.into()),
+            expires_at: None,
         }
+    }
+
+    /// The same credentials, refused as expired from `at` on (the service's
+    /// clock): a session token that ran out.
+    pub fn expiring_at(mut self, at: SystemTime) -> Self {
+        self.expires_at = Some(at);
+        self
     }
 }
 
@@ -97,6 +109,7 @@ impl fmt::Debug for SimCredential {
                 "session_token",
                 &self.session_token.as_ref().map(|_| "<redacted>"),
             )
+            .field("expires_at", &self.expires_at)
             .finish()
     }
 }
@@ -203,7 +216,7 @@ pub fn verify_presigned(
         (name == "host").then(|| request.host.to_owned())
     })?;
     let credential = look_up(credentials, scope.access_key_id)?;
-    check_session_token(&credential, auth.security_token)?;
+    check_session_token(&credential, auth.security_token, expected.now)?;
     let query = canonical_query(
         params
             .iter()
@@ -242,7 +255,11 @@ pub fn verify_header_auth(
     let headers = signed_headers(auth.signed_headers, lookup)?;
     let payload_hash = payload_hash(lookup("x-amz-content-sha256"), request.body)?;
     let credential = look_up(credentials, scope.access_key_id)?;
-    check_session_token(&credential, lookup("x-amz-security-token").as_deref())?;
+    check_session_token(
+        &credential,
+        lookup("x-amz-security-token").as_deref(),
+        expected.now,
+    )?;
     let params = decode_query(request.query)?;
     let query = canonical_query(params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let canonical = canonical_request(&CanonicalParts {

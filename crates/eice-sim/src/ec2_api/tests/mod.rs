@@ -8,6 +8,7 @@
 //! answer the simulator gives.
 
 mod auth;
+mod clock;
 mod endpoints;
 mod faults;
 mod instances;
@@ -318,6 +319,17 @@ async fn signed_post(
     headers: &[(&str, &str)],
     body: &str,
 ) -> (u16, String, String) {
+    signed_post_at(sim, signer, headers, body, std::time::SystemTime::now()).await
+}
+
+/// [`signed_post`], signed at `signed_at` rather than now.
+async fn signed_post_at(
+    sim: &Ec2Sim,
+    signer: &Signer<'_>,
+    headers: &[(&str, &str)],
+    body: &str,
+    signed_at: std::time::SystemTime,
+) -> (u16, String, String) {
     let host = sim.local_addr().to_string();
     let auth = sign_headers(&HeaderSignInput {
         method: "POST",
@@ -331,7 +343,7 @@ async fn signed_post(
         session_token: signer.session_token,
         region: signer.region,
         service: signer.service,
-        signed_at: std::time::SystemTime::now(),
+        signed_at,
     });
     let mut request = format!("POST / HTTP/1.1\r\nHost: {host}\r\n");
     let all = headers.iter().map(|(n, v)| (*n, *v));

@@ -207,8 +207,22 @@ async fn a_wrong_secret_is_refused_with_signature_does_not_match() {
 #[tokio::test]
 async fn a_url_expired_by_the_service_clock_is_refused() {
     within(async {
-        let sim = sim_with(echo_target().await, |c| c.clock_skew_secs = 600).await;
-        let (status, json, _) = refusal(open(&sim, &params("22")).await);
+        let clock = crate::clock::SimClock::skewed(600);
+        let sim = sim_with(echo_target().await, |c| c.clock = clock.clone()).await;
+        let refused = open(&sim, &params("22")).await;
+        let Err(tungstenite::Error::Http(response)) = &refused else {
+            panic!("expected a refusal");
+        };
+        // Dated by the service's clock, whose skew a client can learn from it.
+        let date = response.headers()["date"].to_str().unwrap();
+        let now = clock.now();
+        assert!(
+            [now, now - Duration::from_secs(1)]
+                .iter()
+                .any(|t| crate::sigv4::format_http_date(*t) == date),
+            "{date}"
+        );
+        let (status, json, _) = refusal(refused);
         assert_eq!(status, 403);
         assert_eq!(json["ErrorCode"], "InvalidSignatureException");
         let message = json["Message"].as_str().unwrap();

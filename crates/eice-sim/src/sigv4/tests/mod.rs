@@ -63,6 +63,7 @@ impl Vector {
         let credential = SimCredential {
             secret: secret.to_owned(),
             session_token: self.session_token.clone(),
+            expires_at: None,
         };
         HashMap::from([(self.access_key_id.clone(), credential)])
     }
