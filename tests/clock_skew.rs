@@ -15,8 +15,9 @@ use std::time::{Duration, SystemTime};
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use common::clients::{Dest, reaches};
+use common::exchange::exchange;
 use common::sshd::Sshd;
-use common::{PATIENCE, Proxy, aws_command, run};
+use common::{Proxy, aws_command, run};
 use eice_proxy::clock::{Clock, Skew};
 use eice_proxy::credentials::CredentialCache;
 use eice_proxy::eice::{Connector, Endpoint, EndpointOverride, TunnelRequest, TunnelSettings};
@@ -24,8 +25,6 @@ use eice_sim::account::SimAws;
 use eice_sim::clock::SimClock;
 use eice_sim::eice::{EXAMPLE_ACCESS_KEY_ID, EXAMPLE_SECRET_ACCESS_KEY, EiceSim, EiceSimConfig};
 use eice_sim::world::World;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::time::timeout;
 
 const WEB_1: &str = "i-0a1b2c3d4e5f60001";
 const TEN_MINUTES: Duration = Duration::from_secs(600);
@@ -83,20 +82,7 @@ async fn resolve_works_with_awss_clock_ten_minutes_off_either_way() {
 async fn login(aws: &SimAws, cache_home: &Path) -> String {
     let (mut cmd, _dir) = aws_command(aws, &["connect", "web-1", "22"]);
     cmd.env("XDG_CACHE_HOME", cache_home);
-    let mut child = cmd.spawn().unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(b"hello").await.unwrap();
-    drop(stdin);
-    let mut out = String::new();
-    let mut stdout = child.stdout.take().unwrap();
-    timeout(PATIENCE, stdout.read_to_string(&mut out))
-        .await
-        .unwrap()
-        .unwrap();
-    let output = timeout(PATIENCE, child.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
+    let (out, output) = exchange(&mut cmd, b"hello").await;
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert!(output.status.success(), "{stderr}");
     assert!(

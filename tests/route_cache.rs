@@ -9,14 +9,13 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
+use common::exchange::exchange;
 use common::sshd::Sshd;
-use common::{PATIENCE, aws_command, run};
+use common::{aws_command, run};
 use eice_sim::account::SimAws;
 use eice_sim::ec2_api::Action;
 use eice_sim::world::World;
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::time::timeout;
 
 const WEB_1: &str = "i-0a1b2c3d4e5f60001";
 const WEB_1_ENDPOINT: &str = "eice-0a1b2c3d4e5f60021";
@@ -58,20 +57,7 @@ async fn login(
     expect: &str,
 ) -> String {
     let (mut cmd, _dir) = connect(aws, cache_home, target, extra);
-    let mut child = cmd.spawn().unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(b"hello").await.unwrap();
-    drop(stdin);
-    let mut out = String::new();
-    let mut stdout = child.stdout.take().unwrap();
-    timeout(PATIENCE, stdout.read_to_string(&mut out))
-        .await
-        .unwrap()
-        .unwrap();
-    let output = timeout(PATIENCE, child.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
+    let (out, output) = exchange(&mut cmd, b"hello").await;
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert!(
         output.status.success(),

@@ -10,12 +10,11 @@ mod common;
 
 use std::path::Path;
 
-use common::{PATIENCE, aws_command};
+use common::aws_command;
+use common::exchange::exchange;
 use eice_sim::account::SimAws;
 use eice_sim::ec2_api::Action;
 use eice_sim::world::World;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::time::timeout;
 
 /// The second region's second instance, at 10.20.1.20 in the one VPC there
 /// (the first region's two VPCs share their blocks: an IP there needs a
@@ -30,20 +29,7 @@ const ENDPOINT: &str = "eice-0e1a2b3c4d5e60021";
 async fn login(aws: &SimAws, cache_home: &Path, target: &str) {
     let (mut cmd, _dir) = aws_command(aws, &["connect", target, "22"]);
     cmd.env("XDG_CACHE_HOME", cache_home);
-    let mut child = cmd.spawn().unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(b"hello").await.unwrap();
-    drop(stdin);
-    let mut out = String::new();
-    let mut stdout = child.stdout.take().unwrap();
-    timeout(PATIENCE, stdout.read_to_string(&mut out))
-        .await
-        .unwrap()
-        .unwrap();
-    let output = timeout(PATIENCE, child.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
+    let (out, output) = exchange(&mut cmd, b"hello").await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{target}: {stderr}");
     assert!(

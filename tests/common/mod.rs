@@ -11,6 +11,7 @@ pub mod clients;
 // A shell script made executable: Unix only, as are the tests that use it.
 #[cfg(unix)]
 pub mod credential_process;
+pub mod exchange;
 pub mod hop;
 // Network namespaces: Linux only, as are the tests that use them.
 #[cfg(target_os = "linux")]
