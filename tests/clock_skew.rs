@@ -16,11 +16,12 @@ use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use common::clients::{Dest, reaches};
 use common::exchange::exchange;
+use common::request::tunnel_request;
 use common::sshd::Sshd;
 use common::{Proxy, aws_command, run};
 use eice_proxy::clock::{Clock, Skew};
 use eice_proxy::credentials::CredentialCache;
-use eice_proxy::eice::{Connector, Endpoint, EndpointOverride, TunnelRequest, TunnelSettings};
+use eice_proxy::eice::{Connector, EndpointOverride, TunnelRequest, TunnelSettings};
 use eice_sim::account::SimAws;
 use eice_sim::clock::SimClock;
 use eice_sim::eice::{EXAMPLE_ACCESS_KEY_ID, EXAMPLE_SECRET_ACCESS_KEY, EiceSim, EiceSimConfig};
@@ -230,23 +231,9 @@ async fn eice_with_clock(clock: SimClock) -> (EiceSim, Connector) {
     (sim, connector)
 }
 
-fn tunnel_request() -> TunnelRequest {
-    TunnelRequest {
-        endpoint: Arc::new(Endpoint {
-            id: "eice-0123456789abcdef0".into(),
-            region: "us-east-1".into(),
-            dns_name:
-                "eice-0123456789abcdef0.ec2-instance-connect-endpoint.us-east-1.amazonaws.com"
-                    .into(),
-            fips_dns_name: None,
-            dualstack_dns_name: None,
-            dualstack_fips_dns_name: None,
-            use_fips: false,
-        }),
-        private_ip: "10.0.1.25".parse().unwrap(),
-        port: 22,
-        max_tunnel_duration: None,
-    }
+/// The request every in-process test here opens.
+fn web_request() -> TunnelRequest {
+    tunnel_request("eice-0123456789abcdef0", "10.0.1.25")
 }
 
 /// A credential cache over the example key, counting how often it is filled.
@@ -274,10 +261,7 @@ async fn a_url_refused_for_the_clock_is_signed_again_at_the_services_time() {
     for skew_secs in [600i64, -600] {
         let (sim, connector) = eice_with_clock(SimClock::skewed(skew_secs)).await;
         let (credentials, fetched) = counted(EXAMPLE_SECRET_ACCESS_KEY);
-        let mut tunnel = connector
-            .open(&tunnel_request(), &credentials)
-            .await
-            .unwrap();
+        let mut tunnel = connector.open(&web_request(), &credentials).await.unwrap();
         tunnel
             .send_early(bytes::Bytes::from_static(b"ping"))
             .await
@@ -291,10 +275,7 @@ async fn a_url_refused_for_the_clock_is_signed_again_at_the_services_time() {
             "the credentials were kept"
         );
         // The next tunnel is signed right the first time.
-        connector
-            .open(&tunnel_request(), &credentials)
-            .await
-            .unwrap();
+        connector.open(&web_request(), &credentials).await.unwrap();
         assert_eq!(sim.stats().rejected.len(), 1);
         assert_eq!(sim.stats().tunnels_opened, 2);
     }
@@ -305,13 +286,13 @@ async fn a_refusal_from_a_service_whose_clock_agrees_is_not_tried_again() {
     let (sim, connector) = eice_with_clock(SimClock::new()).await;
     let (credentials, fetched) = counted("not-the-secret");
     let e = connector
-        .open(&tunnel_request(), &credentials)
+        .open(&web_request(), &credentials)
         .await
         .unwrap_err();
     assert!(e.to_string().contains("SignatureDoesNotMatch"), "{e}");
     assert_eq!(sim.stats().rejected, ["SignatureDoesNotMatch"], "no retry");
     // Rejected credentials are dropped: the next tunnel asks the chain again.
-    let _ = connector.open(&tunnel_request(), &credentials).await;
+    let _ = connector.open(&web_request(), &credentials).await;
     assert_eq!(fetched.load(Ordering::SeqCst), 2);
 }
 
@@ -326,9 +307,6 @@ async fn a_skew_learned_elsewhere_signs_the_url_right_the_first_time() {
     assert!(skew.distance(Skew::from_millis(600_000)) < Duration::from_secs(2));
     let connector = connector.with_clock(clock);
     let (credentials, _) = counted(EXAMPLE_SECRET_ACCESS_KEY);
-    connector
-        .open(&tunnel_request(), &credentials)
-        .await
-        .unwrap();
+    connector.open(&web_request(), &credentials).await.unwrap();
     assert_eq!(sim.stats().rejected, Vec::<String>::new());
 }

@@ -2,6 +2,8 @@
 //! first WebSocket frames in the same read as the 101 answer, and EC2 answers
 //! past the size cap or the XML node limit (refused at once, never retried).
 
+mod common;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -9,9 +11,10 @@ use std::time::Duration;
 
 use aws_credential_types::Credentials;
 use bytes::Bytes;
+use common::request::tunnel_request;
 use eice_proxy::credentials::CredentialCache;
 use eice_proxy::ec2::{ApiUrl, Ec2, MAX_ANSWER, MAX_NODES, Retry, Settings};
-use eice_proxy::eice::{Connector, Endpoint, EndpointOverride, TunnelRequest, TunnelSettings};
+use eice_proxy::eice::{Connector, EndpointOverride, TunnelSettings};
 use eice_proxy::net::{self, Transport};
 use futures_util::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -97,22 +100,7 @@ async fn frames_in_the_same_read_as_the_101_answer_are_kept() {
         ..TunnelSettings::default()
     };
     let connector = Connector::new(settings).unwrap();
-    let request = TunnelRequest {
-        endpoint: Arc::new(Endpoint {
-            id: "eice-0123456789abcdef0".into(),
-            region: "us-east-1".into(),
-            dns_name:
-                "eice-0123456789abcdef0.ec2-instance-connect-endpoint.us-east-1.amazonaws.com"
-                    .into(),
-            fips_dns_name: None,
-            dualstack_dns_name: None,
-            dualstack_fips_dns_name: None,
-            use_fips: false,
-        }),
-        private_ip: "10.0.1.10".parse().unwrap(),
-        port: 22,
-        max_tunnel_duration: None,
-    };
+    let request = tunnel_request("eice-0123456789abcdef0", "10.0.1.10");
     let mut tunnel = connector.open(&request, &credentials()).await.unwrap();
     let next = tokio::time::timeout(LOST_AFTER, tunnel.ws.next())
         .await

@@ -16,9 +16,10 @@ use std::time::Duration;
 
 use aws_credential_types::Credentials;
 use common::clients::{self, CONNECT, Dest};
+use common::request::tunnel_request;
 use common::{PATIENCE, Proxy};
 use eice_proxy::credentials::CredentialCache;
-use eice_proxy::eice::{Connector, Endpoint, EndpointOverride, TunnelRequest, TunnelSettings};
+use eice_proxy::eice::{Connector, EndpointOverride, TunnelRequest, TunnelSettings};
 use eice_proxy::net::pool::PoolSettings;
 use eice_sim::account::SimAws;
 use eice_sim::eice::EiceStats;
@@ -171,22 +172,7 @@ fn connector(account: &AccountThread, dir: &Path) -> (Connector, TunnelRequest, 
         },
         ..TunnelSettings::default()
     };
-    let request = TunnelRequest {
-        endpoint: Arc::new(Endpoint {
-            id: "eice-0a1b2c3d4e5f60021".into(),
-            region: "us-east-1".into(),
-            dns_name:
-                "eice-0a1b2c3d4e5f60021.ec2-instance-connect-endpoint.us-east-1.amazonaws.com"
-                    .into(),
-            fips_dns_name: None,
-            dualstack_dns_name: None,
-            dualstack_fips_dns_name: None,
-            use_fips: false,
-        }),
-        private_ip: "10.0.1.10".parse().unwrap(),
-        port: 22,
-        max_tunnel_duration: None,
-    };
+    let request = tunnel_request("eice-0a1b2c3d4e5f60021", "10.0.1.10");
     let credentials = CredentialCache::fixed(Credentials::new(
         &env["AWS_ACCESS_KEY_ID"],
         &env["AWS_SECRET_ACCESS_KEY"],

@@ -17,6 +17,7 @@ pub mod hop;
 #[cfg(target_os = "linux")]
 pub mod hopnet;
 pub mod metrics;
+pub mod request;
 pub mod skip;
 pub mod sshd;
 
