@@ -18,6 +18,7 @@
 mod auth;
 mod checks;
 pub mod endpoint;
+mod failure;
 pub mod network;
 mod pages;
 pub mod query;
