@@ -72,9 +72,9 @@ fn plant(dir: &Path, json: &Value) -> PathBuf {
 /// Gives `path` to uid 4242 (the link itself when `link`), as root can.
 fn give_away(path: &Path, link: bool) -> bool {
     if unsafe { libc::geteuid() } != 0 {
-        eprintln!(
-            "skipping: only root can give {} to another user",
-            path.display()
+        common::skip::skip(
+            "the test",
+            &format!("only root can give {} to another user", path.display()),
         );
         return false;
     }
