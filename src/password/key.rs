@@ -167,3 +167,63 @@ impl LaunchKey {
         Ok(Zeroizing::new(text.to_owned()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PKCS1: &str = include_str!("../../crates/eice-sim/src/world/windows/launch-key.pem");
+    const PKCS8: &str = include_str!("../../tests/data/rdp-launch-key-pkcs8.pem");
+    const ENCRYPTED: &str = include_str!("../../tests/data/rdp-launch-key-encrypted.pem");
+    const OTHER: &str = include_str!("../../tests/data/rdp-other-key.pem");
+    /// win-1's `password_data` in the simulated world: [`PASSWORD`]
+    /// encrypted to the launch key by openssl.
+    fn data() -> String {
+        std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/crates/eice-sim/src/world/demo-world.toml"
+        ))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("password_data = \""))
+        .map(|l| l.trim_end_matches('"').to_owned())
+        .unwrap()
+    }
+
+    fn no_passphrase(_: &Path) -> std::io::Result<Zeroizing<String>> {
+        panic!("no passphrase is asked for an unencrypted key")
+    }
+
+    const PASSWORD: &str = "Tq7#vK2m!Rz9pW4x";
+
+    #[test]
+    fn pkcs1_pkcs8_and_encrypted_pkcs8_keys_decrypt_the_password() {
+        let path = Path::new("k.pem");
+        for text in [PKCS1, PKCS8] {
+            let key = LaunchKey::parse(text, path, no_passphrase).unwrap();
+            assert_eq!(key.decrypt(&data()).unwrap().as_str(), PASSWORD);
+        }
+        let mut asked = 0;
+        let key = LaunchKey::parse(ENCRYPTED, path, |p| {
+            asked += 1;
+            assert_eq!(p, path);
+            Ok(Zeroizing::new("launch-passphrase".into()))
+        })
+        .unwrap();
+        assert_eq!(asked, 1);
+        assert_eq!(key.decrypt(&data()).unwrap().as_str(), PASSWORD);
+        let wrong = LaunchKey::parse(ENCRYPTED, path, |_| Ok(Zeroizing::new("nope".into())));
+        assert!(matches!(wrong, Err(KeyError::Passphrase { .. })), "{wrong:?}");
+    }
+
+    #[test]
+    fn another_key_pair_or_damaged_data_is_not_this_key() {
+        let other = LaunchKey::parse(OTHER, Path::new("o.pem"), no_passphrase).unwrap();
+        assert_eq!(other.decrypt(&data()), Err(NotThisKey));
+        let key = LaunchKey::parse(PKCS1, Path::new("k.pem"), no_passphrase).unwrap();
+        assert_eq!(key.decrypt("not base64!"), Err(NotThisKey));
+        assert_eq!(key.decrypt("AAAA"), Err(NotThisKey));
+        let e = LaunchKey::parse("hello", Path::new("h.pem"), no_passphrase).unwrap_err();
+        assert!(e.to_string().contains("cannot read the key h.pem"), "{e}");
+    }
+}
