@@ -51,7 +51,8 @@ fn missing() -> Vec<String> {
     missing
 }
 
-/// The local user, removed (with its home and any process left) on drop.
+/// The local user, removed with its home on drop, after its session (if
+/// one still waits) is released to end.
 struct LocalUser {
     home: PathBuf,
 }
@@ -115,6 +116,17 @@ impl LocalUser {
 
 impl Drop for LocalUser {
     fn drop(&mut self) {
+        // A test that failed midway leaves the session waiting on its FIFO:
+        // a write that does not wait for a reader ends it, if it still runs.
+        use std::os::unix::fs::OpenOptionsExt as _;
+        if let Ok(mut fifo) = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(self.home.join("release"))
+        {
+            use std::io::Write as _;
+            let _ = fifo.write_all(b"done\n");
+        }
         let _ = StdCommand::new("userdel").args(["-r", "-f", USER]).output();
     }
 }
