@@ -29,9 +29,8 @@ const USER: &str = "Administrator";
 const WIN_1_RDP: &str = "10.0.1.70:3389";
 
 fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|path| {
-        std::env::split_paths(&path).any(|dir| dir.join(program).is_file())
-    })
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
 }
 
 /// What the test needs and this machine lacks.
@@ -250,7 +249,10 @@ async fn freerdp_logs_in_to_xrdp_with_the_decrypted_password_which_no_command_li
     let key = dir.path().join("eice-sim-windows.pem");
     std::fs::write(&key, LAUNCH_KEY_PEM).unwrap();
     let key = key.display().to_string();
-    let (mut cmd, _env) = aws_command(&aws, &["rdp", "win-1", "--key", &key, "--client", "xfreerdp"]);
+    let (mut cmd, _env) = aws_command(
+        &aws,
+        &["rdp", "win-1", "--key", &key, "--client", "xfreerdp"],
+    );
     cmd.env("RUST_LOG", "trace")
         .env("DISPLAY", &display)
         .env("HOME", dir.path())
@@ -273,7 +275,10 @@ async fn freerdp_logs_in_to_xrdp_with_the_decrypted_password_which_no_command_li
     // The client is connected (the session it started holds): no process
     // shows the password on its command line.
     let shown = command_lines_holding(ADMINISTRATOR_PASSWORD);
-    assert!(shown.is_empty(), "the password is on command lines: {shown:?}");
+    assert!(
+        shown.is_empty(),
+        "the password is on command lines: {shown:?}"
+    );
     let clients = command_lines_holding("/from-stdin");
     assert!(!clients.is_empty(), "FreeRDP is running while scanned");
 
@@ -285,7 +290,10 @@ async fn freerdp_logs_in_to_xrdp_with_the_decrypted_password_which_no_command_li
         .expect("the session reads its FIFO")
         .unwrap()
         .unwrap();
-    timeout(PATIENCE, rdp.wait()).await.expect("rdp exits").unwrap();
+    timeout(PATIENCE, rdp.wait())
+        .await
+        .expect("rdp exits")
+        .unwrap();
     let mut log = String::new();
     rdp.stderr
         .take()
@@ -294,6 +302,9 @@ async fn freerdp_logs_in_to_xrdp_with_the_decrypted_password_which_no_command_li
         .await
         .unwrap();
     assert!(log.contains("DEBUG"), "verbose logging is on: {log}");
-    assert!(!log.contains(ADMINISTRATOR_PASSWORD), "the password is in the log");
+    assert!(
+        !log.contains(ADMINISTRATOR_PASSWORD),
+        "the password is in the log"
+    );
     drop(user);
 }

@@ -213,7 +213,10 @@ mod tests {
         assert_eq!(asked, 1);
         assert_eq!(key.decrypt(&data()).unwrap().as_str(), PASSWORD);
         let wrong = LaunchKey::parse(ENCRYPTED, path, |_| Ok(Zeroizing::new("nope".into())));
-        assert!(matches!(wrong, Err(KeyError::Passphrase { .. })), "{wrong:?}");
+        assert!(
+            matches!(wrong, Err(KeyError::Passphrase { .. })),
+            "{wrong:?}"
+        );
     }
 
     #[test]
