@@ -197,3 +197,24 @@ async fn a_linux_instance_has_no_password_to_fetch() {
     assert!(stderr.contains("is not a Windows instance"), "{stderr}");
     assert_eq!(aws.ec2.calls(Action::GetPasswordData), 0);
 }
+
+#[tokio::test]
+async fn a_refused_tunnel_ends_with_the_doctor_command_that_explains_it() {
+    let aws = SimAws::start(World::demo(), false).await.unwrap();
+    // locked-1's security group does not admit the endpoint: its tunnel is
+    // refused. curl stands for a client (it gets the address last) and
+    // fails when the port closes on it.
+    let (cmd, _env) = aws_command(
+        &aws,
+        &[
+            "rdp", "locked-1", "--user", "someone", "--client", "curl", "--", "-sS",
+        ],
+    );
+    let (status, _, stderr) = run(cmd).await;
+    assert!(!status.success(), "{stderr}");
+    assert!(
+        stderr.contains("`eice-proxy doctor locked-1:3389` checks the path to it"),
+        "{stderr}"
+    );
+    assert_eq!(aws.ec2.calls(Action::GetPasswordData), 0);
+}

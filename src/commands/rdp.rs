@@ -155,13 +155,15 @@ async fn fetch_password(
     Ok(password::fetch(ec2, instance, &key).await?)
 }
 
-/// Whether any connection to the port was refused (the log said why).
+/// Whether any connection to the port was refused, or its tunnel closed
+/// before the instance answered (the log said why).
 fn refused(proxy: &Proxy) -> bool {
-    proxy.metrics().render().lines().any(|line| {
-        line.starts_with("eice_proxy_connections_total")
-            && line.contains("outcome=\"refused_")
-            && !line.ends_with(" 0")
-    })
+    proxy.metrics().unreached() > 0
+        || proxy.metrics().render().lines().any(|line| {
+            line.starts_with("eice_proxy_connections_total")
+                && line.contains("outcome=\"refused_")
+                && !line.ends_with(" 0")
+        })
 }
 
 /// `--print`: what a client this command cannot start needs, on stdout.
