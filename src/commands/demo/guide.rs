@@ -8,7 +8,13 @@ use eice_sim::account::SimAws;
 use super::SSHD_INSTANCE;
 
 /// What the newcomer reads: the simulated account and commands to paste.
-pub(super) fn guide(aws: &SimAws, proxy: &str, ca: &Path, sshd_user: Option<&str>) -> String {
+pub(super) fn guide(
+    aws: &SimAws,
+    proxy: &str,
+    ca: &Path,
+    windows_key: &Path,
+    sshd_user: Option<&str>,
+) -> String {
     let mut out = String::from(
         "eice-proxy demo: the proxy in front of a simulated AWS account on this machine.\n\n",
     );
@@ -37,6 +43,7 @@ pub(super) fn guide(aws: &SimAws, proxy: &str, ca: &Path, sshd_user: Option<&str
         }
     }
     out += &one_shot(aws, ca, sshd_user);
+    out += &windows(windows_key);
     out += &through_the_proxy(proxy);
     out += &real_account();
     out += "\nThe proxy's log follows. Ctrl-C stops the demo.";
@@ -110,6 +117,23 @@ fn one_shot(aws: &SimAws, ca: &Path, sshd_user: Option<&str>) -> String {
             SSHD_INSTANCE.1
         );
     }
+    out
+}
+
+/// A Windows instance: its password fetched and decrypted with the launch
+/// key, printed for a client (`--print` starts none, and this machine may
+/// have none).
+fn windows(key: &Path) -> String {
+    let mut out = String::from(
+        "
+A Windows instance, win-1, whose Administrator password EC2 keeps encrypted to its
+         launch key pair, as it does for every Windows instance (the key's .pem is the demo's):
+",
+    );
+    out += &commands(&[(
+        format!("eice-proxy rdp win-1 --key {} --print", key.display()),
+        "win-1's address, user and password; without --print, FreeRDP (or your RDP client) starts on it; Ctrl-C closes the port",
+    )]);
     out
 }
 
