@@ -169,3 +169,64 @@ fn the_launchd_agent_runs_a_command_line_the_cli_accepts() {
         assert!(plist_values(plist, log)[0].ends_with(".log"), "{log}");
     }
 }
+
+/// `git ARGS…` in the repository, or None where there is none (a packaged crate).
+fn git(args: &[&str]) -> Option<String> {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(env!("CARGO_MANIFEST_DIR"))
+        .args(args)
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8(out.stdout).unwrap().trim().to_owned())
+}
+
+#[test]
+fn version_names_the_commit_the_target_and_whether_demo_is_built_in() {
+    let version = run(&["--version"]);
+    let lines: Vec<&str> = version.lines().collect();
+    assert_eq!(
+        lines[0],
+        concat!("eice-proxy ", env!("CARGO_PKG_VERSION")),
+        "{version}"
+    );
+    let field = |name: &str| -> &str {
+        lines
+            .iter()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(": "))
+            .unwrap_or_else(|| panic!("no {name} line in {version:?}"))
+    };
+    // The commit HEAD names, read by git; a tree without git says so.
+    let commit = field("commit");
+    let tracked = git(&["ls-files", "--error-unmatch", "Cargo.toml"]).is_some();
+    match git(&["rev-parse", "HEAD"]).filter(|_| tracked) {
+        Some(head) => assert!(commit.starts_with(&format!("{head} (git")), "{commit}"),
+        None => assert!(
+            commit == "unknown" || commit.contains("(packaged"),
+            "{commit}"
+        ),
+    }
+    // The triple this very test was built for (tests and binary share it).
+    let target = field("target");
+    let os = match std::env::consts::OS {
+        "macos" => "apple-darwin",
+        os => os,
+    };
+    assert!(
+        target.starts_with(std::env::consts::ARCH) && target.contains(os),
+        "{target}"
+    );
+    let demo = if cfg!(feature = "demo") {
+        "built in"
+    } else {
+        "not built in (cargo feature `demo` off)"
+    };
+    assert_eq!(field("demo"), demo);
+    // `-V` stays one line: the version alone, for scripts.
+    assert_eq!(
+        run(&["-V"]).trim_end(),
+        concat!("eice-proxy ", env!("CARGO_PKG_VERSION"))
+    );
+}
