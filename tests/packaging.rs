@@ -79,6 +79,11 @@ fn the_man_page_is_roff_and_names_every_subcommand() {
             "{name} missing from the man page"
         );
     }
+    // The same page for every platform's archive: no build's commit or target.
+    assert!(
+        page.contains(concat!("v", env!("CARGO_PKG_VERSION"))) && !page.contains("commit:"),
+        "{page}"
+    );
     let serve = run(&["man", "serve"]).replace(r"\-", "-");
     assert!(
         serve.lines().any(|l| l.starts_with(".TH eice-proxy-serve")),
