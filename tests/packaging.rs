@@ -235,3 +235,41 @@ fn version_names_the_commit_the_target_and_whether_demo_is_built_in() {
         concat!("eice-proxy ", env!("CARGO_PKG_VERSION"))
     );
 }
+
+/// The quoted or braced words of `text` that look like target triples.
+fn triples(text: &str) -> std::collections::BTreeSet<String> {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+        .filter(|w| {
+            w.split('-').count() >= 3
+                && ["linux", "darwin", "windows"]
+                    .iter()
+                    .any(|os| w.contains(os))
+                && ["x86_64", "aarch64"].iter().any(|arch| w.starts_with(arch))
+        })
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn the_release_builds_every_target_that_deny_judges_and_the_packages_install() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let read = |path: &str| std::fs::read_to_string(format!("{root}/{path}")).unwrap();
+    let workflow = read(".github/workflows/release.yml");
+    let built = triples(
+        &workflow
+            .lines()
+            .filter(|l| l.trim_start().starts_with("- { target:"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    );
+    assert_eq!(built.len(), 5, "{built:?}");
+    let deny = read("deny.toml");
+    let start = deny.find("targets = [").expect("deny.toml's targets");
+    let end = start + deny[start..].find(']').unwrap();
+    let judged = triples(&deny[start..end]);
+    assert_eq!(judged, built, "deny.toml's [graph] targets");
+    // Every archive the formula and the manifest install, and nothing else.
+    let mut installed = triples(&read("packaging/homebrew/eice-proxy.rb"));
+    installed.extend(triples(&read("packaging/scoop/eice-proxy.json")));
+    assert_eq!(installed, built, "Homebrew and Scoop");
+}
