@@ -7,9 +7,36 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::target::Target;
 
+/// Whether `demo` is built in, as a literal for `concat!`.
+#[cfg(feature = "demo")]
+macro_rules! demo_built_in {
+    () => {
+        "built in"
+    };
+}
+#[cfg(not(feature = "demo"))]
+macro_rules! demo_built_in {
+    () => {
+        "not built in (cargo feature `demo` off)"
+    };
+}
+
+/// What `eice-proxy --version` prints after the name: what a bug report needs
+/// (the version, the commit and target triple `build.rs` recorded, and whether
+/// `demo` is built in). `-V` prints the version alone.
+pub const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    "\ncommit: ",
+    env!("EICE_PROXY_COMMIT"),
+    "\ntarget: ",
+    env!("EICE_PROXY_TARGET"),
+    "\ndemo: ",
+    demo_built_in!(),
+);
+
 /// Reach EC2 instances in private subnets through EC2 Instance Connect Endpoint tunnels.
 #[derive(Debug, Parser)]
-#[command(name = "eice-proxy", version, about, propagate_version = true)]
+#[command(name = "eice-proxy", version, long_version = LONG_VERSION, about, propagate_version = true)]
 pub struct Cli {
     /// AWS region and profile.
     #[command(flatten)]

@@ -79,6 +79,11 @@ fn the_man_page_is_roff_and_names_every_subcommand() {
             "{name} missing from the man page"
         );
     }
+    // The same page for every platform's archive: no build's commit or target.
+    assert!(
+        page.contains(concat!("v", env!("CARGO_PKG_VERSION"))) && !page.contains("commit:"),
+        "{page}"
+    );
     let serve = run(&["man", "serve"]).replace(r"\-", "-");
     assert!(
         serve.lines().any(|l| l.starts_with(".TH eice-proxy-serve")),
@@ -168,4 +173,103 @@ fn the_launchd_agent_runs_a_command_line_the_cli_accepts() {
     for log in ["StandardOutPath", "StandardErrorPath"] {
         assert!(plist_values(plist, log)[0].ends_with(".log"), "{log}");
     }
+}
+
+/// `git ARGS…` in the repository, or None where there is none (a packaged crate).
+fn git(args: &[&str]) -> Option<String> {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(env!("CARGO_MANIFEST_DIR"))
+        .args(args)
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8(out.stdout).unwrap().trim().to_owned())
+}
+
+#[test]
+fn version_names_the_commit_the_target_and_whether_demo_is_built_in() {
+    let version = run(&["--version"]);
+    let lines: Vec<&str> = version.lines().collect();
+    assert_eq!(
+        lines[0],
+        concat!("eice-proxy ", env!("CARGO_PKG_VERSION")),
+        "{version}"
+    );
+    let field = |name: &str| -> &str {
+        lines
+            .iter()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(": "))
+            .unwrap_or_else(|| panic!("no {name} line in {version:?}"))
+    };
+    // The commit HEAD names, read by git; a tree without git says so.
+    let commit = field("commit");
+    let tracked = git(&["ls-files", "--error-unmatch", "Cargo.toml"]).is_some();
+    match git(&["rev-parse", "HEAD"]).filter(|_| tracked) {
+        Some(head) => assert!(commit.starts_with(&format!("{head} (git")), "{commit}"),
+        None => assert!(
+            commit == "unknown" || commit.contains("(packaged"),
+            "{commit}"
+        ),
+    }
+    // The triple this very test was built for (tests and binary share it).
+    let target = field("target");
+    let os = match std::env::consts::OS {
+        "macos" => "apple-darwin",
+        os => os,
+    };
+    assert!(
+        target.starts_with(std::env::consts::ARCH) && target.contains(os),
+        "{target}"
+    );
+    let demo = if cfg!(feature = "demo") {
+        "built in"
+    } else {
+        "not built in (cargo feature `demo` off)"
+    };
+    assert_eq!(field("demo"), demo);
+    // `-V` stays one line: the version alone, for scripts.
+    assert_eq!(
+        run(&["-V"]).trim_end(),
+        concat!("eice-proxy ", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+/// The quoted or braced words of `text` that look like target triples.
+fn triples(text: &str) -> std::collections::BTreeSet<String> {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+        .filter(|w| {
+            w.split('-').count() >= 3
+                && ["linux", "darwin", "windows"]
+                    .iter()
+                    .any(|os| w.contains(os))
+                && ["x86_64", "aarch64"].iter().any(|arch| w.starts_with(arch))
+        })
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn the_release_builds_every_target_that_deny_judges_and_the_packages_install() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let read = |path: &str| std::fs::read_to_string(format!("{root}/{path}")).unwrap();
+    let workflow = read(".github/workflows/release.yml");
+    let built = triples(
+        &workflow
+            .lines()
+            .filter(|l| l.trim_start().starts_with("- { target:"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    );
+    assert_eq!(built.len(), 5, "{built:?}");
+    let deny = read("deny.toml");
+    let start = deny.find("targets = [").expect("deny.toml's targets");
+    let end = start + deny[start..].find(']').unwrap();
+    let judged = triples(&deny[start..end]);
+    assert_eq!(judged, built, "deny.toml's [graph] targets");
+    // Every archive the formula and the manifest install, and nothing else.
+    let mut installed = triples(&read("packaging/homebrew/eice-proxy.rb"));
+    installed.extend(triples(&read("packaging/scoop/eice-proxy.json")));
+    assert_eq!(installed, built, "Homebrew and Scoop");
 }

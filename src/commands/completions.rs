@@ -21,7 +21,12 @@ pub(super) fn completions(args: &CompletionsArgs) -> anyhow::Result<()> {
 pub(super) fn man(args: &ManArgs) -> anyhow::Result<()> {
     // Built as clap_mangen builds its pages: globals propagated, and each
     // subcommand named `eice-proxy-NAME`, the page the main one refers to.
-    let mut command = Cli::command().disable_help_subcommand(true);
+    // The page documents the command line, not one build of it: the version
+    // alone, without `--version`'s commit and target, so that the page packed
+    // beside every platform's binary is the same one.
+    let mut command = Cli::command()
+        .disable_help_subcommand(true)
+        .long_version(None);
     command.build();
     let page = match &args.subcommand {
         None => command,
