@@ -393,7 +393,11 @@ async fn the_configured_tunnel_duration_is_sent_and_its_end_logged() {
 
 #[tokio::test]
 async fn the_tunnels_per_endpoint_limit_refuses_clearly_and_frees_on_close() {
-    let proxy = Proxy::start(World::demo(), "[limits]\ntunnels_per_endpoint = 2\n").await;
+    let proxy = Proxy::start(
+        World::demo(),
+        "[limits]\ntunnels_per_endpoint = 2\nwhen_full = \"refuse\"\n",
+    )
+    .await;
     let mut first = socks5(proxy.addr, Dest::Domain(WEB_1), 22, None, CONNECT)
         .await
         .expect("first");

@@ -14,6 +14,7 @@
 //! Each connection is counted by how it ended, and its tunnel is listed on the
 //! status page, bytes counted as they move ([`crate::metrics`]).
 
+mod cap;
 mod forward;
 
 pub use forward::bind_forward;
@@ -40,9 +41,6 @@ use crate::inbound::{self, Protocol, socks5};
 use crate::metrics::{Metrics, OpenConnection, Outcome, TunnelInfo};
 pub use crate::proxy::{Opened, Proxy};
 use crate::target::Target;
-
-/// How long before EICE closes a tunnel (maxTunnelDuration) the log warns.
-const DURATION_WARNING: Duration = Duration::from_secs(60);
 
 /// What a listening port serves.
 #[derive(Debug, Clone)]
@@ -244,8 +242,7 @@ async fn handle(
             match ready {
                 Ok((client, opened, target)) => {
                     conn.outcome(Some(protocol), Outcome::Tunnelled);
-                    let lifetime = proxy.settings.tunnel_lifetime;
-                    join(client, opened, &target, lifetime, &conn, protocol).await;
+                    join(client, opened, &target, &proxy.settings, &conn, protocol).await;
                 }
                 Err(outcome) => conn.outcome(Some(protocol), outcome),
             }
@@ -273,6 +270,9 @@ async fn socks5_until_open(
 ) -> Result<(TcpStream, Opened, Target), Outcome> {
     let handshake = proxy.settings.handshake;
     let gate = proxy.gate(conn.peer.ip());
+    // A second handle on the socket, to see the client leave while its
+    // tunnel is being opened (in line for a full endpoint, say).
+    let watch = watcher(&socket);
     let request = match timeout(handshake, socks5::accept_gated(socket, gate.as_ref())).await {
         Ok(Ok(request)) => request,
         Ok(Err(e)) if e.is_auth_failure() => {
@@ -293,7 +293,14 @@ async fn socks5_until_open(
     };
     let target = request.target.clone();
     Span::current().record("target", display(&target));
-    match proxy.open(&target).await {
+    let opened = tokio::select! {
+        opened = proxy.open(&target) => opened,
+        () = client_gone(watch.as_ref()) => {
+            info!("the client left before its tunnel opened (while waiting in line, if it was)");
+            return Err(Outcome::ClientLeft);
+        }
+    };
+    match opened {
         Ok(opened) => match request.succeed().await {
             Ok(client) => Ok((client, opened, target)),
             Err(e) => {
@@ -319,7 +326,7 @@ async fn serve_http(
     guard: Arc<ConnectionGuard>,
 ) -> Outcome {
     let (gate, handshake) = (proxy.gate(conn.peer.ip()), proxy.settings.handshake);
-    let lifetime = proxy.settings.tunnel_lifetime;
+    let settings = proxy.settings.clone();
     let opened_outcome = Arc::new(Mutex::new(None));
     let last = opened_outcome.clone();
     let open = move |target: Target| {
@@ -346,9 +353,9 @@ async fn serve_http(
     let span = Span::current();
     let join_upgraded = move |client: http_connect::Upgraded,
                               (opened, target): (Opened, Target)| {
-        let (guard, conn) = (guard.clone(), conn.clone());
+        let (guard, conn, settings) = (guard.clone(), conn.clone(), settings.clone());
         async move {
-            join(client, opened, &target, lifetime, &conn, Protocol::Http).await;
+            join(client, opened, &target, &settings, &conn, Protocol::Http).await;
             drop(guard);
         }
         .instrument(span.clone())
@@ -380,18 +387,19 @@ async fn serve_http(
 }
 
 /// Splices an accepted client onto its open tunnel (or hop channel) and
-/// logs how it ended, warning a minute before EICE's maxTunnelDuration will
-/// close a tunnel of its own. The connection is on the status page, its bytes
-/// counted as they move, until it closes.
+/// logs how it ended, warning before EICE's maxTunnelDuration will close a
+/// tunnel of its own ([`cap::warnings`]). The connection is on the status
+/// page, its bytes counted as they move, until it closes.
 async fn join<C: AsyncRead + AsyncWrite + Unpin>(
     client: C,
     opened: Opened,
     target: &Target,
-    lifetime: Duration,
+    settings: &crate::proxy::Settings,
     conn: &Conn,
     protocol: Protocol,
 ) {
-    let (instance, endpoint, warning, via) = match &opened {
+    let started = Instant::now();
+    let (instance, endpoint, closes_at, via) = match &opened {
         Opened::Tunnel {
             tunnel, resolution, ..
         } => {
@@ -403,19 +411,9 @@ async fn join<C: AsyncRead + AsyncWrite + Unpin>(
                 request_id = tunnel.request_id.as_deref(),
                 "tunnel open"
             );
-            let warning = tokio::spawn(
-                async move {
-                    tokio::time::sleep(lifetime.saturating_sub(DURATION_WARNING)).await;
-                    warn!(
-                        "EICE will close this tunnel in {}s, when it reaches its maximum duration of {}s",
-                        lifetime.min(DURATION_WARNING).as_secs(),
-                        lifetime.as_secs()
-                    );
-                }
-                .instrument(Span::current()),
-            );
             let instance = resolution.instance.as_ref().map(|i| i.id.clone());
-            (instance, request.endpoint.id.clone(), Some(warning), None)
+            let closes_at = started + settings.tunnel_lifetime;
+            (instance, request.endpoint.id.clone(), Some(closes_at), None)
         }
         Opened::Hop {
             channel,
@@ -441,6 +439,14 @@ async fn join<C: AsyncRead + AsyncWrite + Unpin>(
             (instance, endpoint, None, Some(hop.clone()))
         }
     };
+    let warnings = closes_at.map(|_| {
+        let plan = cap::plan(settings.tunnel_lifetime, &settings.warn_before_cap);
+        let (client, target) = (conn.peer, target.to_string());
+        tokio::spawn(
+            cap::warnings(plan, settings.tunnel_lifetime, client, target)
+                .instrument(Span::current()),
+        )
+    });
     let meter = conn.metrics.tunnel_opened(TunnelInfo {
         id: conn.id,
         protocol: protocol.label(),
@@ -449,18 +455,47 @@ async fn join<C: AsyncRead + AsyncWrite + Unpin>(
         instance,
         endpoint,
         hop: via,
+        closes_at,
     });
-    let started = Instant::now();
     let finished = opened.splice(client, &meter).await;
-    if let Some(warning) = warning {
-        warning.abort();
+    if let Some(warnings) = warnings {
+        warnings.abort();
     }
     drop(meter);
     let secs = started.elapsed().as_secs_f64();
     let (up, down) = (finished.totals.up, finished.totals.down);
     match finished.result {
         Ok(()) => info!(up, down, secs, "tunnel closed"),
-        Err(e) => warn!(up, down, secs, error = %e, "tunnel ended with an error"),
+        Err(e) => {
+            if closes_at.is_some() && cap::ended_by_cap(&e) {
+                conn.metrics.capped();
+            }
+            warn!(up, down, secs, error = %e, "tunnel ended with an error")
+        }
+    }
+}
+
+/// A second handle on `socket` (the same connection, a duplicated
+/// descriptor), to watch for the client's leaving while another part of the
+/// handler owns the socket.
+fn watcher(socket: &TcpStream) -> Option<TcpStream> {
+    let dup = socket2::SockRef::from(socket).try_clone().ok()?;
+    let std = std::net::TcpStream::from(dup);
+    std.set_nonblocking(true).ok()?;
+    TcpStream::from_std(std).ok()
+}
+
+/// Resolves when the client has closed its connection (or it failed);
+/// never, once the client has sent bytes (they are left unread for the
+/// tunnel), or without a watcher.
+async fn client_gone(socket: Option<&TcpStream>) {
+    let Some(socket) = socket else {
+        return std::future::pending().await;
+    };
+    let mut byte = [0u8; 1];
+    match socket.peek(&mut byte).await {
+        Ok(0) | Err(_) => {}
+        Ok(_) => std::future::pending().await,
     }
 }
 

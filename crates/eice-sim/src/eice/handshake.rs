@@ -141,16 +141,17 @@ async fn answer(
         return Ok(hang(&shared).await);
     }
     let request_id = new_request_id(&shared);
-    let admitted = admit(&request, &shared, &request_id, peer).and_then(|admitted| {
-        let (key, mut tunnel, access_key_id) = admitted;
-        tunnel.place = Some(super::quota::take(&shared, &tunnel.endpoint_id).ok_or_else(|| {
-            Rejection::EndpointFull {
-                endpoint: tunnel.endpoint_id.clone(),
-                limit: shared.quota.limit(),
-            }
-        })?);
-        Ok((key, tunnel, access_key_id))
-    });
+    let admitted =
+        admit(&request, &shared, &request_id, peer).and_then(|admitted| {
+            let (key, mut tunnel, access_key_id) = admitted;
+            tunnel.place = Some(super::quota::take(&shared, &tunnel.endpoint_id).ok_or_else(
+                || Rejection::EndpointFull {
+                    endpoint: tunnel.endpoint_id.clone(),
+                    limit: shared.quota.limit(),
+                },
+            )?);
+            Ok((key, tunnel, access_key_id))
+        });
     let (key, mut tunnel, access_key_id) = match admitted {
         Ok(admitted) => admitted,
         Err(rejection) => {

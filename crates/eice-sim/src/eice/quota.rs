@@ -63,7 +63,11 @@ impl std::fmt::Debug for Place {
 /// endpoint already carries its quota; the count and the peak go to the stats.
 pub(super) fn take(shared: &Arc<Shared>, endpoint: &str) -> Option<Place> {
     let now = {
-        let mut open = shared.quota.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut open = shared
+            .quota
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let count = open.entry(endpoint.to_owned()).or_insert(0);
         if *count >= shared.quota.limit {
             return None;

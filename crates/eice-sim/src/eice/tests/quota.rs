@@ -17,7 +17,10 @@ async fn a_tunnel_past_the_quota_is_refused_until_one_closes() {
         assert_eq!(status, 429);
         assert_eq!(body["ErrorCode"], QUOTA_EXCEEDED);
         let message = body["Message"].as_str().unwrap();
-        assert!(message.contains("maximum number of 3 concurrent"), "{message}");
+        assert!(
+            message.contains("maximum number of 3 concurrent"),
+            "{message}"
+        );
 
         // The client closes one; once it has the service's Close, a new
         // tunnel is accepted at once: the place was free before the Close.
