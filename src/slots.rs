@@ -116,6 +116,16 @@ impl Slots {
         Some(self.slot(line, permit))
     }
 
+    /// A slot of `endpoint` if one is free now and `keep` more stay free
+    /// after it: direct tunnels leave one for a hop's connection, so that
+    /// overflowing onto the hop never waits for a slot of its own.
+    pub fn try_take_keeping(self: &Arc<Self>, endpoint: &str, keep: usize) -> Option<Slot> {
+        let slot = self.try_take(endpoint)?;
+        // Taken first, checked after: two racing for the last slots may both
+        // give theirs back (and overflow), never leave fewer than `keep`.
+        (slot.line.semaphore.available_permits() >= keep).then_some(slot)
+    }
+
     /// Waits in `endpoint`'s line for a slot, up to `patience`; returns it
     /// and how long the wait took. Dropping the future leaves the line.
     pub async fn wait(
@@ -260,6 +270,17 @@ mod tests {
         );
         drop(second_slot);
         assert_eq!(slots.metrics.status().endpoints[0].tunnels, 0);
+    }
+
+    #[tokio::test]
+    async fn a_slot_can_be_kept_free_for_a_hop() {
+        let slots = Slots::new(2, Arc::new(Metrics::new()));
+        let _direct = slots.try_take_keeping("eice-1", 1).expect("one of two");
+        assert!(
+            slots.try_take_keeping("eice-1", 1).is_none(),
+            "the last is kept"
+        );
+        assert!(slots.try_take("eice-1").is_some(), "the hop takes it");
     }
 
     #[tokio::test]

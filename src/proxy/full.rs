@@ -24,12 +24,10 @@ pub(super) enum Admission {
 impl Proxy {
     /// A slot of `resolution`'s endpoint; when every one is in use, the hop
     /// that serves its VPC, a place in line, or a refusal, as configured.
+    /// Where connections overflow onto a hop, direct tunnels leave the last
+    /// slot free for the hop's own connection (which may need it first).
     pub(super) async fn admit(&self, resolution: &Resolution) -> Result<Admission, Error> {
         let endpoint = resolution.endpoint.id.as_str();
-        if let Some(slot) = self.slots.try_take(endpoint) {
-            return Ok(Admission::Slot(slot));
-        }
-        let limit = self.slots.limit();
         let ip = resolution.tunnel().private_ip;
         let vpc = resolution.vpc_id.as_str();
         let hop = self.router.hop_serving(vpc, ip);
@@ -37,13 +35,18 @@ impl Proxy {
             Some(_) => WhenFull::Hop,
             None => WhenFull::Wait,
         });
+        let keep = usize::from(policy == WhenFull::Hop && hop.is_some());
+        if let Some(slot) = self.slots.try_take_keeping(endpoint, keep) {
+            return Ok(Admission::Slot(slot));
+        }
+        let limit = self.slots.limit();
         match (policy, hop) {
             (WhenFull::Hop, Some(i)) => {
                 info!(
                     endpoint,
                     hop = %self.hops[i].name(),
-                    "endpoint {endpoint} carries {limit} of {limit} tunnels: going through hop {} \
-                     (it serves {vpc}), a stream on its one SSH connection",
+                    "endpoint {endpoint} is full ({limit} tunnels, the last kept for the hop): \
+                     going through hop {} (it serves {vpc}), a stream on its one SSH connection",
                     self.hops[i].name()
                 );
                 self.metrics.overflowed();
