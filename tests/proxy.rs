@@ -281,8 +281,10 @@ async fn a_warm_target_costs_no_ec2_call() {
 
 #[tokio::test]
 async fn fifty_simultaneous_first_connections_make_one_describe_instances_call() {
-    // Above the default 20 tunnels per endpoint (EICE's quota), which has its own test.
+    // Above the default 20 tunnels per endpoint (EICE's quota), which has its
+    // own test: as if AWS had raised the quota.
     let proxy = Proxy::start(World::demo(), "[limits]\ntunnels_per_endpoint = 64\n").await;
+    proxy.aws.eice.set_tunnels_per_endpoint(64);
     let mut tasks = Vec::new();
     for _ in 0..50 {
         let addr = proxy.addr;

@@ -362,6 +362,13 @@ impl EiceSim {
             .unwrap_or_else(PoisonError::into_inner) = idle;
     }
 
+    /// Sets how many tunnels each endpoint carries at once before it refuses
+    /// the next ([`EiceSimConfig::tunnels_per_endpoint`]), as AWS does when
+    /// it raises an account's quota; tunnels open now are not affected.
+    pub fn set_tunnels_per_endpoint(&self, limit: usize) {
+        self.shared.quota.set_limit(limit);
+    }
+
     /// Makes every tunnel, open or not, go deaf at its next client Ping: the
     /// Ping is counted but not answered, and the service reads nothing more
     /// from that client, as a connection silently dropped on the way looks.

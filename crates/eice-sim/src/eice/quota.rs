@@ -18,6 +18,7 @@
 //! Each endpoint's peak is kept, for tests to assert "never more than 20".
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::Shared;
@@ -27,21 +28,26 @@ pub const QUOTA_EXCEEDED: &str = "ServiceQuotaExceededException";
 
 /// Tunnels open now per endpoint, bounded by the quota.
 pub(super) struct Quota {
-    limit: u64,
+    limit: AtomicU64,
     open: Mutex<HashMap<String, u64>>,
 }
 
 impl Quota {
     pub(super) fn new(limit: usize) -> Quota {
         Quota {
-            limit: limit as u64,
+            limit: AtomicU64::new(limit as u64),
             open: Mutex::new(HashMap::new()),
         }
     }
 
     /// The limit, for the refusal's message.
     pub(super) fn limit(&self) -> u64 {
-        self.limit
+        self.limit.load(Ordering::Relaxed)
+    }
+
+    /// Raises (or lowers) the limit for the tunnels opened from now on.
+    pub(super) fn set_limit(&self, limit: usize) {
+        self.limit.store(limit as u64, Ordering::Relaxed);
     }
 }
 
@@ -69,7 +75,7 @@ pub(super) fn take(shared: &Arc<Shared>, endpoint: &str) -> Option<Place> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         let count = open.entry(endpoint.to_owned()).or_insert(0);
-        if *count >= shared.quota.limit {
+        if *count >= shared.quota.limit() {
             return None;
         }
         *count += 1;
