@@ -49,7 +49,7 @@ pub(super) async fn warnings(
             left_secs = left.as_secs(),
             "EICE will close this tunnel in {}s, when it reaches its maximum duration of {}s: \
              the session of {client} to {target} ends then; reconnect, or go through a hop \
-             (README, \"No session cut without warning\")",
+             (README, \"Sessions longer than an hour\")",
             left.as_secs(),
             lifetime.as_secs()
         );

@@ -112,7 +112,11 @@ impl FleetNet {
                 "-f",
             ])
             .arg(&path)
+            // One daemon answers for every instance here, where each real
+            // instance has its own: its limit on connections not yet logged
+            // in (10, then random drops) must not stand for a fleet's.
             .args(["-o", "ListenAddress=0.0.0.0:22", "-o", "LogLevel=INFO"])
+            .args(["-o", "MaxStartups=200"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
