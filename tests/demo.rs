@@ -63,6 +63,29 @@ async fn every_command_the_demo_prints_works_when_pasted() {
         }
     }
     assert_eq!(pasted.len(), 8, "{guide:#?}");
+    // A fresh machine has no nc: the guide leads with what needs nothing but
+    // eice-proxy, and says where `nc -X` comes from before it offers it.
+    let first = |prefix: &str| {
+        guide
+            .iter()
+            .position(|l| l.trim().starts_with(prefix))
+            .unwrap_or_else(|| panic!("no line starts with {prefix:?}: {guide:#?}"))
+    };
+    let connect = first("eice-proxy connect ");
+    assert!(
+        first("Paste these") < first("export ")
+            && first("export ") < connect
+            && connect < first("nc ")
+            && connect < first("curl ")
+            && first("ssh -o ProxyCommand='eice-proxy connect") < first("ssh -o ProxyCommand='nc "),
+        "{guide:#?}"
+    );
+    assert!(
+        guide[connect..first("nc ")]
+            .iter()
+            .any(|l| l.contains("netcat-openbsd")),
+        "{guide:#?}"
+    );
     for p in &pasted {
         let output = paste(&p.command).await;
         let stdout = String::from_utf8_lossy(&output.stdout);
