@@ -237,6 +237,10 @@ async fn measure_transport(
     };
     let name = name.as_str();
     let aws = SimAws::start(World::demo(), tls).await?;
+    // The idle and many-stream figures need more than EICE's 20 tunnels per
+    // endpoint: the simulated service's quota is raised with the proxy's.
+    aws.eice
+        .set_tunnels_per_endpoint(s.idle_tunnels.max(s.streams) + 64);
     aws.eice.add_target(INSTANCE_PORT.parse()?, sink);
     let files = ProxyFiles::new(&aws, &s.proxy_config)?;
     let mut t = TransportReport {

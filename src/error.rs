@@ -27,15 +27,14 @@ use crate::keys::PushError;
 use crate::metrics::Outcome;
 use crate::reply::Reply;
 use crate::resolve::{ResolveError, RouteError};
+use crate::slots::Busy;
 
 /// Why a target could not be connected.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error(
-        "endpoint {endpoint} already carries {limit} tunnels from this proxy, the EICE quota per \
-         endpoint; wait for one to close (limits.tunnels_per_endpoint if AWS raised your quota)"
-    )]
-    EndpointBusy { endpoint: String, limit: usize },
+    /// Every tunnel of the endpoint in use, and no hop or free slot in time.
+    #[error("{0}")]
+    EndpointBusy(Box<Busy>),
     #[error(transparent)]
     Route(RouteError),
     #[error(transparent)]
@@ -104,7 +103,7 @@ impl Error {
     pub fn reply(&self) -> Reply {
         match self {
             Error::Route(e) => e.reply(),
-            Error::EndpointBusy { .. } => Reply::GeneralFailure,
+            Error::EndpointBusy(_) => Reply::GeneralFailure,
             Error::Resolve(e) => e.reply(),
             Error::KeyPush(e) => e.reply(),
             Error::Tunnel(e) => e.reply(),
@@ -118,7 +117,7 @@ impl Error {
     /// the client was told, except a full endpoint, counted apart.
     pub fn outcome(&self) -> Outcome {
         match self {
-            Error::EndpointBusy { .. } => Outcome::EndpointBusy,
+            Error::EndpointBusy(_) => Outcome::EndpointBusy,
             e => Outcome::Refused(e.reply()),
         }
     }
@@ -127,6 +126,7 @@ impl Error {
     pub fn endpoint(&self) -> Option<&str> {
         match self {
             Error::Tunnel(TunnelError::Refused(e)) => Some(&e.endpoint_id),
+            Error::EndpointBusy(busy) => Some(&busy.endpoint),
             Error::Hop(e) => match e.as_ref() {
                 HopError::Tunnel { source, .. } => source.endpoint(),
                 _ => None,
@@ -157,11 +157,25 @@ mod tests {
 
     #[test]
     fn a_full_endpoint_and_a_refused_port_are_counted_apart() {
-        let busy = Error::EndpointBusy {
+        let busy = Error::EndpointBusy(Box::new(Busy {
             endpoint: "eice-1".into(),
             limit: 20,
-        };
+            vpc: "vpc-1".into(),
+            waited: Some(crate::slots::Waited {
+                waited: std::time::Duration::from_secs(20),
+                in_line: 5,
+            }),
+        }));
         assert_eq!(busy.outcome().label(), "refused_endpoint_busy");
+        let text = busy.to_string();
+        assert!(
+            text.starts_with("endpoint eice-1 already carries 20 tunnels from this proxy")
+                && text.contains(
+                    "none was freed in 20.0s of waiting in line (5 connections were waiting"
+                )
+                && text.contains("a [[hop]] for vpc-1 (vpc = \"vpc-1\") lifts the limit"),
+            "{text}"
+        );
         let port = Error::from(RouteError::PortNotAllowed {
             port: 80,
             allowed: vec![22],

@@ -40,6 +40,7 @@
 //! | [`eice`] | the EICE client: settings, presign, dial (a pooled connection or a fresh one), upgrade, the tunnel's own WebSocket framing (`eice::ws`), keepalive, stream view |
 //! | [`splice`] | byte stream ⇄ WebSocket copy with back-pressure and half-close |
 //! | [`metrics`] | counters and open tunnels, fed plain values, served on loopback at `/metrics` and `/status`, to requests for a loopback name only |
+//! | [`slots`] | EICE's 20 tunnels per endpoint as the proxy keeps them: a slot per tunnel, and a first-come-first-served line for a full endpoint |
 //! | [`ec2`] | the EC2 API calls the proxy makes (Query protocol: sign, send, retry, pages) |
 //! | [`password`] | a Windows instance's Administrator password: `GetPasswordData`, decrypted with the launch key pair's `.pem`, for `rdp` |
 //! | [`diagnose`] | "why can't I reach it?": a path's rules read from the EC2 API and checked |
@@ -60,7 +61,7 @@
 //!
 //! The library's interface is what the binary, the tests, the benches and the
 //! fuzz targets use; the modules only the crate itself uses (`agent`, `error`,
-//! `glob`, `private_fs`, `public_key`, `keys`, `hop`, `proxy`, `server`) are
+//! `glob`, `private_fs`, `public_key`, `keys`, `hop`, `proxy`, `server`, `slots`) are
 //! `pub(crate)`.
 
 pub(crate) mod agent;
@@ -89,5 +90,6 @@ pub mod reach;
 pub mod reply;
 pub mod resolve;
 pub(crate) mod server;
+pub(crate) mod slots;
 pub mod splice;
 pub mod target;

@@ -281,8 +281,10 @@ async fn a_warm_target_costs_no_ec2_call() {
 
 #[tokio::test]
 async fn fifty_simultaneous_first_connections_make_one_describe_instances_call() {
-    // Above the default 20 tunnels per endpoint (EICE's quota), which has its own test.
+    // Above the default 20 tunnels per endpoint (EICE's quota), which has its
+    // own test: as if AWS had raised the quota.
     let proxy = Proxy::start(World::demo(), "[limits]\ntunnels_per_endpoint = 64\n").await;
+    proxy.aws.eice.set_tunnels_per_endpoint(64);
     let mut tasks = Vec::new();
     for _ in 0..50 {
         let addr = proxy.addr;
@@ -393,7 +395,11 @@ async fn the_configured_tunnel_duration_is_sent_and_its_end_logged() {
 
 #[tokio::test]
 async fn the_tunnels_per_endpoint_limit_refuses_clearly_and_frees_on_close() {
-    let proxy = Proxy::start(World::demo(), "[limits]\ntunnels_per_endpoint = 2\n").await;
+    let proxy = Proxy::start(
+        World::demo(),
+        "[limits]\ntunnels_per_endpoint = 2\nwhen_full = \"refuse\"\n",
+    )
+    .await;
     let mut first = socks5(proxy.addr, Dest::Domain(WEB_1), 22, None, CONNECT)
         .await
         .expect("first");

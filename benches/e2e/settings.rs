@@ -126,9 +126,9 @@ impl Settings {
 
 /// The proxy's config file. The demo's two VPCs share 10.0.0.0/16, so it is
 /// pinned to one and a bare IP is unambiguous. The proxy holds each endpoint
-/// to EICE's default quota of 20 tunnels; the simulated service has no
-/// quota, and the idle and many-stream figures need more, so it is raised
-/// (as for an account whose quota AWS raised).
+/// to EICE's default quota of 20 tunnels, as the simulated service does;
+/// the idle and many-stream figures need more, so both are raised (as for an
+/// account whose quota AWS raised).
 fn proxy_config(s: &Settings) -> String {
     let tunnels = s.idle_tunnels.max(s.streams) + 64;
     format!(

@@ -69,14 +69,32 @@ fn table(status: &Status) -> String {
         duration(status.uptime_seconds),
         if n == 1 { "" } else { "s" }
     );
+    for e in &status.endpoints {
+        out += &format!(
+            "endpoint {}: {} of {} tunnels in use{}\n",
+            e.endpoint,
+            e.tunnels,
+            e.limit,
+            match e.waiting {
+                0 => String::new(),
+                w => format!(
+                    ", {w} connection{} waiting in line",
+                    if w == 1 { "" } else { "s" }
+                ),
+            }
+        );
+    }
     if n == 0 {
         return out;
     }
-    let header = ["ID", "CLIENT", "TARGET", "ENDPOINT", "AGE", "UP", "DOWN"].map(String::from);
-    let rows: Vec<[String; 7]> = std::iter::once(header)
+    let header = [
+        "ID", "CLIENT", "TARGET", "ENDPOINT", "AGE", "LEFT", "UP", "DOWN",
+    ]
+    .map(String::from);
+    let rows: Vec<[String; 8]> = std::iter::once(header)
         .chain(status.tunnels.iter().map(row))
         .collect();
-    let widths: Vec<usize> = (0..7)
+    let widths: Vec<usize> = (0..8)
         .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
         .collect();
     out.push('\n');
@@ -92,13 +110,17 @@ fn table(status: &Status) -> String {
     out
 }
 
-fn row(t: &TunnelStatus) -> [String; 7] {
+/// A tunnel's row. LEFT is the time until EICE closes it at its
+/// maxTunnelDuration; a stream through a hop shows `-` (the hop moves new
+/// streams to a fresh connection before its tunnel's end).
+fn row(t: &TunnelStatus) -> [String; 8] {
     [
         t.id.to_string(),
         t.client.to_string(),
         t.target.clone(),
         t.endpoint.clone(),
         duration(t.age_seconds),
+        t.closes_in_seconds.map_or_else(|| "-".to_owned(), duration),
         bytes(t.bytes_up),
         bytes(t.bytes_down),
     ]
@@ -157,12 +179,19 @@ mod tests {
             endpoint: "eice-0123456789abcdef0".into(),
             hop: None,
             age_seconds: 61,
+            closes_in_seconds: Some(3539),
             bytes_up: 10,
             bytes_down: 2048,
         };
         let status = Status {
             version: "1.2.3".into(),
             uptime_seconds: 3600,
+            endpoints: vec![crate::metrics::EndpointStatus {
+                endpoint: "eice-0123456789abcdef0".into(),
+                tunnels: 20,
+                limit: 20,
+                waiting: 5,
+            }],
             tunnels: vec![
                 tunnel(7, "web-1:22"),
                 tunnel(12, "i-0a1b2c3d4e5f60001:3389"),
@@ -171,18 +200,23 @@ mod tests {
         let text = table(&status);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "eice-proxy 1.2.3, up 1h00m, 2 open tunnels");
-        assert!(lines[2].starts_with("ID  CLIENT"), "{text}");
+        assert_eq!(
+            lines[1],
+            "endpoint eice-0123456789abcdef0: 20 of 20 tunnels in use, 5 connections waiting in line"
+        );
+        assert!(lines[3].starts_with("ID  CLIENT"), "{text}");
         assert!(
-            lines[3].contains("web-1:22") && lines[3].ends_with("1m01s  10 B  2.0 KiB"),
+            lines[4].contains("web-1:22") && lines[4].ends_with("1m01s  58m59s  10 B  2.0 KiB"),
             "{text}"
         );
         // Columns line up: ENDPOINT starts at the same place on every row.
-        let at = lines[2].find("ENDPOINT").unwrap();
-        assert_eq!(&lines[3][at..at + 5], "eice-");
+        let at = lines[3].find("ENDPOINT").unwrap();
         assert_eq!(&lines[4][at..at + 5], "eice-");
+        assert_eq!(&lines[5][at..at + 5], "eice-");
 
         let empty = Status {
             tunnels: vec![],
+            endpoints: vec![],
             ..status
         };
         assert_eq!(

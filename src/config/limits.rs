@@ -1,6 +1,8 @@
 //! `[timeouts]`, `[limits]` and `[cache]`: how long each step may take, how
 //! much runs at once, and how long answers are kept.
 
+use std::time::Duration;
+
 use serde::Deserialize;
 
 use super::check;
@@ -50,6 +52,35 @@ pub struct Limits {
     /// service's.
     #[serde(deserialize_with = "check::positive")]
     pub tunnels_per_endpoint: usize,
+    /// What a connection does when its endpoint's tunnels are all in use:
+    /// go through a hop, wait in line, or be refused. Unset: through the hop
+    /// serving the target's VPC where there is one, else wait.
+    pub when_full: Option<WhenFull>,
+    /// How long a connection waits in line for a tunnel of a full endpoint
+    /// (seconds, fractions allowed; 0 refuses at once): long enough for a
+    /// finished Ansible task's ssh master to close, short enough for ssh's
+    /// ConnectTimeout.
+    #[serde(deserialize_with = "check::seconds")]
+    pub queue_wait: Duration,
+    /// How long before EICE's maxTunnelDuration ends a tunnel its client is
+    /// warned in the log (seconds, each a warning). A warning further before
+    /// the end than the whole duration comes at once, with the time left.
+    pub warn_before_cap: Vec<u64>,
+}
+
+/// `[limits] when_full`: where a connection goes when its endpoint already
+/// carries every tunnel EICE allows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WhenFull {
+    /// Through the `[[hop]]` serving the target's VPC (its `vpc`, `cidrs` or
+    /// `default`): a stream on the hop's one SSH connection. Without such a
+    /// hop, the connection waits.
+    Hop,
+    /// In line, first come first served per endpoint, for `queue_wait`.
+    Wait,
+    /// Refused at once.
+    Refuse,
 }
 
 impl Default for Limits {
@@ -57,6 +88,9 @@ impl Default for Limits {
         Limits {
             max_connections: 1024,
             tunnels_per_endpoint: 20,
+            when_full: None,
+            queue_wait: Duration::from_secs(20),
+            warn_before_cap: vec![300, 60],
         }
     }
 }

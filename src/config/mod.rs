@@ -30,7 +30,7 @@ pub use covers::{Covers, Rule, first_match};
 pub use forward::{ForwardRule, local_addr};
 pub use hop::HopConfig;
 pub use keepalive::KeepaliveConfig;
-pub use limits::{CacheConfig, Limits, Timeouts};
+pub use limits::{CacheConfig, Limits, Timeouts, WhenFull};
 pub use locate::{CONFIG_ENV, default_path, expand_home, home_dir, xdg_dir};
 pub use network::NetworkConfig;
 pub use push_key::{DEFAULT_OS_USER, PushKeyConfig, PushRule, RuleKey};
@@ -311,6 +311,11 @@ mod tests {
         let err = Config::parse("[keepalive]\ninterval = 1\ntimeout = 0\n").unwrap_err();
         assert!(
             err.contains("line 3") && err.contains("more than 0"),
+            "{err}"
+        );
+        let err = Config::parse("[limits]\nwhen_full = \"later\"\n").unwrap_err();
+        assert!(
+            err.contains("line 2") && err.contains("hop") && err.contains("refuse"),
             "{err}"
         );
         let err = Config::parse("[timeouts]\nopen = 0\n").unwrap_err();

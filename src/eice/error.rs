@@ -236,6 +236,16 @@ impl ServiceError {
         if self.says("remoteport") {
             return Some("EICE accepts only ports 22 and 3389".into());
         }
+        // AWS documents the quota of 20 concurrent connections per endpoint,
+        // not the words of its refusal: both likely shapes are recognised.
+        if self.code_is("ServiceQuotaExceededException") || self.says("concurrent connections") {
+            return Some(format!(
+                "{} already carries its 20 concurrent tunnels, some not this proxy's (the AWS \
+                 CLI, another proxy): retry once one closes, or add a [[hop]] for the VPC, whose \
+                 streams share one tunnel",
+                self.endpoint_id
+            ));
+        }
         match self.status {
             429 => Some("the service is throttling requests: retry shortly".into()),
             500..=599 => Some("the EICE service had trouble: retry shortly".into()),
@@ -297,6 +307,17 @@ mod tests {
         let body = br#"{"ErrorCode":"InvalidSignatureException","Message":"Signature expired: 20260101T000000Z is now earlier than 20260101T000500Z"}"#;
         let e = ServiceError::from_response(403, None, body, "eice-1");
         assert!(e.to_string().contains("clock"), "{e}");
+    }
+
+    #[test]
+    fn a_full_endpoint_refused_by_the_service_says_who_else_may_hold_it() {
+        let body = br#"{"ErrorCode":"ServiceQuotaExceededException","Message":"The instance connect endpoint eice-1 already has the maximum number of 20 concurrent connections."}"#;
+        let e = ServiceError::from_response(429, None, body, "eice-1");
+        let text = e.to_string();
+        assert!(
+            text.contains("not this proxy's") && text.contains("[[hop]]"),
+            "{text}"
+        );
     }
 
     #[test]

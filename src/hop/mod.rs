@@ -36,7 +36,7 @@ use russh::client::{self, Handle, Msg};
 use russh::keys::{Algorithm, HashAlg, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
 use russh::{ChannelStream, Preferred, cipher};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::{Mutex, OwnedSemaphorePermit};
+use tokio::sync::Mutex;
 use tracing::{info, warn};
 
 pub use carrier::CarrierError;
@@ -49,6 +49,7 @@ use crate::config::HopConfig;
 use crate::eice::TunnelStream;
 use crate::metrics::HopTunnel;
 use crate::public_key::PublicKey;
+use crate::slots::Slot;
 
 /// How often an idle hop connection is probed, and how many probes may go
 /// unanswered before it is given up (and made again on the next stream).
@@ -70,7 +71,7 @@ const CIPHERS: &[cipher::Name] = &[
 pub struct Carrier {
     pub stream: TunnelStream,
     /// Holds one of the endpoint's tunnel slots for as long as the connection lives.
-    pub slot: OwnedSemaphorePermit,
+    pub slot: Slot,
     /// Counts the tunnel in `eice_proxy_open_tunnels` as long, too.
     pub counted: HopTunnel,
     /// The hop instance's id: the alias its host key is recorded under.
@@ -87,6 +88,8 @@ pub struct Hop {
     host_keys: HostKeys,
     /// A connection older than this takes no new streams.
     rotate_after: Duration,
+    /// When EICE closes a connection's tunnel (its maxTunnelDuration).
+    lifetime: Duration,
     /// Bounds making the connection (tunnel, SSH handshake, authentication)
     /// and opening a channel.
     step_timeout: Duration,
@@ -128,6 +131,7 @@ impl Hop {
             identity,
             host_keys,
             rotate_after: tunnel_lifetime * 5 / 6,
+            lifetime: tunnel_lifetime,
             step_timeout,
             current: Mutex::new(None),
             connections: AtomicU64::new(0),
@@ -229,12 +233,15 @@ impl Hop {
                     connection = c.number,
                     "the hop's SSH connection has closed; connecting again"
                 ),
-                Some(Retire::Old) => info!(
+                Some(Retire::Old) => warn!(
                     hop = %self.config.name,
                     connection = c.number,
                     age_secs = c.opened.elapsed().as_secs(),
+                    closes_in_secs = self.lifetime.saturating_sub(c.opened.elapsed()).as_secs(),
                     "replacing the hop's SSH connection before EICE's maxTunnelDuration ends it: \
-                     new streams take a fresh one, open streams finish on the old"
+                     new streams take a fresh one; streams still open on the old one go on until \
+                     EICE closes its tunnel (in closes_in_secs), and are cut then: a TCP \
+                     connection cannot move to another tunnel, so their clients must reconnect"
                 ),
             }
         }
@@ -518,7 +525,7 @@ impl client::Handler for Client {
 /// in the metrics) until the connection's session ends and drops it.
 struct Carried {
     stream: TunnelStream,
-    _held: (OwnedSemaphorePermit, HopTunnel),
+    _held: (Slot, HopTunnel),
 }
 
 impl AsyncRead for Carried {

@@ -15,10 +15,12 @@
 //! use it without it knowing them.
 
 mod api_calls;
+mod endpoints;
 pub mod http;
 mod prometheus;
 
 pub use api_calls::{ApiOutcome, count_api_call};
+pub use endpoints::{EndpointStatus, WaitEnd};
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -59,6 +61,8 @@ pub struct Metrics {
     /// instance sent a byte (EICE could not reach its port): what `rdp`
     /// explains with `doctor` once its client gives up.
     unreached: AtomicU64,
+    /// Each endpoint's share of the quota, the wait line, overflow and caps.
+    quota: endpoints::Quota,
 }
 
 /// How a client connection ended, as counted in `eice_proxy_connections_total`.
@@ -124,6 +128,8 @@ pub struct TunnelInfo {
     /// The hop it goes through: a channel on the hop's SSH connection, not
     /// an EICE tunnel of its own.
     pub hop: Option<String>,
+    /// When EICE will close it (its maxTunnelDuration), for a tunnel of its own.
+    pub closes_at: Option<Instant>,
 }
 
 /// An open tunnel, live.
@@ -149,9 +155,10 @@ impl Metrics {
             hop_tunnels: AtomicU64::new(0),
             bytes_up: AtomicU64::new(0),
             bytes_down: AtomicU64::new(0),
-            setup: Mutex::new(Histogram::default()),
+            setup: Mutex::new(Histogram::new(&SETUP_BUCKETS)),
             lookups: Counter::new(),
             unreached: AtomicU64::new(0),
+            quota: endpoints::Quota::new(),
         }
     }
 
@@ -225,13 +232,14 @@ impl Metrics {
         HopTunnel(self.clone())
     }
 
-    /// The open tunnels and the process's uptime, for `/status`.
+    /// The open tunnels, each endpoint's use and the process's uptime, for `/status`.
     pub fn status(&self) -> Status {
         let now = Instant::now();
         let tunnels = self.tunnels.lock().expect("tunnel table lock");
         Status {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             uptime_seconds: now.duration_since(self.started).as_secs(),
+            endpoints: self.endpoint_statuses(),
             tunnels: tunnels
                 .values()
                 .map(|t| TunnelStatus {
@@ -243,6 +251,10 @@ impl Metrics {
                     endpoint: t.info.endpoint.clone(),
                     hop: t.info.hop.clone(),
                     age_seconds: now.duration_since(t.opened).as_secs(),
+                    closes_in_seconds: t
+                        .info
+                        .closes_at
+                        .map(|at| at.saturating_duration_since(now).as_secs()),
                     bytes_up: t.up.load(Relaxed),
                     bytes_down: t.down.load(Relaxed),
                 })
@@ -314,6 +326,9 @@ impl Drop for TunnelMeter {
 pub struct Status {
     pub version: String,
     pub uptime_seconds: u64,
+    /// Each endpoint used so far: its tunnels out of its limit, and its line.
+    #[serde(default)]
+    pub endpoints: Vec<EndpointStatus>,
     /// Open tunnels, oldest connection first.
     pub tunnels: Vec<TunnelStatus>,
 }
@@ -333,6 +348,10 @@ pub struct TunnelStatus {
     #[serde(default)]
     pub hop: Option<String>,
     pub age_seconds: u64,
+    /// Seconds until EICE closes it at its maxTunnelDuration; `None` for a
+    /// stream through a hop (the hop moves new streams to a fresh connection).
+    #[serde(default)]
+    pub closes_in_seconds: Option<u64>,
     /// Bytes so far, client → instance.
     pub bytes_up: u64,
     /// Bytes so far, instance → client.
@@ -374,16 +393,27 @@ impl<K: Ord + Copy> Counter<K> {
 const SETUP_BUCKETS: [f64; 11] = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 
 /// Observations per bucket (not cumulative; the page adds them up).
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 struct Histogram {
-    buckets: [u64; SETUP_BUCKETS.len()],
+    /// The buckets' upper bounds, in seconds.
+    bounds: &'static [f64],
+    buckets: Vec<u64>,
     count: u64,
     sum: f64,
 }
 
 impl Histogram {
+    fn new(bounds: &'static [f64]) -> Histogram {
+        Histogram {
+            bounds,
+            buckets: vec![0; bounds.len()],
+            count: 0,
+            sum: 0.0,
+        }
+    }
+
     fn observe(&mut self, seconds: f64) {
-        if let Some(i) = SETUP_BUCKETS.iter().position(|bound| seconds <= *bound) {
+        if let Some(i) = self.bounds.iter().position(|bound| seconds <= *bound) {
             self.buckets[i] += 1;
         }
         self.count += 1;

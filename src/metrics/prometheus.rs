@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::Ordering::Relaxed;
 
 use super::api_calls::AWS_CALLS;
-use super::{Metrics, SETUP_BUCKETS};
+use super::{Histogram, Metrics};
 
 /// The `Content-Type` of the page.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -95,6 +95,7 @@ pub(super) fn render(m: &Metrics) -> String {
     );
 
     setup_histogram(&mut page, m);
+    quota(&mut page, m);
 
     page.family(
         "eice_proxy_cache_lookups_total",
@@ -126,22 +127,104 @@ pub(super) fn render(m: &Metrics) -> String {
 }
 
 fn setup_histogram(page: &mut Page, m: &Metrics) {
-    let name = "eice_proxy_tunnel_setup_seconds";
     let h = m.setup.lock().expect("histogram lock").clone();
-    page.family(
-        name,
-        "histogram",
+    histogram(
+        page,
+        "eice_proxy_tunnel_setup_seconds",
         "Time from a client's request to an open tunnel (resolve and open), for tunnels that opened.",
+        &h,
     );
+}
+
+/// A histogram family: cumulative buckets, then the sum and the count.
+fn histogram(page: &mut Page, name: &str, help: &str, h: &Histogram) {
+    page.family(name, "histogram", help);
     let bucket = format!("{name}_bucket");
     let mut cumulative = 0;
-    for (bound, n) in SETUP_BUCKETS.iter().zip(h.buckets) {
+    for (bound, n) in h.bounds.iter().zip(&h.buckets) {
         cumulative += n;
         page.sample(&bucket, &[("le", &bound.to_string())], cumulative);
     }
     page.sample(&bucket, &[("le", "+Inf")], h.count);
     page.sample(&format!("{name}_sum"), &[], h.sum);
     page.sample(&format!("{name}_count"), &[], h.count);
+}
+
+/// Each endpoint's tunnels and line, the waits, overflow onto hops, and
+/// tunnels ended at their maxTunnelDuration.
+fn quota(page: &mut Page, m: &Metrics) {
+    let endpoints = m.endpoint_statuses();
+    page.family(
+        "eice_proxy_endpoint_tunnels",
+        "gauge",
+        "EICE tunnels open now per endpoint (a hop's connection is one), out of eice_proxy_endpoint_tunnel_limit.",
+    );
+    for e in &endpoints {
+        page.sample(
+            "eice_proxy_endpoint_tunnels",
+            &[("endpoint", &e.endpoint)],
+            e.tunnels,
+        );
+    }
+    page.family(
+        "eice_proxy_endpoint_tunnel_limit",
+        "gauge",
+        "Tunnels an endpoint may carry at once ([limits] tunnels_per_endpoint, EICE's quota of 20).",
+    );
+    for e in &endpoints {
+        page.sample(
+            "eice_proxy_endpoint_tunnel_limit",
+            &[("endpoint", &e.endpoint)],
+            e.limit,
+        );
+    }
+    page.family(
+        "eice_proxy_endpoint_waiting",
+        "gauge",
+        "Connections waiting in line now for a tunnel of a full endpoint.",
+    );
+    for e in &endpoints {
+        page.sample(
+            "eice_proxy_endpoint_waiting",
+            &[("endpoint", &e.endpoint)],
+            e.waiting,
+        );
+    }
+    page.family(
+        "eice_proxy_endpoint_waits_total",
+        "counter",
+        "Waits in line for a full endpoint, by how they ended (tunnel, timed_out, left).",
+    );
+    for (result, n) in m.quota.waits.snapshot() {
+        page.sample("eice_proxy_endpoint_waits_total", &[("result", result)], n);
+    }
+    let waits = m.quota.wait_seconds.lock().expect("histogram lock").clone();
+    histogram(
+        page,
+        "eice_proxy_endpoint_wait_seconds",
+        "Time connections waited in line for a tunnel of a full endpoint, however the wait ended.",
+        &waits,
+    );
+    page.family(
+        "eice_proxy_overflow_total",
+        "counter",
+        "Connections sent through a hop because their endpoint's tunnels were all in use.",
+    );
+    page.sample(
+        "eice_proxy_overflow_total",
+        &[],
+        m.quota.overflow.load(Relaxed),
+    );
+    page.family(
+        "eice_proxy_tunnels_capped_total",
+        "counter",
+        "Tunnels EICE closed when they reached their maxTunnelDuration.",
+    );
+    page.sample(
+        "eice_proxy_tunnels_capped_total",
+        &[],
+        m.quota.capped.load(Relaxed),
+    );
 }
 
 /// The page being written.

@@ -11,6 +11,7 @@ fn info(id: u64) -> TunnelInfo {
         instance: Some("i-0123456789abcdef0".into()),
         endpoint: "eice-0123456789abcdef0".into(),
         hop: None,
+        closes_at: None,
     }
 }
 
@@ -267,4 +268,30 @@ fn every_page_is_refused_to_a_rebound_name() {
     assert_eq!(get("/status", Some("127.0.0.1:9180")), 200);
     assert_eq!(get("/metrics", Some("localhost")), 200);
     assert_eq!(get("/nothing", Some("[::1]:9180")), 404);
+}
+
+#[test]
+fn the_quota_series_show_each_endpoint_its_line_overflow_and_caps() {
+    let metrics = Metrics::new();
+    metrics.endpoint_use("eice-0123456789abcdef0", 20, 20, 3);
+    metrics.endpoint_wait(std::time::Duration::from_millis(700), WaitEnd::Tunnel);
+    metrics.endpoint_wait(std::time::Duration::from_secs(20), WaitEnd::TimedOut);
+    metrics.overflowed();
+    metrics.capped();
+    let page = metrics.render();
+    for line in [
+        "eice_proxy_endpoint_tunnels{endpoint=\"eice-0123456789abcdef0\"} 20",
+        "eice_proxy_endpoint_tunnel_limit{endpoint=\"eice-0123456789abcdef0\"} 20",
+        "eice_proxy_endpoint_waiting{endpoint=\"eice-0123456789abcdef0\"} 3",
+        "eice_proxy_endpoint_waits_total{result=\"timed_out\"} 1",
+        "eice_proxy_endpoint_waits_total{result=\"tunnel\"} 1",
+        "eice_proxy_endpoint_wait_seconds_bucket{le=\"1\"} 1",
+        "eice_proxy_endpoint_wait_seconds_count 2",
+        "eice_proxy_overflow_total 1",
+        "eice_proxy_tunnels_capped_total 1",
+    ] {
+        assert!(page.lines().any(|l| l == line), "no {line:?} in:\n{page}");
+    }
+    let status = metrics.status();
+    assert_eq!(status.endpoints[0].waiting, 3);
 }

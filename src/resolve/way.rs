@@ -57,6 +57,8 @@ pub enum HopReason {
     Domain,
     /// It is a DNS name, not an instance's Name tag.
     DnsName,
+    /// Its endpoint's tunnels were all in use (`[limits] when_full`).
+    Full,
 }
 
 impl std::fmt::Display for HopReason {
@@ -66,6 +68,7 @@ impl std::fmt::Display for HopReason {
             HopReason::Port => "EICE does not carry this port",
             HopReason::Domain => "the name matches the hop's domains",
             HopReason::DnsName => "no instance has this Name tag, so it is a DNS name for the VPC",
+            HopReason::Full => "its endpoint's tunnels are all in use (limits.when_full)",
         })
     }
 }
@@ -196,12 +199,7 @@ impl Router {
         if eice_port {
             return Ok(Way::Direct(resolution));
         }
-        let serving = self
-            .hops
-            .iter()
-            .position(|h| h.vpc.as_deref() == Some(resolution.vpc_id.as_str()) || in_cidrs(h, ip))
-            .or_else(|| self.default_hop());
-        match serving {
+        match self.hop_serving(&resolution.vpc_id, ip) {
             Some(i) => hop(i, ip.to_string(), HopReason::Port, Some(resolution)),
             None => Err(RouteError::NoHop {
                 target: target.to_string(),
@@ -209,6 +207,31 @@ impl Router {
                 vpc: resolution.vpc_id.clone(),
                 allowed: self.allowed_ports.clone(),
             }),
+        }
+    }
+
+    /// The hop serving `vpc` or the address `ip` (its `vpc`, its `cidrs`),
+    /// else the default hop: where a target EICE will not carry goes, and
+    /// where a connection that finds its endpoint full may overflow.
+    pub fn hop_serving(&self, vpc: &str, ip: IpAddr) -> Option<usize> {
+        self.hops
+            .iter()
+            .position(|h| h.vpc.as_deref() == Some(vpc) || in_cidrs(h, ip))
+            .or_else(|| self.default_hop())
+    }
+
+    /// A resolved target's way through hop `hop`, when its endpoint is full.
+    pub fn overflow(&self, hop: usize, resolution: Resolution) -> HopRoute {
+        let mut lookups = resolution.lookups.clone();
+        lookups.push(("hop", Source::Config));
+        let request = resolution.tunnel();
+        HopRoute {
+            hop,
+            host: request.private_ip.to_string(),
+            port: request.port,
+            why: HopReason::Full,
+            resolution: Some(resolution),
+            lookups,
         }
     }
 

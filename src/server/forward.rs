@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tokio::net::TcpStream;
 use tokio::sync::broadcast;
 use tracing::field::display;
-use tracing::{Span, debug, warn};
+use tracing::{Span, debug, info, warn};
 
 use super::{Conn, ConnectionGuard, Front, Listener, Proxy, join, listen};
 use crate::config::ForwardRule;
@@ -50,6 +50,10 @@ pub(super) async fn handle(
     Span::current().record("target", display(&target));
     let opened = tokio::select! {
         opened = proxy.open(&target) => opened,
+        () = super::client_gone(Some(&socket)) => {
+            info!("the client left before its tunnel opened (while waiting in line, if it was)");
+            return conn.outcome(Some(Protocol::Forward), Outcome::ClientLeft);
+        }
         _ = shutdown.recv() => {
             debug!("closed by shutdown before the tunnel opened");
             return conn.outcome(Some(Protocol::Forward), Outcome::Shutdown);
@@ -58,8 +62,15 @@ pub(super) async fn handle(
     match opened {
         Ok(opened) => {
             conn.outcome(Some(Protocol::Forward), Outcome::Tunnelled);
-            let lifetime = proxy.settings.tunnel_lifetime;
-            join(socket, opened, &target, lifetime, &conn, Protocol::Forward).await;
+            join(
+                socket,
+                opened,
+                &target,
+                &proxy.settings,
+                &conn,
+                Protocol::Forward,
+            )
+            .await;
         }
         Err(e) => {
             refused(&e);

@@ -14,9 +14,12 @@
 //! Each connection is counted by how it ended, and its tunnel is listed on the
 //! status page, bytes counted as they move ([`crate::metrics`]).
 
+mod cap;
 mod forward;
+mod join;
 
 pub use forward::bind_forward;
+use join::{client_gone, join, watcher};
 
 use std::future::{Future, poll_fn};
 use std::io;
@@ -24,10 +27,9 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context as _;
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc};
 use tokio::time::timeout;
@@ -37,12 +39,9 @@ use tracing::{Instrument, Span, debug, error, info, info_span, warn};
 use crate::error::Error;
 use crate::inbound::http_connect::{self, Refusal, Rejection};
 use crate::inbound::{self, Protocol, socks5};
-use crate::metrics::{Metrics, OpenConnection, Outcome, TunnelInfo};
+use crate::metrics::{Metrics, OpenConnection, Outcome};
 pub use crate::proxy::{Opened, Proxy};
 use crate::target::Target;
-
-/// How long before EICE closes a tunnel (maxTunnelDuration) the log warns.
-const DURATION_WARNING: Duration = Duration::from_secs(60);
 
 /// What a listening port serves.
 #[derive(Debug, Clone)]
@@ -244,8 +243,7 @@ async fn handle(
             match ready {
                 Ok((client, opened, target)) => {
                     conn.outcome(Some(protocol), Outcome::Tunnelled);
-                    let lifetime = proxy.settings.tunnel_lifetime;
-                    join(client, opened, &target, lifetime, &conn, protocol).await;
+                    join(client, opened, &target, &proxy.settings, &conn, protocol).await;
                 }
                 Err(outcome) => conn.outcome(Some(protocol), outcome),
             }
@@ -273,6 +271,9 @@ async fn socks5_until_open(
 ) -> Result<(TcpStream, Opened, Target), Outcome> {
     let handshake = proxy.settings.handshake;
     let gate = proxy.gate(conn.peer.ip());
+    // A second handle on the socket, to see the client leave while its
+    // tunnel is being opened (in line for a full endpoint, say).
+    let watch = watcher(&socket);
     let request = match timeout(handshake, socks5::accept_gated(socket, gate.as_ref())).await {
         Ok(Ok(request)) => request,
         Ok(Err(e)) if e.is_auth_failure() => {
@@ -293,7 +294,14 @@ async fn socks5_until_open(
     };
     let target = request.target.clone();
     Span::current().record("target", display(&target));
-    match proxy.open(&target).await {
+    let opened = tokio::select! {
+        opened = proxy.open(&target) => opened,
+        () = client_gone(watch.as_ref()) => {
+            info!("the client left before its tunnel opened (while waiting in line, if it was)");
+            return Err(Outcome::ClientLeft);
+        }
+    };
+    match opened {
         Ok(opened) => match request.succeed().await {
             Ok(client) => Ok((client, opened, target)),
             Err(e) => {
@@ -319,7 +327,7 @@ async fn serve_http(
     guard: Arc<ConnectionGuard>,
 ) -> Outcome {
     let (gate, handshake) = (proxy.gate(conn.peer.ip()), proxy.settings.handshake);
-    let lifetime = proxy.settings.tunnel_lifetime;
+    let settings = proxy.settings.clone();
     let opened_outcome = Arc::new(Mutex::new(None));
     let last = opened_outcome.clone();
     let open = move |target: Target| {
@@ -346,9 +354,9 @@ async fn serve_http(
     let span = Span::current();
     let join_upgraded = move |client: http_connect::Upgraded,
                               (opened, target): (Opened, Target)| {
-        let (guard, conn) = (guard.clone(), conn.clone());
+        let (guard, conn, settings) = (guard.clone(), conn.clone(), settings.clone());
         async move {
-            join(client, opened, &target, lifetime, &conn, Protocol::Http).await;
+            join(client, opened, &target, &settings, &conn, Protocol::Http).await;
             drop(guard);
         }
         .instrument(span.clone())
@@ -377,96 +385,6 @@ async fn serve_http(
             Rejection::Method | Rejection::Target => Outcome::BadRequest,
         }))
         .unwrap_or(ended)
-}
-
-/// Splices an accepted client onto its open tunnel (or hop channel) and
-/// logs how it ended, warning a minute before EICE's maxTunnelDuration will
-/// close a tunnel of its own. The connection is on the status page, its bytes
-/// counted as they move, until it closes.
-async fn join<C: AsyncRead + AsyncWrite + Unpin>(
-    client: C,
-    opened: Opened,
-    target: &Target,
-    lifetime: Duration,
-    conn: &Conn,
-    protocol: Protocol,
-) {
-    let (instance, endpoint, warning, via) = match &opened {
-        Opened::Tunnel {
-            tunnel, resolution, ..
-        } => {
-            let request = resolution.tunnel();
-            info!(
-                instance = resolution.instance.as_ref().map(|i| i.id.as_str()),
-                ip = %request.private_ip,
-                endpoint = %request.endpoint.id,
-                request_id = tunnel.request_id.as_deref(),
-                "tunnel open"
-            );
-            let warning = tokio::spawn(
-                async move {
-                    tokio::time::sleep(lifetime.saturating_sub(DURATION_WARNING)).await;
-                    warn!(
-                        "EICE will close this tunnel in {}s, when it reaches its maximum duration of {}s",
-                        lifetime.min(DURATION_WARNING).as_secs(),
-                        lifetime.as_secs()
-                    );
-                }
-                .instrument(Span::current()),
-            );
-            let instance = resolution.instance.as_ref().map(|i| i.id.clone());
-            (instance, request.endpoint.id.clone(), Some(warning), None)
-        }
-        Opened::Hop {
-            channel,
-            route,
-            hop,
-        } => {
-            let connection = &channel.connection;
-            info!(
-                hop = %hop,
-                via = %connection.instance,
-                connection = connection.number,
-                endpoint = %connection.endpoint,
-                to = %format_args!("{}:{}", route.host, route.port),
-                why = %route.why,
-                "stream open through the hop"
-            );
-            let instance = route
-                .resolution
-                .as_ref()
-                .and_then(|r| r.instance.as_ref())
-                .map(|i| i.id.clone());
-            let endpoint = format!("{} (hop {hop})", connection.endpoint);
-            (instance, endpoint, None, Some(hop.clone()))
-        }
-    };
-    let meter = conn.metrics.tunnel_opened(TunnelInfo {
-        id: conn.id,
-        protocol: protocol.label(),
-        client: conn.peer,
-        target: target.to_string(),
-        instance,
-        endpoint,
-        hop: via,
-    });
-    let started = Instant::now();
-    let finished = opened.splice(client, &meter).await;
-    if let Some(warning) = warning {
-        warning.abort();
-    }
-    drop(meter);
-    let secs = started.elapsed().as_secs_f64();
-    let (up, down) = (finished.totals.up, finished.totals.down);
-    match finished.result {
-        Ok(()) => info!(up, down, secs, "tunnel closed"),
-        Err(e) => {
-            if down == 0 && matches!(e, crate::splice::SpliceError::Tunnel(_)) {
-                conn.metrics.tunnel_unreached();
-            }
-            warn!(up, down, secs, error = %e, "tunnel ended with an error");
-        }
-    }
 }
 
 /// The one log line of a refused connection (its span names the target).

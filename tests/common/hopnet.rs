@@ -238,7 +238,7 @@ fn stop(mut child: Child, signal: libc::c_int) {
 
 /// Creates a namespace with only its loopback interface, up, and returns its
 /// name; skips names still taken.
-fn add_netns() -> String {
+pub fn add_netns() -> String {
     remove_stale();
     for _ in 0..100 {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);

@@ -12,6 +12,9 @@ pub mod clients;
 #[cfg(unix)]
 pub mod credential_process;
 pub mod exchange;
+// Network namespaces: Linux only, as are the tests that use them.
+#[cfg(target_os = "linux")]
+pub mod fleet;
 pub mod hop;
 // Network namespaces: Linux only, as are the tests that use them.
 #[cfg(target_os = "linux")]

@@ -2,7 +2,7 @@
 //! what is recorded of its host key.
 
 use super::{Report, Status};
-use crate::config::{Config, StrictHostKeyChecking};
+use crate::config::{Config, StrictHostKeyChecking, WhenFull};
 use crate::hop::{Expected, HostKeys};
 
 /// Each `[[hop]]`: its key loads, and its instance is found with the
@@ -42,6 +42,63 @@ pub(super) async fn check_hops(report: &mut Report, config: &Config) {
             }
         }
     }
+}
+
+/// What a connection does when its endpoint's tunnels are all in use, and
+/// which VPCs have a hop to overflow onto (`[limits] when_full`).
+pub(super) fn check_overflow(report: &mut Report, config: &Config) {
+    let limits = &config.limits;
+    let wait = format!(
+        "wait in line up to {:.0}s (limits.queue_wait), then are refused",
+        limits.queue_wait.as_secs_f64()
+    );
+    let served: Vec<String> = config
+        .hops
+        .iter()
+        .map(|h| {
+            let mut what: Vec<String> = h.vpc.iter().cloned().collect();
+            what.extend(h.cidrs.iter().map(|c| c.to_string()));
+            if h.default {
+                what.push("every other VPC (default)".to_owned());
+            }
+            format!("hop {} serves {}", h.name, what.join(", "))
+        })
+        .filter(|line| !line.ends_with("serves "))
+        .collect();
+    let limit = limits.tunnels_per_endpoint;
+    let (status, text) = match (limits.when_full, served.is_empty()) {
+        (Some(WhenFull::Refuse), _) => (
+            Status::Warn,
+            format!(
+                "connections that find an endpoint's {limit} tunnels in use are refused at once (when_full = \"refuse\")"
+            ),
+        ),
+        (Some(WhenFull::Wait), _) | (None, true) => (
+            Status::Ok,
+            format!(
+                "connections that find an endpoint's {limit} tunnels in use {wait}; no hop to overflow onto{}",
+                if served.is_empty() {
+                    ""
+                } else {
+                    " (when_full = \"wait\")"
+                }
+            ),
+        ),
+        (_, true) => (
+            Status::Warn,
+            format!(
+                "when_full = \"hop\", but no [[hop]] serves a VPC: connections that find an endpoint full {wait}"
+            ),
+        ),
+        (_, false) => (
+            Status::Ok,
+            format!(
+                "connections that find an endpoint's {limit} tunnels in use go through the hop serving their VPC ({}); in any other VPC they {wait}",
+                served.join("; ")
+            ),
+        ),
+    };
+    report.line(status, "when an endpoint is full", text);
 }
 
 /// Where the hop `id`'s host key is recorded, or what happens on first use.

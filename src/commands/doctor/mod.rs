@@ -139,6 +139,7 @@ pub(super) async fn run(aws_args: &AwsArgs, args: DoctorArgs) -> anyhow::Result<
         }
     }
     hops::check_hops(&mut report, &config).await;
+    hops::check_overflow(&mut report, &config);
     check_listen(&mut report, &config).await;
     let json = report.json.is_some();
     report.finish_json();

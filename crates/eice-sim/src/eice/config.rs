@@ -60,6 +60,9 @@ pub struct EiceSimConfig {
     /// is closed with 1011 "Unable to connect to target". Empty (the default):
     /// no path is judged, only the target table decides.
     pub worlds: Vec<Arc<World>>,
+    /// Concurrent tunnels each endpoint carries before it refuses the next
+    /// (the service quota, 20; see `quota`).
+    pub tunnels_per_endpoint: usize,
 }
 
 impl Default for EiceSimConfig {
@@ -81,6 +84,7 @@ impl Default for EiceSimConfig {
             idle_connection_timeout: None,
             bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             worlds: Vec::new(),
+            tunnels_per_endpoint: 20,
         }
     }
 }

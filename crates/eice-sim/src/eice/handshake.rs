@@ -68,6 +68,13 @@ pub(super) enum Rejection {
     /// A refusal a test armed ([`super::EiceSim::fail_next_upgrades`]).
     #[error("{}", .0.message)]
     Injected(UpgradeFault),
+    /// The endpoint already carries its quota of concurrent tunnels (see
+    /// `super::quota` for why this answer).
+    #[error(
+        "The instance connect endpoint {endpoint} already has the maximum number of {limit} \
+         concurrent connections. Close a connection and retry your request."
+    )]
+    EndpointFull { endpoint: String, limit: u64 },
 }
 
 impl Rejection {
@@ -77,6 +84,7 @@ impl Rejection {
             Rejection::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Rejection::Auth(_) => StatusCode::FORBIDDEN,
             Rejection::Injected(fault) => fault.status,
+            Rejection::EndpointFull { .. } => StatusCode::TOO_MANY_REQUESTS,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -91,6 +99,7 @@ impl Rejection {
             Rejection::UnknownEndpoint(_) => "InvalidInstanceConnectEndpointId.NotFound",
             Rejection::WrongHost(_) => "InvalidHost",
             Rejection::Injected(fault) => &fault.error_code,
+            Rejection::EndpointFull { .. } => super::quota::QUOTA_EXCEEDED,
         }
     }
 }
@@ -132,7 +141,18 @@ async fn answer(
         return Ok(hang(&shared).await);
     }
     let request_id = new_request_id(&shared);
-    let (key, mut tunnel, access_key_id) = match admit(&request, &shared, &request_id, peer) {
+    let admitted =
+        admit(&request, &shared, &request_id, peer).and_then(|admitted| {
+            let (key, mut tunnel, access_key_id) = admitted;
+            tunnel.place = Some(super::quota::take(&shared, &tunnel.endpoint_id).ok_or_else(
+                || Rejection::EndpointFull {
+                    endpoint: tunnel.endpoint_id.clone(),
+                    limit: shared.quota.limit(),
+                },
+            )?);
+            Ok((key, tunnel, access_key_id))
+        });
+    let (key, mut tunnel, access_key_id) = match admitted {
         Ok(admitted) => admitted,
         Err(rejection) => {
             debug!(%request_id, code = rejection.error_code(), %rejection, "openTunnel refused");
@@ -321,6 +341,7 @@ fn tunnel_request(
         client,
         max_duration,
         cut: None,
+        place: None,
     })
 }
 

@@ -20,12 +20,16 @@
 //! [`EiceSim::fail_upgrades_for`], [`EiceSim::hang_next_upgrades`],
 //! [`EiceSim::close_next_tunnel_after`], [`EiceSim::stop_answering_pings`]): see
 //! `faults`. An idle limit ([`EiceSimConfig::idle_timeout`]) closes quiet tunnels.
+//! Each endpoint carries at most 20 tunnels at once (`quota`: the service
+//! quota, enforced with an answer of the simulator's choosing), and its peak
+//! is counted ([`EiceStats::endpoint_peaks`]).
 
 mod config;
 mod conns;
 mod faults;
 mod handshake;
 mod host;
+mod quota;
 mod stats;
 #[cfg(test)]
 mod tests;
@@ -52,6 +56,7 @@ use super::world::World;
 pub use config::EiceSimConfig;
 use faults::FaultTable;
 pub use faults::{TunnelCut, UpgradeFault};
+pub use quota::QUOTA_EXCEEDED;
 pub use stats::EiceStats;
 use stats::StatsCell;
 pub use tunnel::{IDLE_TIMEOUT_REASON, UNABLE_TO_CONNECT};
@@ -104,6 +109,8 @@ struct Shared {
     enforce_max_duration: AtomicBool,
     /// The worlds whose security groups and ACLs judge each tunnel's path.
     worlds: Vec<Arc<World>>,
+    /// Tunnels open per endpoint, at most [`EiceSimConfig::tunnels_per_endpoint`].
+    quota: quota::Quota,
 }
 
 impl Shared {
@@ -195,6 +202,7 @@ impl EiceSim {
             cut_all: watch::channel(None).0,
             enforce_max_duration: AtomicBool::new(true),
             worlds: config.worlds,
+            quota: quota::Quota::new(config.tunnels_per_endpoint),
         });
         let accept_task = tokio::spawn(accept_loop(listener, acceptor, Arc::clone(&shared)));
         debug!(%addr, tls = ca.is_some(), "simulated EICE listening");
@@ -352,6 +360,13 @@ impl EiceSim {
             .idle_timeout
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = idle;
+    }
+
+    /// Sets how many tunnels each endpoint carries at once before it refuses
+    /// the next ([`EiceSimConfig::tunnels_per_endpoint`]), as AWS does when
+    /// it raises an account's quota; tunnels open now are not affected.
+    pub fn set_tunnels_per_endpoint(&self, limit: usize) {
+        self.shared.quota.set_limit(limit);
     }
 
     /// Makes every tunnel, open or not, go deaf at its next client Ping: the

@@ -4,6 +4,7 @@
 //! channel that ticks on every change, so a test can wait for "the tunnel ended"
 //! instead of sleeping and hoping.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Mutex, PoisonError};
 
@@ -65,6 +66,12 @@ pub struct EiceStats {
     /// tcp 22 from …"), in order: the simulator's own verdict, to compare a
     /// client's diagnosis with.
     pub paths_blocked: Vec<String>,
+    /// Tunnels each endpoint carries now (from the accepted upgrade until
+    /// the tunnel is over for the client), by endpoint id.
+    pub endpoint_tunnels: BTreeMap<String, u64>,
+    /// The most tunnels each endpoint ever carried at once, by endpoint id:
+    /// never more than the quota, which refuses the next.
+    pub endpoint_peaks: BTreeMap<String, u64>,
 }
 
 /// The live counters plus the change signal.

@@ -8,6 +8,7 @@
 mod data_phase;
 mod faults;
 mod paths;
+mod quota;
 
 use std::collections::HashMap;
 use std::future::Future;

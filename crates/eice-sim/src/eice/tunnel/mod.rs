@@ -36,6 +36,7 @@ use tracing::debug;
 
 use super::Shared;
 use super::faults::TunnelCut;
+use super::quota::Place;
 use crate::ws::{self, FrameError, Opcode};
 
 mod outbound;
@@ -75,6 +76,9 @@ pub(super) struct TunnelRequest {
     pub(super) max_duration: Duration,
     /// Where a test wants the tunnel cut, if anywhere.
     pub(super) cut: Option<TunnelCut>,
+    /// Its place under the endpoint's quota, given back as soon as the
+    /// tunnel is over for the client (a Close either way, or the client gone).
+    pub(super) place: Option<Place>,
 }
 
 /// What the direction tasks (and the clock) tell the supervisor.
@@ -100,7 +104,7 @@ enum Event {
 }
 
 /// Serves a tunnel on an upgraded connection until both sides are done.
-pub(super) async fn run<S>(io: S, request: TunnelRequest, shared: Arc<Shared>)
+pub(super) async fn run<S>(io: S, mut request: TunnelRequest, shared: Arc<Shared>)
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
@@ -113,6 +117,7 @@ where
             debug!(request_id = %request.request_id, %reason, "tunnel target unreachable");
             let code = shared.faults().unreachable_code();
             let _ = out.close(code, &reason).await;
+            release(&mut request.place);
             let _ = timeout(LINGER, drain_until_close(&mut reader)).await;
             return out.shutdown().await;
         }
@@ -143,7 +148,9 @@ where
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner),
     };
-    let linger = supervise(events, &out, &request, limits).await;
+    let mut place = request.place.take();
+    let linger = supervise(events, &out, &request, limits, &mut place).await;
+    release(&mut place);
     let _ = stop_tx.send(true);
     if linger {
         let _ = timeout(LINGER, &mut up).await;
@@ -152,6 +159,13 @@ where
     down.abort();
     out.shutdown().await;
     debug!(request_id = %request.request_id, "tunnel finished");
+}
+
+/// Gives the tunnel's place under the quota back, if it still holds one.
+fn release(place: &mut Option<Place>) {
+    if let Some(mut place) = place.take() {
+        place.release();
+    }
 }
 
 /// Counts a tunnel as active for as long as this lives.
@@ -222,6 +236,7 @@ async fn supervise(
     out: &Outbound,
     request: &TunnelRequest,
     limits: Limits,
+    place: &mut Option<Place>,
 ) -> bool {
     let deadline = tokio::time::sleep(request.max_duration);
     tokio::pin!(deadline);
@@ -251,6 +266,10 @@ async fn supervise(
             }
         };
         debug!(request_id = %request.request_id, ?event, "tunnel event");
+        // Every event ends the tunnel for the client or begins its end (a
+        // Close read, or about to be sent; the client gone): its place under
+        // the quota is free before the client can see anything of it.
+        release(place);
         match event {
             Event::ClientClosed(code) => {
                 debug!(request_id = %request.request_id, ?code, "client sent Close");

@@ -1,19 +1,20 @@
 //! What every connection shares: the policy (ports, per-endpoint tunnel
 //! limits, timeouts), the resolver, the hops and the tunnel opener, and the
 //! one function that turns a target into an open tunnel or hop channel.
+//! What happens when an endpoint's tunnels are all in use is in [`full`].
 
-use std::collections::HashMap;
+mod full;
+mod push;
+
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::timeout;
 
-use crate::agent::{Agent, AgentError};
-use crate::config::{Config, ProxyAuth, PushRule, RuleKey, expand_home, first_match};
+use crate::config::{Config, ProxyAuth, PushRule, WhenFull, expand_home};
 use crate::diagnose::Hints;
 use crate::eice::{Connector, Tunnel, TunnelError, TunnelStream};
 use crate::error::Error;
@@ -23,6 +24,7 @@ use crate::keys::KeyPusher;
 use crate::metrics::Metrics;
 use crate::public_key::PublicKey;
 use crate::resolve::{HopRoute, Resolution, Resolver, Router, Way, cache_lookups};
+use crate::slots::{Slot, Slots};
 use crate::splice::{Finished, Observer, splice_streams, splice_tunnel_observed};
 use crate::target::Target;
 
@@ -55,9 +57,13 @@ pub struct Proxy {
     pub(crate) auth: Option<Arc<ProxyAuth>>,
     /// Which client addresses presented wrong ones, to answer them later.
     failures: Arc<Throttle>,
-    /// Open tunnels per endpoint, bounded by the service's quota.
-    per_endpoint: Mutex<HashMap<String, Arc<Semaphore>>>,
-    tunnels_per_endpoint: usize,
+    /// Open tunnels per endpoint, bounded by the service's quota, and the
+    /// line of connections waiting for one.
+    slots: Arc<Slots>,
+    /// Where a connection goes when its endpoint is full (`[limits] when_full`).
+    when_full: Option<WhenFull>,
+    /// How long it may wait in line (`[limits] queue_wait`).
+    queue_wait: Duration,
     /// Step timeouts and the duration EICE will close tunnels at.
     pub(crate) settings: Settings,
     /// Counters, gauges and open tunnels, for `/metrics` and `/status`.
@@ -78,8 +84,10 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     pub max_connections: usize,
     /// When EICE will close each tunnel (the configured maxTunnelDuration, or
-    /// the service's 3600 s), for the warning a minute before.
+    /// the service's 3600 s), for the warnings before.
     pub tunnel_lifetime: Duration,
+    /// How long before that each warning comes (`[limits] warn_before_cap`).
+    pub warn_before_cap: Vec<Duration>,
 }
 
 /// A target, connected: an EICE tunnel, or a channel through a hop.
@@ -88,7 +96,7 @@ pub enum Opened {
         tunnel: Tunnel,
         resolution: Resolution,
         /// Holds one of the endpoint's tunnel slots until the tunnel is dropped.
-        slot: OwnedSemaphorePermit,
+        slot: Slot,
     },
     Hop {
         channel: HopChannel,
@@ -152,6 +160,7 @@ impl Proxy {
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(anyhow::Error::msg)?
         };
+        let metrics = Arc::new(Metrics::new());
         Ok(Proxy {
             resolver,
             router: Router::new(config),
@@ -161,8 +170,9 @@ impl Proxy {
             push_rules: config.push_rules.clone(),
             auth: config.auth.clone().map(Arc::new),
             failures: Arc::new(Throttle::new()),
-            per_endpoint: Mutex::new(HashMap::new()),
-            tunnels_per_endpoint: config.limits.tunnels_per_endpoint,
+            slots: Slots::new(config.limits.tunnels_per_endpoint, metrics.clone()),
+            when_full: config.limits.when_full,
+            queue_wait: config.limits.queue_wait,
             settings: Settings {
                 handshake: Duration::from_secs(t.handshake),
                 resolve: Duration::from_secs(t.resolve),
@@ -170,8 +180,14 @@ impl Proxy {
                 shutdown_grace: Duration::from_secs(t.shutdown_grace),
                 max_connections: config.limits.max_connections,
                 tunnel_lifetime,
+                warn_before_cap: config
+                    .limits
+                    .warn_before_cap
+                    .iter()
+                    .map(|s| Duration::from_secs(*s))
+                    .collect(),
             },
-            metrics: Arc::new(Metrics::new()),
+            metrics,
             hints: Hints::default(),
             retry_stale: false,
         })
@@ -271,34 +287,45 @@ impl Proxy {
         let opened = match way {
             Way::Direct(resolution) => {
                 self.metrics.lookups(cache_lookups(&resolution.lookups));
-                let (tunnel, slot, resolution, early_sent) =
-                    self.open_direct(target, resolution, early).await?;
-                sent = early_sent;
-                Opened::Tunnel {
-                    tunnel,
-                    resolution,
-                    slot,
+                match self.admit(&resolution).await? {
+                    full::Admission::Slot(slot) => {
+                        let (tunnel, slot, resolution, early_sent) =
+                            self.open_direct(target, resolution, slot, early).await?;
+                        sent = early_sent;
+                        Opened::Tunnel {
+                            tunnel,
+                            resolution,
+                            slot,
+                        }
+                    }
+                    full::Admission::Hop(route) => self.open_hop(route).await?,
                 }
             }
             Way::Hop(route) => {
                 self.metrics.lookups(cache_lookups(&route.lookups));
-                let hop = &self.hops[route.hop];
-                let channel = hop
-                    .channel(&route.host, route.port, |push| async {
-                        self.connect_hop(hop, push)
-                            .await
-                            .map_err(CarrierError::from)
-                    })
-                    .await?;
-                Opened::Hop {
-                    channel,
-                    route,
-                    hop: hop.name().to_owned(),
-                }
+                self.open_hop(route).await?
             }
         };
         self.metrics.tunnel_setup(started.elapsed());
         Ok((opened, sent))
+    }
+
+    /// A channel to the route's target on its hop's SSH connection, the
+    /// connection made first if need be.
+    async fn open_hop(&self, route: HopRoute) -> Result<Opened, Error> {
+        let hop = &self.hops[route.hop];
+        let channel = hop
+            .channel(&route.host, route.port, |push| async {
+                self.connect_hop(hop, push)
+                    .await
+                    .map_err(CarrierError::from)
+            })
+            .await?;
+        Ok(Opened::Hop {
+            channel,
+            route,
+            hop: hop.name().to_owned(),
+        })
     }
 
     /// The tunnel of a direct route; when it shows the cached answers that
@@ -308,9 +335,10 @@ impl Proxy {
         &self,
         target: &Target,
         resolution: Resolution,
+        slot: Slot,
         early: Option<EarlyData<'_>>,
-    ) -> Result<(Tunnel, OwnedSemaphorePermit, Resolution, usize), Error> {
-        let e = match self.attempt_tunnel(&resolution, None, early).await {
+    ) -> Result<(Tunnel, Slot, Resolution, usize), Error> {
+        let e = match self.attempt_tunnel(&resolution, slot, None, early).await {
             Ok((tunnel, slot, sent)) => return Ok((tunnel, slot, resolution, sent)),
             Err((e, true)) if self.retry_stale => e,
             Err((e, _)) => return Err(self.explain(&resolution, e).await),
@@ -324,7 +352,8 @@ impl Proxy {
             .await
             .map_err(|_| self.resolve_timeout())??;
         self.metrics.lookups(cache_lookups(&fresh.lookups));
-        let (tunnel, slot, sent) = self.open_tunnel(&fresh, None, early).await?;
+        let slot = self.slot(&fresh).await?;
+        let (tunnel, slot, sent) = self.open_tunnel(&fresh, slot, None, early).await?;
         Ok((tunnel, slot, fresh, sent))
     }
 
@@ -337,7 +366,8 @@ impl Proxy {
             .map_err(|_| self.resolve_timeout())??;
         self.metrics.lookups(cache_lookups(&resolution.lookups));
         let push = push.as_ref().map(|key| (hop.config.os_user.as_str(), key));
-        let (tunnel, slot, _) = self.open_tunnel(&resolution, push, None).await?;
+        let slot = self.slot(&resolution).await?;
+        let (tunnel, slot, _) = self.open_tunnel(&resolution, slot, push, None).await?;
         Ok(Carrier {
             request_id: tunnel.request_id.clone(),
             stream: TunnelStream::from(tunnel),
@@ -355,17 +385,18 @@ impl Proxy {
         })
     }
 
-    /// Takes a slot on the resolution's endpoint, pushes a key for port 22
+    /// With `slot` of the resolution's endpoint, pushes a key for port 22
     /// (`push`, else a `[[push_key]]` rule's), opens the tunnel and sends the
     /// client's `early` bytes; returns how many were sent. A failure that
     /// shows cached answers stale makes the resolver forget them.
     async fn open_tunnel(
         &self,
         resolution: &Resolution,
+        slot: Slot,
         push: Option<(&str, &PublicKey)>,
         early: Option<EarlyData<'_>>,
-    ) -> Result<(Tunnel, OwnedSemaphorePermit, usize), Error> {
-        match self.attempt_tunnel(resolution, push, early).await {
+    ) -> Result<(Tunnel, Slot, usize), Error> {
+        match self.attempt_tunnel(resolution, slot, push, early).await {
             Ok(opened) => Ok(opened),
             Err((e, _)) => Err(self.explain(resolution, e).await),
         }
@@ -377,13 +408,11 @@ impl Proxy {
     async fn attempt_tunnel(
         &self,
         resolution: &Resolution,
+        slot: Slot,
         push: Option<(&str, &PublicKey)>,
         early: Option<EarlyData<'_>>,
-    ) -> Result<(Tunnel, OwnedSemaphorePermit, usize), (Error, bool)> {
+    ) -> Result<(Tunnel, Slot, usize), (Error, bool)> {
         let port = resolution.tunnel().port;
-        let slot = self
-            .endpoint_slot(&resolution.endpoint.id)
-            .map_err(|e| (e, false))?;
         if port == 22 {
             self.push_key(resolution, push)
                 .await
@@ -446,64 +475,4 @@ impl Proxy {
         );
         Some(hint.await)
     }
-
-    /// Pushes `key` for `os_user`, when given, else the key of the first
-    /// `[[push_key]]` rule covering the resolution's instance, if any.
-    async fn push_key(
-        &self,
-        resolution: &Resolution,
-        key: Option<(&str, &PublicKey)>,
-    ) -> Result<(), Error> {
-        if key.is_none() && self.push_rules.is_empty() {
-            return Ok(());
-        }
-        let Some(instance) = self.resolver.instance_of(resolution).await? else {
-            return Ok(());
-        };
-        let ip = resolution.tunnel().private_ip;
-        let from_agent;
-        let (os_user, key) = match key {
-            Some(given) => given,
-            None => match first_match(&self.push_rules, &instance, ip) {
-                Some(rule) => match &rule.key {
-                    RuleKey::File(key) => (rule.os_user.as_str(), key),
-                    RuleKey::Agent(name) => {
-                        from_agent = agent_key(name).await?;
-                        (rule.os_user.as_str(), &from_agent)
-                    }
-                },
-                None => return Ok(()),
-            },
-        };
-        self.keys
-            .push(&resolution.scope, &instance, os_user, key)
-            .await?;
-        tracing::debug!(instance = %instance.id, os_user, "SSH key pushed");
-        Ok(())
-    }
-
-    /// One of the endpoint's tunnel slots, or the error that says the quota is used up.
-    fn endpoint_slot(&self, endpoint: &str) -> Result<OwnedSemaphorePermit, Error> {
-        let semaphore = self
-            .per_endpoint
-            .lock()
-            .expect("endpoint slots lock")
-            .entry(endpoint.to_owned())
-            .or_insert_with(|| Arc::new(Semaphore::new(self.tunnels_per_endpoint)))
-            .clone();
-        semaphore
-            .try_acquire_owned()
-            .map_err(|_| Error::EndpointBusy {
-                endpoint: endpoint.to_owned(),
-                limit: self.tunnels_per_endpoint,
-            })
-    }
-}
-
-/// The public half of the ssh-agent's key `name` (comment or fingerprint),
-/// asked of the agent at each push so a key added after start-up is found.
-async fn agent_key(name: &str) -> Result<PublicKey, AgentError> {
-    let mut agent = Agent::from_env().await?;
-    let key = agent.named(name).await?;
-    key.to_public_key(agent.socket())
 }
