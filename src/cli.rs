@@ -84,6 +84,10 @@ pub enum Command {
     ///
     /// Example: eice-proxy ssh ec2-user@web-1 -- -L 8080:localhost:80
     Ssh(SshArgs),
+    /// Fetch a Windows instance's password, then run an RDP client through an EICE tunnel.
+    ///
+    /// Example: eice-proxy rdp win-1 --key ~/.ssh/my-key-pair.pem
+    Rdp(RdpArgs),
     /// Show the open tunnels of a running `serve` (from its metrics address).
     Status(StatusArgs),
     /// Print a shell completion script (e.g. eice-proxy completions bash > /etc/bash_completion.d/eice-proxy).
@@ -219,6 +223,37 @@ pub struct SshArgs {
     /// Given to ssh: options (-L, -D, -o …), then a remote command.
     #[arg(last = true, value_name = "SSH_ARGS")]
     pub ssh_args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RdpArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// The private key (.pem) of the key pair the instance was launched with,
+    /// which decrypts its Administrator password (default: the key of the
+    /// first matching [[rdp]] rule). An encrypted key's passphrase is asked
+    /// on the terminal.
+    #[arg(long, value_name = "KEY.pem", conflicts_with = "user")]
+    pub key: Option<PathBuf>,
+    /// Log in as USER (a domain or other local user) and let the client ask
+    /// for the password: none is fetched.
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    /// The RDP client to run (default: xfreerdp3, xfreerdp, sdl-freerdp or
+    /// remmina on Linux, mstsc on Windows, `open` on macOS). A FreeRDP,
+    /// Remmina or mstsc program is driven as such; any other is given the
+    /// address as its last argument, and the login is shown on the terminal.
+    #[arg(long, value_name = "CMD", conflicts_with = "print")]
+    pub client: Option<String>,
+    /// Start no client: print the address, user and password, and keep the
+    /// port open until Ctrl-C.
+    #[arg(long)]
+    pub print: bool,
+    /// An instance id, private IP, private DNS name or Name tag.
+    pub target: String,
+    /// Given to the client, after the address and login.
+    #[arg(last = true, value_name = "CLIENT_ARGS")]
+    pub client_args: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -41,6 +41,7 @@
 //! | [`splice`] | byte stream ⇄ WebSocket copy with back-pressure and half-close |
 //! | [`metrics`] | counters and open tunnels, fed plain values, served on loopback at `/metrics` and `/status`, to requests for a loopback name only |
 //! | [`ec2`] | the EC2 API calls the proxy makes (Query protocol: sign, send, retry, pages) |
+//! | [`password`] | a Windows instance's Administrator password: `GetPasswordData`, decrypted with the launch key pair's `.pem`, for `rdp` |
 //! | [`diagnose`] | "why can't I reach it?": a path's rules read from the EC2 API and checked |
 //! | [`config`] | the config file, every table of it (`[[hop]]`, `[[push_key]]`, `[[route]]`, …) |
 //! | [`inbound`] | SOCKS5 and HTTP CONNECT, told apart by the first byte; the credentials checked at one gate that slows guessing per client address |
@@ -51,7 +52,7 @@
 //! | [`proxy`] | shared policy: ports, per-endpoint tunnel limits, timeouts; target → open tunnel |
 //! | [`server`] | the listeners (limits, shutdown), the per-connection handler, forward ports |
 //! | [`cli`] | clap definitions of every subcommand |
-//! | [`commands`] | one small `run` per subcommand (`serve`, `forward`, `connect`, …); the edge, where `anyhow` lives |
+//! | [`commands`] | one small `run` per subcommand (`serve`, `forward`, `connect`, `ssh`, `rdp`, …); the edge, where `anyhow` lives |
 //!
 //! The simulated AWS that tests, benches and `demo` run against is a crate of
 //! its own, `eice-sim` (`crates/eice-sim`): it imports nothing of this crate,
@@ -80,6 +81,7 @@ pub(crate) mod keys;
 pub mod metrics;
 pub mod net;
 pub mod partitions;
+pub mod password;
 pub(crate) mod private_fs;
 pub(crate) mod proxy;
 pub(crate) mod public_key;

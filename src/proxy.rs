@@ -464,8 +464,7 @@ impl Proxy {
         let from_agent;
         let (os_user, key) = match key {
             Some(given) => given,
-            None => match first_match(&self.push_rules, &instance.id, instance.name.as_deref(), ip)
-            {
+            None => match first_match(&self.push_rules, &instance, ip) {
                 Some(rule) => match &rule.key {
                     RuleKey::File(key) => (rule.os_user.as_str(), key),
                     RuleKey::Agent(name) => {

@@ -63,6 +63,29 @@ async fn every_command_the_demo_prints_works_when_pasted() {
         }
     }
     assert_eq!(pasted.len(), 8, "{guide:#?}");
+    // A fresh machine has no nc: the guide leads with what needs nothing but
+    // eice-proxy, and says where `nc -X` comes from before it offers it.
+    let first = |prefix: &str| {
+        guide
+            .iter()
+            .position(|l| l.trim().starts_with(prefix))
+            .unwrap_or_else(|| panic!("no line starts with {prefix:?}: {guide:#?}"))
+    };
+    let connect = first("eice-proxy connect ");
+    assert!(
+        first("Paste these") < first("export ")
+            && first("export ") < connect
+            && connect < first("nc ")
+            && connect < first("curl ")
+            && first("ssh -o ProxyCommand='eice-proxy connect") < first("ssh -o ProxyCommand='nc "),
+        "{guide:#?}"
+    );
+    assert!(
+        guide[connect..first("nc ")]
+            .iter()
+            .any(|l| l.contains("netcat-openbsd")),
+        "{guide:#?}"
+    );
     for p in &pasted {
         let output = paste(&p.command).await;
         let stdout = String::from_utf8_lossy(&output.stdout);
@@ -132,6 +155,44 @@ async fn every_command_the_demo_prints_works_when_pasted() {
         String::from_utf8_lossy(&connect.stdout)
             .starts_with("SSH-2.0-eice-proxy-simulated i-0a1b2c3d4e5f60001 web-1")
     );
+
+    // win-1's password, decrypted with the demo's launch key: `--print`
+    // keeps the port open, so the command is read up to the password, then stopped.
+    let rdp = guide
+        .iter()
+        .map(|l| l.trim())
+        .find(|l| l.starts_with("eice-proxy rdp win-1 --key ") && l.ends_with(" --print"))
+        .unwrap_or_else(|| panic!("no rdp line: {guide:#?}"));
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_eice-proxy"))
+        .parent()
+        .unwrap();
+    let mut child = Command::new("sh")
+        .args(["-c", &format!("{export}; exec {rdp}")])
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                bin_dir.display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines =
+        tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(child.stdout.take().unwrap()));
+    let password = loop {
+        let line = timeout(PATIENCE, lines.next_line()).await.unwrap().unwrap();
+        let line = line.expect("rdp --print prints the password");
+        if let Some(rest) = line.strip_prefix("password") {
+            break rest.trim().to_owned();
+        }
+    };
+    assert_eq!(password, eice_sim::world::windows::ADMINISTRATOR_PASSWORD);
+    drop(child);
 
     // Why the blocked instance is refused, and the rule that would let it in.
     let doctor = paste(&format!("{export}; eice-proxy doctor locked-1")).await;

@@ -81,7 +81,7 @@ fn cache_file(cache_home: &Path) -> PathBuf {
 fn good_file(aws: &SimAws, cache_home: &Path) -> Value {
     let text = std::fs::read_to_string(cache_file(cache_home)).expect("the route file exists");
     let json: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
-    assert_eq!(json["format"], 1, "{json}");
+    assert_eq!(json["format"], 2, "{json}");
     assert_eq!(json["profile"], "default", "{json}");
     assert_eq!(json["region"], "us-east-1", "{json}");
     assert_eq!(
@@ -211,7 +211,7 @@ async fn written_file(aws: &SimAws) -> Value {
 #[tokio::test]
 async fn a_corrupt_cache_file_is_ignored_with_a_warning_and_rewritten() {
     ignored_and_rewritten(
-        "{\"format\": 1, \"profile\": \"defa",
+        "{\"format\": 2, \"profile\": \"defa",
         "not a route cache file",
     )
     .await;

@@ -1,6 +1,7 @@
 //! One `run` per subcommand. This is the program's edge: errors become one
 //! line on stderr and an exit status here, nowhere deeper.
 
+mod child;
 mod completions;
 mod connect;
 #[cfg(feature = "demo")]
@@ -8,7 +9,11 @@ mod demo;
 mod doctor;
 mod early;
 mod forward;
+mod passphrase;
 mod presign;
+mod rdp;
+mod rdp_client;
+mod rdp_mstsc;
 mod resolve;
 mod serve;
 mod ssh;
@@ -36,7 +41,7 @@ use crate::resolve::{Plan, Regional, Resolver, Scope};
 use crate::server::Proxy;
 
 /// Runs the command the user asked for; the exit status is success unless
-/// it fails, except for `ssh`, whose status is ssh's.
+/// it fails, except for `ssh` and `rdp`, whose status is their client's.
 ///
 /// Each command's future is boxed: held side by side in this one future, their
 /// deep state machines (accept → resolve → push → open → splice) exceed the
@@ -53,6 +58,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Doctor(args) => Box::pin(doctor::run(&cli.aws, args)).await,
         Command::SshConfig(args) => ssh_config::run(&cli.aws, args),
         Command::Ssh(args) => return Box::pin(ssh::run(&cli.aws, args)).await,
+        Command::Rdp(args) => return Box::pin(rdp::run(&cli.aws, args)).await,
         Command::Status(args) => Box::pin(status::run(args)).await,
         Command::Completions(args) => completions::completions(&args),
         Command::Man(args) => completions::man(&args),

@@ -96,7 +96,8 @@ pub(super) async fn run(aws_args: &AwsArgs, args: SshArgs) -> anyhow::Result<Exi
         ssh.args(["-o", "StrictHostKeyChecking=yes"]);
     }
     ssh.args(options).arg(&instance.id).args(remote_command);
-    let status = run_until_exit(ssh).await?;
+    let child = ssh.spawn().context("running ssh (OpenSSH client)")?;
+    let status = super::child::wait_until_exit(child).await?;
     drop(key); // removes a temporary key before we exit
     Ok(ExitCode::from(status))
 }
@@ -305,61 +306,6 @@ fn split_ssh_args(args: &[String]) -> (&[String], &[String]) {
     }
     let i = i.min(args.len());
     (&args[..i], &args[i..])
-}
-
-/// Runs ssh with our terminal, passing SIGTERM and SIGHUP on to it and
-/// outliving a Ctrl-C (which the terminal sends to ssh too), so that the
-/// temporary key is removed however the login ends.
-#[cfg(unix)]
-async fn run_until_exit(mut ssh: tokio::process::Command) -> anyhow::Result<u8> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut child = ssh.spawn().context("running ssh (OpenSSH client)")?;
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    let mut terminate = signal(SignalKind::terminate())?;
-    let mut hangup = signal(SignalKind::hangup())?;
-    let status = loop {
-        tokio::select! {
-            status = child.wait() => break status?,
-            _ = interrupt.recv() => {}
-            _ = terminate.recv() => forward(&child, "TERM"),
-            _ = hangup.recv() => forward(&child, "HUP"),
-        }
-    };
-    // ssh exits 255 for its own errors; a signal death is 128 + the signal.
-    Ok(match status.code() {
-        Some(code) => u8::try_from(code).unwrap_or(255),
-        None => {
-            use std::os::unix::process::ExitStatusExt;
-            128 + status.signal().map_or(0, |s| s as u8 & 0x7f)
-        }
-    })
-}
-
-/// Sends `signal` to ssh with kill(1): tokio offers only SIGKILL.
-#[cfg(unix)]
-fn forward(child: &tokio::process::Child, signal: &str) {
-    if let Some(pid) = child.id() {
-        let _ = std::process::Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(pid.to_string())
-            .status();
-    }
-}
-
-/// Runs ssh (Windows' OpenSSH) with our console, outliving a Ctrl-C, which
-/// the console delivers to ssh as well; there are no other signals to pass on.
-#[cfg(not(unix))]
-async fn run_until_exit(mut ssh: tokio::process::Command) -> anyhow::Result<u8> {
-    let mut child = ssh.spawn().context("running ssh (OpenSSH client)")?;
-    let status = loop {
-        tokio::select! {
-            status = child.wait() => break status?,
-            _ = tokio::signal::ctrl_c() => {}
-        }
-    };
-    Ok(status
-        .code()
-        .map_or(255, |c| u8::try_from(c).unwrap_or(255)))
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! Settings: the config file of `serve`, every table of it (`[[hop]]`,
-//! `[[push_key]]`, `[[route]]`, `[[forward]]` alike).
+//! `[[push_key]]`, `[[rdp]]`, `[[route]]`, `[[forward]]` alike).
 //!
 //! The file is plain serde structs validated once at load, so a typo is an
 //! error that names the key and line before the proxy accepts anything. The
@@ -9,6 +9,7 @@
 
 mod auth;
 mod check;
+mod covers;
 mod forward;
 mod hop;
 mod keepalive;
@@ -16,6 +17,7 @@ mod limits;
 mod locate;
 mod network;
 mod push_key;
+mod rdp;
 mod ssh;
 
 use std::collections::BTreeMap;
@@ -24,13 +26,15 @@ use std::path::Path;
 
 pub use auth::{AuthConfig, ProxyAuth};
 pub use check::region_name;
+pub use covers::{Covers, Rule, first_match};
 pub use forward::{ForwardRule, local_addr};
 pub use hop::HopConfig;
 pub use keepalive::KeepaliveConfig;
 pub use limits::{CacheConfig, Limits, Timeouts};
 pub use locate::{CONFIG_ENV, default_path, expand_home, home_dir, xdg_dir};
 pub use network::NetworkConfig;
-pub use push_key::{DEFAULT_OS_USER, PushKeyConfig, PushRule, RuleKey, first_match};
+pub use push_key::{DEFAULT_OS_USER, PushKeyConfig, PushRule, RuleKey};
+pub use rdp::{RdpConfig, RdpRule};
 pub use ssh::{SshConfig, StrictHostKeyChecking};
 
 use ipnet::IpNet;
@@ -106,6 +110,12 @@ pub struct Config {
     /// Which connections to port 22 push which key for which OS user.
     #[serde(skip)]
     pub push_rules: Vec<PushRule>,
+    /// `[[rdp]]` as written; [`Config::rdp_rules`] holds them loaded.
+    #[serde(default, rename = "rdp")]
+    pub rdp_config: Vec<RdpConfig>,
+    /// Which launch key decrypts which Windows instances' passwords.
+    #[serde(skip)]
+    pub rdp_rules: Vec<RdpRule>,
     /// Instances that carry traffic to ports EICE refuses, over SSH.
     #[serde(default, rename = "hop")]
     pub hops: Vec<HopConfig>,
@@ -148,6 +158,8 @@ impl Default for Config {
             routes: Vec::new(),
             push_key_config: Vec::new(),
             push_rules: Vec::new(),
+            rdp_config: Vec::new(),
+            rdp_rules: Vec::new(),
             hops: Vec::new(),
             ssh: SshConfig::default(),
             metrics: MetricsConfig::default(),
@@ -183,6 +195,11 @@ impl Config {
             .push_key_config
             .iter()
             .map(PushKeyConfig::load)
+            .collect::<Result<_, _>>()?;
+        config.rdp_rules = config
+            .rdp_config
+            .iter()
+            .map(RdpConfig::load)
             .collect::<Result<_, _>>()?;
         hop::check(&config.hops, &config.routes)?;
         Ok(config)

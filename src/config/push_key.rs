@@ -1,19 +1,19 @@
 //! `[[push_key]]`: which connections push which key for which OS user.
 //!
-//! A rule matches by instance id glob, Name tag glob and/or CIDR (all that
-//! are given must match); the first matching rule wins. Rules are read once
+//! A rule matches by instance id glob, Name tag glob, CIDR and/or VPC (all
+//! that are given must match; [`super::covers`], which `[[rdp]]` shares);
+//! the first matching rule wins. Rules are read once
 //! at load, with their key files, so a missing key is reported at start-up.
 //! The file's format lives here, with every other table; [`crate::keys`]
 //! pushes the key a rule names.
 
-use std::net::IpAddr;
 use std::path::PathBuf;
 
 use ipnet::IpNet;
 use serde::Deserialize;
 
+use super::covers::{Covers, Rule};
 use super::expand_home;
-use crate::glob::glob;
 use crate::public_key::PublicKey;
 
 /// The OS user pushed for when a rule or the command line names none: the
@@ -30,6 +30,8 @@ pub struct PushKeyConfig {
     pub name: Option<String>,
     /// The instance's private address lies inside this block.
     pub cidr: Option<IpNet>,
+    /// The instance is in this VPC.
+    pub vpc: Option<String>,
     /// The user the key is pushed for (the one ssh will log in as).
     #[serde(default = "default_os_user")]
     pub os_user: String,
@@ -47,9 +49,8 @@ fn default_os_user() -> String {
 /// A rule, loaded.
 #[derive(Debug, Clone)]
 pub struct PushRule {
-    pub instance: Option<String>,
-    pub name: Option<String>,
-    pub cidr: Option<IpNet>,
+    /// Which instances it covers.
+    pub covers: Covers,
     pub os_user: String,
     pub key: RuleKey,
 }
@@ -67,12 +68,13 @@ pub enum RuleKey {
 impl PushKeyConfig {
     /// Reads the key file and checks the rule says what it matches.
     pub fn load(&self) -> Result<PushRule, String> {
-        if self.instance.is_none() && self.name.is_none() && self.cidr.is_none() {
-            return Err(
-                "[[push_key]] needs at least one of instance = \"i-…*\", name = \"…*\" or cidr"
-                    .into(),
-            );
-        }
+        let covers = Covers::new(
+            "push_key",
+            self.instance.clone(),
+            self.name.clone(),
+            self.cidr,
+            self.vpc.clone(),
+        )?;
         if self.os_user.is_empty() {
             return Err("[[push_key]] os_user cannot be empty".into());
         }
@@ -98,52 +100,22 @@ impl PushKeyConfig {
             }
         };
         Ok(PushRule {
-            instance: self.instance.clone(),
-            name: self.name.clone(),
-            cidr: self.cidr,
+            covers,
             os_user: self.os_user.clone(),
             key,
         })
     }
 }
 
-impl PushRule {
-    /// Whether this rule covers the instance `id` (Name `name`) at `ip`.
-    pub fn matches(&self, id: &str, name: Option<&str>, ip: IpAddr) -> bool {
-        self.instance.as_deref().is_none_or(|g| glob(g, id))
-            && self
-                .name
-                .as_deref()
-                .is_none_or(|g| name.is_some_and(|n| glob(&g.to_lowercase(), &n.to_lowercase())))
-            && self.cidr.is_none_or(|c| c.contains(&ip))
+impl Rule for PushRule {
+    fn covers(&self) -> &Covers {
+        &self.covers
     }
-}
-
-/// The first rule covering the instance.
-pub fn first_match<'a>(
-    rules: &'a [PushRule],
-    id: &str,
-    name: Option<&str>,
-    ip: IpAddr,
-) -> Option<&'a PushRule> {
-    rules.iter().find(|r| r.matches(id, name, ip))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn rule(instance: Option<&str>, name: Option<&str>, cidr: Option<&str>) -> PushRule {
-        PushRule {
-            instance: instance.map(Into::into),
-            name: name.map(Into::into),
-            cidr: cidr.map(|c| c.parse().unwrap()),
-            os_user: "ec2-user".into(),
-            key: RuleKey::File(
-                PublicKey::parse("ssh-ed25519 AAAAC3Nz x", std::path::Path::new("k")).unwrap(),
-            ),
-        }
-    }
 
     #[test]
     fn a_rule_pushes_a_key_file_or_an_agent_key() {
@@ -154,20 +126,5 @@ mod tests {
         assert!(e.contains("needs one of public_key"), "{e}");
         let e = load("name = \"w\"\nagent_key = \"me\"\npublic_key = \"k.pub\"").unwrap_err();
         assert!(e.contains("needs one of"), "{e}");
-    }
-
-    #[test]
-    fn every_given_criterion_must_match() {
-        let ip: IpAddr = "10.0.1.10".parse().unwrap();
-        let r = rule(Some("i-0a*"), Some("WEB-*"), Some("10.0.0.0/16"));
-        assert!(r.matches("i-0a1", Some("web-1"), ip));
-        assert!(!r.matches("i-0b1", Some("web-1"), ip));
-        assert!(!r.matches("i-0a1", None, ip));
-        assert!(!r.matches("i-0a1", Some("web-1"), "10.1.0.1".parse().unwrap()));
-        let rules = [
-            rule(None, Some("db-*"), None),
-            rule(None, None, Some("10.0.0.0/8")),
-        ];
-        assert!(first_match(&rules, "i-1", Some("web-1"), ip).is_some_and(|r| r.cidr.is_some()));
     }
 }

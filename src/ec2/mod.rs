@@ -4,7 +4,8 @@
 //! `ec2:DescribeInstances`, `ec2:DescribeVpcs` and
 //! `ec2:DescribeInstanceConnectEndpoints`, and for the path checks
 //! ([`network`]) `ec2:DescribeSecurityGroups`, `ec2:DescribeNetworkAcls` and
-//! `ec2:DescribeSubnets`. Their errors are kept with the action's name so a
+//! `ec2:DescribeSubnets`; and `eice-proxy rdp`'s `ec2:GetPasswordData`
+//! (`password`). Their errors are kept with the action's name so a
 //! denial can say which permission is missing.
 //!
 //! - [`query`] speaks the EC2 Query protocol (sign, send, retry);
@@ -21,6 +22,7 @@ pub mod endpoint;
 mod failure;
 pub mod network;
 mod pages;
+mod password;
 pub mod query;
 pub mod read;
 pub mod retry;
@@ -67,6 +69,12 @@ pub struct InstanceInfo {
     pub account: Option<String>,
     /// Its security groups' ids, for `doctor`'s path checks.
     pub security_groups: Vec<String>,
+    /// `windows` for a Windows instance (EC2 names no other platform): whether
+    /// `rdp` can fetch a password for it.
+    pub platform: Option<String>,
+    /// The key pair it was launched with, named when a key does not decrypt
+    /// its Windows password.
+    pub key_name: Option<String>,
 }
 
 impl InstanceInfo {
@@ -76,6 +84,13 @@ impl InstanceInfo {
         self.private_ip
             .map(IpAddr::V4)
             .or(self.ipv6.map(IpAddr::V6))
+    }
+
+    /// Whether EC2 says it runs Windows.
+    pub fn is_windows(&self) -> bool {
+        self.platform
+            .as_deref()
+            .is_some_and(|p| p.eq_ignore_ascii_case("windows"))
     }
 }
 

@@ -69,6 +69,8 @@ fn instance_info(i: Node<'_, '_>, account: Option<&str>) -> InstanceInfo {
             .filter_map(|g| xml::text(g, "groupId"))
             .map(str::to_owned)
             .collect(),
+        platform: owned("platform"),
+        key_name: owned("keyName"),
     }
 }
 

@@ -99,6 +99,8 @@ fn instances_are_read_with_their_reservations_account() {
             name: Some("web <1>".into()),
             account: Some("123456789012".into()),
             security_groups: vec!["sg-e4076980".into(), "sg-0aa1".into()],
+            platform: None,
+            key_name: None,
         }
     );
     // An IPv6-only instance is reached at its IPv6 address; an empty Name is a name.

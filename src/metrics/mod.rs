@@ -55,6 +55,10 @@ pub struct Metrics {
     setup: Mutex<Histogram>,
     /// Resolver lookups by (kind, hit or miss).
     lookups: Counter<(&'static str, &'static str)>,
+    /// Tunnels that opened, then ended with a tunnel error before the
+    /// instance sent a byte (EICE could not reach its port): what `rdp`
+    /// explains with `doctor` once its client gives up.
+    unreached: AtomicU64,
 }
 
 /// How a client connection ended, as counted in `eice_proxy_connections_total`.
@@ -147,6 +151,7 @@ impl Metrics {
             bytes_down: AtomicU64::new(0),
             setup: Mutex::new(Histogram::default()),
             lookups: Counter::new(),
+            unreached: AtomicU64::new(0),
         }
     }
 
@@ -160,6 +165,17 @@ impl Metrics {
     /// `protocol` is its label (`unknown` when the first byte matched neither).
     pub fn connection(&self, protocol: &'static str, outcome: Outcome) {
         self.connections.add((protocol, outcome.label()));
+    }
+
+    /// Counts a tunnel that ended with a tunnel error before the instance
+    /// sent a byte.
+    pub fn tunnel_unreached(&self) {
+        self.unreached.fetch_add(1, Relaxed);
+    }
+
+    /// How many tunnels [`Metrics::tunnel_unreached`] counted.
+    pub fn unreached(&self) -> u64 {
+        self.unreached.load(Relaxed)
     }
 
     /// Records the time a tunnel took from the request to ready (resolve + open).

@@ -49,6 +49,8 @@ fn instance(subnet: &str, az: &str) -> InstanceInfo {
         name: None,
         account: None,
         security_groups: Vec::new(),
+        platform: None,
+        key_name: None,
     }
 }
 

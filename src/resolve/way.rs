@@ -2,7 +2,7 @@
 //! hop's SSH connection. With [`super::Resolver`] this is the one place that
 //! decides how a target is reached.
 //!
-//! The rule, in order (documented in the README, "Any port through an SSH hop"):
+//! The rule, in order (documented in the book, docs/src/hop.md):
 //! 1. A name matching a hop's `domains` goes to that hop unresolved, so the
 //!    VPC's own DNS answers it (an RDS endpoint, a private hosted zone).
 //! 2. An address inside a `[[route]] via = "hop"` block goes to its hop; an
@@ -77,7 +77,7 @@ pub enum RouteError {
     #[error(
         "port {port} is not allowed: EICE accepts only ports {}; to reach any other port, add a \
          [[hop]] to the config file (an instance in the VPC running sshd, which the proxy reaches \
-         over EICE and forwards through; README, \"Any port through an SSH hop\")",
+         over EICE and forwards through; the book's page \"Any port through an SSH hop\", docs/src/hop.md)",
         list(allowed)
     )]
     PortNotAllowed { port: u16, allowed: Vec<u16> },

@@ -460,7 +460,12 @@ async fn join<C: AsyncRead + AsyncWrite + Unpin>(
     let (up, down) = (finished.totals.up, finished.totals.down);
     match finished.result {
         Ok(()) => info!(up, down, secs, "tunnel closed"),
-        Err(e) => warn!(up, down, secs, error = %e, "tunnel ended with an error"),
+        Err(e) => {
+            if down == 0 && matches!(e, crate::splice::SpliceError::Tunnel(_)) {
+                conn.metrics.tunnel_unreached();
+            }
+            warn!(up, down, secs, error = %e, "tunnel ended with an error");
+        }
     }
 }
 

@@ -419,11 +419,7 @@ impl Proxy {
 
     /// Sends `signal` (`TERM`, `INT`) to the proxy.
     pub fn signal(&self, signal: &str) {
-        let status = std::process::Command::new("kill")
-            .args([&format!("-{signal}"), &self.pid().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
+        signal_pid(self.pid(), signal);
     }
 
     /// Waits for the proxy to exit.
@@ -438,6 +434,15 @@ impl Proxy {
     pub fn is_running(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
     }
+}
+
+/// Sends `signal` (`TERM`, `INT`, …) to the process `pid`, with kill(1).
+pub fn signal_pid(pid: u32, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
 }
 
 /// The address that follows `needle` in a log line (`listening on ADDR …`,

@@ -49,6 +49,13 @@ pub(super) async fn run(args: DemoArgs) -> anyhow::Result<()> {
             aws.eice.ca_pem().expect("the demo serves TLS").as_bytes(),
         )
         .context("writing the demo's CA file")?;
+    // win-1's launch key, for `rdp --key` to decrypt its password with.
+    let windows_key = dir
+        .write_new(
+            "eice-sim-windows.pem",
+            eice_sim::world::windows::LAUNCH_KEY_PEM.as_bytes(),
+        )
+        .context("writing the demo's Windows launch key")?;
     let config = Config::parse(DEMO_CONFIG).map_err(anyhow::Error::msg)?;
     let proxy = Arc::new(demo_proxy(&aws, &ca, &config)?);
     // A real sshd behind eu-web-1 that trusts only pushed keys, where this
@@ -68,7 +75,10 @@ pub(super) async fn run(args: DemoArgs) -> anyhow::Result<()> {
 
     let listener = server::bind(args.listen, false).await?;
     let listen = listener.local_addr()?;
-    println!("{}", guide::guide(&aws, &listen.to_string(), &ca, user));
+    println!(
+        "{}",
+        guide::guide(&aws, &listen.to_string(), &ca, &windows_key, user)
+    );
     tracing::info!(
         "listening on {listen} for SOCKS5 and HTTP CONNECT (simulated us-east-1 and eu-west-1)"
     );

@@ -19,7 +19,8 @@ use crate::ec2::{EndpointInfo, InstanceInfo};
 
 /// The version of the file's shape; a file of another version is foreign.
 /// Bump it whenever `Contents`, `InstanceInfo` or `EndpointInfo` change shape.
-pub(super) const FORMAT: u32 = 1;
+/// (2: instances know their platform and launch key pair, for `rdp`.)
+pub(super) const FORMAT: u32 = 2;
 
 /// Whose answers a file holds: a file is used only by the same profile, in
 /// the same region, against the same EC2 API, so that answers learned from

@@ -137,6 +137,7 @@ fn instance_item(x: &mut Xml, world: &World, instance: &Instance) {
         .leaf("privateDnsName", dns.as_deref().unwrap_or_default())
         .leaf("dnsName", "")
         .leaf("reason", "")
+        .leaf_opt("keyName", instance.key_name.as_deref())
         .leaf("amiLaunchIndex", 0)
         .leaf("instanceType", INSTANCE_TYPE)
         .leaf("launchTime", CREATED_AT)
@@ -152,7 +153,16 @@ fn instance_item(x: &mut Xml, world: &World, instance: &Instance) {
             .leaf("sourceDestCheck", true);
     }
     group_set(x, world, instance, subnet.is_some());
-    x.leaf("architecture", "x86_64")
+    // EC2 names the platform of Windows instances only.
+    x.leaf_opt("platform", instance.platform.as_deref())
+        .leaf(
+            "platformDetails",
+            match instance.platform.as_deref() {
+                Some("windows") => "Windows",
+                _ => "Linux/UNIX",
+            },
+        )
+        .leaf("architecture", "x86_64")
         .leaf("rootDeviceType", "ebs")
         .leaf("virtualizationType", "hvm")
         .leaf("hypervisor", "xen")

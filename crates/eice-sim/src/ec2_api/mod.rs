@@ -1,7 +1,8 @@
 //! A simulated EC2 Query API on 127.0.0.1, answering the calls the proxy makes to
 //! find its way (`DescribeInstances`, `DescribeVpcs`, `DescribeSubnets`,
 //! `DescribeInstanceConnectEndpoints`) and to explain a blocked path
-//! (`DescribeSecurityGroups`, `DescribeNetworkAcls`).
+//! (`DescribeSecurityGroups`, `DescribeNetworkAcls`), and a Windows instance's
+//! encrypted password (`GetPasswordData`, for `eice-proxy rdp`).
 //!
 //! Any EC2 Query client talks to it unchanged (point `AWS_ENDPOINT_URL_EC2` or the
 //! client's endpoint URL at [`Ec2Sim::url`]): its documents use the element names of
@@ -26,8 +27,8 @@
 //! Files: `server.rs` (HTTP), `state.rs` (auth, counting, faults, dispatch),
 //! `regions.rs` (one world per region),
 //! `params.rs`/`filter.rs`/`query.rs` (the Query protocol's parameters),
-//! `instances.rs`/`network.rs`/`endpoints.rs`/`groups.rs`/`acls.rs` (one per
-//! resource family),
+//! `instances.rs`/`network.rs`/`endpoints.rs`/`groups.rs`/`acls.rs`/`password.rs`
+//! (one per resource family),
 //! `xml.rs` (documents), `error.rs` (EC2 error codes), `faults.rs`, `derived.rs`.
 
 mod acls;
@@ -40,6 +41,7 @@ mod groups;
 mod instances;
 mod network;
 mod params;
+mod password;
 mod query;
 mod regions;
 mod server;
@@ -84,17 +86,20 @@ pub enum Action {
     DescribeSecurityGroups,
     /// `ec2:DescribeNetworkAcls`.
     DescribeNetworkAcls,
+    /// `ec2:GetPasswordData`.
+    GetPasswordData,
 }
 
 impl Action {
     /// Every implemented action.
-    pub const ALL: [Action; 6] = [
+    pub const ALL: [Action; 7] = [
         Action::DescribeInstances,
         Action::DescribeVpcs,
         Action::DescribeSubnets,
         Action::DescribeInstanceConnectEndpoints,
         Action::DescribeSecurityGroups,
         Action::DescribeNetworkAcls,
+        Action::GetPasswordData,
     ];
 
     /// The `Action` parameter's value, which is also the IAM action's name.
@@ -106,6 +111,7 @@ impl Action {
             Action::DescribeInstanceConnectEndpoints => "DescribeInstanceConnectEndpoints",
             Action::DescribeSecurityGroups => "DescribeSecurityGroups",
             Action::DescribeNetworkAcls => "DescribeNetworkAcls",
+            Action::GetPasswordData => "GetPasswordData",
         }
     }
 

@@ -14,7 +14,7 @@ use super::error::ApiError;
 use super::faults::FaultTable;
 use super::params::Params;
 use super::regions::Regions;
-use super::{Action, Ec2SimConfig, acls, derived, endpoints, groups, instances, network};
+use super::{Action, Ec2SimConfig, acls, derived, endpoints, groups, instances, network, password};
 use crate::clock::SimClock;
 use crate::keys::{self, Call, KeyService, Reply};
 use crate::sigv4::{
@@ -267,5 +267,6 @@ fn dispatch(
         Action::DescribeInstanceConnectEndpoints => endpoints::describe(world, params, page_size),
         Action::DescribeSecurityGroups => groups::describe(world, params, page_size),
         Action::DescribeNetworkAcls => acls::describe(world, params, page_size),
+        Action::GetPasswordData => password::get(world, params),
     }
 }

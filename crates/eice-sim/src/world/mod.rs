@@ -22,6 +22,7 @@ mod states;
 #[cfg(test)]
 pub(crate) mod tests;
 mod validate;
+pub mod windows;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -141,6 +142,19 @@ pub struct Instance {
     /// Its security groups (`sg-…`, in its VPC); none means the VPC's default.
     #[serde(default)]
     pub security_groups: Vec<String>,
+    /// `"windows"` for a Windows instance (EC2's `platform`, which it leaves
+    /// out for Linux): what tells a client there is a password to fetch.
+    #[serde(default)]
+    pub platform: Option<String>,
+    /// The key pair it was launched with (EC2's `keyName`): the one whose
+    /// private key decrypts its password.
+    #[serde(default)]
+    pub key_name: Option<String>,
+    /// `GetPasswordData`'s answer, as EC2 keeps it: the Administrator password
+    /// encrypted to the launch key (RSA PKCS#1 v1.5), in base64. Absent while
+    /// Windows is still generating it (EC2 then answers an empty one).
+    #[serde(default)]
+    pub password_data: Option<String>,
 }
 
 /// An EC2 Instance Connect Endpoint.

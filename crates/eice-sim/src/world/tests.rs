@@ -231,7 +231,7 @@ fn demo_world_loads_with_ambiguous_addresses_across_vpcs() {
     assert_eq!(world.region, "us-east-1");
     assert_eq!(world.vpcs.len(), 2);
     assert_eq!(world.vpcs[0].cidrs, world.vpcs[1].cidrs);
-    assert_eq!(world.instances.len(), 7);
+    assert_eq!(world.instances.len(), 9);
     assert_eq!(world.endpoints.len(), 3);
     let named = |name: &str| {
         world

@@ -117,7 +117,9 @@ async fn describing_by_address_and_state_filters_like_ec2() {
             "i-0a1b2c3d4e5f60002",
             "i-0a1b2c3d4e5f60004",
             "i-0a1b2c3d4e5f60005",
-            "i-0a1b2c3d4e5f60007"
+            "i-0a1b2c3d4e5f60007",
+            "i-0a1b2c3d4e5f60008",
+            "i-0a1b2c3d4e5f60009"
         ]
     );
 }

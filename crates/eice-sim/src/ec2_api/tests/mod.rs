@@ -14,6 +14,7 @@ mod faults;
 mod instances;
 mod keys;
 mod network;
+mod password;
 mod regions;
 mod security;
 mod sts;

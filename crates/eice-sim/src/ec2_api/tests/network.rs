@@ -100,8 +100,8 @@ async fn describe_subnets_filters_by_vpc() {
             ),
         ]
     );
-    // 256 addresses, 5 reserved, 4 instances and 1 endpoint in use.
-    assert_eq!(reply.text("subnetSet/item/availableIpAddressCount"), "246");
+    // 256 addresses, 5 reserved, 6 instances and 1 endpoint in use.
+    assert_eq!(reply.text("subnetSet/item/availableIpAddressCount"), "244");
 }
 
 #[tokio::test]

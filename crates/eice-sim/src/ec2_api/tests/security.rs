@@ -315,7 +315,7 @@ async fn instances_and_endpoints_name_their_groups() {
     let by_group = client
         .ok(Call::new("DescribeInstances").filter("instance.group-id", &[INSTANCES_GROUP]))
         .await;
-    assert_eq!(by_group.texts(&format!("{instance}/instanceId")).len(), 5);
+    assert_eq!(by_group.texts(&format!("{instance}/instanceId")).len(), 7);
     let endpoint = client
         .ok(Call::new("DescribeInstanceConnectEndpoints")
             .list("InstanceConnectEndpointId", &["eice-0a1b2c3d4e5f60041"]))
