@@ -266,11 +266,14 @@ impl Resolver {
                 };
                 let (found, listing) = match ahead {
                     Some(regional) => {
-                        tokio::join!(self.find_instance(id), regional.region_endpoints())
+                        let (found, listing) =
+                            tokio::join!(self.find_instance(id), regional.region_endpoints());
+                        (found, Some(listing))
                     }
                     None => (self.find_instance(id).await, None),
                 };
                 let (regional, instance, lookups) = found?;
+                let listing = listing.transpose()?;
                 let ip = running_address(&instance)?;
                 match listing {
                     Some(listing) => {

@@ -36,22 +36,18 @@ impl Regional {
     }
 
     /// Every usable endpoint of the region, kept as long as a VPC's list
-    /// (concurrent first connections to instances share one call). A
-    /// failure is logged and left to the VPC's own call, which then reports
-    /// it (or succeeds where a region-wide listing could not, say on an
-    /// endpoint of another VPC that the answer checks refuse).
-    pub(in crate::resolve) async fn region_endpoints(&self) -> Option<RegionEndpoints> {
+    /// (concurrent first connections to instances share one call). Its
+    /// failure is the route's: the same call, needing the same permission,
+    /// as the VPC's own (EC2's Describe calls take no resource-level
+    /// conditions), so asking again for one VPC would only repeat it.
+    pub(in crate::resolve) async fn region_endpoints(
+        &self,
+    ) -> Result<RegionEndpoints, ResolveError> {
         let fetch = async {
             let found = self.ec2.endpoints(None, None).await?;
             Ok((Arc::new(found), Source::Api))
         };
-        match cached(&self.listed, (), "region endpoints", &mut Vec::new(), fetch).await {
-            Ok(found) => Some(found),
-            Err(e) => {
-                tracing::debug!(error = %e, "listing the region's endpoints ahead failed");
-                None
-            }
-        }
+        cached(&self.listed, (), "region endpoints", &mut Vec::new(), fetch).await
     }
 
     /// [`Regional::route_instance`], the VPC's endpoints taken from
