@@ -29,6 +29,9 @@ const SECRET_BEARING: [&str; 11] = [
 fn main() -> ExitCode {
     // Beside everything else start-up does (see `seed_random`).
     std::thread::spawn(eice_proxy::net::seed_random);
+    // The system's CA roots, read beside start-up and needed only when the
+    // first server certificate arrives (`net::roots`).
+    eice_proxy::net::warm_roots();
     let cli = Cli::parse();
     // `serve` and `forward` log each connection; the others stay quiet, since
     // `connect` shares the terminal with ssh.

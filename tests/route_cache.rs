@@ -2,8 +2,9 @@
 //! the simulated AWS, its EC2 API call and connection counters the proof.
 //! A second login makes no API call; a corrupt or foreign file is ignored
 //! with a warning and rewritten; a stale entry costs one failed attempt and
-//! never a failed login; concurrent logins leave one good file; and the
-//! first login's Describe calls ride one connection.
+//! never a failed login; concurrent logins leave one good file; the first
+//! login's Describe calls by name ride one connection, and by id go out at
+//! once.
 
 mod common;
 
@@ -126,6 +127,34 @@ async fn a_second_connect_makes_no_ec2_call_and_the_first_rides_one_connection()
         assert_eq!(mode(&home.path().join("eice-proxy")), 0o700);
         assert_eq!(mode(&cache_file(home.path())), 0o600);
     }
+}
+
+#[tokio::test]
+async fn a_first_login_by_id_lists_the_endpoints_while_the_instance_is_looked_up() {
+    let aws = account().await;
+    // The instance's answer waits for the endpoints' call: a login that
+    // asks one after the other never gets it, and fails.
+    aws.ec2.hold_answers(
+        Action::DescribeInstances,
+        Action::DescribeInstanceConnectEndpoints,
+    );
+    let home = tempfile::tempdir().unwrap();
+    login(&aws, home.path(), WEB_1, &[], WEB_1).await;
+    assert_eq!(describe_calls(&aws), (1, 1));
+    let json = good_file(&aws, home.path());
+    // The region's listing is kept as the instance's VPC's endpoints, and
+    // only those: not the other VPC's (eice-…60041).
+    let kept = json["endpoints"]["vpc:vpc-0a1b2c3d4e5f60001"]["value"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{json}"));
+    let ids: Vec<&str> = kept.iter().filter_map(|e| e["id"].as_str()).collect();
+    assert_eq!(ids, [WEB_1_ENDPOINT, OTHER_ENDPOINT], "{json}");
+    login(&aws, home.path(), WEB_1, &[], WEB_1).await;
+    assert_eq!(
+        describe_calls(&aws),
+        (1, 1),
+        "the second login asked no API"
+    );
 }
 
 #[tokio::test]

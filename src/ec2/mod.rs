@@ -13,7 +13,7 @@
 //! - [`retry`] decides which failures are retried, and keeps the retry quota;
 //! - `pages` walks whole-region listings a page at a time;
 //! - [`endpoint`] says where a region's API answers (the EC2 endpoint rule set);
-//! - `xml` reads documents, `read` the answers' items, and `checks` refuses
+//! - `xml` reads documents, [`read`] the answers' items, and `checks` refuses
 //!   one holding an id or name AWS never issues.
 
 mod auth;
@@ -24,7 +24,7 @@ pub mod network;
 mod pages;
 mod password;
 pub mod query;
-mod read;
+pub mod read;
 pub mod retry;
 mod xml;
 

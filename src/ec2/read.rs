@@ -6,6 +6,42 @@ use roxmltree::Node;
 
 use super::{EndpointInfo, Family, InstanceInfo, xml};
 
+/// What the client reads out of one answer, whatever the action: for the
+/// fuzz target (`fuzz/fuzz_targets/ec2_answer.rs`), which feeds arbitrary
+/// bytes to the readers a call would use without a call to carry them.
+#[derive(Debug, Default)]
+pub struct Answer {
+    /// `DescribeInstances`' items.
+    pub instances: Vec<InstanceInfo>,
+    /// `DescribeVpcs`' blocks, each with its VPC's id.
+    pub vpc_blocks: Vec<(IpNet, String)>,
+    /// `DescribeInstanceConnectEndpoints`' items.
+    pub endpoints: Vec<EndpointInfo>,
+    /// The page's `nextToken`.
+    pub next_token: Option<String>,
+    /// The error document's code, message and request id, read as a failed
+    /// call's body is.
+    pub error: Option<(String, String, Option<String>)>,
+}
+
+/// `body` as each reader of [`super::Ec2`] takes it (lossy UTF-8 first, as
+/// the query does), or the words a refused document gets.
+pub fn answer(body: &[u8]) -> Result<Answer, String> {
+    let text = String::from_utf8_lossy(body);
+    let error = xml::error_document(&text).map(|e| (e.code, e.message, e.request_id));
+    let doc = xml::parse(&text)?;
+    let root = doc.root_element();
+    Ok(Answer {
+        instances: instances_in(root).collect(),
+        vpc_blocks: xml::items(root, "vpcSet").flat_map(vpc_blocks).collect(),
+        endpoints: xml::items(root, "instanceConnectEndpointSet")
+            .filter_map(endpoint_info)
+            .collect(),
+        next_token: xml::text(root, "nextToken").map(str::to_owned),
+        error,
+    })
+}
+
 /// Every instance of a `DescribeInstances` answer, each knowing its
 /// account (its reservation's owner).
 pub(super) fn instances_in<'a>(root: Node<'a, 'a>) -> impl Iterator<Item = InstanceInfo> + 'a {

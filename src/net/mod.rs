@@ -30,9 +30,12 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
+pub use roots::warm as warm_roots;
+
 pub mod happy_eyeballs;
 pub mod pool;
 pub mod proxy;
+mod roots;
 pub mod sdk;
 
 use proxy::{Proxies, ProxyError, ProxyUrl};
@@ -283,11 +286,13 @@ pub enum TlsSetupError {
     Rustls(#[from] rustls::Error),
 }
 
-/// Seeds the TLS library's random generator. Its first use gathers CPU
-/// jitter entropy, about 30 ms of one core's work (70 ms on a loaded
-/// machine): `main` starts it on a thread of its own at once, so that for
-/// `connect`, a new process per login, it runs beside reading the config,
-/// the credentials and the route cache instead of before the first
+/// Seeds the TLS library's random generator. Built as this repository
+/// builds it (`AWS_LC_SYS_NO_JITTER_ENTROPY`, .cargo/config.toml) that is a
+/// getrandom call; a build that kept aws-lc's CPU-jitter source gathers
+/// entropy on its first use, about 30 ms of one core's work (70 ms on a
+/// loaded machine). So `main` starts it on a thread of its own at once, and
+/// for `connect`, a new process per login, it runs beside reading the
+/// config, the credentials and the route cache instead of before the first
 /// handshake. Any later call waits for that one to finish, and is then free.
 pub fn seed_random() {
     let _ = aws_lc_rs::rand::fill(&mut [0u8; 32]);
@@ -297,11 +302,7 @@ pub fn seed_random() {
 /// certificates of `ca_bundle`, HTTP/1.1 ALPN (the upgrade and the EC2
 /// Query API are both HTTP/1.1).
 pub fn client_config(ca_bundle: Option<&Path>) -> Result<Arc<ClientConfig>, TlsSetupError> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    // Unreadable system certificates are skipped, not fatal: webpki's roots remain.
-    let native = rustls_native_certs::load_native_certs();
-    roots.add_parsable_certificates(native.certs);
+    let mut extra = rustls::RootCertStore::empty();
     if let Some(path) = ca_bundle {
         let bundle_error = |why: String| TlsSetupError::CaBundle {
             path: path.display().to_string(),
@@ -315,16 +316,17 @@ pub fn client_config(ca_bundle: Option<&Path>) -> Result<Arc<ClientConfig>, TlsS
             return Err(bundle_error("it holds no PEM certificate".into()));
         }
         for cert in certs {
-            roots.add(cert).map_err(|e| bundle_error(e.to_string()))?;
+            extra.add(cert).map_err(|e| bundle_error(e.to_string()))?;
         }
     }
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     // Seeded here at the latest (see [`seed_random`]), so that the cost
     // never lands on the first tunnel's time to first byte.
     seed_random();
-    let mut config = ClientConfig::builder_with_provider(provider)
+    let mut config = ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(roots::Roots::new(extra, provider)))
         .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
@@ -391,6 +393,29 @@ impl AsyncWrite for Io {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// How many times this test process read the system's roots.
+    pub(super) static ROOT_LOADS: std::sync::atomic::AtomicUsize =
+        std::sync::atomic::AtomicUsize::new(0);
+
+    #[test]
+    fn the_system_roots_are_read_once_per_process_when_a_certificate_is_checked() {
+        use rustls::client::danger::ServerCertVerifier;
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let name = ServerName::try_from("example.com").unwrap();
+        for _ in 0..2 {
+            // Each configuration has a verifier of its own.
+            let roots = roots::Roots::new(rustls::RootCertStore::empty(), Arc::clone(&provider));
+            let garbage = CertificateDer::from(vec![0x30, 0x03, 0x02, 0x01, 0x01]);
+            let now = rustls_pki_types::UnixTime::now();
+            assert!(
+                roots
+                    .verify_server_cert(&garbage, &[], &name, &[], now)
+                    .is_err()
+            );
+        }
+        assert_eq!(ROOT_LOADS.load(std::sync::atomic::Ordering::Relaxed), 1);
+    }
 
     #[tokio::test]
     async fn keep_alive_turns_tcp_keepalive_on_with_its_timings() {

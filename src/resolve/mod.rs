@@ -258,9 +258,31 @@ impl Resolver {
         let port = target.port;
         match &target.host {
             Host::InstanceId(id) => {
-                let (regional, instance, lookups) = self.find_instance(id).await?;
+                // One region to ask, and it must ask: its endpoints are
+                // listed beside the instance (`regional::ahead`).
+                let ahead = match self.searched() {
+                    [regional] if regional.lists_ahead(id) => Some(regional),
+                    _ => None,
+                };
+                let (found, listing) = match ahead {
+                    Some(regional) => {
+                        let (found, listing) =
+                            tokio::join!(self.find_instance(id), regional.region_endpoints());
+                        (found, Some(listing))
+                    }
+                    None => (self.find_instance(id).await, None),
+                };
+                let (regional, instance, lookups) = found?;
+                let listing = listing.transpose()?;
                 let ip = running_address(&instance)?;
-                regional.route_instance(instance, ip, port, lookups).await
+                match listing {
+                    Some(listing) => {
+                        regional
+                            .route_instance_ahead(instance, ip, port, lookups, listing)
+                            .await
+                    }
+                    None => regional.route_instance(instance, ip, port, lookups).await,
+                }
             }
             Host::Name(name) => {
                 let (regional, instance, lookups) = self.find_named(name).await?;

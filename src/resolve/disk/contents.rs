@@ -206,6 +206,13 @@ impl Contents {
             .then(|| e.value.clone())
     }
 
+    /// Whether it holds a fresh list of some VPC's endpoints.
+    pub(super) fn knows_endpoints(&self, l: &Lifetimes) -> bool {
+        self.endpoints.iter().any(|(key, e)| {
+            key.starts_with("vpc:") && e.fresh(now(), ttl(e.value.is_empty(), l.endpoint, l))
+        })
+    }
+
     /// Applies `change`.
     pub(super) fn apply(&mut self, change: Change) {
         match change {

@@ -209,6 +209,13 @@ impl RouteFile {
         self.read(|c, l| c.endpoints(of, l))
     }
 
+    /// Whether it holds a fresh list of some VPC's endpoints (then a
+    /// lookup need not list the region's: `regional::ahead`).
+    pub fn knows_endpoints(&self) -> bool {
+        self.read(|c, l| Some(c.knows_endpoints(l)))
+            .unwrap_or(false)
+    }
+
     /// Writes `change` (off the async threads: the lock may be held by
     /// another process for a moment). A failure is logged, never returned: a
     /// login never fails for its cache.

@@ -280,6 +280,14 @@ impl Ec2Sim {
         &self.shared.clock
     }
 
+    /// Holds every successful answer to `held` until a call of `until` has
+    /// arrived (counted after its signature is checked): proof that a client
+    /// sends the two at once. A client that waits for the first answer before
+    /// asking the second never gets one, so a test bounds its wait.
+    pub fn hold_answers(&self, held: Action, until: Action) {
+        self.shared.hold(held, until);
+    }
+
     /// Disarms every fault.
     pub fn clear_faults(&self) {
         self.shared.faults().clear();

@@ -127,7 +127,10 @@ async fn answer(shared: &Shared, request: Request<Incoming>) -> Response<Full<By
     };
     match Service::of(&parts) {
         Service::Ec2 => match shared.answer(&parts, &body) {
-            Ok(answer) => success(&answer, &request_id),
+            Ok(answer) => {
+                shared.released(answer.action).await;
+                success(&answer, &request_id)
+            }
             Err(err) => failure(&err, &request_id),
         },
         Service::Sts => {

@@ -49,6 +49,10 @@ pub(super) struct Shared {
     /// The client address of every accepted connection, in order.
     pub(super) peers: Mutex<Vec<SocketAddr>>,
     faults: Mutex<FaultTable>,
+    /// Answers held until a call of another action arrives: (held, until).
+    holds: Mutex<Vec<(Action, Action)>>,
+    /// Bumped on every counted call, so a held answer wakes to look again.
+    counted: tokio::sync::watch::Sender<usize>,
     /// Distinguishes this simulator's request ids from another's in one test.
     instance_seed: u64,
     request_seq: AtomicU64,
@@ -74,6 +78,8 @@ impl Shared {
             connections: AtomicUsize::new(0),
             peers: Mutex::default(),
             faults: Mutex::default(),
+            holds: Mutex::default(),
+            counted: tokio::sync::watch::Sender::new(0),
             instance_seed,
             request_seq: AtomicU64::new(0),
         }
@@ -199,11 +205,42 @@ impl Shared {
     }
 
     fn count(&self, region: &str, action: &str) {
-        self.total.fetch_add(1, Ordering::SeqCst);
-        let mut calls = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
-        *calls
-            .entry((region.to_owned(), action.to_owned()))
-            .or_default() += 1;
+        let total = self.total.fetch_add(1, Ordering::SeqCst) + 1;
+        {
+            let mut calls = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
+            *calls
+                .entry((region.to_owned(), action.to_owned()))
+                .or_default() += 1;
+        }
+        self.counted.send_replace(total);
+    }
+
+    /// Holds every answer to `held` until a call of `until` has arrived.
+    pub(super) fn hold(&self, held: Action, until: Action) {
+        self.holds
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((held, until));
+    }
+
+    /// Waits, before `action`'s answer goes out, for the calls its holds
+    /// wait for (none: at once).
+    pub(super) async fn released(&self, action: Action) {
+        let waits: Vec<Action> = self
+            .holds
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter(|(held, _)| *held == action)
+            .map(|(_, until)| *until)
+            .collect();
+        let mut counted = self.counted.subscribe();
+        for until in waits {
+            // The sender lives in `self`, so the wait ends only with a call.
+            let _ = counted
+                .wait_for(|_| self.calls(None, until.as_str()) > 0)
+                .await;
+        }
     }
 }
 

@@ -2,7 +2,10 @@
 //! behind a moka cache, and the endpoint choice within one of its VPCs.
 //!
 //! [`super::Resolver`] decides which region (or regions, searched at once)
-//! answers a target; everything here is about a single region.
+//! answers a target; everything here is about a single region. `ahead`
+//! lists a region's endpoints while an instance is looked up.
+
+mod ahead;
 
 use std::fmt;
 use std::future::Future;
@@ -35,6 +38,8 @@ pub struct Regional {
     at: Cache<(IpAddr, String), Option<Arc<InstanceInfo>>>,
     vpcs: Cache<(), Arc<Vec<(IpNet, String)>>>,
     endpoints: Cache<EndpointsOf, Arc<Vec<Arc<EndpointInfo>>>>,
+    /// The region's usable endpoints, listed beside a first instance lookup (`ahead`).
+    listed: Cache<(), Arc<Vec<EndpointInfo>>>,
     /// The answers of earlier processes (`connect`, `ssh`), and where this
     /// one's are kept for the next; `None` for `serve` and its kin.
     disk: Option<Arc<RouteFile>>,
@@ -69,6 +74,7 @@ impl Regional {
             at: cache(c.instance_ttl, c),
             vpcs: cache(c.vpc_ttl, c),
             endpoints: cache(c.endpoint_ttl, c),
+            listed: cache(c.endpoint_ttl, c),
             disk: None,
         }
     }
@@ -308,6 +314,7 @@ impl Regional {
     /// Forgets the VPC's endpoints and `endpoint` (one the service no
     /// longer knows), here and in the route file.
     pub(super) async fn forget_endpoints(&self, vpc: &str, endpoint: &str) {
+        self.listed.invalidate(&()).await;
         self.endpoints
             .invalidate(&EndpointsOf::Vpc(vpc.to_owned()))
             .await;
