@@ -3,7 +3,8 @@
 //! metrics count a `control` connection) and the connect process itself
 //! calls no AWS endpoint; with none, or a stale socket, connect opens the
 //! tunnel itself; a serve's refusal is connect's answer, with no second try;
-//! a socket others could have made is not used.
+//! a socket others could have made is not used; a serve replaces a crashed
+//! one's socket and removes its own when it stops.
 #![cfg(unix)]
 
 mod common;
@@ -82,6 +83,19 @@ fn socket(runtime: &Path) -> PathBuf {
     runtime.join("eice-proxy").join("serve-default.sock")
 }
 
+/// Leaves a crashed serve's socket in `runtime`: nothing listens on it.
+fn stale_socket(runtime: &Path) {
+    let path = socket(runtime);
+    std::fs::create_dir(path.parent().unwrap()).unwrap();
+    std::fs::set_permissions(
+        path.parent().unwrap(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+    assert!(path.exists());
+}
+
 /// Logs in through connect; the instance's banner must come back, then our
 /// greeting echoed. Returns connect's stderr.
 async fn login(mut cmd: tokio::process::Command) -> String {
@@ -100,7 +114,9 @@ async fn login(mut cmd: tokio::process::Command) -> String {
 #[tokio::test]
 async fn connect_goes_through_a_running_serve_and_calls_no_aws_itself() {
     let runtime = tempfile::tempdir().unwrap();
-    let proxy = serve(runtime.path()).await;
+    // A crashed serve's socket, which the new serve replaces.
+    stale_socket(runtime.path());
+    let mut proxy = serve(runtime.path()).await;
     let metrics = metrics_addr(&proxy).await;
     let tripwire = Tripwire::new();
     let (mut cmd, _dir) = connect(&proxy.aws, runtime.path(), "web-1");
@@ -116,6 +132,14 @@ async fn connect_goes_through_a_running_serve_and_calls_no_aws_itself() {
         sample(page, &control("tunnelled")) == 1
     })
     .await;
+
+    // A serve that stops takes its socket with it.
+    proxy.signal("TERM");
+    assert!(proxy.exit_status().await.success());
+    assert!(
+        !socket(runtime.path()).exists(),
+        "the socket outlived its serve"
+    );
 }
 
 #[tokio::test]
@@ -134,11 +158,7 @@ async fn with_no_serve_or_a_stale_socket_connect_opens_the_tunnel_itself() {
         "its own lookup"
     );
 
-    // A crashed serve's socket: nothing listens on it.
-    let path = socket(runtime.path());
-    std::fs::create_dir(path.parent().unwrap()).unwrap();
-    drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
-    assert!(path.exists());
+    stale_socket(runtime.path());
     let (cmd, _dir) = connect(&aws, runtime.path(), "web-1");
     let stderr = login(cmd).await;
     assert!(stderr.contains("no serve answers on"), "{stderr}");

@@ -3,7 +3,8 @@
 //! accepts; with `--endpoint-id` the lookup is skipped and HOST must be an IP.
 //!
 //! When a `serve` of the same profile runs, the tunnel is asked of it
-//! ([`super::via_serve`], Unix only; not with `--endpoint-id` or `--direct`).
+//! ([`super::via_serve`], Unix only; not with `--endpoint-id`,
+//! `--max-tunnel-duration` or `--direct`): the serve's config then applies.
 
 use std::sync::Arc;
 
@@ -29,7 +30,10 @@ pub(super) async fn run(aws_args: &AwsArgs, args: ConnectArgs) -> anyhow::Result
     };
     let span = info_span!("connect", %target);
     async move {
-        let via_serve = args.endpoint_id.is_none() && !args.direct;
+        // A tunnel duration asked on the command line is one the serve,
+        // with its own, would not give.
+        let via_serve =
+            args.endpoint_id.is_none() && args.max_tunnel_duration.is_none() && !args.direct;
         #[cfg(unix)]
         if via_serve {
             let profile = super::profile_name(config.profile.as_deref());
