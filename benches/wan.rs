@@ -21,6 +21,10 @@
 //!   %p`, with an empty cache directory, then with the one a login left.
 //! - **eice-proxy ssh, first / second**: the key push and ssh through
 //!   `connect`, to db-1.
+//! - **connect + serve, warm** (`connect+serve`): `ProxyCommand=eice-proxy
+//!   connect %h %p` with a `serve` of the profile running, which it asks for
+//!   the tunnel through its control socket. The other `connect` rows see no
+//!   serve: each login's `XDG_RUNTIME_DIR` is a directory of its own.
 //!
 //! With `WAN_TRACE_RTT_MS`, one more login of each way is traced at that
 //! round-trip time: every chunk each link delivered, in time order, so a
@@ -30,7 +34,7 @@
 //! | --- | --- | --- |
 //! | `WAN_RTTS_MS` | `20,60,150` | round-trip times to measure at |
 //! | `WAN_LOGINS` | 7 | timed logins per way and round-trip time; the median counts |
-//! | `WAN_WAYS` | `direct,serve,connect,ssh` | which ways to measure |
+//! | `WAN_WAYS` | `direct,serve,connect,ssh` (also `connect+serve`) | which ways to measure |
 //! | `WAN_TRACE_RTT_MS` | 0 (none) | trace one login of each way at this round-trip time |
 //! | `WAN_PROXY` | the built binary | the `eice-proxy` binary to measure |
 //! | `WAN_PROXY_CONFIG` | empty | the config file both `serve` and `connect` read |
@@ -119,8 +123,15 @@ async fn run(s: Settings) -> anyhow::Result<Report> {
         let api_link = delay::start("api", api.server.addr, rtt, trace.clone()).await?;
         let ssh_link = delay::start("ssh", web_addr, rtt, trace.clone()).await?;
         let env = environment(&aws, &files, &bundle, eice.addr, api_link.addr);
-        let proxy = if s.wants("serve") {
+        // The serve's control socket, for `connect+serve`.
+        let runtime = tempfile::tempdir()?;
+        let proxy = if s.wants("serve") || s.wants("connect+serve") {
             let exe = Path::new(&s.proxy);
+            let mut env = env.clone();
+            env.push((
+                "XDG_RUNTIME_DIR".into(),
+                runtime.path().display().to_string(),
+            ));
             let p = ProxyProcess::start_with_env(exe, &[], &aws, &files, &env).await?;
             Some(p)
         } else {
@@ -133,6 +144,7 @@ async fn run(s: Settings) -> anyhow::Result<Report> {
             db: &db,
             direct: ssh_link.addr,
             serve: proxy.as_ref().map(|p| p.addr),
+            runtime: runtime.path(),
             timeout: Duration::from_secs(s.timeout_secs),
         };
         eprintln!("wan: RTT {rtt_ms} ms");
@@ -229,6 +241,12 @@ fn ways(s: &Settings) -> Vec<(Way, &'static str, bool)> {
         ("connect", Way::Connect, "connect, second login", true),
         ("ssh", Way::EiceSsh, "eice-proxy ssh, first", false),
         ("ssh", Way::EiceSsh, "eice-proxy ssh, second", true),
+        (
+            "connect+serve",
+            Way::ConnectServe,
+            "connect + serve, warm",
+            true,
+        ),
     ];
     all.into_iter()
         .filter(|(name, ..)| s.wants(name))

@@ -334,6 +334,9 @@ pub struct ConnectArgs {
     /// Neither read nor write the route cache on disk: ask the EC2 API.
     #[arg(long)]
     pub no_cache: bool,
+    /// Open the tunnel from this process even when a `serve` of the profile runs.
+    #[arg(long, env = "EICE_PROXY_DIRECT")]
+    pub direct: bool,
     /// An instance id, private IP, private DNS name or Name tag (ssh's %h).
     pub host: String,
     /// The remote port (EICE accepts 22 and 3389).

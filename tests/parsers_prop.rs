@@ -444,8 +444,11 @@ fn classify_is_total_and_follows_the_first_byte_rule() {
         match classify(first) {
             Ok(Protocol::Socks5) => assert_eq!(first, 0x05),
             Ok(Protocol::Http) => assert!(first.is_ascii_alphabetic(), "0x{first:02x}"),
-            // Only a forward port counts its connections as Forward; no byte names one.
-            Ok(Protocol::Forward) => panic!("0x{first:02x} classified as a forward port"),
+            // Only a forward port counts its connections as Forward, and only
+            // serve's control socket as Control; no byte names either.
+            Ok(p @ (Protocol::Forward | Protocol::Control)) => {
+                panic!("0x{first:02x} classified as {p:?}")
+            }
             Err(refusal) => {
                 assert!(
                     first != 0x05 && !first.is_ascii_alphabetic(),

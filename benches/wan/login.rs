@@ -24,6 +24,9 @@ pub enum Way {
     /// `eice-proxy ssh`: an EC2 Instance Connect key push, then ssh through
     /// `eice-proxy connect`.
     EiceSsh,
+    /// `ProxyCommand=eice-proxy connect %h %p`, a `serve` of the profile
+    /// running: the tunnel is the serve's, asked on its control socket.
+    ConnectServe,
 }
 
 /// Everything a login command needs to know about the bench's world.
@@ -39,6 +42,9 @@ pub struct Logins<'a> {
     pub direct: std::net::SocketAddr,
     /// The running `eice-proxy serve`, when one is.
     pub serve: Option<std::net::SocketAddr>,
+    /// The serve's `XDG_RUNTIME_DIR`, where its control socket is: given to
+    /// `ConnectServe` only.
+    pub runtime: &'a Path,
     pub timeout: Duration,
 }
 
@@ -54,7 +60,7 @@ impl Logins<'_> {
                     .arg(format!("{}@{}", self.web.user, self.direct.ip()));
                 cmd
             }
-            Way::Serve | Way::Connect => {
+            Way::Serve | Way::Connect | Way::ConnectServe => {
                 let via = match (way, self.serve) {
                     (Way::Serve, Some(proxy)) => format!("nc -X 5 -x {proxy} %h %p"),
                     _ => format!("{} connect %h %p", self.exe.display()),
@@ -82,6 +88,13 @@ impl Logins<'_> {
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env("HOME", home)
             .env("XDG_CACHE_HOME", home.join("cache"))
+            .env(
+                "XDG_RUNTIME_DIR",
+                match way {
+                    Way::ConnectServe => self.runtime.to_owned(),
+                    _ => home.join("run"),
+                },
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

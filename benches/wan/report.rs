@@ -12,8 +12,9 @@ use crate::delay::Event;
 use crate::figures::{Machine, num};
 use crate::vars::{list, var};
 
-/// The ways `WAN_WAYS` accepts.
-const WAYS: [&str; 4] = ["direct", "serve", "connect", "ssh"];
+/// The ways `WAN_WAYS` accepts, and those it measures by default.
+const WAYS: [&str; 5] = ["direct", "serve", "connect", "ssh", "connect+serve"];
+const DEFAULT_WAYS: [&str; 4] = ["direct", "serve", "connect", "ssh"];
 
 /// Everything a run can be told.
 #[derive(Debug, Clone, Serialize)]
@@ -34,7 +35,7 @@ impl Settings {
             .map(|r| r.parse::<f64>())
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| anyhow::anyhow!("WAN_RTTS_MS: {e}"))?;
-        let ways = list(&var("WAN_WAYS", WAYS.join(","))?);
+        let ways = list(&var("WAN_WAYS", DEFAULT_WAYS.join(","))?);
         if let Some(bad) = ways.iter().find(|w| !WAYS.contains(&w.as_str())) {
             bail!("WAN_WAYS: {bad:?} is not one of {WAYS:?}");
         }

@@ -1,6 +1,10 @@
 //! `eice-proxy connect HOST PORT`: one tunnel joined to stdin and stdout, the
 //! shape ssh's `ProxyCommand` expects. HOST takes every form the proxy
 //! accepts; with `--endpoint-id` the lookup is skipped and HOST must be an IP.
+//!
+//! When a `serve` of the same profile runs, the tunnel is asked of it
+//! ([`super::via_serve`], Unix only; not with `--endpoint-id`,
+//! `--max-tunnel-duration` or `--direct`): the serve's config then applies.
 
 use std::sync::Arc;
 
@@ -24,9 +28,22 @@ pub(super) async fn run(aws_args: &AwsArgs, args: ConnectArgs) -> anyhow::Result
         host: Host::parse(&args.host)?,
         port: args.port,
     };
-    check_port(&config.allowed_ports, !config.hops.is_empty(), target.port)?;
     let span = info_span!("connect", %target);
     async move {
+        // A tunnel duration asked on the command line is one the serve,
+        // with its own, would not give.
+        let via_serve =
+            args.endpoint_id.is_none() && args.max_tunnel_duration.is_none() && !args.direct;
+        #[cfg(unix)]
+        if via_serve {
+            let profile = super::profile_name(config.profile.as_deref());
+            if let Some(finished) = super::via_serve::connect(&profile, &target).await? {
+                return ended(finished, &target);
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = via_serve;
+        check_port(&config.allowed_ports, !config.hops.is_empty(), target.port)?;
         let finished = match (&args.endpoint_id, &args.dns_name) {
             (Some(id), Some(dns_name)) => {
                 let Host::Ip(private_ip) = target.host else {
@@ -79,15 +96,20 @@ pub(super) async fn run(aws_args: &AwsArgs, args: ConnectArgs) -> anyhow::Result
                     .await
             }
         };
-        debug!(
-            up = finished.totals.up,
-            down = finished.totals.down,
-            "tunnel closed"
-        );
-        finished
-            .result
-            .with_context(|| format!("the tunnel to {target} failed"))
+        ended(finished, &target)
     }
     .instrument(span)
     .await
+}
+
+/// How the tunnel ended, for the exit status.
+fn ended(finished: crate::splice::Finished, target: &Target) -> anyhow::Result<()> {
+    debug!(
+        up = finished.totals.up,
+        down = finished.totals.down,
+        "tunnel closed"
+    );
+    finished
+        .result
+        .with_context(|| format!("the tunnel to {target} failed"))
 }

@@ -19,6 +19,8 @@ mod serve;
 mod ssh;
 mod ssh_config;
 mod status;
+#[cfg(unix)]
+mod via_serve;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

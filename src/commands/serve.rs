@@ -46,8 +46,43 @@ pub(super) async fn run(aws_args: &AwsArgs, args: ServeArgs) -> anyhow::Result<(
         proxy.resolver().regions().join(", ")
     );
     log_forwards(&listeners)?;
-    server::run(listeners, proxy, shutdown_signal()).await;
+    let control = bind_control(&config).await;
+    server::run_with_control(listeners, control, proxy, shutdown_signal()).await;
     Ok(())
+}
+
+/// The control socket `connect` asks for its tunnels (Unix only). A serve
+/// runs without one, with a warning, when it cannot have it (another serve
+/// of the profile holds it, say): the proxy port is what it is for.
+#[cfg(unix)]
+async fn bind_control(config: &Config) -> Option<server::Control> {
+    let profile = super::profile_name(config.profile.as_deref());
+    let Some(path) = server::control::path(&profile) else {
+        warn!("no runtime or home directory: `connect` will not use this serve");
+        return None;
+    };
+    match server::control::ControlSocket::bind(&path).await {
+        Ok(control) => {
+            info!(
+                "`connect` of profile {profile} uses this serve through {}",
+                path.display()
+            );
+            Some(control)
+        }
+        Err(e) => {
+            warn!(
+                "no control socket at {}: {e}; `connect` will not use this serve",
+                path.display()
+            );
+            None
+        }
+    }
+}
+
+/// `connect` uses a serve only through a Unix socket.
+#[cfg(not(unix))]
+async fn bind_control(_: &Config) -> Option<server::Control> {
+    None
 }
 
 /// The command line's options over the config file's.

@@ -29,6 +29,10 @@ pub enum Protocol {
     /// A forward port (`eice-proxy forward`, `[[forward]]`): never sniffed,
     /// the port itself names the target.
     Forward,
+    /// `serve`'s control socket, where `connect` asks for its tunnel: HTTP
+    /// CONNECT, counted apart so that `connect`'s tunnels can be told from
+    /// other clients'.
+    Control,
 }
 
 impl Protocol {
@@ -38,6 +42,7 @@ impl Protocol {
             Protocol::Socks5 => "socks5",
             Protocol::Http => "http",
             Protocol::Forward => "forward",
+            Protocol::Control => "control",
         }
     }
 }
@@ -92,7 +97,15 @@ mod tests {
 
     #[test]
     fn each_protocol_has_its_own_label() {
-        let labels = [Protocol::Socks5, Protocol::Http, Protocol::Forward].map(Protocol::label);
-        assert_eq!(labels, ["socks5", "http", "forward"]);
+        let all = [
+            Protocol::Socks5,
+            Protocol::Http,
+            Protocol::Forward,
+            Protocol::Control,
+        ];
+        assert_eq!(
+            all.map(Protocol::label),
+            ["socks5", "http", "forward", "control"]
+        );
     }
 }

@@ -15,6 +15,8 @@
 //! status page, bytes counted as they move ([`crate::metrics`]).
 
 mod cap;
+#[cfg(unix)]
+pub mod control;
 mod forward;
 mod join;
 
@@ -38,6 +40,7 @@ use tracing::{Instrument, Span, debug, error, info, info_span, warn};
 
 use crate::error::Error;
 use crate::inbound::http_connect::{self, Refusal, Rejection};
+use crate::inbound::throttle::Gate;
 use crate::inbound::{self, Protocol, socks5};
 use crate::metrics::{Metrics, OpenConnection, Outcome};
 pub use crate::proxy::{Opened, Proxy};
@@ -59,19 +62,48 @@ pub struct Listener {
     pub front: Front,
 }
 
+/// `serve`'s control socket, for `connect` ([`control`]); none on systems
+/// without Unix sockets.
+#[cfg(unix)]
+pub type Control = control::ControlSocket;
+/// `serve`'s control socket: none on systems without Unix sockets.
+#[cfg(not(unix))]
+pub enum Control {}
+
 /// Accepts connections on every listener until `shutdown` resolves, then
 /// stops accepting and lets open tunnels finish for the grace period before
 /// returning.
 pub async fn run(listeners: Vec<Listener>, proxy: Arc<Proxy>, shutdown: impl Future) {
+    run_with_control(listeners, None, proxy, shutdown).await;
+}
+
+/// [`run`], with `serve`'s control socket beside the ports: its connections
+/// share the ports' limit, ids and shutdown. The socket is removed on return.
+pub async fn run_with_control(
+    listeners: Vec<Listener>,
+    control: Option<Control>,
+    proxy: Arc<Proxy>,
+    shutdown: impl Future,
+) {
     let (notify_shutdown, _) = broadcast::channel(1);
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
     let limit = Arc::new(Semaphore::new(proxy.settings.max_connections));
     let grace = proxy.settings.shutdown_grace;
+    let ids = AtomicU64::new(1);
+    let shared = Shared {
+        proxy: &proxy,
+        limit: &limit,
+        notify_shutdown: &notify_shutdown,
+        done: &done_tx,
+        ids: &ids,
+    };
     tokio::select! {
-        () = accept_loop(&listeners, &proxy, &limit, &notify_shutdown, &done_tx) => {}
+        () = accept_loop(&listeners, &shared) => {}
+        () = control_loop(control.as_ref(), &shared) => {}
         _ = shutdown => {}
     }
     drop(listeners);
+    drop(control);
     let open = proxy.settings.max_connections - limit.available_permits();
     info!(
         "shutting down: no new connections; {open} open connection(s) get {}s to finish",
@@ -112,34 +144,66 @@ impl Conn {
     }
 }
 
-/// Takes a place under the connection limit, then the next connection on
-/// any listener, so that clients beyond the limit wait in the kernel's
-/// accept queues, whichever port they came to.
-async fn accept_loop(
-    listeners: &[Listener],
-    proxy: &Arc<Proxy>,
-    limit: &Arc<Semaphore>,
-    notify_shutdown: &broadcast::Sender<()>,
-    done: &mpsc::Sender<()>,
-) {
-    let ids = AtomicU64::new(1);
-    let mut turn = 0usize;
-    loop {
-        turn = turn.wrapping_add(1);
-        let permit = match limit.clone().try_acquire_owned() {
+/// What every accept loop of one [`run`] shares.
+struct Shared<'a> {
+    proxy: &'a Arc<Proxy>,
+    /// The connection limit, across ports and the control socket.
+    limit: &'a Arc<Semaphore>,
+    notify_shutdown: &'a broadcast::Sender<()>,
+    done: &'a mpsc::Sender<()>,
+    /// The next connection id.
+    ids: &'a AtomicU64,
+}
+
+impl Shared<'_> {
+    /// A place under the connection limit, waited for when there is none.
+    async fn permit(&self) -> OwnedSemaphorePermit {
+        match self.limit.clone().try_acquire_owned() {
             Ok(permit) => permit,
             Err(_) => {
                 warn!(
                     "connection limit reached ({} open): new connections wait",
-                    proxy.settings.max_connections
+                    self.proxy.settings.max_connections
                 );
-                limit
+                self.limit
                     .clone()
                     .acquire_owned()
                     .await
                     .expect("the semaphore is never closed")
             }
-        };
+        }
+    }
+
+    /// The guard of a connection accepted under `permit`.
+    fn guard(&self, permit: OwnedSemaphorePermit) -> Arc<ConnectionGuard> {
+        Arc::new(ConnectionGuard {
+            _permit: permit,
+            _done: self.done.clone(),
+            _open: self.proxy.metrics().connection_opened(),
+        })
+    }
+}
+
+/// Accepts on the control socket, if there is one; else never returns.
+async fn control_loop(control: Option<&Control>, shared: &Shared<'_>) {
+    match control {
+        #[cfg(unix)]
+        Some(control) => control::accept_loop(control, shared).await,
+        #[cfg(not(unix))]
+        Some(never) => match *never {},
+        None => std::future::pending().await,
+    }
+}
+
+/// Takes a place under the connection limit, then the next connection on
+/// any listener, so that clients beyond the limit wait in the kernel's
+/// accept queues, whichever port they came to.
+async fn accept_loop(listeners: &[Listener], shared: &Shared<'_>) {
+    let (proxy, ids) = (shared.proxy, shared.ids);
+    let mut turn = 0usize;
+    loop {
+        turn = turn.wrapping_add(1);
+        let permit = shared.permit().await;
         let (accepted, front) = accept(listeners, turn).await;
         let (socket, peer) = match accepted {
             Ok(accepted) => accepted,
@@ -153,17 +217,13 @@ async fn accept_loop(
         let _ = socket.set_nodelay(true);
         crate::net::keep_alive(&socket);
         let id = ids.fetch_add(1, Ordering::Relaxed);
-        let guard = Arc::new(ConnectionGuard {
-            _permit: permit,
-            _done: done.clone(),
-            _open: proxy.metrics().connection_opened(),
-        });
+        let guard = shared.guard(permit);
         let conn = Conn {
             id,
             peer,
             metrics: proxy.metrics().clone(),
         };
-        let shutdown = notify_shutdown.subscribe();
+        let shutdown = shared.notify_shutdown.subscribe();
         // `target` is recorded once the client names it.
         let span = info_span!("conn", id, client = %peer, target = Empty);
         let proxy = proxy.clone();
@@ -230,8 +290,9 @@ async fn handle(
         }
     };
     match protocol {
-        // Only a forward port's handler counts as Forward; no first byte does.
-        Protocol::Forward => unreachable!("sniff never answers Forward"),
+        // Only a forward port's or the control socket's handler counts as
+        // these; no first byte does.
+        Protocol::Forward | Protocol::Control => unreachable!("sniff never answers {protocol:?}"),
         Protocol::Socks5 => {
             let ready = tokio::select! {
                 ready = socks5_until_open(&proxy, socket, &conn) => ready,
@@ -249,8 +310,17 @@ async fn handle(
             }
         }
         Protocol::Http => {
+            let gate = proxy.gate(conn.peer.ip());
+            let http = serve_http(
+                proxy.clone(),
+                socket,
+                gate,
+                conn.clone(),
+                guard.clone(),
+                protocol,
+            );
             let outcome = tokio::select! {
-                outcome = serve_http(proxy.clone(), socket, conn.clone(), guard.clone()) => outcome,
+                outcome = http => outcome,
                 _ = shutdown.recv() => {
                     debug!("closed by shutdown before the tunnel opened");
                     Outcome::Shutdown
@@ -320,13 +390,20 @@ async fn socks5_until_open(
 /// Serves an HTTP client until its CONNECT is upgraded or it leaves, and says
 /// how the connection went: the last CONNECT's result, else the last request
 /// rejected before any AWS call, else how the connection ended.
-async fn serve_http(
+/// `gate` checks the credentials (none on the control socket, whose
+/// permissions are its authentication); `protocol` labels the tunnel.
+async fn serve_http<S>(
     proxy: Arc<Proxy>,
-    socket: TcpStream,
+    socket: S,
+    gate: Option<Gate>,
     conn: Conn,
     guard: Arc<ConnectionGuard>,
-) -> Outcome {
-    let (gate, handshake) = (proxy.gate(conn.peer.ip()), proxy.settings.handshake);
+    protocol: Protocol,
+) -> Outcome
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let handshake = proxy.settings.handshake;
     let settings = proxy.settings.clone();
     let opened_outcome = Arc::new(Mutex::new(None));
     let last = opened_outcome.clone();
@@ -356,7 +433,7 @@ async fn serve_http(
                               (opened, target): (Opened, Target)| {
         let (guard, conn, settings) = (guard.clone(), conn.clone(), settings.clone());
         async move {
-            join(client, opened, &target, &settings, &conn, Protocol::Http).await;
+            join(client, opened, &target, &settings, &conn, protocol).await;
             drop(guard);
         }
         .instrument(span.clone())
