@@ -264,13 +264,18 @@ impl Resolver {
                     [regional] if regional.lists_ahead(id) => Some(regional),
                     _ => None,
                 };
+                // Boxed: the two lookups side by side make a large future, and
+                // inline it overflowed a worker's stack on the hop's deep
+                // path (hop → connect → locate → resolve) in debug builds.
                 let (found, listing) = match ahead {
                     Some(regional) => {
-                        let (found, listing) =
-                            tokio::join!(self.find_instance(id), regional.region_endpoints());
+                        let (found, listing) = tokio::join!(
+                            Box::pin(self.find_instance(id)),
+                            Box::pin(regional.region_endpoints())
+                        );
                         (found, Some(listing))
                     }
-                    None => (self.find_instance(id).await, None),
+                    None => (Box::pin(self.find_instance(id)).await, None),
                 };
                 let (regional, instance, lookups) = found?;
                 let listing = listing.transpose()?;
