@@ -137,6 +137,30 @@ fn judge(_: &Metadata, _: &Path) -> Result<(), Untrusted> {
     Ok(())
 }
 
+/// `s` as one safe part of a file name: every byte but letters, digits, `.`,
+/// `_` and `-` percent-encoded, so that any profile or region string makes
+/// one name in the directory it is meant for (never a `/` or a NUL);
+/// past 100 bytes, the first 16 bytes of its SHA-256 in hex, so that the
+/// name stays within a file name's (and a socket path's) limits.
+pub fn name_part(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    if out.len() > 100 {
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, out.as_bytes());
+        out = digest.as_ref()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+    }
+    out
+}
+
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
@@ -144,6 +168,16 @@ mod tests {
 
     fn chmod(path: &Path, mode: u32) {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    #[test]
+    fn any_profile_makes_one_safe_name_part() {
+        assert_eq!(name_part("dev-1.x_y"), "dev-1.x_y");
+        assert_eq!(name_part("a/b c"), "a%2Fb%20c");
+        assert_eq!(name_part(".."), "..");
+        let long = name_part(&"p/".repeat(60));
+        assert_eq!(long.len(), 32, "{long}");
+        assert!(long.bytes().all(|b| b.is_ascii_hexdigit()), "{long}");
     }
 
     #[test]

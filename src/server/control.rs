@@ -38,21 +38,7 @@ pub fn path(profile: &str) -> Option<PathBuf> {
         .filter(|dir| dir.is_absolute())
         .map(|dir| dir.join("eice-proxy"));
     let dir = runtime.or_else(|| crate::config::xdg_dir("XDG_CACHE_HOME", ".cache"))?;
-    Some(dir.join(format!("serve-{}.sock", safe(profile))))
-}
-
-/// `profile` as one safe file-name part: every byte but letters, digits,
-/// `.`, `_` and `-` percent-encoded.
-fn safe(profile: &str) -> String {
-    let mut out = String::new();
-    for b in profile.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    Some(dir.join(format!("serve-{}.sock", private_fs::name_part(profile))))
 }
 
 /// A bound control socket; its file is removed when dropped.
@@ -172,16 +158,5 @@ pub async fn dial(path: &Path) -> Dial {
             debug!(error = %e, "no serve answers on {}", path.display());
             Dial::Absent
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_profile_makes_one_safe_name() {
-        assert_eq!(safe("dev-1.x_y"), "dev-1.x_y");
-        assert_eq!(safe("a/b c"), "a%2Fb%20c");
     }
 }

@@ -52,26 +52,11 @@ pub fn cache_dir() -> Option<PathBuf> {
 /// every byte but letters, digits, `.`, `_` and `-` percent-encoded, so that
 /// any profile string makes one safe name; a very long one is hashed.
 fn file_name(profile: &str, region: &str) -> String {
-    let safe = |s: &str| {
-        let mut out = String::new();
-        for b in s.bytes() {
-            if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-') {
-                out.push(char::from(b));
-            } else {
-                out.push_str(&format!("%{b:02X}"));
-            }
-        }
-        out
-    };
-    let mut profile = safe(profile);
-    if profile.len() > 100 {
-        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, profile.as_bytes());
-        profile = digest.as_ref()[..16]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-    }
-    format!("routes-{profile}@{}.json", safe(region))
+    let (profile, region) = (
+        private_fs::name_part(profile),
+        private_fs::name_part(region),
+    );
+    format!("routes-{profile}@{region}.json")
 }
 
 /// One profile's answers in one region, on disk.
