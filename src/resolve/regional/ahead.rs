@@ -10,6 +10,7 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use super::Regional;
 use crate::ec2::{EndpointInfo, InstanceInfo};
@@ -43,6 +44,7 @@ impl Regional {
     pub(in crate::resolve) async fn region_endpoints(
         &self,
     ) -> Result<RegionEndpoints, ResolveError> {
+        self.listing_asked.store(true, Ordering::Release);
         let fetch = async {
             let found = self.ec2.endpoints(None, None).await?;
             Ok((Arc::new(found), Source::Api))

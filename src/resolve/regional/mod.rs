@@ -11,6 +11,7 @@ use std::fmt;
 use std::future::Future;
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use ipnet::IpNet;
 use moka::future::Cache;
@@ -40,6 +41,11 @@ pub struct Regional {
     endpoints: Cache<EndpointsOf, Arc<Vec<Arc<EndpointInfo>>>>,
     /// The region's usable endpoints, listed beside a first instance lookup (`ahead`).
     listed: Cache<(), Arc<Vec<EndpointInfo>>>,
+    /// Set once a listing has been asked for: from then on a VPC's
+    /// endpoints come from it (joining it while it is in flight) rather than
+    /// from a call of their own, which a second connection to an instance
+    /// just found would otherwise make before the first has recorded them.
+    listing_asked: AtomicBool,
     /// The answers of earlier processes (`connect`, `ssh`), and where this
     /// one's are kept for the next; `None` for `serve` and its kin.
     disk: Option<Arc<RouteFile>>,
@@ -75,6 +81,7 @@ impl Regional {
             vpcs: cache(c.vpc_ttl, c),
             endpoints: cache(c.endpoint_ttl, c),
             listed: cache(c.endpoint_ttl, c),
+            listing_asked: AtomicBool::new(false),
             disk: None,
         }
     }
@@ -416,6 +423,14 @@ impl Regional {
     ) -> Result<Arc<Vec<Arc<EndpointInfo>>>, ResolveError> {
         let api = async {
             match &key {
+                EndpointsOf::Vpc(vpc) if self.listing_asked.load(Ordering::Acquire) => {
+                    // Boxed: inline, it would grow every endpoint lookup's future.
+                    match Box::pin(self.region_endpoints()).await {
+                        Ok(all) => Ok(all.iter().filter(|e| e.vpc_id == *vpc).cloned().collect()),
+                        Err(ResolveError::Aws(e)) => Err(e),
+                        Err(_) => self.ec2.endpoints(Some(vpc), None).await,
+                    }
+                }
                 EndpointsOf::Vpc(vpc) => self.ec2.endpoints(Some(vpc), None).await,
                 EndpointsOf::Id(id) => self.ec2.endpoints(None, Some(id)).await,
             }
