@@ -82,6 +82,10 @@ pub struct CredentialCache {
     provider: Option<SharedCredentialsProvider>,
     /// The last answer and when it came, reused while it is fresh.
     current: Mutex<Option<(Credentials, SystemTime)>>,
+    /// What [`CredentialCache::describe`] said of the answer last dropped:
+    /// calls made side by side with the same credentials fail together, and
+    /// the ones that fail after the first has dropped them still name them.
+    dropped: Mutex<Option<String>>,
     /// Serialises refreshes so that many connections arriving at once make one call.
     refresh: tokio::sync::Mutex<()>,
     /// The AWS profile the chain reads, to say where rejected credentials came from.
@@ -99,6 +103,7 @@ impl CredentialCache {
         CredentialCache {
             provider,
             current: Mutex::new(None),
+            dropped: Mutex::new(None),
             refresh: tokio::sync::Mutex::new(()),
             profile: None,
         }
@@ -141,18 +146,28 @@ impl CredentialCache {
     /// signed with: the cache changes only when they are refreshed or dropped.
     pub fn describe(&self) -> Option<String> {
         let current = self.current.lock().expect("credential cache lock");
-        let (credentials, _) = current.as_ref()?;
-        Some(format!(
+        match current.as_ref() {
+            Some((credentials, _)) => Some(self.described(credentials)),
+            None => self.dropped.lock().expect("credential cache lock").clone(),
+        }
+    }
+
+    fn described(&self, credentials: &Credentials) -> String {
+        format!(
             "access key {} from {}",
             credentials.access_key_id(),
             source(credentials, self.profile.as_deref())
-        ))
+        )
     }
 
     /// Drops the cached answer, so the next `get` asks the chain again (after
     /// the service said the credentials were rejected).
     pub fn invalidate(&self) {
-        *self.current.lock().expect("credential cache lock") = None;
+        let dropped = self.current.lock().expect("credential cache lock").take();
+        if let Some((credentials, _)) = dropped {
+            *self.dropped.lock().expect("credential cache lock") =
+                Some(self.described(&credentials));
+        }
     }
 
     fn fresh(&self) -> Option<Credentials> {
