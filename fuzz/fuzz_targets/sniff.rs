@@ -14,6 +14,8 @@ fuzz_target!(|data: &[u8]| {
             Ok(Protocol::Http) => assert!(first.is_ascii_alphabetic(), "0x{first:02x}"),
             // Only a forward port counts its connections as Forward; no byte names one.
             Ok(Protocol::Forward) => panic!("0x{first:02x} classified as a forward port"),
+            // Only serve's control socket counts its connections as Control.
+            Ok(Protocol::Control) => panic!("0x{first:02x} classified as the control socket"),
             Err(refusal) => {
                 assert!(first != 0x05 && !first.is_ascii_alphabetic());
                 assert!(!refusal.to_string().is_empty());
