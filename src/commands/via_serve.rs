@@ -7,16 +7,17 @@
 use std::path::Path;
 
 use anyhow::{Context as _, bail};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tracing::{debug, warn};
 
+use crate::net::proxy::read_head;
 use crate::server::control::{self, Dial};
 use crate::splice::{Finished, splice_streams};
 use crate::target::Target;
 
-/// The longest answer head read from a serve.
-const HEAD_LIMIT: usize = 16 * 1024;
+/// The longest refusal read from a serve.
+const BODY_LIMIT: usize = 16 * 1024;
 
 /// The tunnel to `target` through the serve of `profile`, spliced onto stdin
 /// and stdout; `None` when no serve of the profile answers (or its socket is
@@ -44,25 +45,32 @@ pub(super) async fn connect(profile: &str, target: &Target) -> anyhow::Result<Op
 
 /// Sends the CONNECT and reads the answer: the stream, ready for the
 /// instance's bytes, or the serve's refusal as the error.
-async fn ask(
-    mut stream: UnixStream,
-    target: &Target,
-    path: &Path,
-) -> anyhow::Result<BufReader<UnixStream>> {
+async fn ask(mut stream: UnixStream, target: &Target, path: &Path) -> anyhow::Result<UnixStream> {
     let serve = || format!("the serve at {}", path.display());
     let request = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n");
     stream
         .write_all(request.as_bytes())
         .await
         .with_context(|| format!("cannot ask {} for {target}", serve()))?;
-    let mut stream = BufReader::new(stream);
-    let (status, length) = read_head(&mut stream)
+    let head = read_head(&mut stream)
         .await
+        .map_err(anyhow::Error::msg)
         .with_context(|| format!("no answer from {} for {target}", serve()))?;
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut answer = httparse::Response::new(&mut headers);
+    let status = match answer.parse(&head) {
+        Ok(httparse::Status::Complete(_)) => answer.code.unwrap_or_default(),
+        _ => bail!("{} gave no HTTP answer for {target}", serve()),
+    };
     if status == 200 {
         return Ok(stream);
     }
-    let mut body = vec![0u8; length.unwrap_or(0).min(HEAD_LIMIT)];
+    let length = answer
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+        .and_then(|h| std::str::from_utf8(h.value).ok()?.trim().parse().ok());
+    let mut body = vec![0u8; length.unwrap_or(0).min(BODY_LIMIT)];
     let _ = stream.read_exact(&mut body).await;
     let reason = String::from_utf8_lossy(&body);
     bail!(
@@ -70,38 +78,4 @@ async fn ask(
         serve(),
         reason.trim()
     )
-}
-
-/// The status code and Content-Length of an HTTP/1.1 answer head, read up
-/// to its blank line and no further.
-async fn read_head(stream: &mut BufReader<UnixStream>) -> anyhow::Result<(u16, Option<usize>)> {
-    let mut read = 0;
-    let mut status = None;
-    let mut length = None;
-    loop {
-        let mut line = String::new();
-        let n = stream.read_line(&mut line).await?;
-        read += n;
-        if n == 0 || read > HEAD_LIMIT {
-            bail!("the answer ended or grew too long before its end");
-        }
-        let line = line.trim_end();
-        if line.is_empty() {
-            break;
-        }
-        match status {
-            None => {
-                let code = line.split(' ').nth(1).and_then(|c| c.parse().ok());
-                status = Some(code.with_context(|| format!("not an HTTP answer: {line:?}"))?);
-            }
-            Some(_) => {
-                if let Some((name, value)) = line.split_once(':')
-                    && name.eq_ignore_ascii_case("content-length")
-                {
-                    length = value.trim().parse().ok();
-                }
-            }
-        }
-    }
-    Ok((status.unwrap_or_default(), length))
 }

@@ -19,7 +19,7 @@ use std::fmt;
 
 use base64::Engine as _;
 use percent_encoding::percent_decode_str;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 mod no_proxy;
@@ -198,9 +198,10 @@ impl ProxyUrl {
     }
 }
 
-/// The answer head, up to and including the blank line, read byte by byte so
-/// that nothing of the tunnelled stream is consumed.
-async fn read_head(tcp: &mut TcpStream) -> Result<Vec<u8>, String> {
+/// The answer head of a CONNECT, up to and including the blank line, read
+/// byte by byte so that nothing of the tunnelled stream is consumed (also
+/// `connect`'s reader of a running serve's answer).
+pub async fn read_head<S: AsyncRead + Unpin>(tcp: &mut S) -> Result<Vec<u8>, String> {
     let mut head = Vec::with_capacity(256);
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
