@@ -82,10 +82,6 @@ pub struct CredentialCache {
     provider: Option<SharedCredentialsProvider>,
     /// The last answer and when it came, reused while it is fresh.
     current: Mutex<Option<(Credentials, SystemTime)>>,
-    /// What [`CredentialCache::describe`] said of the answer last dropped:
-    /// calls made side by side with the same credentials fail together, and
-    /// the ones that fail after the first has dropped them still name them.
-    dropped: Mutex<Option<String>>,
     /// Serialises refreshes so that many connections arriving at once make one call.
     refresh: tokio::sync::Mutex<()>,
     /// The AWS profile the chain reads, to say where rejected credentials came from.
@@ -103,7 +99,6 @@ impl CredentialCache {
         CredentialCache {
             provider,
             current: Mutex::new(None),
-            dropped: Mutex::new(None),
             refresh: tokio::sync::Mutex::new(()),
             profile: None,
         }
@@ -140,19 +135,12 @@ impl CredentialCache {
         Ok(credentials)
     }
 
-    /// Which credentials the cache holds and where they came from ("access
-    /// key AKIA… from the environment (AWS_ACCESS_KEY_ID)"), for an error that
-    /// says AWS did not accept them. They are the ones the failed request was
-    /// signed with: the cache changes only when they are refreshed or dropped.
-    pub fn describe(&self) -> Option<String> {
-        let current = self.current.lock().expect("credential cache lock");
-        match current.as_ref() {
-            Some((credentials, _)) => Some(self.described(credentials)),
-            None => self.dropped.lock().expect("credential cache lock").clone(),
-        }
-    }
-
-    fn described(&self, credentials: &Credentials) -> String {
+    /// Which credentials these are and where they came from ("access key
+    /// AKIA… from the environment (AWS_ACCESS_KEY_ID)"), for an error that
+    /// says AWS did not accept them. Given the ones the failed request was
+    /// signed with, not read from the cache: calls made side by side fail
+    /// together, and the first to fail may already have dropped them.
+    pub fn describe(&self, credentials: &Credentials) -> String {
         format!(
             "access key {} from {}",
             credentials.access_key_id(),
@@ -163,11 +151,7 @@ impl CredentialCache {
     /// Drops the cached answer, so the next `get` asks the chain again (after
     /// the service said the credentials were rejected).
     pub fn invalidate(&self) {
-        let dropped = self.current.lock().expect("credential cache lock").take();
-        if let Some((credentials, _)) = dropped {
-            *self.dropped.lock().expect("credential cache lock") =
-                Some(self.described(&credentials));
-        }
+        *self.current.lock().expect("credential cache lock") = None;
     }
 
     fn fresh(&self) -> Option<Credentials> {
@@ -315,11 +299,10 @@ mod tests {
     #[tokio::test]
     async fn the_cache_describes_the_key_it_signs_with() {
         let cache = CredentialCache::fixed(expiring_at(None)).for_profile("ops");
-        assert_eq!(cache.describe(), None, "nothing fetched yet");
-        cache.get().await.unwrap();
+        let signer = cache.get().await.unwrap();
         assert_eq!(
-            cache.describe().as_deref(),
-            Some("access key AKID from the credential provider test")
+            cache.describe(&signer),
+            "access key AKID from the credential provider test"
         );
     }
 

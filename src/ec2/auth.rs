@@ -14,6 +14,8 @@
 
 use std::time::Duration;
 
+use aws_credential_types::Credentials;
+
 use crate::clock::{SKEW_THRESHOLD, Skew};
 use crate::credentials::CredentialCache;
 
@@ -56,14 +58,16 @@ pub(super) fn rejects_credentials(code: &str) -> bool {
         )
 }
 
-/// After a failed call: a refusal of the credentials names them (`signer`),
-/// and expired ones are dropped so the next call asks the chain again.
+/// After a failed call: a refusal of the credentials names them (`signer`,
+/// the ones its last attempt was signed with), and expired ones are dropped
+/// so the next call asks the chain again.
 /// `RequestExpired` only when its request was signed at AWS's time: when the
 /// skew learned since (`misjudged`: by how much its signing time was off)
 /// is over the threshold, it said the signature was old, not the token.
 pub(super) fn after_failure(
     error: &mut AwsError,
     credentials: &CredentialCache,
+    signer: Option<&Credentials>,
     misjudged: Duration,
 ) {
     let Some(code) = error.code.as_deref() else {
@@ -72,7 +76,7 @@ pub(super) fn after_failure(
     if !rejects_credentials(code) {
         return;
     }
-    error.signer = credentials.describe();
+    error.signer = signer.map(|signer| credentials.describe(signer));
     let skewed = code == "RequestExpired" && misjudged > SKEW_THRESHOLD;
     if EXPIRED_CODES.contains(&code) && !skewed {
         credentials.invalidate();

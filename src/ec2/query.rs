@@ -173,10 +173,12 @@ impl Query {
         let mut last_retry = None;
         let mut clock_corrected = false;
         let mut signed_with;
+        let mut signer = None;
         let result = loop {
             signed_with = self.settings.clock.skew();
             let timeout = self.settings.attempt_timeout;
-            let result = match tokio::time::timeout(timeout, self.attempt(&body)).await {
+            let result = match tokio::time::timeout(timeout, self.attempt(&body, &mut signer)).await
+            {
                 Ok(result) => result,
                 Err(_) => Err(Failure::TimedOut),
             };
@@ -220,7 +222,12 @@ impl Query {
         let result = result.map_err(|f| {
             let mut e = f.into_error(action, &self.settings.url, self.settings.attempt_timeout);
             let skew = self.settings.clock.skew();
-            auth::after_failure(&mut e, &self.credentials, skew.distance(signed_with));
+            auth::after_failure(
+                &mut e,
+                &self.credentials,
+                signer.as_ref(),
+                skew.distance(signed_with),
+            );
             e
         });
         count_api_call(
@@ -252,12 +259,18 @@ impl Query {
     }
 
     /// One signed POST and its answer.
-    async fn attempt(&self, body: &Bytes) -> Result<String, Failure> {
+    /// One attempt of a call; `signer` becomes the credentials it signs with.
+    async fn attempt(
+        &self,
+        body: &Bytes,
+        signer: &mut Option<Credentials>,
+    ) -> Result<String, Failure> {
         let credentials = self
             .credentials
             .get()
             .await
             .map_err(|e| Failure::Local(e.to_string()))?;
+        *signer = Some(credentials.clone());
         let (mut sender, reused) = match self.take_idle().await {
             Some(sender) => (sender, true),
             None => (self.connect().await?, false),
