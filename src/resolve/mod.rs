@@ -10,6 +10,7 @@
 //! call in any region; concurrent misses for one key share one call, and
 //! "not found" answers live shorter than found ones.
 
+mod by_host;
 mod caches;
 pub mod cidr;
 pub mod disk;
@@ -253,69 +254,19 @@ impl Resolver {
         &self.regionals[..self.searched]
     }
 
-    /// Finds how to reach `target`.
+    /// Finds how to reach `target`. Each kind of host has its own way
+    /// (`by_host`), boxed: inline, their futures made this one's poll frame
+    /// hundreds of KiB in debug builds, which overflowed a worker's stack on
+    /// the hop's deep path (hop → connect → locate → resolve).
     pub async fn resolve(&self, target: &Target) -> Result<Resolution, ResolveError> {
         let port = target.port;
         match &target.host {
-            Host::InstanceId(id) => {
-                // One region to ask, and it must ask: its endpoints are
-                // listed beside the instance (`regional::ahead`).
-                let ahead = match self.searched() {
-                    [regional] if regional.lists_ahead(id) => Some(regional),
-                    _ => None,
-                };
-                // Boxed: the two lookups side by side make a large future, and
-                // inline it overflowed a worker's stack on the hop's deep
-                // path (hop → connect → locate → resolve) in debug builds.
-                let (found, listing) = match ahead {
-                    Some(regional) => {
-                        let (found, listing) = tokio::join!(
-                            Box::pin(self.find_instance(id)),
-                            Box::pin(regional.region_endpoints())
-                        );
-                        (found, Some(listing))
-                    }
-                    None => (Box::pin(self.find_instance(id)).await, None),
-                };
-                let (regional, instance, lookups) = found?;
-                let listing = listing.transpose()?;
-                let ip = running_address(&instance)?;
-                match listing {
-                    Some(listing) => {
-                        regional
-                            .route_instance_ahead(instance, ip, port, lookups, listing)
-                            .await
-                    }
-                    None => regional.route_instance(instance, ip, port, lookups).await,
-                }
-            }
-            Host::Name(name) => {
-                let (regional, instance, lookups) = self.find_named(name).await?;
-                let ip = running_address(&instance)?;
-                regional.route_instance(instance, ip, port, lookups).await
-            }
+            Host::InstanceId(id) => Box::pin(self.by_id(id, port)).await,
+            Host::Name(name) => Box::pin(self.by_name(name, port)).await,
             Host::PrivateDns { ip, region } => {
-                let ip = IpAddr::V4(*ip);
-                if let Some((rule, regional)) = self.pinned(ip)
-                    && regional.region() == region
-                {
-                    return regional.route_pinned(rule, ip, port, Vec::new()).await;
-                }
-                let Some(regional) = self.searched().iter().find(|r| r.region() == region) else {
-                    return Err(ResolveError::OtherRegion {
-                        host: target.host.to_string(),
-                        region: region.clone(),
-                        configured: self.regions().join(", "),
-                    });
-                };
-                regional.route_address(ip, port, Vec::new()).await
+                Box::pin(self.by_private_dns(target, *ip, region, port)).await
             }
-            Host::Ip(ip) => {
-                if let Some((rule, regional)) = self.pinned(*ip) {
-                    return regional.route_pinned(rule, *ip, port, Vec::new()).await;
-                }
-                self.route_address(*ip, port).await
-            }
+            Host::Ip(ip) => Box::pin(self.by_ip(*ip, port)).await,
         }
     }
 

@@ -1,0 +1,81 @@
+//! [`Resolver::resolve`] for each kind of host a target names: an instance
+//! id, a Name tag, a private DNS name, an address.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use super::{Resolution, ResolveError, Resolver, running_address};
+use crate::target::Target;
+
+impl Resolver {
+    /// An instance id. With one region to ask, and the instance not known
+    /// yet, the region's endpoints are listed beside the lookup
+    /// (`regional::ahead`).
+    pub(super) async fn by_id(&self, id: &str, port: u16) -> Result<Resolution, ResolveError> {
+        let ahead = match self.searched() {
+            [regional] if regional.lists_ahead(id) => Some(regional),
+            _ => None,
+        };
+        // Boxed: the two lookups side by side make a large future.
+        let (found, listing) = match ahead {
+            Some(regional) => {
+                let (found, listing) = tokio::join!(
+                    Box::pin(self.find_instance(id)),
+                    Box::pin(regional.region_endpoints())
+                );
+                (found, Some(listing))
+            }
+            None => (Box::pin(self.find_instance(id)).await, None),
+        };
+        let (regional, instance, lookups) = found?;
+        let listing = listing.transpose()?;
+        let ip = running_address(&instance)?;
+        match listing {
+            Some(listing) => {
+                regional
+                    .route_instance_ahead(instance, ip, port, lookups, listing)
+                    .await
+            }
+            None => regional.route_instance(instance, ip, port, lookups).await,
+        }
+    }
+
+    /// A Name tag: the one running instance that carries it.
+    pub(super) async fn by_name(&self, name: &str, port: u16) -> Result<Resolution, ResolveError> {
+        let (regional, instance, lookups) = self.find_named(name).await?;
+        let ip = running_address(&instance)?;
+        regional.route_instance(instance, ip, port, lookups).await
+    }
+
+    /// A private DNS name (`ip-10-0-1-25.REGION.compute.internal`): its
+    /// address, in the region the name gives, which must be one searched.
+    pub(super) async fn by_private_dns(
+        &self,
+        target: &Target,
+        ip: Ipv4Addr,
+        region: &str,
+        port: u16,
+    ) -> Result<Resolution, ResolveError> {
+        let ip = IpAddr::V4(ip);
+        if let Some((rule, regional)) = self.pinned(ip)
+            && regional.region() == region
+        {
+            return regional.route_pinned(rule, ip, port, Vec::new()).await;
+        }
+        let Some(regional) = self.searched().iter().find(|r| r.region() == region) else {
+            return Err(ResolveError::OtherRegion {
+                host: target.host.to_string(),
+                region: region.to_owned(),
+                configured: self.regions().join(", "),
+            });
+        };
+        regional.route_address(ip, port, Vec::new()).await
+    }
+
+    /// A private address: a `[[route]]` that pins it, else the VPC holding it.
+    pub(super) async fn by_ip(&self, ip: IpAddr, port: u16) -> Result<Resolution, ResolveError> {
+        if let Some((rule, regional)) = self.pinned(ip) {
+            return regional.route_pinned(rule, ip, port, Vec::new()).await;
+        }
+        self.route_address(ip, port).await
+    }
+}
