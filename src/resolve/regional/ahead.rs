@@ -10,7 +10,7 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::Regional;
 use crate::ec2::{EndpointInfo, InstanceInfo};
@@ -36,6 +36,12 @@ impl Regional {
         asks && (self.listed.contains_key(&()) || !knows_endpoints)
     }
 
+    /// Whether a listing of the region is under way or its answer kept: a
+    /// VPC's endpoints are then taken from it.
+    pub(super) fn listing_at_hand(&self) -> bool {
+        self.listings.load(Ordering::SeqCst) > 0 || self.listed.contains_key(&())
+    }
+
     /// Every usable endpoint of the region, kept as long as a VPC's list
     /// (concurrent first connections to instances share one call). Its
     /// failure is the route's: the same call, needing the same permission,
@@ -44,7 +50,8 @@ impl Regional {
     pub(in crate::resolve) async fn region_endpoints(
         &self,
     ) -> Result<RegionEndpoints, ResolveError> {
-        self.listing_asked.store(true, Ordering::Release);
+        self.listings.fetch_add(1, Ordering::SeqCst);
+        let _under_way = UnderWay(&self.listings);
         let fetch = async {
             let found = self.ec2.endpoints(None, None).await?;
             Ok((Arc::new(found), Source::Api))
@@ -84,5 +91,15 @@ impl Regional {
         }
         let endpoint = choose(&endpoints, ip, Some(&instance))?;
         Ok(self.finish(Some(instance), ip, port, endpoint, lookups))
+    }
+}
+
+/// One listing under way, counted in [`Regional::listing_at_hand`] until it
+/// ends (answered, failed or dropped).
+struct UnderWay<'a>(&'a AtomicUsize);
+
+impl Drop for UnderWay<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }

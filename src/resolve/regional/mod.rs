@@ -11,7 +11,7 @@ use std::fmt;
 use std::future::Future;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicUsize;
 
 use ipnet::IpNet;
 use moka::future::Cache;
@@ -41,11 +41,11 @@ pub struct Regional {
     endpoints: Cache<EndpointsOf, Arc<Vec<Arc<EndpointInfo>>>>,
     /// The region's usable endpoints, listed beside a first instance lookup (`ahead`).
     listed: Cache<(), Arc<Vec<EndpointInfo>>>,
-    /// Set once a listing has been asked for: from then on a VPC's
-    /// endpoints come from it (joining it while it is in flight) rather than
+    /// Listings of `listed` under way. While one is, or its answer is kept,
+    /// a VPC's endpoints come from it (joined while in flight) rather than
     /// from a call of their own, which a second connection to an instance
     /// just found would otherwise make before the first has recorded them.
-    listing_asked: AtomicBool,
+    listings: AtomicUsize,
     /// The answers of earlier processes (`connect`, `ssh`), and where this
     /// one's are kept for the next; `None` for `serve` and its kin.
     disk: Option<Arc<RouteFile>>,
@@ -81,7 +81,7 @@ impl Regional {
             vpcs: cache(c.vpc_ttl, c),
             endpoints: cache(c.endpoint_ttl, c),
             listed: cache(c.endpoint_ttl, c),
-            listing_asked: AtomicBool::new(false),
+            listings: AtomicUsize::new(0),
             disk: None,
         }
     }
@@ -423,7 +423,7 @@ impl Regional {
     ) -> Result<Arc<Vec<Arc<EndpointInfo>>>, ResolveError> {
         let api = async {
             match &key {
-                EndpointsOf::Vpc(vpc) if self.listing_asked.load(Ordering::Acquire) => {
+                EndpointsOf::Vpc(vpc) if self.listing_at_hand() => {
                     // Boxed: inline, it would grow every endpoint lookup's future.
                     match Box::pin(self.region_endpoints()).await {
                         Ok(all) => Ok(all.iter().filter(|e| e.vpc_id == *vpc).cloned().collect()),
