@@ -18,7 +18,7 @@ use common::clients::{Dest, reaches};
 use common::exchange::exchange;
 use common::request::tunnel_request;
 use common::sshd::Sshd;
-use common::{Proxy, aws_command, run};
+use common::{Proxy, aws_command, eice_ssh, run};
 use eice_proxy::clock::{Clock, Skew};
 use eice_proxy::credentials::CredentialCache;
 use eice_proxy::eice::{Connector, EndpointOverride, TunnelRequest, TunnelSettings};
@@ -167,31 +167,12 @@ async fn eice_proxy_ssh_logs_in_with_the_clock_ten_minutes_off() {
         move_clock(aws.clock(), ahead);
         let home = tempfile::tempdir().unwrap();
         let key = sshd.key.display().to_string();
-        let known_hosts = home.path().join("known_hosts").display().to_string();
-        let (mut cmd, _dir) = aws_command(
+        let (cmd, _dir) = eice_ssh(
             &aws,
-            &[
-                "ssh",
-                "-i",
-                &key,
-                "-l",
-                &sshd.user,
-                "web-1",
-                "--",
-                "-F",
-                "/dev/null",
-                "-o",
-                &format!("UserKnownHostsFile={known_hosts}"),
-                "-o",
-                "StrictHostKeyChecking=accept-new",
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "LogLevel=ERROR",
-                "echo logged-in-as-$INSTANCE",
-            ],
+            home.path(),
+            &["-i", &key, "-l", &sshd.user, "web-1"],
+            &["echo logged-in-as-$INSTANCE"],
         );
-        cmd.env("HOME", home.path()).env("TMPDIR", home.path());
         let (status, stdout, stderr) = run(cmd).await;
         assert_eq!(status.code(), Some(0), "{stderr}");
         assert_eq!(stdout.trim(), "logged-in-as-web-1");

@@ -10,7 +10,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use common::sshd::Sshd;
-use common::{PATIENCE, Proxy, aws_command, run};
+use common::{PATIENCE, Proxy, run};
 use eice_sim::account::SimAws;
 use eice_sim::world::World;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -29,36 +29,10 @@ async fn account() -> (SimAws, Sshd) {
     (aws, sshd)
 }
 
-/// What every ssh here needs besides the key: no user config, a known_hosts
-/// file of the test's own, no prompts.
-fn ssh_options(known_hosts: &Path) -> Vec<String> {
-    [
-        "-F",
-        "/dev/null",
-        "-o",
-        &format!("UserKnownHostsFile={}", known_hosts.display()),
-        "-o",
-        "StrictHostKeyChecking=accept-new",
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "LogLevel=ERROR",
-    ]
-    .map(str::to_owned)
-    .into()
-}
-
-/// `eice-proxy ssh ARGS… -- OPTIONS… REMOTE…` with HOME and TMPDIR in `home`.
+/// [`common::eice_ssh`], its AWS config files left for the test's life.
 fn eice_ssh(aws: &SimAws, home: &Path, args: &[&str], remote: &[&str]) -> Command {
-    let mut all: Vec<String> = ["ssh"].iter().chain(args).map(|a| a.to_string()).collect();
-    all.push("--".into());
-    all.extend(ssh_options(&home.join("known_hosts")));
-    all.extend(remote.iter().map(|a| a.to_string()));
-    let all: Vec<&str> = all.iter().map(String::as_str).collect();
-    let (mut cmd, dir) = aws_command(aws, &all);
-    // The command's temporary AWS config files must outlive it.
+    let (cmd, dir) = common::eice_ssh(aws, home, args, remote);
     std::mem::forget(dir);
-    cmd.env("HOME", home).env("TMPDIR", home);
     cmd
 }
 
@@ -66,7 +40,7 @@ fn eice_ssh(aws: &SimAws, home: &Path, args: &[&str], remote: &[&str]) -> Comman
 fn plain_ssh(aws: &SimAws, home: &Path, key: &Path, user: &str) -> Command {
     let exe = env!("CARGO_BIN_EXE_eice-proxy");
     let mut cmd = Command::new("ssh");
-    cmd.args(ssh_options(&home.join("known_hosts_plain")))
+    cmd.args(common::sshd::ssh_options(&home.join("known_hosts_plain")))
         .args(["-o", "IdentitiesOnly=yes", "-i"])
         .arg(key)
         .arg("-o")
@@ -290,7 +264,7 @@ async fn a_push_key_rule_lets_plain_ssh_through_the_socks_proxy_log_in() {
     let via = format!("nc -X 5 -x {} %h %p", proxy.addr);
     for _ in 0..2 {
         let mut cmd = Command::new("ssh");
-        cmd.args(ssh_options(&home.path().join("known_hosts")))
+        cmd.args(common::sshd::ssh_options(&home.path().join("known_hosts")))
             .args(["-o", "IdentitiesOnly=yes", "-i"])
             .arg(&sshd.key)
             .arg("-o")

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use common::exchange::exchange;
 use common::sshd::Sshd;
-use common::{aws_command, run};
+use common::{aws_command, eice_ssh, run};
 use eice_sim::account::SimAws;
 use eice_sim::ec2_api::Action;
 use eice_sim::world::World;
@@ -357,36 +357,14 @@ async fn eice_proxy_ssh_uses_the_cache_for_its_lookup_and_its_proxy_command() {
     aws.eice.add_target("10.0.1.10:22".parse().unwrap(), local);
     let home = tempfile::tempdir().unwrap();
     let key = sshd.key.display().to_string();
-    let known_hosts = home.path().join("known_hosts");
     let ssh = || {
-        let args = [
-            "ssh",
-            "-i",
-            &key,
-            "-l",
-            &sshd.user,
-            "web-1",
-            "--",
-            "-F",
-            "/dev/null",
-            "-o",
-        ];
-        let known = format!("UserKnownHostsFile={}", known_hosts.display());
-        let mut all: Vec<&str> = args.to_vec();
-        all.extend([
-            known.as_str(),
-            "-o",
-            "StrictHostKeyChecking=accept-new",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "LogLevel=ERROR",
-            "echo logged-in-as-$INSTANCE",
-        ]);
-        let (mut cmd, dir) = aws_command(&aws, &all);
         // HOME, and no XDG_CACHE_HOME: the cache goes to ~/.cache.
-        cmd.env("HOME", home.path()).env("TMPDIR", home.path());
-        (cmd, dir)
+        eice_ssh(
+            &aws,
+            home.path(),
+            &["-i", &key, "-l", &sshd.user, "web-1"],
+            &["echo logged-in-as-$INSTANCE"],
+        )
     };
     let mut connections = Vec::new();
     for round in 1..=2 {

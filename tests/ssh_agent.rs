@@ -283,35 +283,11 @@ async fn push_account() -> (SimAws, Sshd) {
     (aws, sshd)
 }
 
-/// ssh's options here: no user config, a known_hosts of the test's own, no prompts.
-fn ssh_options(home: &Path) -> Vec<String> {
-    let known_hosts = home.join("known_hosts");
-    [
-        "-F".into(),
-        "/dev/null".into(),
-        "-o".into(),
-        format!("UserKnownHostsFile={}", known_hosts.display()),
-        "-o".into(),
-        "StrictHostKeyChecking=accept-new".into(),
-        "-o".into(),
-        "BatchMode=yes".into(),
-        "-o".into(),
-        "LogLevel=ERROR".into(),
-    ]
-    .into()
-}
-
 /// `eice-proxy ssh ARGS… -- OPTIONS… echo $INSTANCE` with HOME and TMPDIR in
 /// `home` and the agent's socket.
 fn eice_ssh(aws: &SimAws, home: &Path, agent: Option<&SshAgent>, args: &[&str]) -> Command {
-    let mut all: Vec<String> = ["ssh"].iter().chain(args).map(|a| a.to_string()).collect();
-    all.push("--".into());
-    all.extend(ssh_options(home));
-    all.push("echo $INSTANCE".into());
-    let all: Vec<&str> = all.iter().map(String::as_str).collect();
-    let (mut cmd, dir) = aws_command(aws, &all);
+    let (mut cmd, dir) = common::eice_ssh(aws, home, args, &["echo $INSTANCE"]);
     std::mem::forget(dir); // its AWS config files must outlive the command
-    cmd.env("HOME", home).env("TMPDIR", home);
     if let Some(agent) = agent {
         let (var, socket) = agent.env();
         cmd.env(var, socket);
@@ -409,7 +385,7 @@ async fn a_push_key_rule_names_an_agent_key_for_plain_ssh_through_the_proxy() {
     let (var, socket) = agent.env();
     let proxy = Proxy::start_with(aws, &config, &[(var, &socket)]).await;
     let mut cmd = Command::new("ssh");
-    cmd.args(ssh_options(home.path()))
+    cmd.args(common::sshd::ssh_options(&home.path().join("known_hosts")))
         .args(["-o", "IdentitiesOnly=yes", "-i"])
         .arg(pub_of(&key))
         .arg("-o")

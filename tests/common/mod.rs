@@ -489,3 +489,22 @@ pub fn aws_command(aws: &eice_sim::account::SimAws, args: &[&str]) -> (Command, 
         .kill_on_drop(true);
     (cmd, dir)
 }
+
+/// `eice-proxy ssh ARGS… -- OPTIONS… REMOTE…` against `aws`, with HOME and
+/// TMPDIR in `home` and its known_hosts there; the directory of the
+/// command's AWS config files must outlive it.
+pub fn eice_ssh(
+    aws: &eice_sim::account::SimAws,
+    home: &std::path::Path,
+    args: &[&str],
+    remote: &[&str],
+) -> (Command, tempfile::TempDir) {
+    let mut all: Vec<String> = ["ssh"].iter().chain(args).map(|a| a.to_string()).collect();
+    all.push("--".into());
+    all.extend(sshd::ssh_options(&home.join("known_hosts")));
+    all.extend(remote.iter().map(|a| a.to_string()));
+    let all: Vec<&str> = all.iter().map(String::as_str).collect();
+    let (mut cmd, dir) = aws_command(aws, &all);
+    cmd.env("HOME", home).env("TMPDIR", home);
+    (cmd, dir)
+}

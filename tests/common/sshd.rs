@@ -2,7 +2,7 @@
 //! ([`SimSshd`]), with the client key and options the tests log in with.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use eice_sim::sshd::{SimSshd, keygen, pushed_keys_dir};
@@ -92,24 +92,15 @@ impl Sshd {
 
     /// The options every ssh/scp/rsync invocation here needs, ProxyCommand aside.
     pub fn client_options(&self) -> Vec<String> {
-        let known_hosts = self.dir.path().join("known_hosts");
-        [
-            "-F".to_owned(),
-            "/dev/null".to_owned(),
+        let mut options = ssh_options(&self.dir.path().join("known_hosts"));
+        let key = self.key.display().to_string();
+        options.extend([
             "-i".to_owned(),
-            self.key.display().to_string(),
+            key,
             "-o".to_owned(),
             "IdentitiesOnly=yes".to_owned(),
-            "-o".to_owned(),
-            format!("UserKnownHostsFile={}", known_hosts.display()),
-            "-o".to_owned(),
-            "StrictHostKeyChecking=accept-new".to_owned(),
-            "-o".to_owned(),
-            "BatchMode=yes".to_owned(),
-            "-o".to_owned(),
-            "LogLevel=ERROR".to_owned(),
-        ]
-        .into()
+        ]);
+        options
     }
 
     /// `ssh … -o ProxyCommand=PROXY_COMMAND user@host REMOTE_COMMAND`.
@@ -144,4 +135,23 @@ fn client_key(dir: &TempDir) -> PathBuf {
     let key = dir.path().join("client_key");
     keygen(&key).expect("ssh-keygen (Debian package openssh-client)");
     key
+}
+
+/// What every ssh here needs besides a key: no user config, a known_hosts
+/// file of the test's own, no prompts.
+pub fn ssh_options(known_hosts: &Path) -> Vec<String> {
+    [
+        "-F",
+        "/dev/null",
+        "-o",
+        &format!("UserKnownHostsFile={}", known_hosts.display()),
+        "-o",
+        "StrictHostKeyChecking=accept-new",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "LogLevel=ERROR",
+    ]
+    .map(str::to_owned)
+    .into()
 }
