@@ -104,8 +104,8 @@ async fn a_second_connect_makes_no_ec2_call_and_the_first_rides_one_connection()
     assert_eq!(describe_calls(&aws), (1, 1));
     assert_eq!(
         aws.ec2.connections(),
-        1,
-        "the first login's Describe calls ride one connection"
+        2,
+        "the first login's two Describe calls ride a connection each, side by side"
     );
     let json = good_file(&aws, home.path());
     assert!(json["names"]["web-1"]["value"][0]["id"] == WEB_1, "{json}");
@@ -117,7 +117,7 @@ async fn a_second_connect_makes_no_ec2_call_and_the_first_rides_one_connection()
         "the second login asked no API"
     );
     assert_eq!(aws.ec2.calls_total(), 2);
-    assert_eq!(aws.ec2.connections(), 1, "nor connected to it");
+    assert_eq!(aws.ec2.connections(), 2, "nor connected to it");
     assert_eq!(aws.eice.stats().tunnels_opened, 2);
 
     #[cfg(unix)]
@@ -131,6 +131,17 @@ async fn a_second_connect_makes_no_ec2_call_and_the_first_rides_one_connection()
 
 #[tokio::test]
 async fn a_first_login_by_id_lists_the_endpoints_while_the_instance_is_looked_up() {
+    first_login_lists_the_endpoints_beside(WEB_1).await;
+}
+
+#[tokio::test]
+async fn a_first_login_by_name_lists_the_endpoints_while_the_instance_is_looked_up() {
+    first_login_lists_the_endpoints_beside("web-1").await;
+}
+
+/// A first login to `target` (web-1's id or Name tag) asks for the
+/// instance and the region's endpoints at once, and keeps what it learned.
+async fn first_login_lists_the_endpoints_beside(target: &str) {
     let aws = account().await;
     // The instance's answer waits for the endpoints' call: a login that
     // asks one after the other never gets it, and fails.
@@ -139,7 +150,7 @@ async fn a_first_login_by_id_lists_the_endpoints_while_the_instance_is_looked_up
         Action::DescribeInstanceConnectEndpoints,
     );
     let home = tempfile::tempdir().unwrap();
-    login(&aws, home.path(), WEB_1, &[], WEB_1).await;
+    login(&aws, home.path(), target, &[], WEB_1).await;
     assert_eq!(describe_calls(&aws), (1, 1));
     let json = good_file(&aws, home.path());
     // The region's listing is kept as the instance's VPC's endpoints, and
@@ -149,7 +160,7 @@ async fn a_first_login_by_id_lists_the_endpoints_while_the_instance_is_looked_up
         .unwrap_or_else(|| panic!("{json}"));
     let ids: Vec<&str> = kept.iter().filter_map(|e| e["id"].as_str()).collect();
     assert_eq!(ids, [WEB_1_ENDPOINT, OTHER_ENDPOINT], "{json}");
-    login(&aws, home.path(), WEB_1, &[], WEB_1).await;
+    login(&aws, home.path(), target, &[], WEB_1).await;
     assert_eq!(
         describe_calls(&aws),
         (1, 1),
@@ -379,7 +390,8 @@ async fn eice_proxy_ssh_uses_the_cache_for_its_lookup_and_its_proxy_command() {
         connections.push(aws.ec2.connections() - before);
     }
     // Each run pushes a key (and sshd reads it back) over the same URL; the
-    // first run's lookups added one connection for both Describe calls.
-    assert_eq!(connections[0], connections[1] + 1, "{connections:?}");
+    // first run's lookups added two connections for its Describe calls,
+    // made side by side.
+    assert_eq!(connections[0], connections[1] + 2, "{connections:?}");
     assert!(home.path().join(".cache/eice-proxy").join(FILE).exists());
 }

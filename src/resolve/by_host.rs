@@ -3,28 +3,42 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
+use super::regional::LookedUp;
 use super::{Resolution, ResolveError, Resolver, running_address};
 use crate::target::Target;
 
 impl Resolver {
-    /// An instance id. With one region to ask, and the instance not known
-    /// yet, the region's endpoints are listed beside the lookup
-    /// (`regional::ahead`).
+    /// An instance id.
     pub(super) async fn by_id(&self, id: &str, port: u16) -> Result<Resolution, ResolveError> {
+        self.by_instance(LookedUp::Id(id), port).await
+    }
+
+    /// A Name tag: the one running instance that carries it.
+    pub(super) async fn by_name(&self, name: &str, port: u16) -> Result<Resolution, ResolveError> {
+        self.by_instance(LookedUp::Name(name), port).await
+    }
+
+    /// The instance `host` names. With one region to ask, and the instance
+    /// not known yet, the region's endpoints are listed beside the lookup
+    /// (`regional::ahead`): a first login's two calls in one round trip.
+    async fn by_instance(&self, host: LookedUp<'_>, port: u16) -> Result<Resolution, ResolveError> {
         let ahead = match self.searched() {
-            [regional] if regional.lists_ahead(id) => Some(regional),
+            [regional] if regional.lists_ahead(host) => Some(regional),
             _ => None,
         };
         // Boxed: the two lookups side by side make a large future.
+        let find = Box::pin(async move {
+            match host {
+                LookedUp::Id(id) => self.find_instance(id).await,
+                LookedUp::Name(name) => self.find_named(name).await,
+            }
+        });
         let (found, listing) = match ahead {
             Some(regional) => {
-                let (found, listing) = tokio::join!(
-                    Box::pin(self.find_instance(id)),
-                    Box::pin(regional.region_endpoints())
-                );
+                let (found, listing) = tokio::join!(find, Box::pin(regional.region_endpoints()));
                 (found, Some(listing))
             }
-            None => (Box::pin(self.find_instance(id)).await, None),
+            None => (find.await, None),
         };
         let (regional, instance, lookups) = found?;
         let listing = listing.transpose()?;
@@ -37,13 +51,6 @@ impl Resolver {
             }
             None => regional.route_instance(instance, ip, port, lookups).await,
         }
-    }
-
-    /// A Name tag: the one running instance that carries it.
-    pub(super) async fn by_name(&self, name: &str, port: u16) -> Result<Resolution, ResolveError> {
-        let (regional, instance, lookups) = self.find_named(name).await?;
-        let ip = running_address(&instance)?;
-        regional.route_instance(instance, ip, port, lookups).await
     }
 
     /// A private DNS name (`ip-10-0-1-25.REGION.compute.internal`): its

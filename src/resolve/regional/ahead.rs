@@ -18,19 +18,34 @@ use crate::resolve::caches::cached;
 use crate::resolve::disk::{Change, EndpointsOf};
 use crate::resolve::{Lookups, Resolution, ResolveError, Source, choose};
 
+/// What a target's instance is looked up by.
+#[derive(Clone, Copy)]
+pub(in crate::resolve) enum LookedUp<'a> {
+    Id(&'a str),
+    Name(&'a str),
+}
+
 /// The usable endpoints of a whole region, listed before the VPC is known.
 pub type RegionEndpoints = Arc<Vec<EndpointInfo>>;
 
 impl Regional {
-    /// Whether to list the region's endpoints beside looking up instance
-    /// `id`: the lookup asks the EC2 API (neither the memory cache nor the
-    /// route file holds an answer), and either a listing is at hand or no
-    /// VPC's endpoints are known here (a first login). Once some are known,
-    /// a VPC's own call, made only when its list is missing, is cheaper than
+    /// Whether to list the region's endpoints beside looking up `host`:
+    /// the lookup asks the EC2 API (neither the memory cache nor the route
+    /// file holds an answer), and either a listing is at hand or no VPC's
+    /// endpoints are known here (a first login). Once some are known, a
+    /// VPC's own call, made only when its list is missing, is cheaper than
     /// listing the region for every instance not yet seen.
-    pub(in crate::resolve) fn lists_ahead(&self, id: &str) -> bool {
-        let asks = !self.instances.contains_key(id)
-            && self.disk.as_ref().is_none_or(|d| d.instance(id).is_none());
+    pub(in crate::resolve) fn lists_ahead(&self, host: LookedUp<'_>) -> bool {
+        let asks = match host {
+            LookedUp::Id(id) => {
+                !self.instances.contains_key(id)
+                    && self.disk.as_ref().is_none_or(|d| d.instance(id).is_none())
+            }
+            LookedUp::Name(name) => {
+                !self.names.contains_key(&name.to_ascii_lowercase())
+                    && self.disk.as_ref().is_none_or(|d| d.named(name).is_none())
+            }
+        };
         let knows_endpoints = self.endpoints.iter().next().is_some()
             || self.disk.as_ref().is_some_and(|d| d.knows_endpoints());
         asks && (self.listed.contains_key(&()) || !knows_endpoints)

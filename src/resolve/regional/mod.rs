@@ -7,6 +7,8 @@
 
 mod ahead;
 
+pub(in crate::resolve) use ahead::LookedUp;
+
 use std::fmt;
 use std::future::Future;
 use std::net::IpAddr;
