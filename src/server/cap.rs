@@ -7,16 +7,17 @@
 //! this way are counted.
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tracing::warn;
 
 use crate::eice::TunnelError;
 use crate::splice::SpliceError;
 
-/// The close code EICE ends a tunnel with at its maxTunnelDuration (policy
-/// violation, as the service uses it).
-const CLOSE_POLICY: u16 = 1008;
+/// How long before our own reckoning of a tunnel's end EICE may close it
+/// at its cap: its clock starts at the upgrade, ours once the tunnel is
+/// handed over, a round trip or so later.
+const CAP_SLACK: Duration = Duration::from_secs(5);
 
 /// When each warning comes, counted from the tunnel's start, and the time
 /// left it announces: one per `before`, latest last. A warning asked for
@@ -56,11 +57,14 @@ pub(super) async fn warnings(
     }
 }
 
-/// Whether a tunnel ended because EICE closed it at its maxTunnelDuration.
-pub(super) fn ended_by_cap(error: &SpliceError) -> bool {
+/// Whether a tunnel that was to close at `closes_at` ended, `now`, because
+/// EICE closed it at its maxTunnelDuration: a close frame (any code but a
+/// normal 1000, since the service documents none for this) whose reason
+/// speaks of the duration, or that came when the cap was due.
+pub(super) fn ended_by_cap(error: &SpliceError, closes_at: Instant, now: Instant) -> bool {
     match error {
-        SpliceError::Tunnel(TunnelError::Closed { code, reason }) => {
-            *code == CLOSE_POLICY && reason.to_ascii_lowercase().contains("duration")
+        SpliceError::Tunnel(TunnelError::Closed { code, reason }) if *code != 1000 => {
+            reason.to_ascii_lowercase().contains("duration") || now + CAP_SLACK >= closes_at
         }
         _ => false,
     }
@@ -91,21 +95,35 @@ mod tests {
     }
 
     #[test]
-    fn only_a_duration_close_counts_as_the_cap() {
+    fn a_close_that_names_the_duration_or_comes_at_the_cap_counts_whatever_its_code() {
         let closed = |code, reason: &str| {
             SpliceError::Tunnel(TunnelError::Closed {
                 code,
                 reason: reason.into(),
             })
         };
-        assert!(ended_by_cap(&closed(
-            1008,
-            "The tunnel was closed because it reached the maximum tunnel duration of 4 seconds."
-        )));
-        assert!(!ended_by_cap(&closed(
-            1008,
-            "The tunnel was closed because it was idle"
-        )));
-        assert!(!ended_by_cap(&closed(1011, "maximum tunnel duration")));
+        let now = Instant::now();
+        let later = now + Duration::from_secs(600);
+        let capped =
+            "The tunnel was closed because it reached the maximum tunnel duration of 4 seconds.";
+        // The reason says so: any abnormal code, even long before our clock.
+        for code in [1008, 1011, 4000] {
+            assert!(ended_by_cap(&closed(code, capped), later, now), "{code}");
+        }
+        // The reason says nothing: it counts when it came at the cap.
+        let idle = "The tunnel was closed because it was idle";
+        assert!(!ended_by_cap(&closed(1008, idle), later, now));
+        assert!(ended_by_cap(
+            &closed(1011, ""),
+            now + Duration::from_secs(2),
+            now
+        ));
+        // A normal close, or an error that is no close, is never the cap.
+        assert!(!ended_by_cap(&closed(1000, capped), now, now));
+        assert!(!ended_by_cap(
+            &SpliceError::Tunnel(TunnelError::Dropped),
+            now,
+            now
+        ));
     }
 }

@@ -95,7 +95,7 @@ pub(super) async fn join<C: AsyncRead + AsyncWrite + Unpin>(
     match finished.result {
         Ok(()) => info!(up, down, secs, "tunnel closed"),
         Err(e) => {
-            if closes_at.is_some() && cap::ended_by_cap(&e) {
+            if closes_at.is_some_and(|at| cap::ended_by_cap(&e, at, Instant::now())) {
                 conn.metrics.capped();
             }
             if down == 0 && matches!(e, crate::splice::SpliceError::Tunnel(_)) {
