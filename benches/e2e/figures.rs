@@ -24,6 +24,30 @@ pub struct Throughput {
     pub proxy_cpu_s_per_gib: Option<f64>,
 }
 
+impl Throughput {
+    /// The middle run (the mean of the two middle ones for an even count):
+    /// what a run is likely to give, where the best is what it can give.
+    pub fn median(&self) -> f64 {
+        let mut runs = self.runs_mib_s.clone();
+        runs.sort_by(f64::total_cmp);
+        match runs.len() {
+            0 => f64::NAN,
+            n if n % 2 == 1 => runs[n / 2],
+            n => (runs[n / 2 - 1] + runs[n / 2]) / 2.0,
+        }
+    }
+
+    /// The slowest and the fastest run.
+    pub fn spread(&self) -> (f64, f64) {
+        let min = self
+            .runs_mib_s
+            .iter()
+            .copied()
+            .fold(f64::INFINITY, f64::min);
+        (min, self.best_mib_s)
+    }
+}
+
 /// A figure each way.
 #[derive(Debug, Default, Serialize)]
 pub struct PerDir {
@@ -48,6 +72,10 @@ impl PerDir {
 
     pub fn best(&self, dir: Dir) -> Option<f64> {
         self.get(dir).map(|t| t.best_mib_s)
+    }
+
+    pub fn median(&self, dir: Dir) -> Option<f64> {
+        self.get(dir).map(Throughput::median)
     }
 }
 

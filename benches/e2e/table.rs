@@ -39,6 +39,7 @@ pub fn render(r: &Report) -> String {
         r.loadavg_start, r.loadavg_end
     );
     render_throughput(&mut out, r);
+    render_medians(&mut out, r);
     render_ttfb(&mut out, r);
     render_idle(&mut out, r);
     render_aggregate(&mut out, r);
@@ -137,6 +138,55 @@ fn render_throughput(out: &mut String, r: &Report) {
             tls_relay[1],
             cpu(Dir::Up),
             cpu(Dir::Down),
+        );
+    }
+}
+
+/// The same streams by their median run, with the spread of the runs: the
+/// ratios a single run of the bench is likely to show.
+fn render_medians(out: &mut String, r: &Report) {
+    let b = &r.baseline;
+    let _ = writeln!(
+        out,
+        "\n(a') one stream, median of {} runs, MiB/s (slowest-fastest)          up                down | over its chain  up  down",
+        r.settings.reps
+    );
+    let mut rows: Vec<(String, &PerDir, Option<&PerDir>)> = vec![
+        ("direct TCP".into(), &b.direct_one_stream, None),
+        (
+            "relay chain, 2 relays".into(),
+            &b.relay_chain_one_stream,
+            None,
+        ),
+        (
+            "TLS relay chain, 2 relays".into(),
+            &b.tls_relay_chain_one_stream,
+            None,
+        ),
+    ];
+    rows.extend(r.transports.iter().map(|t| {
+        (
+            format!("proxy over {}", t.name),
+            &t.one_stream,
+            Some(b.reference(t.tls).0),
+        )
+    }));
+    for (label, figures, chain) in rows {
+        let cell = |dir: Dir| {
+            figures.get(dir).map_or("-".into(), |t| {
+                let (lo, hi) = t.spread();
+                format!("{:.0} ({lo:.0}-{hi:.0})", t.median())
+            })
+        };
+        let over =
+            |dir: Dir| chain.map_or("-".into(), |c| ratio(figures.median(dir), c.median(dir)));
+        let _ = writeln!(
+            out,
+            "  {label:<28} {:>36} {:>19} | {:>17} {:>5}",
+            cell(Dir::Up),
+            cell(Dir::Down),
+            over(Dir::Up),
+            over(Dir::Down),
         );
     }
 }

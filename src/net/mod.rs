@@ -12,7 +12,9 @@
 //! end inside, to the endpoint's own name: the proxy resolves it. Direct,
 //! a name with both IPv6 and IPv4 addresses (an endpoint's dual-stack name)
 //! is connected to by [`happy_eyeballs`], whichever family answers first.
-//! [`pool`] keeps a few such connections ready for the next tunnels.
+//! [`pool`] keeps a few such connections ready for the next tunnels. Under
+//! TLS the socket is read in large gulps ([`ReadAhead`]), not in the 4 KiB
+//! steps rustls asks for.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -35,10 +37,12 @@ pub use roots::warm as warm_roots;
 pub mod happy_eyeballs;
 pub mod pool;
 pub mod proxy;
+mod read_ahead;
 mod roots;
 pub mod sdk;
 
 use proxy::{Proxies, ProxyError, ProxyUrl};
+pub use read_ahead::ReadAhead;
 
 /// A connection to AWS: under a tunnel's WebSocket, or carrying API calls.
 #[derive(Debug)]
@@ -46,7 +50,7 @@ pub enum Io {
     /// `ws://` or `http://` to a loopback override (tests, offline use).
     Plain(TcpStream),
     /// `wss://` or `https://`, the normal case.
-    Tls(Box<TlsStream<TcpStream>>),
+    Tls(Box<TlsStream<ReadAhead>>),
 }
 
 /// Why a connection to AWS could not be made.
@@ -170,7 +174,7 @@ impl Transport {
         let name = server_name(host)?;
         let tls = self
             .tls
-            .connect(name, tcp)
+            .connect(name, ReadAhead::new(tcp))
             .await
             .map_err(|error| TransportError::Tls {
                 host: host.to_owned(),

@@ -16,7 +16,7 @@ use std::mem::MaybeUninit;
 
 use tokio::net::TcpStream;
 
-use crate::net::Io;
+use crate::net::{Io, ReadAhead};
 
 /// Why a pooled connection may not be used.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -39,11 +39,11 @@ pub fn still_open(io: &mut Io) -> Result<(), Closed> {
     match io {
         Io::Plain(tcp) => peek(tcp),
         Io::Tls(tls) => {
-            let (tcp, conn) = tls.get_mut();
+            let (socket, conn) = tls.get_mut();
             // What rustls already holds: read by the watch, not yet seen.
             judge(conn.process_new_packets())?;
             loop {
-                match conn.read_tls(&mut Raw(tcp)) {
+                match conn.read_tls(&mut Raw(socket)) {
                     Ok(0) => return Err(Closed::Eof),
                     Ok(_) => judge(conn.process_new_packets())?,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
@@ -78,13 +78,13 @@ fn peek(tcp: &TcpStream) -> Result<(), Closed> {
     }
 }
 
-/// Reads the socket with a system call of its own, past tokio's readiness
-/// cache (tokio's sockets are non-blocking, so an empty one says `WouldBlock`).
-struct Raw<'a>(&'a TcpStream);
+/// Reads what the socket's read-ahead holds, then the socket with a system
+/// call of its own, past tokio's readiness cache (tokio's sockets are
+/// non-blocking, so an empty one says `WouldBlock`).
+struct Raw<'a>(&'a mut ReadAhead);
 
 impl Read for Raw<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let socket = socket2::SockRef::from(self.0);
-        (&*socket).read(buf)
+        self.0.read_now(buf)
     }
 }
