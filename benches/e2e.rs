@@ -12,7 +12,10 @@
 //! clients, the sink, the relays and the simulated service; the proxy is a
 //! separate process, so its CPU and memory are its own.
 //!
-//! Measured, in one run: (a) one-stream throughput each way, best of N;
+//! Measured, in one run: (a) one-stream throughput each way, best of N,
+//! with the median and spread of the N; then each transport's streams
+//! again against its reference chain's, the two in alternation so that the
+//! ratio is taken pair by pair (the machine's speed drifts within a run);
 //! (b) time to first byte of new connections (warm p50/p99, and the first
 //! connection to a fresh proxy); (c) the proxy's RSS with many idle tunnels;
 //! (d) aggregate throughput of many concurrent streams. A table goes to
@@ -79,7 +82,7 @@ use eice_sim::account::SimAws;
 use eice_sim::world::World;
 
 use figures::Machine;
-use peers::Route;
+use peers::{Dir, Route};
 use process::{LoadMeter, ProxyFiles, ProxyProcess};
 use report::{Baseline, OtherLoad, Report, TransportReport};
 pub use settings::Settings;
@@ -167,8 +170,9 @@ async fn run(settings: Settings) -> anyhow::Result<Report> {
         for name in &settings.transports {
             let tls = name == "wss";
             let proxy = (label.as_str(), Path::new(exe.as_str()));
-            transports
-                .push(measure_transport(&settings, &mut budget, tls, sink.addr, proxy).await?);
+            let reference = if tls { &tls_chain_route } else { &chain };
+            let t = measure_transport(&settings, &mut budget, tls, (sink.addr, reference), proxy);
+            transports.push(t.await?);
         }
     }
     let targets = report::check_targets(&baseline, &transports);
@@ -226,7 +230,7 @@ async fn measure_transport(
     s: &Settings,
     budget: &mut Budget,
     tls: bool,
-    sink: SocketAddr,
+    (sink, reference): (SocketAddr, &Route),
     (label, exe): (&str, &Path),
 ) -> anyhow::Result<TransportReport> {
     let name = match (tls, label) {
@@ -281,6 +285,15 @@ async fn measure_transport(
         let what = format!("{name} one stream {}", dir.label());
         let got = measure::one_stream(&route, dir, s.bytes(), s.reps, Some(pid));
         t.one_stream.set(dir, budget.run(&what, got).await);
+    }
+    for dir in s.directions_for("throughput") {
+        let what = format!("{name} one stream {} against its chain", dir.label());
+        let got = measure::paired(reference, &route, dir, s.bytes(), s.reps);
+        let got = budget.run(&what, got).await;
+        match dir {
+            Dir::Up => t.paired_up = got,
+            Dir::Down => t.paired_down = got,
+        }
     }
     for dir in s.directions_for("aggregate") {
         let what = format!("{name} {} streams {}", s.streams, dir.label());

@@ -48,6 +48,35 @@ impl Throughput {
     }
 }
 
+/// One stream through the proxy against one through its reference chain,
+/// the two run in alternation (chain, proxy, chain, proxy, …) so that each
+/// pair meets the machine in the same state: on a shared VM the speed of
+/// the whole box drifts by a third within a minute, and two blocks of runs
+/// taken a minute apart compare two different machines.
+#[derive(Debug, Clone, Serialize)]
+pub struct Paired {
+    pub chain_mib_s: Vec<f64>,
+    pub proxy_mib_s: Vec<f64>,
+    /// Proxy over chain, pair by pair.
+    pub ratios: Vec<f64>,
+}
+
+impl Paired {
+    /// The median pair's ratio, and the lowest and highest.
+    pub fn ratio(&self) -> (f64, f64, f64) {
+        let mut r = self.ratios.clone();
+        r.sort_by(f64::total_cmp);
+        let median = match r.len() {
+            0 => f64::NAN,
+            n if n % 2 == 1 => r[n / 2],
+            n => (r[n / 2 - 1] + r[n / 2]) / 2.0,
+        };
+        let lo = r.first().copied().unwrap_or(f64::NAN);
+        let hi = r.last().copied().unwrap_or(f64::NAN);
+        (median, lo, hi)
+    }
+}
+
 /// A figure each way.
 #[derive(Debug, Default, Serialize)]
 pub struct PerDir {

@@ -12,7 +12,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::figures::{Idle, Latency, Throughput};
+use crate::figures::{Idle, Latency, Paired, Throughput};
 use crate::peers::{Dir, Route, Stream, transfer};
 use crate::process::{self, cpu_secs, status_kib};
 
@@ -105,6 +105,30 @@ pub async fn one_stream(
         runs.push(mib_s(bytes, elapsed));
     }
     Ok(best_of(runs, &cpu, bytes * reps as u64))
+}
+
+/// `bytes` over one stream in `dir`, `reps` times through `chain` and
+/// through `route` in alternation ([`Paired`]).
+pub async fn paired(
+    chain: &Route,
+    route: &Route,
+    dir: Dir,
+    bytes: u64,
+    reps: usize,
+) -> anyhow::Result<Paired> {
+    let mut pairs = Paired {
+        chain_mib_s: Vec::with_capacity(reps),
+        proxy_mib_s: Vec::with_capacity(reps),
+        ratios: Vec::with_capacity(reps),
+    };
+    for _ in 0..reps {
+        let chain = one_stream(chain, dir, bytes, 1, None).await?.best_mib_s;
+        let proxy = one_stream(route, dir, bytes, 1, None).await?.best_mib_s;
+        pairs.chain_mib_s.push(chain);
+        pairs.proxy_mib_s.push(proxy);
+        pairs.ratios.push(proxy / chain);
+    }
+    Ok(pairs)
 }
 
 /// `total` bytes split over `streams` concurrent streams in `dir`, `reps`

@@ -40,6 +40,7 @@ pub fn render(r: &Report) -> String {
     );
     render_throughput(&mut out, r);
     render_medians(&mut out, r);
+    render_paired(&mut out, r);
     render_ttfb(&mut out, r);
     render_idle(&mut out, r);
     render_aggregate(&mut out, r);
@@ -187,6 +188,31 @@ fn render_medians(out: &mut String, r: &Report) {
             cell(Dir::Down),
             over(Dir::Up),
             over(Dir::Down),
+        );
+    }
+}
+
+/// Each transport against its chain, pair by pair.
+fn render_paired(out: &mut String, r: &Report) {
+    let _ = writeln!(
+        out,
+        "\n(a'') one stream against its chain, {} pairs run in alternation: proxy/chain, median (lowest-highest)",
+        r.settings.reps
+    );
+    for t in &r.transports {
+        let cell = |dir: Dir| {
+            t.paired(dir).map_or("-".into(), |p| {
+                let (median, lo, hi) = p.ratio();
+                format!("{median:.2} ({lo:.2}-{hi:.2})")
+            })
+        };
+        let chain = r.baseline.reference(t.tls).1;
+        let _ = writeln!(
+            out,
+            "  proxy over {:<6} against the {chain:<16} up {:>18}   down {:>18}",
+            t.name,
+            cell(Dir::Up),
+            cell(Dir::Down)
         );
     }
 }

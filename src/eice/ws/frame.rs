@@ -217,14 +217,15 @@ impl MaskKeys {
     }
 }
 
-/// XORs `buf` with `mask` in place, eight bytes at a time.
+/// XORs `buf` with `mask` in place, sixteen bytes at a time (one SSE2
+/// register: every x86-64 has it, so the compiler uses it without a
+/// target feature): masking was 5% of the proxy's CPU on an upload, in
+/// eight-byte steps.
 pub(super) fn apply_mask(buf: &mut [u8], mask: [u8; 4]) {
-    let wide = u64::from_ne_bytes([
-        mask[0], mask[1], mask[2], mask[3], mask[0], mask[1], mask[2], mask[3],
-    ]);
-    let mut chunks = buf.chunks_exact_mut(8);
+    let wide = u128::from_ne_bytes(std::array::from_fn(|i| mask[i % 4]));
+    let mut chunks = buf.chunks_exact_mut(16);
     for chunk in &mut chunks {
-        let word = u64::from_ne_bytes((&*chunk).try_into().expect("8 bytes")) ^ wide;
+        let word = u128::from_ne_bytes((&*chunk).try_into().expect("16 bytes")) ^ wide;
         chunk.copy_from_slice(&word.to_ne_bytes());
     }
     for (byte, key) in chunks.into_remainder().iter_mut().zip(mask.iter().cycle()) {

@@ -25,7 +25,7 @@ fn raw() -> (WsStream<DuplexStream>, DuplexStream) {
 #[test]
 fn masking_round_trips_at_every_length_and_alignment() {
     let mask = [0x12, 0x34, 0x56, 0x78];
-    for len in 0..40 {
+    for len in 0..80 {
         let plain: Vec<u8> = (0..len as u8).collect();
         let mut masked = plain.clone();
         frame::apply_mask(&mut masked, mask);
