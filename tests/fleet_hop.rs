@@ -159,12 +159,18 @@ async fn ansible(proxy: &Proxy, sshd: &Sshd, hosts: &[(String, String)], forks: 
         "ansible failed:\n{stdout}\n{stderr}"
     );
     assert!(!stdout.contains("UNREACHABLE"), "{stdout}");
+    // Each host answered with its own id. The login shell may print before
+    // it: sshd runs the account's shell, which reads the account's rc files
+    // (here, a pyenv rehash that races with itself under forty logins at
+    // once said so on stdout), so the id is looked for among the lines of
+    // the command's output (`\r\n`, as Ansible prints them), not first.
     for id in &names {
-        let ok = format!("{id} | CHANGED | rc=0 | (stdout) {id}");
-        assert!(
-            stdout.lines().any(|l| l.starts_with(&ok)),
-            "no {ok:?} in:\n{stdout}"
-        );
+        let head = format!("{id} | CHANGED | rc=0 | (stdout) ");
+        let answered = stdout.lines().any(|l| {
+            l.strip_prefix(&head)
+                .is_some_and(|out| out.split("\\r\\n").any(|line| line == *id))
+        });
+        assert!(answered, "no {head:?} answering {id} in:\n{stdout}");
     }
     took
 }
