@@ -14,8 +14,10 @@ mod by_host;
 mod caches;
 pub mod cidr;
 pub mod disk;
+mod error;
 mod regional;
 mod scope;
+mod search;
 mod way;
 
 use std::fmt;
@@ -23,10 +25,10 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::future::join_all;
 use moka::future::Cache;
 
 pub use crate::ec2::{AwsError, Ec2, EndpointInfo, Family, InstanceInfo};
+pub use error::ResolveError;
 pub use regional::Regional;
 pub use scope::{Plan, Scope};
 pub use way::{HopReason, HopRoute, RouteError, Router, Way, check_port};
@@ -34,7 +36,6 @@ pub use way::{HopReason, HopRoute, RouteError, Router, Way, check_port};
 use crate::config::{Config, RouteRule};
 use crate::credentials::CredentialCache;
 use crate::eice::{TunnelError, TunnelRequest};
-use crate::reply::Reply;
 use crate::target::{Host, Target};
 
 /// Each lookup a resolution made, and who answered it.
@@ -101,92 +102,6 @@ impl Resolution {
             Route::Eice(request) => request,
         }
     }
-}
-
-/// Why a target has no route.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum ResolveError {
-    #[error("instance {id} was not found in {region}")]
-    InstanceNotFound { id: String, region: String },
-    #[error("instance {id} is {state}, not running: start it first")]
-    NotRunning { id: String, state: String },
-    #[error("instance {id} has no private IP address")]
-    NoAddress { id: String },
-    #[error("no instance has the Name tag {name:?} in {region}")]
-    NameNotFound { name: String, region: String },
-    #[error("no instance with the Name tag {name:?} is running ({states})")]
-    NoneRunning { name: String, states: String },
-    #[error("{} running instances have the Name tag {name:?}: {}; connect by instance id", ids.len(), ids.join(", "))]
-    NameAmbiguous { name: String, ids: Vec<String> },
-    #[error("{host} is in {region}, but the proxy works in {configured}")]
-    OtherRegion {
-        host: String,
-        region: String,
-        configured: String,
-    },
-    #[error("{ip} is not inside any VPC's CIDR blocks in {region}")]
-    NotInAnyVpc { ip: IpAddr, region: String },
-    #[error("{}", several_vpcs(*ip, vpcs))]
-    SeveralVpcs {
-        ip: IpAddr,
-        /// Each VPC, with its region.
-        vpcs: Vec<(String, String)>,
-    },
-    #[error(
-        "VPC {vpc} has no usable EC2 Instance Connect Endpoint (none exists, or none is in a create-complete/update state)"
-    )]
-    NoEndpoint { vpc: String },
-    #[error("endpoint {id} named by a [[route]] rule was not found or is not usable")]
-    PinnedEndpointMissing { id: String },
-    #[error("{ip} cannot be reached through endpoint {endpoint}: its IpAddressType is {family}")]
-    WrongFamily {
-        ip: IpAddr,
-        endpoint: String,
-        family: Family,
-    },
-    #[error(transparent)]
-    Aws(#[from] AwsError),
-}
-
-impl ResolveError {
-    /// What a proxy client is told.
-    pub fn reply(&self) -> Reply {
-        match self {
-            ResolveError::NoEndpoint { .. } | ResolveError::PinnedEndpointMissing { .. } => {
-                Reply::NetworkUnreachable
-            }
-            ResolveError::WrongFamily { .. } => Reply::AddressTypeNotSupported,
-            ResolveError::Aws(e) => e.reply(),
-            _ => Reply::HostUnreachable,
-        }
-    }
-}
-
-/// The words for an address that several VPCs hold, with the `[[route]]`
-/// line that pins the first (naming its region when they differ).
-fn several_vpcs(ip: IpAddr, vpcs: &[(String, String)]) -> String {
-    let regions_differ = vpcs.iter().any(|(_, r)| *r != vpcs[0].1);
-    let list: Vec<String> = vpcs
-        .iter()
-        .map(|(vpc, region)| {
-            if regions_differ {
-                format!("{vpc} in {region}")
-            } else {
-                vpc.clone()
-            }
-        })
-        .collect();
-    let (vpc, region) = &vpcs[0];
-    let pin_region = if regions_differ {
-        format!(" region = \"{region}\"")
-    } else {
-        String::new()
-    };
-    format!(
-        "{ip} is inside the CIDR blocks of several VPCs ({}); pin one in the config file: \
-         [[route]] cidr = \"{ip}/32\" vpc = \"{vpc}\"{pin_region}",
-        list.join(", ")
-    )
 }
 
 /// Resolves targets across the configured regions and profiles.
@@ -339,200 +254,12 @@ impl Resolver {
             }
         }
     }
-
-    /// The most specific `[[route]]` rule holding `ip`, and its scope.
-    fn pinned(&self, ip: IpAddr) -> Option<(&RouteRule, &Arc<Regional>)> {
-        let (rule, i) = cidr::pinned(&self.routes, |(rule, _)| rule, ip)?;
-        Some((rule, &self.regionals[*i]))
-    }
-
-    /// The instance `id` and its region: the remembered one, else every
-    /// searched region at once (ids are unique across regions).
-    async fn find_instance(
-        &self,
-        id: &str,
-    ) -> Result<(Arc<Regional>, Arc<InstanceInfo>, Lookups), ResolveError> {
-        let mut lookups = Vec::new();
-        // One region: its own cache is the whole story.
-        let home = match self.searched() {
-            [_] => Some(0),
-            _ => match self.homes.get(id).await {
-                Some(home) => Some(home),
-                None => self.disk_home(|r| r.remembers_instance(id)),
-            },
-        };
-        if let Some(home) = home {
-            let regional = &self.regionals[home];
-            if let Some(instance) = regional.instance(id, &mut lookups).await? {
-                return Ok((Arc::clone(regional), instance, lookups));
-            }
-            if self.searched == 1 {
-                return Err(self.instance_not_found(id));
-            }
-        }
-        let answers = join_all(self.searched().iter().map(|regional| async move {
-            let mut lookups = Vec::new();
-            let found = regional.instance(id, &mut lookups).await;
-            (found, lookups)
-        }))
-        .await;
-        let mut first_error = None;
-        for (i, (found, mut more)) in answers.into_iter().enumerate() {
-            lookups.append(&mut more);
-            match found {
-                Ok(Some(instance)) => {
-                    self.homes.insert(id.to_owned(), i).await;
-                    return Ok((Arc::clone(&self.regionals[i]), instance, lookups));
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    first_error.get_or_insert(e);
-                }
-            }
-        }
-        // A region that could not answer may hold it: say why it could not.
-        Err(first_error.unwrap_or_else(|| self.instance_not_found(id)))
-    }
-
-    /// The one searched region whose route file remembers what `holds`
-    /// asks, as [`Resolver::homes`] would in a process that had looked.
-    fn disk_home(&self, holds: impl Fn(&Regional) -> bool) -> Option<usize> {
-        let mut holders = (0..self.searched).filter(|&i| holds(&self.regionals[i]));
-        match (holders.next(), holders.next()) {
-            (Some(home), None) => Some(home),
-            _ => None,
-        }
-    }
-
-    fn instance_not_found(&self, id: &str) -> ResolveError {
-        ResolveError::InstanceNotFound {
-            id: id.to_owned(),
-            region: self.regions().join(", "),
-        }
-    }
-
-    /// The one instance with the Name tag `name` across the searched regions
-    /// (running, or the only one there is, whose state is then the answer).
-    async fn find_named(
-        &self,
-        name: &str,
-    ) -> Result<(Arc<Regional>, Arc<InstanceInfo>, Lookups), ResolveError> {
-        let key = format!("name:{}", name.to_ascii_lowercase());
-        let mut lookups = Vec::new();
-        let home = match self.homes.get(&key).await {
-            Some(home) => Some(home),
-            None => self.disk_home(|r| r.remembers_name(name)),
-        };
-        let candidates: Vec<usize> = match home {
-            Some(home) => vec![home],
-            None => (0..self.searched).collect(),
-        };
-        let answers = join_all(candidates.iter().map(|&i| async move {
-            let mut lookups = Vec::new();
-            let found = self.regionals[i].named(name, &mut lookups).await;
-            (i, found, lookups)
-        }))
-        .await;
-        let mut found: Vec<(usize, Arc<InstanceInfo>)> = Vec::new();
-        let mut first_error = None;
-        for (i, answer, mut more) in answers {
-            lookups.append(&mut more);
-            match answer {
-                Ok(instances) => found.extend(instances.iter().map(|x| (i, Arc::clone(x)))),
-                Err(e) => {
-                    first_error.get_or_insert(e);
-                }
-            }
-        }
-        if found.is_empty()
-            && let Some(e) = first_error
-        {
-            return Err(e);
-        }
-        let (i, instance) = pick_named(name, &found, &self.regions().join(", "))?;
-        let regional = Arc::clone(&self.regionals[i]);
-        self.homes.insert(key, i).await;
-        if instance.state == "running" {
-            regional.remember(&instance).await;
-        }
-        Ok((regional, instance, lookups))
-    }
-
-    /// An address without a `[[route]]` rule: the one VPC, in any searched
-    /// region, whose CIDR blocks hold it.
-    async fn route_address(&self, ip: IpAddr, port: u16) -> Result<Resolution, ResolveError> {
-        if let [only] = self.searched() {
-            return only.route_address(ip, port, Vec::new()).await;
-        }
-        let answers = join_all(self.searched().iter().map(|regional| async move {
-            let mut lookups = Vec::new();
-            let vpcs = regional.vpcs_containing(ip, &mut lookups).await;
-            (vpcs, lookups)
-        }))
-        .await;
-        let mut lookups = Vec::new();
-        let mut holders: Vec<(String, usize)> = Vec::new();
-        for (i, (vpcs, mut more)) in answers.into_iter().enumerate() {
-            lookups.append(&mut more);
-            holders.extend(vpcs?.into_iter().map(|vpc| (vpc, i)));
-        }
-        match holders.as_slice() {
-            [] => Err(ResolveError::NotInAnyVpc {
-                ip,
-                region: self.regions().join(", "),
-            }),
-            [(vpc, i)] => {
-                self.regionals[*i]
-                    .route_in_vpc(vpc, ip, port, lookups)
-                    .await
-            }
-            _ => Err(ResolveError::SeveralVpcs {
-                ip,
-                vpcs: holders
-                    .iter()
-                    .map(|(vpc, i)| (vpc.clone(), self.regionals[*i].region().to_owned()))
-                    .collect(),
-            }),
-        }
-    }
 }
 
 /// Whether the service said it does not know the endpoint.
 fn stale_endpoint(error: &TunnelError) -> bool {
     matches!(error, TunnelError::Refused(e)
         if e.status == 404 || e.code.as_deref().is_some_and(|c| c.ends_with(".NotFound")))
-}
-
-/// Among every instance found with the Name tag `name` (with the index of its
-/// region): the one running, or the only one; else why not.
-fn pick_named(
-    name: &str,
-    found: &[(usize, Arc<InstanceInfo>)],
-    regions: &str,
-) -> Result<(usize, Arc<InstanceInfo>), ResolveError> {
-    let running: Vec<&(usize, Arc<InstanceInfo>)> =
-        found.iter().filter(|(_, i)| i.state == "running").collect();
-    match running.as_slice() {
-        [] if found.is_empty() => Err(ResolveError::NameNotFound {
-            name: name.to_owned(),
-            region: regions.to_owned(),
-        }),
-        // Not running: the state is the answer (`running_address` says it).
-        [] if found.len() == 1 => Ok(found[0].clone()),
-        [] => Err(ResolveError::NoneRunning {
-            name: name.to_owned(),
-            states: found
-                .iter()
-                .map(|(_, i)| format!("{} is {}", i.id, i.state))
-                .collect::<Vec<_>>()
-                .join(", "),
-        }),
-        [one] => Ok((*one).clone()),
-        several => Err(ResolveError::NameAmbiguous {
-            name: name.to_owned(),
-            ids: several.iter().map(|(_, i)| i.id.clone()).collect(),
-        }),
-    }
 }
 
 /// The address of a running instance, or why there is none.

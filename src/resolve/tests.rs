@@ -1,6 +1,7 @@
 //! The endpoint choice, a route's errors and who answered a lookup.
 
 use super::*;
+use crate::reply::Reply;
 
 #[test]
 fn cache_answers_are_hits_api_answers_misses_and_routes_no_lookup() {
