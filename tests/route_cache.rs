@@ -97,15 +97,18 @@ async fn account() -> SimAws {
 }
 
 #[tokio::test]
-async fn a_second_connect_makes_no_ec2_call_and_the_first_rides_one_connection() {
+async fn a_second_connect_makes_no_ec2_call_and_the_first_a_connection_per_call_at_most() {
     let aws = account().await;
     let home = tempfile::tempdir().unwrap();
     login(&aws, home.path(), "web-1", &[], WEB_1).await;
     assert_eq!(describe_calls(&aws), (1, 1));
-    assert_eq!(
-        aws.ec2.connections(),
-        2,
-        "the first login's two Describe calls ride a connection each, side by side"
+    // Side by side, each call rides a connection of its own (HTTP/1.1
+    // carries one request at a time); one that starts after the other has
+    // finished takes the kept one. Never more than one each.
+    let first = aws.ec2.connections();
+    assert!(
+        (1..=2).contains(&first),
+        "the first login's two Describe calls opened {first} connections"
     );
     let json = good_file(&aws, home.path());
     assert!(json["names"]["web-1"]["value"][0]["id"] == WEB_1, "{json}");
@@ -117,7 +120,7 @@ async fn a_second_connect_makes_no_ec2_call_and_the_first_rides_one_connection()
         "the second login asked no API"
     );
     assert_eq!(aws.ec2.calls_total(), 2);
-    assert_eq!(aws.ec2.connections(), 2, "nor connected to it");
+    assert_eq!(aws.ec2.connections(), first, "nor connected to it");
     assert_eq!(aws.eice.stats().tunnels_opened, 2);
 
     #[cfg(unix)]
@@ -390,8 +393,10 @@ async fn eice_proxy_ssh_uses_the_cache_for_its_lookup_and_its_proxy_command() {
         connections.push(aws.ec2.connections() - before);
     }
     // Each run pushes a key (and sshd reads it back) over the same URL; the
-    // first run's lookups added two connections for its Describe calls,
-    // made side by side.
-    assert_eq!(connections[0], connections[1] + 2, "{connections:?}");
+    // first run's lookups added one connection for each of its Describe
+    // calls made side by side (one, if one call finished before the other
+    // began and left its connection to it).
+    let lookups = connections[0] - connections[1];
+    assert!((1..=2).contains(&lookups), "{connections:?}");
     assert!(home.path().join(".cache/eice-proxy").join(FILE).exists());
 }
