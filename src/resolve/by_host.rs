@@ -1,5 +1,5 @@
 //! [`Resolver::resolve`] for each kind of host a target names: an instance
-//! id, a Name tag, a private DNS name, an address.
+//! (by id or Name tag), a private DNS name, an address.
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -8,20 +8,16 @@ use super::{Resolution, ResolveError, Resolver, running_address};
 use crate::target::Target;
 
 impl Resolver {
-    /// An instance id.
-    pub(super) async fn by_id(&self, id: &str, port: u16) -> Result<Resolution, ResolveError> {
-        self.by_instance(LookedUp::Id(id), port).await
-    }
-
-    /// A Name tag: the one running instance that carries it.
-    pub(super) async fn by_name(&self, name: &str, port: u16) -> Result<Resolution, ResolveError> {
-        self.by_instance(LookedUp::Name(name), port).await
-    }
-
-    /// The instance `host` names. With one region to ask, and the instance
-    /// not known yet, the region's endpoints are listed beside the lookup
-    /// (`regional::ahead`): a first login's two calls in one round trip.
-    async fn by_instance(&self, host: LookedUp<'_>, port: u16) -> Result<Resolution, ResolveError> {
+    /// The instance `host` (an id or a Name tag) names. With one region to
+    /// ask, and the instance not known yet, the region's endpoints are
+    /// listed beside the lookup (`regional::ahead`): a first login's two
+    /// calls in one round trip. The route then takes the VPC's endpoints
+    /// from that listing, kept, as any lookup of them does while it is.
+    pub(super) async fn by_instance(
+        &self,
+        host: LookedUp<'_>,
+        port: u16,
+    ) -> Result<Resolution, ResolveError> {
         let ahead = match self.searched() {
             [regional] if regional.lists_ahead(host) => Some(regional),
             _ => None,
@@ -41,16 +37,11 @@ impl Resolver {
             None => (find.await, None),
         };
         let (regional, instance, lookups) = found?;
-        let listing = listing.transpose()?;
+        // The listing's failure is the route's: the VPC's own call would
+        // need the same permission.
+        listing.transpose()?;
         let ip = running_address(&instance)?;
-        match listing {
-            Some(listing) => {
-                regional
-                    .route_instance_ahead(instance, ip, port, lookups, listing)
-                    .await
-            }
-            None => regional.route_instance(instance, ip, port, lookups).await,
-        }
+        regional.route_instance(instance, ip, port, lookups).await
     }
 
     /// A private DNS name (`ip-10-0-1-25.REGION.compute.internal`): its

@@ -29,6 +29,7 @@ use moka::future::Cache;
 
 pub use crate::ec2::{AwsError, Ec2, EndpointInfo, Family, InstanceInfo};
 pub use error::ResolveError;
+use regional::LookedUp;
 pub use regional::Regional;
 pub use scope::{Plan, Scope};
 pub use way::{HopReason, HopRoute, RouteError, Router, Way, check_port};
@@ -176,8 +177,8 @@ impl Resolver {
     pub async fn resolve(&self, target: &Target) -> Result<Resolution, ResolveError> {
         let port = target.port;
         match &target.host {
-            Host::InstanceId(id) => Box::pin(self.by_id(id, port)).await,
-            Host::Name(name) => Box::pin(self.by_name(name, port)).await,
+            Host::InstanceId(id) => Box::pin(self.by_instance(LookedUp::Id(id), port)).await,
+            Host::Name(name) => Box::pin(self.by_instance(LookedUp::Name(name), port)).await,
             Host::PrivateDns { ip, region } => {
                 Box::pin(self.by_private_dns(target, *ip, region, port)).await
             }

@@ -1,6 +1,7 @@
 //! A first login's two lookups at once: the region's usable endpoints are
 //! listed while the instance is looked up, and the instance's VPC then
-//! picks among them. One round trip instead of two, for one call that may
+//! picks among them (a VPC's endpoints come from a listing at hand:
+//! [`Regional::listing_at_hand`]). One round trip instead of two, for one call that may
 //! carry endpoints of other VPCs (AWS allows one endpoint per VPC and per
 //! subnet, so the list stays short).
 //!
@@ -8,15 +9,13 @@
 //! one request at a time, so the second connection's TCP and TLS
 //! handshakes run beside the first's rather than after its answer.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::Regional;
-use crate::ec2::{EndpointInfo, InstanceInfo};
+use crate::ec2::EndpointInfo;
 use crate::resolve::caches::cached;
-use crate::resolve::disk::{Change, EndpointsOf};
-use crate::resolve::{Lookups, Resolution, ResolveError, Source, choose};
+use crate::resolve::{ResolveError, Source};
 
 /// What a target's instance is looked up by.
 #[derive(Clone, Copy)]
@@ -72,40 +71,6 @@ impl Regional {
             Ok((Arc::new(found), Source::Api))
         };
         cached(&self.listed, (), "region endpoints", &mut Vec::new(), fetch).await
-    }
-
-    /// [`Regional::route_instance`], the VPC's endpoints taken from
-    /// `listing` and remembered (in memory and in the route file) as that
-    /// VPC's own call's answer would be.
-    pub(in crate::resolve) async fn route_instance_ahead(
-        &self,
-        instance: Arc<InstanceInfo>,
-        ip: IpAddr,
-        port: u16,
-        mut lookups: Lookups,
-        listing: RegionEndpoints,
-    ) -> Result<Resolution, ResolveError> {
-        let Some(vpc) = instance.vpc_id.clone() else {
-            return self.route_instance(instance, ip, port, lookups).await;
-        };
-        let key = EndpointsOf::Vpc(vpc.clone());
-        let found: Vec<EndpointInfo> = listing
-            .iter()
-            .filter(|e| e.vpc_id == vpc)
-            .cloned()
-            .collect();
-        if let Some(disk) = &self.disk {
-            disk.write(Change::Endpoints(key.clone(), found.clone()))
-                .await;
-        }
-        let endpoints = Arc::new(found.into_iter().map(Arc::new).collect::<Vec<_>>());
-        self.endpoints.insert(key, Arc::clone(&endpoints)).await;
-        lookups.push(("endpoints", Source::Api));
-        if endpoints.is_empty() {
-            return Err(ResolveError::NoEndpoint { vpc });
-        }
-        let endpoint = choose(&endpoints, ip, Some(&instance))?;
-        Ok(self.finish(Some(instance), ip, port, endpoint, lookups))
     }
 }
 
