@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tracing::{debug, warn};
 
-use crate::net::proxy::read_head;
+use crate::net::proxy::{header, read_head};
 use crate::server::control::{self, Dial};
 use crate::splice::{Finished, splice_streams};
 use crate::target::Target;
@@ -65,11 +65,7 @@ async fn ask(mut stream: UnixStream, target: &Target, path: &Path) -> anyhow::Re
     if status == 200 {
         return Ok(stream);
     }
-    let length = answer
-        .headers
-        .iter()
-        .find(|h| h.name.eq_ignore_ascii_case("content-length"))
-        .and_then(|h| std::str::from_utf8(h.value).ok()?.trim().parse().ok());
+    let length = header(answer.headers, "content-length").and_then(|l| l.parse().ok());
     let mut body = vec![0u8; length.unwrap_or(0).min(BODY_LIMIT)];
     let _ = stream.read_exact(&mut body).await;
     let reason = String::from_utf8_lossy(&body);

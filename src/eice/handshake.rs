@@ -12,6 +12,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::handshake::client::generate_key;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
+use crate::net::proxy::header;
+
 /// Response heads larger than this are not from EICE.
 const MAX_HEAD: usize = 16 * 1024;
 
@@ -158,21 +160,14 @@ async fn read_head<S: AsyncRead + Unpin>(io: &mut S, buf: &mut Vec<u8>) -> Resul
         let mut response = httparse::Response::new(&mut headers);
         match response.parse(buf) {
             Ok(httparse::Status::Complete(len)) => {
-                let header = |name: &str| {
-                    response
-                        .headers
-                        .iter()
-                        .find(|h| h.name.eq_ignore_ascii_case(name))
-                        .and_then(|h| std::str::from_utf8(h.value).ok())
-                        .map(|v| v.trim().to_owned())
-                };
+                let field = |name: &str| header(response.headers, name).map(str::to_owned);
                 return Ok(Head {
                     len,
                     status: response.code.unwrap_or(0),
-                    accept: header("sec-websocket-accept"),
-                    request_id: header("x-amzn-requestid"),
-                    content_length: header("content-length").and_then(|v| v.parse().ok()),
-                    date: header("date"),
+                    accept: field("sec-websocket-accept"),
+                    request_id: field("x-amzn-requestid"),
+                    content_length: field("content-length").and_then(|v| v.parse().ok()),
+                    date: field("date"),
                 });
             }
             Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => {}

@@ -198,6 +198,13 @@ impl ProxyUrl {
     }
 }
 
+/// The value of header `name` in a parsed answer head, trimmed; `None`
+/// when it is missing or not UTF-8 (for the upgrade's answer too).
+pub fn header<'h>(headers: &[httparse::Header<'h>], name: &str) -> Option<&'h str> {
+    let found = headers.iter().find(|h| h.name.eq_ignore_ascii_case(name))?;
+    std::str::from_utf8(found.value).ok().map(str::trim)
+}
+
 /// The answer head of a CONNECT, up to and including the blank line, read
 /// byte by byte so that nothing of the tunnelled stream is consumed (also
 /// `connect`'s reader of a running serve's answer).
