@@ -28,13 +28,7 @@ impl Throughput {
     /// The middle run (the mean of the two middle ones for an even count):
     /// what a run is likely to give, where the best is what it can give.
     pub fn median(&self) -> f64 {
-        let mut runs = self.runs_mib_s.clone();
-        runs.sort_by(f64::total_cmp);
-        match runs.len() {
-            0 => f64::NAN,
-            n if n % 2 == 1 => runs[n / 2],
-            n => (runs[n / 2 - 1] + runs[n / 2]) / 2.0,
-        }
+        median(&self.runs_mib_s)
     }
 
     /// The slowest and the fastest run.
@@ -64,16 +58,22 @@ pub struct Paired {
 impl Paired {
     /// The median pair's ratio, and the lowest and highest.
     pub fn ratio(&self) -> (f64, f64, f64) {
-        let mut r = self.ratios.clone();
-        r.sort_by(f64::total_cmp);
-        let median = match r.len() {
-            0 => f64::NAN,
-            n if n % 2 == 1 => r[n / 2],
-            n => (r[n / 2 - 1] + r[n / 2]) / 2.0,
-        };
-        let lo = r.first().copied().unwrap_or(f64::NAN);
-        let hi = r.last().copied().unwrap_or(f64::NAN);
-        (median, lo, hi)
+        let r = &self.ratios;
+        let lo = r.iter().copied().fold(f64::NAN, f64::min);
+        let hi = r.iter().copied().fold(f64::NAN, f64::max);
+        (median(r), lo, hi)
+    }
+}
+
+/// The middle value (the mean of the two middle ones for an even count);
+/// NaN for none.
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    match sorted.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
     }
 }
 
