@@ -7,11 +7,11 @@
 //! protocol itself rather than linking the AWS SDK's EC2 crate, whose
 //! thousands of generated operations took most of a first build (16 of 23
 //! minutes). Connections are kept for reuse, so a burst of calls (a
-//! paginated listing, `doctor`'s checks) pays for one TLS handshake.
+//! paginated listing, `doctor`'s checks) pays for one TLS handshake (`conns`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
@@ -19,9 +19,9 @@ use aws_sigv4::sign::v4::SigningParams;
 use aws_smithy_runtime_api::client::identity::Identity;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
-use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
+mod conns;
 
 use super::endpoint::ApiUrl;
 use super::failure::{Failure, excerpt};
@@ -31,7 +31,8 @@ use super::{AwsError, auth};
 use crate::clock::Clock;
 use crate::credentials::CredentialCache;
 use crate::metrics::{ApiOutcome, count_api_call};
-use crate::net::{Transport, TransportError};
+use crate::net::Transport;
+use conns::Idle;
 
 /// The API version every request names (EC2 has kept it since 2016).
 const API_VERSION: &str = "2016-11-15";
@@ -50,11 +51,6 @@ const CONTENT_TYPE: &str = "application/x-www-form-urlencoded; charset=utf-8";
 /// such is 25 MiB. A larger answer is refused without a retry, which would
 /// only read it again; its XML nodes are bounded too ([`super::MAX_NODES`]).
 pub const MAX_ANSWER: usize = 32 << 20;
-
-/// Connections kept open between calls, and for how long. AWS closes idle
-/// connections after a while; one found closed is dropped, never used.
-const IDLE_CONNECTIONS: usize = 4;
-const IDLE_LIMIT: Duration = Duration::from_secs(20);
 
 /// Form encoding as SigV4 and EC2 expect it: everything but RFC 3986's
 /// unreserved characters percent-encoded.
@@ -95,12 +91,6 @@ impl Settings {
             clock: Clock::process(),
         }
     }
-}
-
-/// An idle connection and when it last finished a call.
-struct Idle {
-    sender: SendRequest<Full<Bytes>>,
-    since: Instant,
 }
 
 /// One region's EC2 API: signs, sends, retries, and keeps connections.
@@ -145,12 +135,6 @@ impl Query {
     /// kept one failed before answering.
     pub(super) fn resends(&self) -> u64 {
         self.resends.load(Ordering::Relaxed)
-    }
-
-    /// Kept connections not known to be closed: what the next call may reuse.
-    pub(super) fn kept_open(&self) -> usize {
-        let idle = self.idle.lock().expect("EC2 connection pool lock");
-        idle.iter().filter(|i| !i.sender.is_closed()).count()
     }
 
     /// Calls `action` with `params` (retrying as [`Retry`] says, while the
@@ -388,75 +372,5 @@ impl Query {
             .map_err(|e| Failure::Local(format!("cannot build an EC2 call: {e}")))?;
         instructions.apply_to_request_http1x(&mut request);
         Ok(request)
-    }
-
-    /// A new HTTP/1.1 connection to the API.
-    async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, Failure> {
-        let url = &self.settings.url;
-        let io = tokio::time::timeout(
-            self.settings.connect_timeout,
-            self.transport.connect(url.tls, &url.host, url.port),
-        )
-        .await
-        .map_err(|_| Failure::Transport {
-            message: format!(
-                "cannot connect to {url}{} within {} ms",
-                self.transport
-                    .proxy_for(url.tls, &url.host, url.port)
-                    .map(|proxy| format!(" through the proxy {proxy}"))
-                    .unwrap_or_default(),
-                self.settings.connect_timeout.as_millis()
-            ),
-            retry: true,
-        })?
-        .map_err(|e| Failure::Transport {
-            // A certificate refused now is refused on every attempt.
-            retry: !matches!(
-                e,
-                TransportError::Tls { .. } | TransportError::ServerName(_)
-            ),
-            message: e.to_string(),
-        })?;
-        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io))
-            .await
-            .map_err(|e| Failure::Transport {
-                message: format!("HTTP set-up with {url} failed: {e}"),
-                retry: true,
-            })?;
-        // The connection drives itself until either side closes it; its end
-        // shows in the sender, which is then never reused.
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
-        Ok(sender)
-    }
-
-    /// A kept connection still open and ready, if any. Readiness is waited
-    /// for, not merely checked: right after an answer is read, hyper's
-    /// connection task may not yet have said it wants the next request, and
-    /// a connection dropped for that would cost a new TCP and TLS handshake
-    /// for each call of a resolution.
-    async fn take_idle(&self) -> Option<SendRequest<Full<Bytes>>> {
-        loop {
-            let Idle { mut sender, since } =
-                self.idle.lock().expect("EC2 connection pool lock").pop()?;
-            if since.elapsed() < IDLE_LIMIT && !sender.is_closed() && sender.ready().await.is_ok() {
-                return Some(sender);
-            }
-        }
-    }
-
-    /// Keeps a connection whose answer was read whole, for the next call.
-    fn keep(&self, sender: SendRequest<Full<Bytes>>) {
-        if sender.is_closed() {
-            return;
-        }
-        let mut idle = self.idle.lock().expect("EC2 connection pool lock");
-        if idle.len() < IDLE_CONNECTIONS {
-            idle.push(Idle {
-                sender,
-                since: Instant::now(),
-            });
-        }
     }
 }
